@@ -1,0 +1,110 @@
+"""Run an operation where the store is: through the server when one owns it, else locally.
+
+DuckDB lets one process hold the store file, so while ``runbrief serve`` runs the CLI and
+the MCP server must ask it over HTTP; when none runs they open the store themselves.
+The server writes its address to ``<store dir>/server.json``; ``RUNBRIEF_URL`` overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from runbrief import ops
+from runbrief.errors import NotFound, RunbriefError, StoreError, UsageError
+from runbrief.store.duck import Store, resolve_store_path, store_dir
+
+__all__ = ["call", "server_url", "write_address", "clear_address", "open_store"]
+
+ADDRESS_FILE = "server.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_address(db_path: Path, url: str, token: str | None = None) -> None:
+    data = {"url": url, "pid": os.getpid(), "store": str(db_path)}
+    if token:
+        data["token"] = token
+    path = store_dir(db_path) / ADDRESS_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def clear_address(db_path: Path) -> None:
+    path = store_dir(db_path) / ADDRESS_FILE
+    try:
+        data = json.loads(path.read_text())
+        if data.get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def server_url(store: str | os.PathLike[str] | None = None) -> tuple[str, str | None] | None:
+    """(url, token) of the server owning this store, or None when none runs."""
+    env = os.environ.get("RUNBRIEF_URL")
+    if env:
+        return env.rstrip("/"), os.environ.get("RUNBRIEF_TOKEN")
+    path = store_dir(resolve_store_path(store)) / ADDRESS_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not _pid_alive(int(data.get("pid", 0))):
+        return None
+    return str(data["url"]).rstrip("/"), data.get("token")
+
+
+@contextmanager
+def open_store(store: str | os.PathLike[str] | None = None) -> Iterator[Store]:
+    """Open the store in this process (only when no server holds it).
+
+    Always writable: this process is then the store's only user, and a writable open is
+    what applies pending schema migrations.
+    """
+    s = Store.open(store)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+_ERRORS = {400: UsageError, 404: NotFound, 503: StoreError}
+
+
+def call(name: str, params: dict[str, Any] | None = None, *, store: str | os.PathLike[str] | None = None) -> Any:
+    """Run operation ``name`` with ``params`` against the store, wherever it is held."""
+    params = {k: v for k, v in (params or {}).items() if v is not None}
+    addr = server_url(store)
+    if addr is not None:
+        url, token = addr
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            resp = httpx.post(f"{url}/api/op/{name}", json=params, headers=headers, timeout=120.0)
+        except httpx.HTTPError as exc:
+            raise StoreError(f"the runbrief server at {url} did not answer ({exc}); is it still running?") from exc
+        if resp.status_code == 200:
+            return resp.json()
+        try:
+            message = resp.json().get("error", resp.text)
+        except ValueError:
+            message = resp.text
+        raise _ERRORS.get(resp.status_code, RunbriefError)(message)
+    ops.get(name)  # an unknown name fails before the store is touched
+    with open_store(store) as s:
+        return ops.run(s, name, params)

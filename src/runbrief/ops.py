@@ -1,0 +1,109 @@
+"""The operation registry: every question runbrief answers, declared once.
+
+An operation is a plain library function ``fn(store, **params) -> dict | list`` that
+returns JSON-able data. The CLI, the HTTP API (``/api/op/<name>``), the MCP server and the
+web page are thin views over these same functions, so they return the same shapes.
+``read_only`` decides how a client opens the store when no server runs, and lets MCP
+annotate (and switch off) tools that write.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from runbrief.errors import UsageError
+
+if TYPE_CHECKING:
+    from runbrief.store.duck import Store
+
+__all__ = ["Operation", "operation", "get", "all_operations", "run"]
+
+# Modules that declare operations. Each area adds its own line.
+OP_MODULES = [
+    "runbrief.queries",
+]
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    fn: Callable[..., Any]
+    read_only: bool
+    summary: str
+
+    def params(self) -> dict[str, inspect.Parameter]:
+        sig = inspect.signature(self.fn)
+        return {k: p for k, p in list(sig.parameters.items())[1:]}
+
+
+_OPS: dict[str, Operation] = {}
+_loaded = False
+
+
+def operation(name: str, *, read_only: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        summary = (inspect.getdoc(fn) or "").split("\n\n", 1)[0].replace("\n", " ")
+        _OPS[name] = Operation(name, fn, read_only, summary)
+        return fn
+
+    return register
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        for mod in OP_MODULES:
+            importlib.import_module(mod)
+        _loaded = True
+
+
+def get(name: str) -> Operation:
+    _load()
+    try:
+        return _OPS[name]
+    except KeyError:
+        raise UsageError(f"unknown operation {name!r}; known: {', '.join(sorted(_OPS))}") from None
+
+
+def all_operations() -> list[Operation]:
+    _load()
+    return sorted(_OPS.values(), key=lambda o: o.name)
+
+
+def _coerce(value: Any, param: inspect.Parameter) -> Any:
+    """Coerce a query-string value to the parameter's annotated type."""
+    if not isinstance(value, str):
+        return value
+    ann = str(param.annotation)
+    if "bool" in ann:
+        return value.lower() in ("1", "true", "yes", "on")
+    if "int" in ann and "float" not in ann:
+        try:
+            return int(value)
+        except ValueError:
+            raise UsageError(f"parameter {param.name!r} must be an integer, got {value!r}") from None
+    if "float" in ann:
+        try:
+            return float(value)
+        except ValueError:
+            raise UsageError(f"parameter {param.name!r} must be a number, got {value!r}") from None
+    if "list" in ann:
+        return [v for v in value.split(",") if v]
+    return value
+
+
+def run(store: Store, name: str, params: dict[str, Any] | None = None, *, coerce: bool = False) -> Any:
+    """Call operation ``name`` on ``store``; unknown parameters are a usage error."""
+    op = get(name)
+    known = op.params()
+    params = {k: v for k, v in (params or {}).items() if v is not None}
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise UsageError(f"{name}: unknown parameter(s) {', '.join(unknown)}; accepted: {', '.join(known)}")
+    if coerce:
+        params = {k: _coerce(v, known[k]) for k, v in params.items()}
+    return op.fn(store, **params)
