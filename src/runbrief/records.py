@@ -66,6 +66,7 @@ class Resource:
     """
 
     attributes: dict[str, Any] = field(default_factory=dict)
+    _fp: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def service(self) -> str:
@@ -91,8 +92,13 @@ class Resource:
 
     @property
     def fingerprint(self) -> str:
-        """Stable ID of this exact attribute set (resources repeat in every batch)."""
-        return _stable_hash(self.attributes)
+        """Stable ID of this exact attribute set (resources repeat in every batch).
+
+        Computed once per object: every record of a batch shares its Resource.
+        """
+        if not self._fp:
+            self._fp.append(_stable_hash(self.attributes))
+        return self._fp[0]
 
 
 @dataclass(slots=True)

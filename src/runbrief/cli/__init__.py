@@ -27,6 +27,7 @@ app = typer.Typer(
 # Area modules that add commands to `app`. Each area adds its own line.
 COMMAND_MODULES = [
     "runbrief.cli.core",
+    "runbrief.cli.serve",
 ]
 
 for _mod in COMMAND_MODULES:

@@ -1,0 +1,128 @@
+"""`runbrief serve`: the one process that owns the store.
+
+It receives OTLP over HTTP and gRPC, answers the API (`/api/op/<name>`), the MCP endpoint
+and the web page, and runs the background jobs (incident detection, retention). Route
+modules are listed in ``runbrief.server.routes``; each handler reaches this object as
+``request.app.state.runbrief``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from runbrief.ingest.pipeline import Batch, Pipeline
+from runbrief.server import background
+from runbrief.server.routes import ROUTE_MODULES
+from runbrief.server.write_queue import WriteQueue
+from runbrief.store.duck import Store
+
+__all__ = ["ServerConfig", "RunbriefServer", "build_app"]
+
+log = logging.getLogger("runbrief.server")
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    http_port: int = 4318
+    grpc_port: int = 4317
+    token: str | None = None
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_decompressed_bytes: int = 64 * 1024 * 1024
+    max_pending_records: int = 500_000
+    jobs: bool = True
+
+
+class RunbriefServer:
+    """State shared by every route: the store, the write queue and the jobs."""
+
+    def __init__(self, store: Store, config: ServerConfig | None = None) -> None:
+        self.store = store
+        self.config = config or ServerConfig()
+        self.pipeline = Pipeline(store)
+        self.queue = WriteQueue(self.pipeline, max_pending=self.config.max_pending_records)
+        self._stop = threading.Event()
+        self._job_threads: list[threading.Thread] = []
+        # Hooks run once the HTTP app starts/stops (e.g. the MCP session manager).
+        self.lifespan_hooks: list[Callable[[], contextlib.AbstractAsyncContextManager[Any]]] = []
+
+    async def submit(self, batch: Batch) -> dict[str, int]:
+        """Queue a batch for the writer and wait until it is committed."""
+        if not len(batch):
+            return batch.counts()
+        return await asyncio.wrap_future(self.queue.submit(batch))
+
+    def start_jobs(self) -> None:
+        if not self.config.jobs:
+            return
+        for j in background.jobs():
+            t = threading.Thread(target=self._run_job, args=(j,), name=f"job-{j.name}", daemon=True)
+            t.start()
+            self._job_threads.append(t)
+
+    def _run_job(self, j: background.Job) -> None:
+        while not self._stop.wait(j.every_s):
+            try:
+                j.fn(self.store)
+            except Exception:
+                log.exception("background job %s failed", j.name)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.queue.close()
+        for t in self._job_threads:
+            t.join(timeout=5)
+
+
+class _TokenAuth:
+    """Bearer-token check for every route but health, when a token is configured."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.token and scope["type"] == "http" and scope["path"] != "/api/health":
+            headers = dict(scope.get("headers") or [])
+            got = headers.get(b"authorization", b"").decode()
+            if got != f"Bearer {self.token}":
+                resp = JSONResponse({"error": "missing or wrong bearer token (Authorization: Bearer …)"}, 401)
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_app(server: RunbriefServer) -> Starlette:
+    routes: list[Any] = []
+    for mod in ROUTE_MODULES:
+        routes.extend(importlib.import_module(mod).routes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for hook in server.lifespan_hooks:
+                await stack.enter_async_context(hook())
+            yield
+
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_TokenAuth, token=server.config.token)])
+    app.state.runbrief = server
+    return app
+
+
+async def health(request: Request) -> JSONResponse:
+    srv: RunbriefServer = request.app.state.runbrief
+    return JSONResponse({"ok": True, "store": str(srv.store.path), "pending": srv.queue.pending,
+                         "committed": srv.queue.committed})
