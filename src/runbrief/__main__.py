@@ -1,0 +1,7 @@
+"""`python -m runbrief` runs the CLI."""
+
+import sys
+
+from runbrief.cli import main
+
+sys.exit(main())

@@ -1,0 +1,216 @@
+"""Normalize what a span did (SQL, Mongo, Redis, HTTP) so that repeats group together.
+
+An N+1 is "the same statement with different values"; to see it, each span's operation is
+reduced to a template: literals become ``?``, IN-lists and VALUES tuples collapse to one
+``?``, placeholders of every driver style (``$1``, ``:name``, ``%s``, ``%(x)s``) become
+``?``, comments and runs of whitespace go. HTTP calls keep method, host and path with the
+variable path segments (numbers, UUIDs, hex, long tokens) starred and query values
+dropped; Redis keeps the command and the key's shape; Mongo keeps the JSON keys.
+
+Written with regular expressions, as Sentry's and Datadog's obfuscators are: a parser
+would refuse the partial or dialect-specific SQL that real spans carry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+__all__ = ["normalize_sql", "sql_tables", "sql_verb", "normalize_url", "normalize_redis", "normalize_mongo",
+           "Describe", "describe", "category", "CATEGORIES", "has_literals"]
+
+# What a span's self time is spent on; the order is the order reports list them in.
+CATEGORIES = ("db", "http_client", "cache", "messaging", "rpc", "genai", "internal", "uninstrumented")
+_CACHE_SYSTEMS = {"redis", "memcached", "valkey", "hazelcast", "aerospike", "keydb"}
+
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
+_STRING = re.compile(r"'(?:[^']|'')*'|E'(?:[^'\\]|\\.)*'")
+_DQ_STRING_VALUE = re.compile(r"(?<=[=(,\s])\"(?:[^\"]|\"\")*\"(?=\s*[,)]|\s*$)")
+_NUMBER = re.compile(r"(?<![\w.$?])[-+]?(?:0x[0-9a-fA-F]+|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?![\w.])")
+_PLACEHOLDER = re.compile(r"\$\d+|%\(\w+\)s|%s|(?<![:\w]):[A-Za-z_]\w*|\?\d*|@\w+")
+_BOOL_NULL = re.compile(r"(?<![\w.])(?:TRUE|FALSE)(?![\w.])", re.I)
+_IN_LIST = re.compile(r"\bIN\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.I)
+_VALUES = re.compile(r"\bVALUES\s*(\(\s*\?(?:\s*,\s*\?)*\s*\))(?:\s*,\s*\(\s*\?(?:\s*,\s*\?)*\s*\))*", re.I)
+_ANY_ARRAY = re.compile(r"\bANY\s*\(\s*(?:ARRAY\s*)?\[?\s*\?(?:\s*,\s*\?)*\s*\]?\s*\)", re.I)
+_WS = re.compile(r"\s+")
+_TABLE = re.compile(
+    r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+(?:ONLY\s+)?((?:[`\"\[]?\w+[`\"\]]?\.)?[`\"\[]?\w+[`\"\]]?)", re.I
+)
+_NOT_TABLES = {"select", "lateral", "unnest", "values", "json_each", "generate_series", "set", "where"}
+
+
+def normalize_sql(sql: str, limit: int = 2000) -> str:
+    """Template of a SQL statement: literals and placeholders → ``?``, lists collapsed."""
+    s = _COMMENT.sub(" ", sql[: limit * 4])
+    s = _STRING.sub("?", s)
+    s = _DQ_STRING_VALUE.sub("?", s)
+    s = _PLACEHOLDER.sub("?", s)
+    s = _NUMBER.sub("?", s)
+    s = _BOOL_NULL.sub("?", s)
+    s = _WS.sub(" ", s).strip().rstrip(";").strip()
+    s = _IN_LIST.sub("IN (?)", s)
+    s = _ANY_ARRAY.sub("ANY (?)", s)
+    s = _VALUES.sub(lambda m: "VALUES (?)", s)
+    return s[:limit]
+
+
+def has_literals(sql: str) -> bool:
+    """True when the statement carries its values inline (so two identical texts are identical calls)."""
+    body = _COMMENT.sub(" ", sql)
+    return bool(_STRING.search(body) or _NUMBER.search(body))
+
+
+def sql_tables(sql: str) -> list[str]:
+    """Tables a statement names (FROM/JOIN/INTO/UPDATE), lower-case, without schema or quotes."""
+    out: list[str] = []
+    for m in _TABLE.finditer(sql):
+        name = re.sub(r"[`\"\[\]]", "", m.group(1)).split(".")[-1].lower()
+        if name not in _NOT_TABLES and name not in out:
+            out.append(name)
+    return out
+
+
+def sql_verb(sql: str) -> str:
+    m = re.match(r"\s*(?:WITH\b.*?\)\s*)?(\w+)", _COMMENT.sub(" ", sql), re.S)
+    return m.group(1).upper() if m else ""
+
+
+_SEGMENT_VAR = re.compile(
+    r"^(?:\d+|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{12,}|[A-Za-z0-9_\-]{24,}|[^/]*\d[^/]*\d[^/]*\d[^/]*)$"
+)
+
+
+def normalize_url(url: str, method: str = "") -> str:
+    """``GET host/items/*?q=?``: variable path segments starred, query values dropped."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return f"{method} {url}".strip()
+    path = "/".join("*" if seg and _SEGMENT_VAR.match(seg) else seg for seg in parts.path.split("/"))
+    query = "&".join(sorted({q.split("=", 1)[0] + "=?" for q in parts.query.split("&") if q}))
+    host = parts.netloc.rsplit("@", 1)[-1]
+    out = f"{host}{path or '/'}" + (f"?{query}" if query else "")
+    return f"{method.upper()} {out}".strip()
+
+
+_REDIS_KEY_VAR = re.compile(r"\d+|[0-9a-fA-F]{8,}(?:-[0-9a-fA-F]{4,})*")
+
+
+def normalize_redis(statement: str) -> str:
+    """``GET user:42`` → ``GET user:?``: the command, the key's shape, the other arguments as ``?``."""
+    words = statement.split()
+    if not words:
+        return ""
+    cmd = words[0].upper()
+    if len(words) == 1:
+        return cmd
+    key = _REDIS_KEY_VAR.sub("?", words[1])
+    rest = " ?" * min(len(words) - 2, 1)
+    return f"{cmd} {key}{rest}"
+
+
+def _mongo_shape(node: Any, depth: int = 0) -> Any:
+    if isinstance(node, dict):
+        return {k: _mongo_shape(v, depth + 1) for k, v in node.items()} if depth < 6 else "?"
+    if isinstance(node, list):
+        return [_mongo_shape(node[0], depth + 1)] if node else []
+    return "?"
+
+
+def normalize_mongo(statement: str) -> str:
+    """Mongo command JSON with every value replaced by ``?`` (keys kept: they are the query's shape)."""
+    try:
+        doc = orjson.loads(statement)
+    except orjson.JSONDecodeError:
+        return normalize_sql(statement)
+    if isinstance(doc, dict):
+        # the command name's value is the collection: keep it
+        first = next(iter(doc), None)
+        shaped = _mongo_shape(doc)
+        if first is not None and isinstance(doc[first], str):
+            shaped[first] = doc[first]
+        return orjson.dumps(shaped).decode()
+    return orjson.dumps(_mongo_shape(doc)).decode()
+
+
+def category(kind: str, attrs: dict[str, Any]) -> str:
+    """Which kind of work a span is (``db``, ``http_client``, ``cache``…), from its semantic conventions."""
+    system = attrs.get("db.system.name") or attrs.get("db.system")
+    if system:
+        return "cache" if str(system).lower() in _CACHE_SYSTEMS else "db"
+    if "db.query.text" in attrs or "db.statement" in attrs:
+        return "db"
+    if attrs.get("messaging.system") or kind in ("PRODUCER", "CONSUMER"):
+        return "messaging"
+    if any(k in attrs for k in ("gen_ai.system", "gen_ai.operation.name", "gen_ai.provider.name")):
+        return "genai"
+    if kind == "CLIENT":
+        if attrs.get("rpc.system") and not attrs.get("http.request.method"):
+            return "rpc"
+        if any(k in attrs for k in ("http.request.method", "http.method", "url.full", "http.url")):
+            return "http_client"
+        return "rpc" if attrs.get("rpc.system") else "http_client"
+    return "internal"
+
+
+@dataclass(slots=True, frozen=True)
+class Describe:
+    """What one span did: its category, the grouping template and the exact text."""
+
+    category: str
+    template: str  # normalized: equal for "the same call with other values"
+    raw: str  # exact: equal for "the very same call"
+    exact_known: bool  # raw carries the values, so equal raw means an identical call
+    tables: tuple[str, ...] = ()
+
+
+def _db_text(attrs: dict[str, Any]) -> str:
+    return str(attrs.get("db.query.text") or attrs.get("db.statement") or "")
+
+
+def _db_params(attrs: dict[str, Any]) -> str:
+    params = sorted((k, str(v)) for k, v in attrs.items() if k.startswith("db.query.parameter."))
+    return "|".join(f"{k}={v}" for k, v in params)
+
+
+def describe(name: str, kind: str, attrs: dict[str, Any]) -> Describe:
+    cat = category(kind, attrs)
+    if cat in ("db", "cache"):
+        text = _db_text(attrs)
+        system = str(attrs.get("db.system.name") or attrs.get("db.system") or "").lower()
+        if not text:
+            op = attrs.get("db.operation.name") or attrs.get("db.operation") or name
+            coll = attrs.get("db.collection.name") or attrs.get("db.sql.table") or ""
+            tmpl = f"{op} {coll}".strip()
+            return Describe(cat, f"{system}: {tmpl}", f"{system}: {tmpl}", False, (str(coll).lower(),) if coll else ())
+        if system in ("redis", "valkey", "keydb"):
+            return Describe(cat, f"{system}: {normalize_redis(text)}", f"{system}: {text}", True)
+        if system == "mongodb":
+            return Describe(cat, f"{system}: {normalize_mongo(text)}", f"{system}: {text}", True)
+        params = _db_params(attrs)
+        known = has_literals(text) or bool(params)
+        tables = tuple(sql_tables(text))
+        return Describe(cat, normalize_sql(text), text + (f" [{params}]" if params else ""), known, tables)
+    if cat == "http_client":
+        method = str(attrs.get("http.request.method") or attrs.get("http.method") or "")
+        url = str(attrs.get("url.full") or attrs.get("http.url") or "")
+        template = attrs.get("url.template") or attrs.get("http.route")
+        if url:
+            tmpl = normalize_url(url, method)
+            if template:
+                host = urlsplit(url).netloc.rsplit("@", 1)[-1]
+                tmpl = f"{method.upper()} {host}{template}".strip()
+            exact = method.upper() in ("GET", "HEAD", "OPTIONS", "")
+            return Describe(cat, tmpl, f"{method.upper()} {url}".strip(), exact)
+        return Describe(cat, name, name, False)
+    if cat == "messaging":
+        dest = attrs.get("messaging.destination.name") or ""
+        op = attrs.get("messaging.operation.type") or attrs.get("messaging.operation") or kind.lower()
+        text = f"{op} {dest}".strip() or name
+        return Describe(cat, text, text, False)
+    return Describe(cat, name, name, False)
