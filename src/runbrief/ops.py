@@ -25,6 +25,8 @@ __all__ = ["Operation", "operation", "get", "all_operations", "run"]
 # Modules that declare operations. Each area adds its own line.
 OP_MODULES = [
     "runbrief.queries",
+    "runbrief.store.retention",
+    "runbrief.evals.ops",
 ]
 
 

@@ -29,14 +29,17 @@ trace) carries one, else the trace itself (``trc_<id>``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 
+from runbrief.evals.prices import PriceTable
 from runbrief.evals.scope import Scope
 from runbrief.store.duck import Store
 
-__all__ = ["FIELDS", "normalized_sql", "calls", "KINDS"]
+__all__ = ["FIELDS", "normalized_sql", "calls", "materialized", "args_text", "KINDS"]
 
 KINDS = ("model", "tool", "agent")
 
@@ -152,7 +155,7 @@ SELECT trace_id, span_id, parent_span_id, service, name, start_ts, start_ns, end
             ELSE agent_name END AS agent_name,
        coalesce(conversation, max(conversation) OVER (PARTITION BY trace_id), 'trc_' || trace_id) AS conversation,
        (status_code = 'ERROR' OR error_type IS NOT NULL) AS error,
-       coalesce(error_type, CASE WHEN status_code = 'ERROR' THEN '_error' END) AS error_type
+       error_type
 FROM _typed
 WHERE kind IS NOT NULL
 """
@@ -178,3 +181,39 @@ def args_text(raw: str | None) -> str:
         return orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS).decode()
     except orjson.JSONDecodeError:
         return " ".join(raw.split())
+
+
+_seq = iter(range(1, 1 << 62))
+
+
+@contextmanager
+def materialized(store: Store, scope: Scope, prices: PriceTable) -> Iterator[tuple[Any, str]]:
+    """Normalize once into an Arrow table (with ``cost``) and expose it as a view on this
+    thread's cursor, so several aggregates read it without re-parsing attribute JSON."""
+    where, args = scope.span_where(store, "s")
+    sql = f"SELECT * FROM ({normalized_sql(where)})"
+    if scope.conversation:
+        sql += " WHERE conversation = ?"
+        args = [*args, scope.conversation]
+    cur = store.cursor()
+    base = cur.sql(sql, params=args).to_arrow_table()
+    name = f"_rb_genai_{next(_seq)}"
+    raw = name + "_raw"
+    cur.register(raw, base)
+    try:
+        models = [r[0] for r in cur.execute(f"SELECT DISTINCT model FROM {raw} WHERE model IS NOT NULL").fetchall()]
+        values, pargs = prices.sql_values(models)
+        priced = cur.sql(
+            f"""SELECT g.*, CASE WHEN p.model IS NOT NULL THEN
+                    (coalesce(g.input_tokens, 0) * p.input_price + coalesce(g.output_tokens, 0) * p.output_price) / 1e6
+                END AS cost
+                FROM {raw} g LEFT JOIN {values} p ON g.model = p.model""",
+            params=pargs,
+        ).to_arrow_table()
+        cur.register(name, priced)
+        try:
+            yield cur, name
+        finally:
+            cur.unregister(name)
+    finally:
+        cur.unregister(raw)

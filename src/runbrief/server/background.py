@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["Job", "job", "JOB_MODULES", "jobs"]
 
 # Modules that register jobs. Each area adds its own line.
-JOB_MODULES: list[str] = []
+JOB_MODULES: list[str] = [
+    "runbrief.store.retention",
+]
 
 
 @dataclass(frozen=True)

@@ -8,4 +8,5 @@ from __future__ import annotations
 ROUTE_MODULES = [
     "runbrief.server.otlp_http",
     "runbrief.server.api",
+    "runbrief.server.web",
 ]

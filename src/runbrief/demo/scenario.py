@@ -1,0 +1,225 @@
+"""The demo scenario: a store, a server, a shop, a bad deploy, and runbrief's answers.
+
+    seed data ─► runbrief serve ─► inventory 1.4.2 + shop 1.0.0 ─► baseline traffic
+             ─► stop shop 1.0.0 ─► mark deploy shop 2.0.0 ─► start shop 2.0.0 ─► traffic
+             ─► stop the services (their telemetry flushes) ─► ask: changes, incidents,
+                latest /cart trace ─► stop the server (unless --keep)
+
+Every answer is asked through ``runbrief.client.call``, exactly as the CLI and an agent
+would. An operation that this build does not have yet is reported as unavailable, never
+as a crash: the demo grows as the pieces land.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runbrief import ops
+from runbrief.client import call, server_url
+from runbrief.demo import catalog as catalog_mod
+from runbrief.demo.evidence import collect_ids
+from runbrief.demo.procs import Child, Supervisor, interrupts_raise
+from runbrief.demo.traffic import drive, plan
+from runbrief.errors import RunbriefError, UsageError
+from runbrief.queries import fmt_ts
+from runbrief.store.duck import resolve_store_path, store_dir
+
+__all__ = ["DemoConfig", "Progress", "run_demo", "REGRESSIONS", "QUESTIONS", "SHOP_V1", "SHOP_V2"]
+
+SHOP_V1, SHOP_V2, INVENTORY_VERSION = "1.0.0", "2.0.0", "1.4.2"
+
+# What v2 of the shop carries (see runbrief.demo.shop), as the report names them.
+REGRESSIONS = [
+    {"key": "n_plus_one", "service": "shop", "route": "/cart",
+     "what": "N+1 query on /cart: one product lookup per cart item (instead of a join), each a full scan"},
+    {"key": "swallowed_error", "service": "shop", "route": "/checkout",
+     "what": "new error path: loyalty points written to a table that does not exist; "
+             "the exception is swallowed and logged as 'loyalty update failed' without context"},
+    {"key": "retry_storm", "service": "shop", "route": "/checkout",
+     "what": "retry storm: reservations retried 12 times at once, ignoring inventory's 503 + Retry-After"},
+]
+
+# The questions the demo asks, in order: (key, operation, parameters).
+QUESTIONS: list[tuple[str, str, dict[str, Any]]] = [
+    ("changes", "changes", {"since_deploy": True}),
+    ("incidents", "incidents", {}),
+    ("trace_summary", "trace_summary", {"latest": True, "route": "/cart", "service": "shop"}),
+]
+
+
+class Progress:
+    """What the scenario reports as it goes; the CLI draws it with rich, tests ignore it."""
+
+    @contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        yield
+
+    @contextmanager
+    def bar(self, text: str, total: int) -> Iterator[Callable[[int], None]]:
+        yield lambda n: None
+
+    def note(self, text: str) -> None:
+        pass
+
+
+@dataclass
+class DemoConfig:
+    store: str | os.PathLike[str] | None = None
+    keep: bool = False
+    baseline_requests: int = 220
+    after_requests: int = 200
+    concurrency: int = 4
+    seed: int = 42
+    ready_timeout_s: float = 60.0
+    progress: Progress = field(default_factory=Progress)
+
+
+def has_op(name: str) -> bool:
+    try:
+        ops.get(name)
+    except UsageError:
+        return False
+    return True
+
+
+def _ask(op: str, params: dict[str, Any], db: Path) -> tuple[Any, str | None]:
+    """(result, None) or (None, why it is not available). Never raises a runbrief error."""
+    if not has_op(op):
+        return None, f"operation {op!r} is not in this build yet"
+    known = ops.get(op).params()
+    params = {k: v for k, v in params.items() if k in known}
+    try:
+        return call(op, params, store=db), None
+    except RunbriefError as exc:
+        return None, f"{op} failed: {exc}"
+
+
+def _prepare_store(store: str | os.PathLike[str] | None) -> Path:
+    if store is None:
+        store = tempfile.mkdtemp(prefix="runbrief-demo-")
+    db = resolve_store_path(store)
+    store_dir(db).mkdir(parents=True, exist_ok=True)
+    if server_url(db) is not None:
+        raise UsageError(f"a runbrief server already owns {db}; stop it, or run the demo with another --store")
+    return db
+
+
+def _service(sup: Supervisor, name: str, version: str, otlp: str, db: Path, work: Path, timeout: float,
+             inventory_url: str = "") -> tuple[Child, str]:
+    ready = work / f"{name}-{version}.ready"
+    ready.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "runbrief.demo.service", name, "--version", version, "--otlp", otlp,
+            "--db", str(db), "--ready-file", str(ready)]
+    if inventory_url:
+        argv += ["--inventory-url", inventory_url]
+    child = sup.spawn(f"{name}-{version}", argv)
+    port = child.wait_json(ready, timeout)["port"]
+    return child, f"http://127.0.0.1:{port}"
+
+
+def _mark_deploy(db: Path) -> dict[str, Any]:
+    at = time.time_ns()
+    info: dict[str, Any] = {"service": "shop", "version": SHOP_V2, "ts": fmt_ts(_dt(at)), "evidence_id": None}
+    if has_op("deploy_mark"):
+        params = {"service": "shop", "version": SHOP_V2, "environment": "demo",
+                  "commit": "5e1f0c2a9d7b", "source": "runbrief-demo"}
+        result, why = _ask("deploy_mark", params, db)
+        if result is not None:
+            info["how"] = "marked with the deploy_mark operation"
+            info["evidence_id"] = next(iter(collect_ids(result)), None)
+            info["result"] = result
+            return info
+        info["deploy_mark_error"] = why
+    info["how"] = "inferred by the server from the service.version change"
+    return info
+
+
+def _dt(ns: int) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ns / 1e9, UTC).replace(tzinfo=None)
+
+
+def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
+    """Run the whole scenario; returns the JSON-able result (the ops' answers and their evidence IDs)."""
+    cfg = config or DemoConfig()
+    p = cfg.progress
+    started = time.perf_counter()
+    saved_url = os.environ.pop("RUNBRIEF_URL", None)  # the demo talks to its own server only
+    db = _prepare_store(cfg.store)
+    work = store_dir(db) / "demo"
+    work.mkdir(exist_ok=True)
+    out: dict[str, Any] = {"store": str(store_dir(db)), "database": str(db)}
+    try:
+        with interrupts_raise(), Supervisor(work / "logs") as sup:
+            with p.step("seeding the shop's catalogue and the warehouse stock (SQLite)"):
+                cat = catalog_mod.seed_shop(work / "shop.sqlite")
+                catalog_mod.seed_inventory(work / "inventory.sqlite")
+
+            with p.step("starting runbrief serve"):
+                server = sup.spawn("runbrief-serve", [sys.executable, "-m", "runbrief", "serve", "--store", str(db),
+                                                      "--http-port", "0", "--grpc-port", "0"], keepable=True)
+                addr = server.wait_json(store_dir(db) / "server.json", cfg.ready_timeout_s,
+                                        lambda d: d.get("pid") == server.pid)
+                otlp = str(addr["url"])
+            out["server"] = {"url": otlp, "pid": server.pid, "log": str(server.log_path)}
+
+            with p.step(f"starting inventory {INVENTORY_VERSION} and shop {SHOP_V1} (OpenTelemetry → runbrief)"):
+                _inv, inv_url = _service(sup, "inventory", INVENTORY_VERSION, otlp, work / "inventory.sqlite",
+                                         work, cfg.ready_timeout_s)
+                shop, shop_url = _service(sup, "shop", SHOP_V1, otlp, work / "shop.sqlite", work,
+                                          cfg.ready_timeout_s, inv_url)
+
+            reqs = plan(cat, cfg.baseline_requests, cfg.seed)
+            with p.bar(f"baseline traffic on shop {SHOP_V1}", len(reqs)) as advance:
+                before = drive(shop_url, reqs, concurrency=cfg.concurrency, on_progress=advance)
+
+            with p.step(f"deploying shop {SHOP_V2} (N+1 on /cart, swallowed error, retry storm)"):
+                sup.stop(shop)  # a rolling deploy of one instance: v1 drains and flushes, then v2 starts
+                out["deploy"] = _mark_deploy(db)
+                shop, shop_url = _service(sup, "shop", SHOP_V2, otlp, work / "shop.sqlite", work,
+                                          cfg.ready_timeout_s, inv_url)
+
+            reqs = plan(cat, cfg.after_requests, cfg.seed + 1)
+            with p.bar(f"traffic on shop {SHOP_V2}", len(reqs)) as advance:
+                after = drive(shop_url, reqs, concurrency=cfg.concurrency, on_progress=advance)
+            out["traffic"] = {"baseline": before.as_dict(), "after_deploy": after.as_dict()}
+
+            with p.step("flushing the services' telemetry"):
+                for child in list(sup.children):
+                    if child is not server:
+                        sup.stop(child)
+
+            results: dict[str, Any] = {}
+            unavailable: dict[str, str] = {}
+            for key, op, params in QUESTIONS:
+                with p.step(f"asking runbrief: {op}"):
+                    result, why = _ask(op, params, db)
+                if why is None:
+                    results[key] = result
+                else:
+                    unavailable[key] = why
+                    p.note(why)
+            out["results"] = results
+            out["unavailable"] = unavailable
+            out["evidence_ids"] = {k: sorted(collect_ids(v)) for k, v in results.items()}
+            if cfg.keep:
+                sup.keep.add(server.name)
+            out["server"]["kept"] = cfg.keep
+            out["services"] = {"shop": {"before": SHOP_V1, "after": SHOP_V2}, "inventory": INVENTORY_VERSION}
+            out["regressions"] = REGRESSIONS
+            out["elapsed_s"] = round(time.perf_counter() - started, 1)
+            if not cfg.keep:
+                p.note("stopping runbrief serve")
+    finally:
+        if saved_url is not None:
+            os.environ["RUNBRIEF_URL"] = saved_url
+    return out

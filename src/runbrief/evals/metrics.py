@@ -1,0 +1,209 @@
+"""What the agents are doing: calls, tokens, cost, latency and errors per model, tool,
+agent, conversation and time bucket.
+
+Everything is aggregated in DuckDB over the normalized view (``genai.materialized``);
+Python only shapes the rows. Every row cites a few spans (errors first, then the
+slowest) so a number can be checked against the calls behind it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runbrief.errors import UsageError
+from runbrief.evals import genai
+from runbrief.evals.prices import PriceTable
+from runbrief.evals.scope import Scope
+from runbrief.queries import fmt_ts
+from runbrief.store.duck import Store
+
+__all__ = ["agents_report", "SECTIONS"]
+
+SECTIONS = ("model", "tool", "agent", "conversation", "time")
+EXAMPLES = 5
+
+# Evidence: errored spans first, then the slowest; a list of spn_ IDs.
+_EVIDENCE = f"list('spn_' || span_id ORDER BY error DESC, duration_ms DESC)[1:{EXAMPLES}]"
+_LATENCY = """round(quantile_cont(duration_ms, 0.5), 3) AS p50_ms, round(quantile_cont(duration_ms, 0.95), 3) AS p95_ms,
+              round(max(duration_ms), 3) AS max_ms"""
+_ERRORS = "count(*) FILTER (WHERE error) AS errors, round(count(*) FILTER (WHERE error) / count(*), 4) AS error_rate"
+_TOKENS = """coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens, coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
+             coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens"""
+_BUCKETS = [(60, "1 minute"), (300, "5 minutes"), (900, "15 minutes"), (3600, "1 hour"), (21600, "6 hours"),
+            (86400, "1 day")]
+
+
+def _sections(group_by: str | list[str] | None) -> list[str]:
+    if not group_by:
+        return list(SECTIONS)
+    items = group_by.split(",") if isinstance(group_by, str) else list(group_by)
+    out = []
+    for item in items:
+        key = item.strip().lower().rstrip("s")
+        key = {"conv": "conversation", "timeline": "time", "over_time": "time"}.get(key, key)
+        if key not in SECTIONS:
+            raise UsageError(f"group_by {item!r}: use one or more of {', '.join(SECTIONS)}")
+        out.append(key)
+    return out
+
+
+def _cost(v: Any) -> float | None:
+    return None if v is None else round(float(v), 6)
+
+
+def _finish(rows: list[dict[str, Any]]) -> None:
+    for r in rows:
+        if "cost" in r:
+            r["cost"] = _cost(r["cost"])
+        if "finish_reasons" in r:
+            fr = r["finish_reasons"] or []
+            r["finish_reasons"] = {k: v for k, v in fr if k is not None}
+
+
+def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str | list[str] | None = None,
+                  limit: int = 50) -> dict[str, Any]:
+    sections = _sections(group_by)
+    out: dict[str, Any] = {"scope": scope.describe(store)}
+    with genai.materialized(store, scope, prices) as (cur, g):
+        def q(sql: str, args: list[Any] | None = None) -> list[dict[str, Any]]:
+            res = cur.execute(sql, args or [])
+            cols = [d[0] for d in res.description]
+            return [dict(zip(cols, row, strict=True)) for row in res.fetchall()]
+
+        totals = q(f"""SELECT count(*) FILTER (WHERE kind = 'model') model_calls,
+                              count(*) FILTER (WHERE kind = 'tool') tool_calls,
+                              count(*) FILTER (WHERE kind = 'agent') agent_steps,
+                              count(*) FILTER (WHERE error) errors,
+                              coalesce(sum(input_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT input_tokens,
+                              coalesce(sum(output_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT output_tokens,
+                              sum(cost) cost, count(DISTINCT conversation) conversations,
+                              count(DISTINCT trace_id) traces, min(start_ts) first, max(start_ts) last
+                       FROM {g}""")[0]
+        first, last = totals.pop("first"), totals.pop("last")
+        totals["cost"] = _cost(totals["cost"])
+        totals["start"], totals["end"] = fmt_ts(first), fmt_ts(last)
+        unpriced = q(f"""SELECT model, count(*) calls FROM {g}
+                         WHERE kind = 'model' AND model IS NOT NULL AND cost IS NULL GROUP BY model ORDER BY calls DESC""")
+        totals["unpriced_models"] = [r["model"] for r in unpriced]
+        out["totals"] = totals
+
+        if "model" in sections:
+            rows = _models(q, g, limit)
+            out["models"] = rows
+        if "tool" in sections:
+            out["tools"] = q(f"""SELECT tool_name AS tool, count(*) calls, {_ERRORS},
+                                        round(1 - count(*) FILTER (WHERE error) / count(*), 4) AS success_rate,
+                                        {_LATENCY}, count(DISTINCT conversation) conversations, {_EVIDENCE} span_ids
+                                 FROM {g} WHERE kind = 'tool' GROUP BY tool_name
+                                 ORDER BY calls DESC, tool LIMIT ?""", [limit])
+        if "agent" in sections:
+            out["agents"] = q(f"""
+                WITH a AS (SELECT * FROM {g} WHERE kind = 'agent'),
+                     inner_calls AS (
+                        SELECT a.span_id, count(*) FILTER (WHERE c.kind = 'model') model_calls,
+                               count(*) FILTER (WHERE c.kind = 'tool') tool_calls,
+                               coalesce(sum(c.input_tokens), 0) input_tokens, coalesce(sum(c.output_tokens), 0) output_tokens,
+                               sum(c.cost) cost
+                        FROM a JOIN {g} c ON c.trace_id = a.trace_id AND c.kind IN ('model', 'tool')
+                             AND c.start_ns >= a.start_ns AND c.end_ns <= a.end_ns
+                        GROUP BY a.span_id)
+                SELECT agent_name AS agent, count(*) steps, {_ERRORS}, {_LATENCY},
+                       coalesce(sum(i.model_calls), 0)::BIGINT model_calls, coalesce(sum(i.tool_calls), 0)::BIGINT tool_calls,
+                       coalesce(sum(i.input_tokens), 0)::BIGINT input_tokens,
+                       coalesce(sum(i.output_tokens), 0)::BIGINT output_tokens, sum(i.cost) cost,
+                       count(DISTINCT conversation) conversations, {_EVIDENCE} span_ids
+                FROM a LEFT JOIN inner_calls i USING (span_id)
+                GROUP BY agent_name ORDER BY steps DESC, agent LIMIT ?""", [limit])
+            _finish(out["agents"])
+        if "conversation" in sections:
+            rows = q(f"""SELECT conversation, min(start_ts) start, round((max(end_ns) - min(start_ns)) / 1e6, 3) duration_ms,
+                                count(*) FILTER (WHERE kind = 'model') model_calls,
+                                count(*) FILTER (WHERE kind = 'tool') tool_calls,
+                                count(*) FILTER (WHERE kind = 'agent') agent_steps,
+                                coalesce(sum(input_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT input_tokens,
+                                coalesce(sum(output_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT output_tokens,
+                                sum(cost) cost, count(*) FILTER (WHERE error) errors,
+                                list(DISTINCT 'trc_' || trace_id)[1:{EXAMPLES}] trace_ids, {_EVIDENCE} span_ids
+                         FROM {g} GROUP BY conversation ORDER BY start DESC LIMIT ?""", [limit])
+            for r in rows:
+                r["start"] = fmt_ts(r["start"])
+            _finish(rows)
+            out["conversations"] = rows
+        if "time" in sections and first is not None:
+            width_s = max(1.0, (last - first).total_seconds()) / 24
+            secs, interval = next(((s, iv) for s, iv in _BUCKETS if s >= width_s), _BUCKETS[-1])
+            rows = q(f"""SELECT time_bucket(INTERVAL '{interval}', start_ts) bucket,
+                                count(*) FILTER (WHERE kind = 'model') model_calls,
+                                count(*) FILTER (WHERE kind = 'tool') tool_calls,
+                                coalesce(sum(input_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT input_tokens,
+                                coalesce(sum(output_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT output_tokens,
+                                sum(cost) cost, count(*) FILTER (WHERE error) errors,
+                                round(quantile_cont(duration_ms, 0.95) FILTER (WHERE kind = 'model'), 3) model_p95_ms,
+                                {_EVIDENCE} span_ids
+                         FROM {g} GROUP BY bucket ORDER BY bucket""")
+            for r in rows:
+                r["bucket"] = fmt_ts(r["bucket"])
+            _finish(rows)
+            out["timeline"] = {"bucket_seconds": secs, "buckets": rows}
+    if "model" in sections:
+        out["metrics"] = _metric_points(store, scope)
+    return out
+
+
+def _models(q: Any, g: str, limit: int) -> list[dict[str, Any]]:
+    rows = q(f"""SELECT model, any_value(provider) provider, list(DISTINCT operation ORDER BY operation) operations,
+                        count(*) calls, {_TOKENS}, sum(cost) cost, {_LATENCY}, {_ERRORS}, {_EVIDENCE} span_ids
+                 FROM {g} WHERE kind = 'model' GROUP BY model
+                 ORDER BY cost DESC NULLS LAST, calls DESC, model LIMIT ?""", [limit])
+    reasons = q(f"""SELECT model, fr, count(*) n FROM (SELECT model, unnest(finish_reasons) fr FROM {g}
+                    WHERE kind = 'model' AND finish_reasons IS NOT NULL) GROUP BY ALL ORDER BY n DESC""")
+    by_model: dict[Any, dict[str, int]] = {}
+    for r in reasons:
+        by_model.setdefault(r["model"], {})[r["fr"]] = r["n"]
+    for r in rows:
+        r["cost"] = _cost(r["cost"])
+        r["priced"] = r["cost"] is not None
+        r["finish_reasons"] = by_model.get(r["model"], {})
+    return rows
+
+
+def _metric_points(store: Store, scope: Scope) -> list[dict[str, Any]]:
+    """Token usage and call durations from the GenAI metrics (for apps that export metrics
+    but not spans). Delta points add up; a cumulative series counts its latest total."""
+    start, end, _ = scope._bounds(store)
+    where, args = ["name IN ('gen_ai.client.token.usage', 'gen_ai.client.operation.duration')"], []
+    if start is not None:
+        where.append("ts >= ?")
+        args.append(start)
+    if end is not None:
+        where.append("ts < ?")
+        args.append(end)
+    if scope.service:
+        where.append("service = ?")
+        args.append(scope.service)
+    rows = store.query(
+        f"""WITH p AS (
+              SELECT name, temporality, resource_id, attributes, start_ts, sum, count,
+                     coalesce(json_extract_string(attributes, '$."gen_ai.response.model"'),
+                              json_extract_string(attributes, '$."gen_ai.request.model"')) model,
+                     json_extract_string(attributes, '$."gen_ai.token.type"') token_type, ts
+              FROM metric_points WHERE {' AND '.join(where)}),
+            series AS (
+              SELECT name, model, token_type,
+                     CASE WHEN temporality = 'cumulative' THEN arg_max(sum, ts) ELSE sum(sum) END s,
+                     CASE WHEN temporality = 'cumulative' THEN arg_max(count, ts) ELSE sum(count) END c
+              FROM p GROUP BY name, model, token_type, temporality, resource_id, attributes::VARCHAR, start_ts)
+            SELECT model, sum(s) FILTER (WHERE name = 'gen_ai.client.token.usage' AND token_type = 'input') input_tokens,
+                   sum(s) FILTER (WHERE name = 'gen_ai.client.token.usage' AND token_type = 'output') output_tokens,
+                   sum(c) FILTER (WHERE name = 'gen_ai.client.operation.duration')::BIGINT operations,
+                   sum(s) FILTER (WHERE name = 'gen_ai.client.operation.duration')
+                     / nullif(sum(c) FILTER (WHERE name = 'gen_ai.client.operation.duration'), 0) * 1000 mean_ms
+            FROM series GROUP BY model ORDER BY model""",
+        args,
+    )
+    for r in rows:
+        for k in ("input_tokens", "output_tokens"):
+            r[k] = int(r[k]) if r[k] is not None else None
+        r["mean_ms"] = round(r["mean_ms"], 3) if r["mean_ms"] is not None else None
+    return rows
+

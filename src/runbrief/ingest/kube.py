@@ -1,0 +1,395 @@
+"""Kubernetes events: parse every shape they arrive in, tie them to workloads and services.
+
+Shapes read:
+- ``kubectl get events -A -o json`` (a ``List``/``EventList`` of core/v1 or
+  events.k8s.io/v1 ``Event`` objects) and ``kubectl get events -A --watch -o json`` (a
+  stream of concatenated Event objects, or ``{"type", "object"}`` with
+  ``--output-watch-events``); file ingest recognizes these by itself.
+- OTLP logs from the OpenTelemetry Collector: the ``k8sobjects`` receiver (the body is the
+  Event object, or ``{"type", "object"}`` in watch mode; ``event.domain=k8s`` and
+  ``k8s.resource.name=events`` attributes) and the ``k8s_events`` receiver (body = message;
+  ``k8s.event.*`` attributes; the object in ``k8s.object.*`` resource attributes). A batch
+  hook turns those log records into ``Event`` records before they are stored.
+
+Reasons that signal trouble (CrashLoopBackOff, OOMKilled, image pulls, scheduling, probes,
+back-off, eviction) are normalized into the ``signal`` attribute, because the same problem
+shows under several reasons (a crash loop is reported as ``BackOff`` "Back-off restarting
+failed container"). ``SIGNAL_REASONS`` lists them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from runbrief.errors import IngestError
+from runbrief.ingest._k8s_owners import K8S_NAME_KEYS, OwnerIndex
+from runbrief.ingest._structured import is_k8s_event
+from runbrief.ingest._times import to_ns
+from runbrief.ingest.pipeline import batch_hook
+from runbrief.records import Event, LogRecord
+
+if TYPE_CHECKING:
+    from runbrief.ingest.pipeline import Batch
+    from runbrief.store.duck import Store
+
+__all__ = [
+    "SIGNAL_REASONS",
+    "signal_for",
+    "event_from_object",
+    "events_from_document",
+    "describe",
+    "correlate",
+    "log_to_event",
+]
+
+SIGNAL_REASONS: dict[str, str] = {
+    "CrashLoopBackOff": "a container keeps crashing and is restarted with growing back-off",
+    "OOMKilled": "a container was killed for using more memory than its limit (or the node ran out)",
+    "ImagePullBackOff": "the image cannot be pulled; Kubernetes backs off retrying",
+    "ErrImagePull": "pulling the image failed (wrong name or tag, missing credentials, registry down)",
+    "FailedScheduling": "no node can take the pod (resources, affinity, taints, volumes)",
+    "Unhealthy": "a liveness, readiness or startup probe failed",
+    "BackOff": "Kubernetes is backing off restarting a failed container",
+    "Evicted": "the pod was evicted from its node (memory, disk or PID pressure)",
+}
+
+_PROBE = re.compile(r"\b(Liveness|Readiness|Startup) probe\b", re.I)
+_CONTAINER = re.compile(r"spec\.(?:initC|ephemeralC|c)ontainers\{([^}]+)\}")
+_OWNER_MESSAGES = (
+    (re.compile(r"^(?:Created|Deleted) pod: (\S+)"), "Pod"),
+    (re.compile(r"^(?:create|delete) Pod (\S+) in StatefulSet \S+ successful"), "Pod"),
+    (re.compile(r"^Scaled (?:up|down) replica set (\S+)"), "ReplicaSet"),
+    (re.compile(r"^Created job (\S+)"), "Job"),
+)
+
+
+def signal_for(reason: str, message: str = "") -> str:
+    """The first-class signal an event reports ('' for routine events)."""
+    r, m = reason or "", message or ""
+    if r in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "FailedScheduling", "Evicted", "OOMKilled"):
+        return r
+    if r == "BackOff":
+        if "pulling image" in m or "ImagePullBackOff" in m:
+            return "ImagePullBackOff"
+        if "restarting failed container" in m or "CrashLoopBackOff" in m:
+            return "CrashLoopBackOff"
+        return "BackOff"
+    if r in ("OOMKilling", "SystemOOM") or "OOMKilled" in m:
+        return "OOMKilled"
+    if r in ("Failed", "Error", "FailedPull"):
+        if "ImagePullBackOff" in m:
+            return "ImagePullBackOff"
+        if "ErrImagePull" in m or "Failed to pull image" in m or "failed to pull" in m.lower():
+            return "ErrImagePull"
+        if "CrashLoopBackOff" in m:
+            return "CrashLoopBackOff"
+    if r == "Unhealthy" or (r == "Killing" and _PROBE.search(m)):
+        return "Unhealthy"
+    if r in ("Evict", "Preempted", "TaintManagerEviction") and "evict" in m.lower():
+        return "Evicted"
+    return ""
+
+
+def _first(*values: Any) -> Any:
+    for v in values:
+        if v not in (None, "", {}, []):
+            return v
+    return None
+
+
+def event_from_object(obj: dict[str, Any], channel: str = "kubectl") -> Event:
+    """One core/v1 or events.k8s.io/v1 Event object to an ``Event`` record."""
+    meta = obj.get("metadata") or {}
+    regarding = obj.get("involvedObject") or obj.get("regarding") or {}
+    series = obj.get("series") or {}
+    source = obj.get("source") or obj.get("deprecatedSource") or {}
+    first_ns = to_ns(_first(obj.get("firstTimestamp"), obj.get("deprecatedFirstTimestamp"), obj.get("eventTime")))
+    last_ns = to_ns(_first(series.get("lastObservedTime"), obj.get("lastTimestamp"),
+                           obj.get("deprecatedLastTimestamp"), obj.get("eventTime")))
+    ts = last_ns or first_ns or to_ns(meta.get("creationTimestamp"))
+    reason = str(obj.get("reason") or "")
+    message = str(_first(obj.get("message"), obj.get("note")) or "")
+    count = _first(series.get("count"), obj.get("count"), obj.get("deprecatedCount")) or 1
+    attrs: dict[str, Any] = {"ingest": channel}
+    for key, value in (
+        ("k8s.event.uid", meta.get("uid")),
+        ("k8s.event.name", meta.get("name")),
+        ("k8s.event.action", obj.get("action")),
+        ("k8s.object.uid", regarding.get("uid")),
+        ("k8s.object.fieldpath", regarding.get("fieldPath")),
+        ("k8s.node.name", _first(source.get("host"), obj.get("reportingInstance"))),
+    ):
+        if value:
+            attrs[key] = value
+    m = _CONTAINER.search(regarding.get("fieldPath") or "")
+    if m:
+        attrs["k8s.container.name"] = m.group(1)
+    ev = Event(
+        ts_ns=ts,
+        reason=reason,
+        message=message,
+        type=str(obj.get("type") or "Normal"),
+        object_kind=str(regarding.get("kind") or ""),
+        object_name=str(regarding.get("name") or ""),
+        namespace=str(regarding.get("namespace") or meta.get("namespace") or ""),
+        count=int(count) if str(count).isdigit() else 1,
+        first_ns=first_ns or ts,
+        last_ns=last_ns or ts,
+        source=str(_first(obj.get("reportingController"), obj.get("reportingComponent"), source.get("component")) or ""),
+        attributes=attrs,
+    )
+    _mark_signal(ev)
+    return ev
+
+
+def _mark_signal(ev: Event) -> None:
+    sig = signal_for(ev.reason, ev.message)
+    if sig:
+        ev.attributes["signal"] = sig
+        p = _PROBE.search(ev.message)
+        if sig == "Unhealthy" and p:
+            ev.attributes["probe"] = p.group(1).lower()
+
+
+def describe(obj: Any) -> str:
+    """Name what a JSON document is, for error messages ("a List of 3 Pod", "a Deployment")."""
+    if isinstance(obj, list):
+        return f"a JSON array of {len(obj)} item(s)"
+    if not isinstance(obj, dict):
+        return f"a JSON {type(obj).__name__}"
+    kind = obj.get("kind")
+    if kind is None and "object" in obj and "type" in obj:
+        return f"a watch event ({obj.get('type')}) of {describe(obj.get('object'))}"
+    if isinstance(obj.get("items"), list):
+        kinds = sorted({str(i.get("kind") or "?") for i in obj["items"] if isinstance(i, dict)})
+        what = "/".join(kinds) if kinds else "nothing"
+        return f"a {kind or 'list'} of {len(obj['items'])} {what}"
+    if kind:
+        return f"a {kind} ({obj.get('apiVersion', 'no apiVersion')})"
+    keys = ", ".join(list(obj)[:6])
+    return f"a JSON object with keys {keys}"
+
+
+def is_k8s_object(obj: Any) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    if "object" in obj and obj.get("type") in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"):
+        return True
+    return bool(obj.get("apiVersion")) and bool(obj.get("kind"))
+
+
+def events_from_document(obj: Any, *, channel: str = "kubectl", strict: bool = True) -> list[Event]:
+    """Events of one kubectl JSON document: a List/EventList, one Event, or a watch event.
+
+    ``strict``: a Kubernetes document with no events raises IngestError naming what it is
+    (a ``kubectl get pods -o json`` fed by mistake); else it yields nothing.
+    """
+    if isinstance(obj, dict) and "object" in obj and "type" in obj and "kind" not in obj:
+        if obj.get("type") in ("DELETED", "BOOKMARK", "ERROR"):
+            return []  # a deleted event object is its TTL expiring, not a new occurrence
+        return events_from_document(obj["object"], channel=channel, strict=strict)
+    if isinstance(obj, dict) and is_k8s_event(obj):
+        return [event_from_object(obj, channel)]
+    items = obj.get("items") if isinstance(obj, dict) else None
+    if isinstance(items, list):
+        events = [event_from_object(i, channel) for i in items if isinstance(i, dict) and is_k8s_event(i)]
+        if events or not items:
+            return events
+    if strict:
+        raise IngestError(
+            f"this Kubernetes JSON is {describe(obj)}, not events; runbrief ingest reads "
+            "`kubectl get events -A -o json` (or `--watch -o json`) output"
+        )
+    return []
+
+
+# ---------------------------------------------------------------- OTLP logs → events
+def _body_object(body: Any) -> Any:
+    if isinstance(body, dict):
+        return body
+    if isinstance(body, str) and body.startswith("{"):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+    return None
+
+
+def log_to_event(rec: LogRecord) -> tuple[bool, list[Event]]:
+    """(is a k8s event record, its events) for a log record from the collector's receivers."""
+    a = rec.attributes
+    if not a:
+        return False, []
+    if "k8s.event.reason" in a:  # k8s_events receiver
+        res = rec.resource.attributes
+        kind = res.get("k8s.object.kind") or a.get("k8s.object.kind") or ""
+        name = res.get("k8s.object.name") or a.get("k8s.object.name") or ""
+        sev = (rec.severity_text or "").lower()
+        etype = "Warning" if sev.startswith("warn") or rec.severity_number >= 13 else "Normal"
+        attrs = {"ingest": "k8s_events"}
+        for key in ("k8s.event.uid", "k8s.event.name", "k8s.event.action", "k8s.object.uid", "k8s.object.fieldpath"):
+            v = a.get(key) or res.get(key)
+            if v:
+                attrs[key] = v
+        if res.get("k8s.node.name"):
+            attrs["k8s.node.name"] = res["k8s.node.name"]
+        if res.get("k8s.cluster.name"):
+            attrs["k8s.cluster.name"] = res["k8s.cluster.name"]
+        m = _CONTAINER.search(str(attrs.get("k8s.object.fieldpath", "")))
+        if m:
+            attrs["k8s.container.name"] = m.group(1)
+        count = a.get("k8s.event.count") or 1
+        ts = rec.ts_ns or rec.observed_ns
+        ev = Event(
+            ts_ns=ts, reason=str(a["k8s.event.reason"]), message=rec.body, type=etype,
+            object_kind=str(kind), object_name=str(name),
+            namespace=str(a.get("k8s.namespace.name") or res.get("k8s.namespace.name") or ""),
+            count=int(count) if str(count).isdigit() else 1,
+            first_ns=to_ns(str(a.get("k8s.event.start_time", "")).replace(" +0000 UTC", "Z")) or ts,
+            last_ns=ts, source=str(res.get("k8s.event.source") or ""), attributes=attrs,
+        )
+        _mark_signal(ev)
+        return True, [ev]
+    if a.get("event.domain") == "k8s" or "k8s.resource.name" in a:  # k8sobjects receiver
+        resource_name = str(a.get("k8s.resource.name") or "")
+        obj = _body_object(rec.body)
+        if obj is None:
+            return False, []
+        if resource_name.startswith("events") or (isinstance(obj, dict) and (
+                is_k8s_event(obj) or is_k8s_event(obj.get("object") or {}))):
+            evs = events_from_document(obj, channel="k8sobjects", strict=False)
+            for ev in evs:
+                if not ev.ts_ns:
+                    ev.ts_ns = ev.first_ns = ev.last_ns = rec.ts_ns or rec.observed_ns
+            return True, evs
+    return False, []
+
+
+# ---------------------------------------------------------------- correlation
+def _learn_owners(events: list[Event], objects: list[dict[str, Any]]) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    for ev in events:
+        if ev.reason not in ("SuccessfulCreate", "SuccessfulDelete", "ScalingReplicaSet"):
+            continue
+        for rx, kind in _OWNER_MESSAGES:
+            m = rx.match(ev.message)
+            if m:
+                rows.append((ev.namespace, kind, m.group(1), ev.object_kind, ev.object_name))
+                break
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("controller", True) and ref.get("kind") and ref.get("name"):
+                rows.append((meta.get("namespace") or "", str(obj.get("kind")), str(meta.get("name")),
+                             str(ref["kind"]), str(ref["name"])))
+                break
+    return rows
+
+
+def _save_owners(store: Store, rows: list[tuple[str, str, str, str, str]], ts_ns: int) -> None:
+    if not rows or store.read_only:
+        return
+    import pyarrow as pa
+
+    uniq = {(r[0], r[1], r[2]): r for r in rows}
+    cols = list(zip(*uniq.values(), strict=True))
+    tbl = pa.table({"namespace": cols[0], "kind": cols[1], "name": cols[2], "owner_kind": cols[3],
+                    "owner_name": cols[4], "updated": pa.array([ts_ns // 1000] * len(uniq), pa.timestamp("us"))})
+    with store.write() as con:
+        con.register("_rb_k8s_own", tbl)
+        try:
+            con.execute("INSERT OR REPLACE INTO k8s_objects SELECT * FROM _rb_k8s_own")
+        finally:
+            con.unregister("_rb_k8s_own")
+
+
+def _dedupe(store: Store, events: list[Event]) -> list[Event]:
+    """Drop exact repeats (same event uid, count and last time), in the batch and the store.
+
+    Listing events twice, or a watch that replays, must not double a crash loop's count.
+    """
+    seen: set[tuple[str, int, int]] = set()
+    out: list[Event] = []
+    uids = sorted({str(e.attributes["k8s.event.uid"]) for e in events if e.attributes.get("k8s.event.uid")})
+    if uids:
+        marks = ", ".join("?" * len(uids))
+        for r in store.query(
+            f"""SELECT json_extract_string(attributes, '$."k8s.event.uid"') uid, count,
+                       epoch_us(last_ts) last_us FROM events
+                WHERE json_extract_string(attributes, '$."k8s.event.uid"') IN ({marks})""",
+            uids,
+        ):
+            seen.add((r["uid"], int(r["count"] or 0), int(r["last_us"] or 0)))
+    for e in events:
+        uid = e.attributes.get("k8s.event.uid")
+        if uid:
+            key = (str(uid), e.count, (e.last_ns or e.ts_ns) // 1000)
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(e)
+    return out
+
+
+def correlate(store: Store, events: list[Event], objects: list[dict[str, Any]] | None = None) -> list[Event]:
+    """Fill owners, k8s.* attributes and the service of each event; returns the deduplicated list."""
+    if not events and not objects:
+        return events
+    rows = _learn_owners(events, objects or [])
+    _save_owners(store, rows, max((e.ts_ns for e in events), default=0))
+    events = _dedupe(store, events)
+    if not events:
+        return events
+    idx = OwnerIndex.load(store, {e.namespace for e in events})
+    kind_key = {v: k for k, v in K8S_NAME_KEYS.items()}
+    for ev in events:
+        if ev.namespace:
+            ev.attributes.setdefault("k8s.namespace.name", ev.namespace)
+        if not ev.object_name:
+            continue
+        chain = idx.chain(ev.namespace, ev.object_kind, ev.object_name)
+        for kind, name in chain:
+            key = kind_key.get(kind)
+            if key:
+                ev.attributes.setdefault(key, name)
+            elif kind == "" and name:
+                ev.attributes.setdefault("k8s.workload.name", name)
+        if not ev.service:
+            svc, how = idx.service_for(ev.namespace, chain)
+            if svc:
+                ev.service = svc
+                ev.attributes["service.match"] = how
+    return events
+
+
+@batch_hook
+def k8s_events_hook(store: Store, batch: Batch) -> None:
+    """Turn collector k8s-event log records into Event records; correlate every event."""
+    objects: list[dict[str, Any]] = []
+    if batch.logs:
+        keep: list[LogRecord] | None = None
+        for i, rec in enumerate(batch.logs):
+            a = rec.attributes
+            if not a or not ("k8s.event.reason" in a or "k8s.resource.name" in a or "event.domain" in a):
+                if keep is not None:
+                    keep.append(rec)
+                continue
+            is_event, evs = log_to_event(rec)
+            if not is_event:
+                if a.get("k8s.resource.name") in ("pods", "replicasets", "jobs"):
+                    obj = _body_object(rec.body)
+                    if isinstance(obj, dict):
+                        objects.append(obj.get("object", obj) if "type" in obj else obj)
+                if keep is not None:
+                    keep.append(rec)
+                continue
+            if keep is None:
+                keep = batch.logs[:i]
+            batch.events.extend(evs)
+        if keep is not None:
+            batch.logs = keep
+    if batch.events or objects:
+        batch.events = correlate(store, batch.events, objects)

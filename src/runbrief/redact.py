@@ -1,0 +1,199 @@
+"""Secrets out, before anything is stored or shown; instructions in log text flagged.
+
+Two jobs, both about untrusted content:
+
+- ``redact(text)`` replaces credentials with ``[REDACTED:<kind>]``: cloud keys (AWS, Google,
+  Azure), bearer and basic auth, JWTs, passwords in URLs, private-key blocks, well-known
+  token formats (GitHub, Slack, Stripe, OpenAI, Anthropic) and ``key=value`` pairs whose key
+  names a secret; e-mails too when ``RUNBRIEF_REDACT_EMAILS=1`` (off by default: an address
+  is often the useful part of an auth error). It runs as an ingest batch hook, so secrets
+  never reach the store, and again on display for data stored before the hook existed.
+- ``injection(text)`` says whether a line reads as an instruction to an agent ("ignore
+  previous instructions", "you are now…", chat-role markers, tool-call markup). Such a line
+  is shown flagged and withheld, never bare.
+
+Speed: one combined regex pass per string, and only for strings that contain one of a few
+trigger substrings (most log lines contain none, and ``in`` on a lowered string is far
+cheaper than a regex scan); measured in ``bench/bench_brief.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from runbrief.ingest.pipeline import Batch, batch_hook
+from runbrief.records import Resource
+
+__all__ = ["redact", "redact_value", "injection", "emails_enabled", "redact_batch"]
+
+MASK = "[REDACTED:{}]"
+
+# (kind, pattern). Order matters only where patterns overlap: the first alternative wins.
+_RULES: list[tuple[str, str]] = [
+    ("private_key", r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----|[\s\S]*)"),
+    ("jwt", r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}"),
+    ("aws_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+    ("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"),
+    ("slack_token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    ("stripe_key", r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"),
+    ("api_key", r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"),
+    ("google_key", r"\bAIza[0-9A-Za-z_-]{35}"),
+    ("url_password", r"(?<=[a-zA-Z0-9+.-]://)(?P<url_user>[^\s:/@'\"]{1,128}):(?P<url_pw>[^\s/@'\"]{1,256})(?=@)"),
+    ("authorization", r"(?P<authz_key>(?i:authorization)[\"']?\s*[:=]\s*[\"']?(?:\w+\s+)?)(?P<authz_val>[^\s\"',;]{4,})"),
+    # Elsewhere a bearer/basic value must look generated (a digit, or 20+ characters): "Bearer realm" stays.
+    (
+        "auth_header",
+        r"\b(?P<auth_scheme>(?i:bearer|basic))\s+"
+        r"(?P<auth_val>(?=[A-Za-z0-9._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{8,}|[A-Za-z0-9._~+/=-]{20,})",
+    ),
+    (
+        "secret_pair",
+        r"(?P<pair_key>\b[\w.-]*(?i:api[_-]?key|apikey|(?:secret|access|private|signing|encryption|master)[_-]?key|"
+        r"secret|passw(?:or)?d|passwd|pwd|token|client[_-]?secret|accountkey|sharedaccesskey|credentials?)\b[\"']?)"
+        r"(?P<pair_sep>\s*[=:]\s*[\"']?)(?P<pair_val>[^\s\"'&,;)}\]]{3,})",
+    ),
+    ("url_signature", r"(?P<sig_key>[?&](?i:sig|signature|x-amz-signature|x-goog-signature|token|key)=)(?P<sig_val>[^&\s\"']{8,})"),
+]
+_EMAIL = ("email", r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}\b")
+
+# Lowercase substrings at least one of which any match contains; a string with none skips the regex.
+_TRIGGERS = (
+    "-----begin", "eyj", "akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa", "abia", "acca",
+    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "sk_live", "sk_test", "rk_live", "rk_test",
+    "sk-", "aiza", "://", "bearer", "basic", "token", "key", "secret", "pass", "pwd", "credential", "sig",
+)
+
+
+def _compile(with_email: bool) -> re.Pattern[str]:
+    rules = _RULES + ([_EMAIL] if with_email else [])
+    return re.compile("|".join(f"(?P<{kind}>{pat})" for kind, pat in rules))
+
+
+_RX = {False: _compile(False), True: _compile(True)}
+
+
+def emails_enabled() -> bool:
+    return os.environ.get("RUNBRIEF_REDACT_EMAILS", "").lower() in ("1", "true", "yes", "on")
+
+
+def _replace(m: re.Match[str]) -> str:
+    # Each rule is an outer named group, so lastgroup (the last group to close) is the rule.
+    kind = m.lastgroup or "secret"
+    g = m.groupdict()
+    if g.get("url_pw") is not None:
+        return f"{g['url_user']}:{MASK.format('password')}"
+    if g.get("authz_val") is not None:
+        return f"{g['authz_key']}{MASK.format('token')}"
+    if g.get("auth_val") is not None:
+        return f"{g['auth_scheme']} {MASK.format('token')}"
+    if g.get("pair_val") is not None:
+        return f"{g['pair_key']}{g['pair_sep']}{MASK.format('secret')}"
+    if g.get("sig_val") is not None:
+        return f"{g['sig_key']}{MASK.format('signature')}"
+    return MASK.format(kind)
+
+
+def redact(text: str, *, emails: bool | None = None) -> str:
+    """``text`` with every credential replaced by ``[REDACTED:<kind>]``."""
+    if not text:
+        return text
+    with_email = emails_enabled() if emails is None else emails
+    low = text.lower()
+    if not (with_email and "@" in text) and not any(t in low for t in _TRIGGERS):
+        return text
+    return _RX[with_email].sub(_replace, text)
+
+
+def redact_value(value: Any, *, emails: bool | None = None) -> Any:
+    """Redact every string inside a JSON-like value (dicts, lists, scalars)."""
+    if isinstance(value, str):
+        return redact(value, emails=emails)
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, str) and _SECRET_KEY.search(str(k)) and v:
+                out[k] = MASK.format("secret")
+            else:
+                out[k] = redact_value(v, emails=emails)
+        return out
+    if isinstance(value, list):
+        return [redact_value(v, emails=emails) for v in value]
+    return value
+
+
+# Attribute names whose whole value is a secret (``{"db.password": "hunter2"}``).
+_SECRET_KEY = re.compile(
+    r"(?i)(?:^|[._-])(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|"
+    r"client[_-]?secret|private[_-]?key|authorization|cookie|set-cookie)$"
+)
+
+
+# --------------------------------------------------------------- injection
+_INJECTION = re.compile(
+    r"(?ix)"
+    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}?\b(?:previous|prior|above|earlier|all|your|the|system)\b"
+    r"[^.\n]{0,20}?\b(?:instructions?|prompts?|rules|messages|directions|guidelines|context)\b"
+    r"|\byou\s+are\s+now\b"
+    r"|\b(?:new|updated|real)\s+(?:system\s+)?instructions?\s*:"
+    r"|\bsystem\s+prompt\b"
+    r"|\b(?:act|behave)\s+as\s+(?:an?\s+)?(?:ai|assistant|agent|admin|root|developer)\b"
+    r"|\b(?:do\s+not|don't)\s+(?:tell|inform|alert)\s+the\s+(?:user|human|operator)\b"
+    r"|\b(?:developer|jailbreak|dan)\s+mode\b"
+    r"|^\s*(?:system|assistant|user|human)\s*:"
+    r"|<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>|\[/?INST\]|<</?SYS>>"
+    r"|</?(?:tool_call|tool_use|function_calls?|invoke|parameter|tool_result)\b"
+    r"|\"(?:tool_calls|function_call)\"\s*:|\{\s*\"name\"\s*:\s*\"[^\"]+\"\s*,\s*\"(?:arguments|parameters|input)\"\s*:"
+    r"|\b(?:run|execute)\s+(?:the\s+following|this)\s+(?:command|code|script)\b"
+    r"|\bcurl\s+[^|\n]+\|\s*(?:ba)?sh\b"
+    r"|\b(?:dear|attention|note\s+to)\s+(?:ai|llm|assistant|agent|claude|gpt|copilot)\b"
+)
+
+
+def injection(text: str) -> str | None:
+    """The phrase that makes ``text`` read as an instruction to an agent, or None."""
+    if not text:
+        return None
+    m = _INJECTION.search(text)
+    return m.group(0).strip()[:80] if m else None
+
+
+# --------------------------------------------------------------- ingest hook
+@batch_hook
+def redact_batch(store: Any, batch: Batch) -> None:
+    """Redact log bodies, string attributes, span messages and event texts in place."""
+    emails = emails_enabled()
+    resources: dict[int, Resource] = {}
+
+    def res(r: Resource) -> Resource:
+        key = id(r)
+        got = resources.get(key)
+        if got is None:
+            attrs = redact_value(r.attributes, emails=emails)
+            got = resources[key] = r if attrs == r.attributes else Resource(attrs)
+        return got
+
+    for rec in batch.logs:
+        rec.body = redact(rec.body, emails=emails)
+        if rec.attributes:
+            rec.attributes = redact_value(rec.attributes, emails=emails)
+        rec.resource = res(rec.resource)
+    for span in batch.spans:
+        if span.attributes:
+            span.attributes = redact_value(span.attributes, emails=emails)
+        if span.status_message:
+            span.status_message = redact(span.status_message, emails=emails)
+        for ev in span.events:
+            if ev.attributes:
+                ev.attributes = redact_value(ev.attributes, emails=emails)
+        span.resource = res(span.resource)
+    for m in batch.metrics:
+        m.resource = res(m.resource)
+    for ev in batch.events:
+        ev.message = redact(ev.message, emails=emails)
+        if ev.attributes:
+            ev.attributes = redact_value(ev.attributes, emails=emails)
+    for dep in batch.deploys:
+        if dep.attributes:
+            dep.attributes = redact_value(dep.attributes, emails=emails)

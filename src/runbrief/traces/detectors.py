@@ -1,0 +1,337 @@
+"""Performance problems in one trace, each with the spans that show it.
+
+Every detector is written from the problem, with thresholds a reader can check (the
+defaults follow Sentry's published performance-issue detectors where one exists, and say
+where and why they differ). All of them are in ``Thresholds``.
+
+``n_plus_one_db`` — a loop issuing one query per item. The same normalized statement
+    (literals → ?) runs sequentially (no two overlap) under one parent, at least 5 times
+    with at least 50 ms in total (Sentry: > 5 spans, > 50 ms), or at least 25 times
+    whatever the time: a loop that long is a loop even against a local SQLite file, and
+    it will not stay fast against a networked database. Interleaved statements
+    (``price``, ``tax``, ``price``, ``tax``…) are each detected. The DB span just
+    before the loop under the same parent is reported as the ``source`` (the query
+    that fetched the list). Cost: the time of the repeated spans.
+``n_plus_one_http`` — the same for HTTP client calls (method + normalized URL), at
+    least 5 calls with 100 ms in total, or 25 calls; sequential or concurrent (Sentry's
+    N+1 API calls detector looks at concurrent ones; a backend loop is sequential).
+``slow_db`` — one database (not cache) span of at least 500 ms (Sentry: 500 ms). Cost:
+    its duration.
+``consecutive_db`` — sibling DB spans in sequence, of which the later ones could run
+    alongside the first: SELECTs with no WHERE clause and no bound parameters, each at
+    least 30 ms; running them in parallel would save at least 100 ms and 10 % of the
+    sequence (Sentry's criteria). Cost: the time saved.
+``consecutive_http`` — at least 3 sibling HTTP calls in sequence, not the same endpoint
+    (that is an N+1), each at least 100 ms, at most 100 ms apart, that together would
+    save at least 200 ms if made in parallel. Sentry asks 500 ms / 500 ms / 2000 ms,
+    tuned for mobile clients; a backend fan-out is worth fixing well below that.
+``repeated_call`` — the very same call (same SQL with the same inline values or bound
+    parameters, same GET URL, same cache key) made at least 3 times in one trace, with
+    at least 5 ms in total: the result could have been kept. Statements whose values
+    are not recorded (placeholders only) are never called identical. Cost: the time of
+    every call after the first.
+``large_payload`` — a request or response body of at least 300 KB
+    (``http.response.body.size``, ``http.request.body.size``, the older
+    ``http.response_content_length``, ``messaging.message.body.size``; Sentry: 300 KB),
+    or a query that returned at least 10,000 rows (``db.response.returned_rows``).
+``swallowed_error`` — a span that failed (status ERROR or an ``exception`` event) whose
+    parent and every ancestor did not: the failure was caught and never surfaced.
+    Grouped by parent. Cost: the failed spans' time.
+``gap`` — time inside a span with children during which no child runs, of at least
+    100 ms and 10 % of the trace: work nobody instrumented (CPU, a lock, a sleep, a
+    library without instrumentation). Cost: the gap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from runbrief.traces.sqlnorm import sql_verb
+from runbrief.traces.tree import Node, Trace
+
+__all__ = ["Thresholds", "DEFAULT", "detect", "PROBLEM_TYPES"]
+
+PROBLEM_TYPES = ("n_plus_one_db", "n_plus_one_http", "slow_db", "consecutive_db", "consecutive_http",
+                 "repeated_call", "large_payload", "swallowed_error", "gap")
+_MS = 1_000_000
+_TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "START", "END", "PRAGMA"}
+_SIZE_KEYS = ("http.response.body.size", "http.request.body.size", "http.response_content_length",
+              "http.request_content_length", "http.response_content_length_uncompressed",
+              "messaging.message.body.size", "rpc.response.size", "rpc.request.size")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    n1_db_min_count: int = 5
+    n1_db_min_total_ms: float = 50.0
+    n1_db_any_time_count: int = 25
+    n1_http_min_count: int = 5
+    n1_http_min_total_ms: float = 100.0
+    n1_http_any_time_count: int = 25
+    slow_db_ms: float = 500.0
+    consec_db_min_saving_ms: float = 100.0
+    consec_db_min_ratio: float = 0.1
+    consec_db_min_span_ms: float = 30.0
+    consec_http_min_count: int = 3
+    consec_http_min_span_ms: float = 100.0
+    consec_http_max_gap_ms: float = 100.0
+    consec_http_min_saving_ms: float = 200.0
+    repeated_min_count: int = 3
+    repeated_min_total_ms: float = 5.0
+    large_payload_bytes: int = 300_000
+    large_rows: int = 10_000
+    gap_min_ms: float = 100.0
+    gap_min_share: float = 0.1
+
+
+DEFAULT = Thresholds()
+
+
+def _sid(n: Node) -> str | None:
+    return f"spn_{n.span_id}" if n.span_id else None
+
+
+def _ms(ns: float) -> float:
+    return round(ns / _MS, 3)
+
+
+def _fingerprint(*parts: str) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=6).hexdigest()
+
+
+def _problem(ptype: str, spans: list[Node], parent: Node | None, cause: str, cost_ns: float,
+             what: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": ptype,
+        "what": what[:300],
+        "cause": cause,
+        "time_ms": _ms(cost_ns),
+        "count": len(spans),
+        "span_ids": [f"spn_{s.span_id}" for s in spans if s.span_id],
+        "parent": _sid(parent) if parent is not None else None,
+        "parent_name": parent.name if parent is not None else None,
+        "fingerprint": _fingerprint(ptype, what, parent.name if parent is not None else ""),
+        **extra,
+    }
+
+
+def _sequential_runs(spans: list[Node]) -> list[list[Node]]:
+    """Split spans (sorted by start) into runs where each starts after the previous ended."""
+    runs: list[list[Node]] = []
+    for s in spans:
+        if runs and s.start >= runs[-1][-1].end:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return runs
+
+
+def _n_plus_one(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[str, Any]],
+                claimed: set[int]) -> None:
+    by_tmpl: dict[tuple[str, str], list[Node]] = {}
+    for c in kids:
+        if c.desc.category in ("db", "http_client"):
+            by_tmpl.setdefault((c.desc.category, c.desc.template), []).append(c)
+    for (cat, tmpl), group in by_tmpl.items():
+        if cat == "db":
+            if sql_verb(tmpl) in _TX_CONTROL:
+                continue
+            runs = _sequential_runs(group)
+            min_n, min_ms, any_n = t.n1_db_min_count, t.n1_db_min_total_ms, t.n1_db_any_time_count
+        else:
+            runs = [group]
+            min_n, min_ms, any_n = t.n1_http_min_count, t.n1_http_min_total_ms, t.n1_http_any_time_count
+        for run in runs:
+            total = sum(s.duration_ns for s in run)
+            if not (len(run) >= any_n or (len(run) >= min_n and total >= min_ms * _MS)):
+                continue
+            if run[0].desc.exact_known and len({s.desc.raw for s in run}) == 1:
+                continue  # the very same call each time: a repeated_call, not a loop over items
+            claimed.update(id(s) for s in run)
+            first = run[0]
+            if cat == "db":
+                before = [c for c in kids if c.desc.category == "db" and c.end <= first.start
+                          and c.desc.template != tmpl]
+                source = before[-1] if before else None
+                out.append(_problem(
+                    "n_plus_one_db", run, parent,
+                    f"{len(run)} sequential executions of one statement under {parent.name!r}: a query per item "
+                    "in a loop; fetch them in one query (IN list or JOIN) or eager-load",
+                    total, tmpl, source_span_id=_sid(source) if source else None,
+                    source_statement=source.desc.template[:300] if source else None))
+            else:
+                concurrent = len(_sequential_runs(run)) > 1
+                out.append(_problem(
+                    "n_plus_one_http", run, parent,
+                    f"{len(run)} {'concurrent' if concurrent else 'sequential'} calls to one endpoint under "
+                    f"{parent.name!r}: a request per item; use a batch endpoint",
+                    total, tmpl, concurrent=concurrent))
+
+
+def _consecutive(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[str, Any]],
+                 claimed: set[int]) -> None:
+    # DB: a run of sibling DB spans, broken by an overlap or by any other sibling between them.
+    run: list[Node] = []
+    runs: list[list[Node]] = []
+    for c in kids:
+        if c.desc.category == "db" and id(c) not in claimed and (not run or c.start >= run[-1].end):
+            run.append(c)
+        else:
+            if len(run) > 1:
+                runs.append(run)
+            run = [c] if c.desc.category == "db" and id(c) not in claimed else []
+    if len(run) > 1:
+        runs.append(run)
+    for run in runs:
+        par = [s for s in run[1:] if _parallelizable_sql(s) and s.duration_ns >= t.consec_db_min_span_ms * _MS]
+        if not par:
+            continue
+        seq_total = run[-1].end - run[0].start
+        rest = sum(s.duration_ns for s in run if s not in par)
+        saving = sum(s.duration_ns for s in run) - max(rest, max(s.duration_ns for s in par))
+        if saving >= t.consec_db_min_saving_ms * _MS and saving >= t.consec_db_min_ratio * seq_total:
+            out.append(_problem(
+                "consecutive_db", run, parent,
+                f"{len(run)} queries run one after another under {parent.name!r}; {len(par)} of them depend on "
+                "nothing before them (SELECT, no WHERE, no parameters) and could run in parallel",
+                saving, " ; ".join(s.desc.template[:80] for s in run[:4]),
+                parallelizable_span_ids=[f"spn_{s.span_id}" for s in par]))
+    # HTTP: sequential sibling calls (other siblings ignored), close together, each slow enough.
+    calls = [c for c in kids if c.desc.category == "http_client" and id(c) not in claimed]
+    seq: list[Node] = []
+    for c in [*calls, None]:
+        if c is not None and seq and c.start >= seq[-1].end and c.start - seq[-1].end <= t.consec_http_max_gap_ms * _MS \
+                and c.duration_ns >= t.consec_http_min_span_ms * _MS:
+            seq.append(c)
+            continue
+        if len(seq) >= t.consec_http_min_count and len({s.desc.template for s in seq}) > 1:
+            saving = sum(s.duration_ns for s in seq) - max(s.duration_ns for s in seq)
+            if saving >= t.consec_http_min_saving_ms * _MS:
+                out.append(_problem(
+                    "consecutive_http", seq, parent,
+                    f"{len(seq)} HTTP calls made one after another under {parent.name!r}; if they do not depend on "
+                    "each other, make them concurrently",
+                    saving, " ; ".join(s.desc.template[:80] for s in seq[:4])))
+        seq = [c] if c is not None and c.duration_ns >= t.consec_http_min_span_ms * _MS else []
+
+
+def _parallelizable_sql(s: Node) -> bool:
+    raw = s.desc.raw
+    upper = raw.upper()
+    return (sql_verb(raw) == "SELECT" and " WHERE " not in f" {' '.join(upper.split())} "
+            and not any(p in raw for p in ("?", "$1", "%s", "%(")) and ":" not in raw.split("FROM", 1)[-1])
+
+
+def detect(trace: Trace, t: Thresholds = DEFAULT) -> list[dict[str, Any]]:
+    """Every problem found in ``trace``, costliest first."""
+    out: list[dict[str, Any]] = []
+    claimed: set[int] = set()
+    exact: dict[str, list[Node]] = {}
+    gap_floor = max(t.gap_min_ms * _MS, t.gap_min_share * trace.duration_ns)
+    for node in trace.walk():
+        kids = node.children
+        if kids:
+            _n_plus_one(node, kids, t, out, claimed)
+            _consecutive(node, kids, t, out, claimed)
+            _gaps(node, gap_floor, out)
+        if node.virtual:
+            continue
+        d = node.desc
+        if d.category == "db" and node.duration_ns >= t.slow_db_ms * _MS:
+            out.append(_problem("slow_db", [node], node.parent,
+                                f"one query took {_ms(node.duration_ns)} ms (threshold {t.slow_db_ms:g} ms): "
+                                "check its plan and indexes", node.duration_ns, d.template))
+        if d.exact_known and d.category in ("db", "cache", "http_client") and sql_verb(d.raw) not in _TX_CONTROL:
+            exact.setdefault(d.raw, []).append(node)
+        _payload(node, t, out)
+        if node.is_error and node.parent is not None and not node.parent.virtual and not _ancestor_failed(node):
+            out.append(_problem("swallowed_error", [node], node.parent,
+                                f"{node.name!r} failed ({node.status_message or _exception(node) or 'status ERROR'}) "
+                                f"but {node.parent.name!r} and its callers succeeded: the error was caught and "
+                                "not reported", node.duration_ns, node.desc.template,
+                                error=(node.status_message or _exception(node))[:300]))
+    for raw, group in exact.items():
+        total = sum(s.duration_ns for s in group)
+        if len(group) >= t.repeated_min_count and total >= t.repeated_min_total_ms * _MS:
+            first = min(group, key=lambda s: s.start)
+            out.append(_problem("repeated_call", sorted(group, key=lambda s: s.start), None,
+                                f"the very same call made {len(group)} times in one request; keep the first "
+                                "result (memoize or cache it)", total - first.duration_ns, raw))
+    _merge_swallowed(out)
+    out.sort(key=lambda p: -p["time_ms"])
+    return out
+
+
+def _ancestor_failed(node: Node) -> bool:
+    p = node.parent
+    while p is not None and not p.virtual:
+        if p.is_error:
+            return True
+        p = p.parent
+    return False
+
+
+def _exception(node: Node) -> str:
+    for e in node.events:
+        if e.get("name") == "exception":
+            a = e.get("attributes") or {}
+            return f"{a.get('exception.type', '')}: {a.get('exception.message', '')}".strip(": ")
+    return ""
+
+
+def _merge_swallowed(out: list[dict[str, Any]]) -> None:
+    """One swallowed_error problem per parent, listing every failed child."""
+    merged: dict[str | None, dict[str, Any]] = {}
+    keep: list[dict[str, Any]] = []
+    for p in out:
+        if p["type"] != "swallowed_error":
+            keep.append(p)
+            continue
+        m = merged.get(p["parent"])
+        if m is None:
+            merged[p["parent"]] = p
+            keep.append(p)
+        else:
+            m["span_ids"] += p["span_ids"]
+            m["count"] += 1
+            m["time_ms"] = round(m["time_ms"] + p["time_ms"], 3)
+            m["cause"] = (f"{m['count']} failed calls under {m['parent_name']!r}, which succeeded: the errors were "
+                          "caught and not reported")
+    out[:] = keep
+
+
+def _payload(node: Node, t: Thresholds, out: list[dict[str, Any]]) -> None:
+    a = node.attrs
+    for key in _SIZE_KEYS:
+        v = a.get(key)
+        if isinstance(v, int | float) and v >= t.large_payload_bytes:
+            out.append(_problem("large_payload", [node], node.parent,
+                                f"{key} = {int(v):,} bytes (threshold {t.large_payload_bytes:,}): paginate, "
+                                "compress or fetch only the fields used", node.duration_ns, node.desc.template,
+                                bytes=int(v)))
+            return
+    rows = a.get("db.response.returned_rows")
+    if isinstance(rows, int | float) and rows >= t.large_rows:
+        out.append(_problem("large_payload", [node], node.parent,
+                            f"the query returned {int(rows):,} rows (threshold {t.large_rows:,}): paginate or "
+                            "aggregate in the database", node.duration_ns, node.desc.template, rows=int(rows)))
+
+
+def _gaps(node: Node, floor: float, out: list[dict[str, Any]]) -> None:
+    cursor, prev = node.cstart, None
+    spans = sorted((c for c in node.children if c.cend > c.cstart), key=lambda c: c.cstart)
+    for c in [*spans, None]:
+        start = c.cstart if c is not None else node.cend
+        if start - cursor >= floor and start > cursor:
+            between = [x for x in (prev, c) if x is not None]
+            where = (f"between {prev.name!r} and {c.name!r}" if prev and c else
+                     f"after {prev.name!r}" if prev else f"before {c.name!r}" if c else "")
+            out.append(_problem("gap", [node] if node.span_id else between, node,
+                                f"{_ms(start - cursor)} ms inside {node.name!r} {where} with no span: uninstrumented "
+                                "work (CPU, a lock, a sleep, an uninstrumented library)", start - cursor,
+                                f"{node.name} {where}", offset_ms=_ms(cursor - node.cstart),
+                                neighbour_span_ids=[f"spn_{x.span_id}" for x in between if x.span_id]))
+        if c is not None and c.cend > cursor:
+            cursor, prev = c.cend, c

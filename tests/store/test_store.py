@@ -1,0 +1,106 @@
+"""The store: schema stamped and migrated, newer stores refused, Arrow writes, retention."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from runbrief.errors import StoreError
+from runbrief.ingest.pipeline import Batch, Pipeline
+from runbrief.records import Deploy, Event, MetricPoint, Resource, Span
+from runbrief.store.duck import SCHEMA_VERSION, Store, resolve_store_path
+from runbrief.store.retention import apply_retention
+
+RES = Resource({"service.name": "api", "service.version": "2"})
+
+
+def _spans(n: int, start_ns: int) -> list[Span]:
+    return [Span(trace_id=f"{i:032x}", span_id=f"{i + 1:016x}", name="GET /x", start_ns=start_ns + i,
+                 end_ns=start_ns + i + 2_000_000, resource=RES, attributes={"http.route": "/x"}) for i in range(n)]
+
+
+def test_new_store_is_stamped_and_reopens(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "a") as s:
+        assert int(s.meta_get("schema_version")) == SCHEMA_VERSION
+    with Store.open(tmp_path / "a") as s:
+        assert int(s.meta_get("schema_version")) == SCHEMA_VERSION
+
+
+def test_store_from_newer_runbrief_is_refused_naming_the_path(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "b") as s:
+        s.meta_set("schema_version", str(SCHEMA_VERSION + 5))
+    with pytest.raises(StoreError, match=str(resolve_store_path(tmp_path / "b"))):
+        Store.open(tmp_path / "b")
+
+
+def test_store_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_store_path(tmp_path / "x") == (tmp_path / "x" / "runbrief.duckdb").resolve()
+    assert resolve_store_path(tmp_path / "y.duckdb") == (tmp_path / "y.duckdb").resolve()
+    monkeypatch.setenv("RUNBRIEF_STORE", str(tmp_path / "env"))
+    assert resolve_store_path(None) == (tmp_path / "env" / "runbrief.duckdb").resolve()
+
+
+def test_pipeline_writes_every_record_type_in_one_transaction(store: Store) -> None:
+    now = time.time_ns()
+    batch = Batch(
+        spans=_spans(1000, now),
+        metrics=[MetricPoint(name="m", type="histogram", ts_ns=now, resource=RES, count=3, sum=6.0,
+                             buckets={"bounds": [1, 5], "counts": [1, 1, 1]})],
+        events=[Event(ts_ns=now, reason="OOMKilled", type="Warning", object_kind="Pod", object_name="api-1")],
+        deploys=[Deploy(ts_ns=now, service="api", version="2")],
+    )
+    assert Pipeline(store).write(batch) == {"logs": 0, "spans": 1000, "metric_points": 1, "events": 1, "deploys": 1}
+    assert store.scalar("SELECT count(*) FROM spans WHERE route = '/x'") == 1000
+    assert store.scalar("SELECT version FROM resources WHERE service = 'api'") == "2"
+    assert store.scalar("SELECT id FROM events") == 1 and store.scalar("SELECT id FROM deploys") == 1
+    # IDs continue after a reopen.
+    path = store.path
+    store.close()
+    with Store.open(path) as s2:
+        Pipeline(s2).write(Batch(deploys=[Deploy(ts_ns=now, service="api", version="3")]))
+        assert s2.scalar("SELECT max(id) FROM deploys") == 2
+
+
+def test_failed_write_commits_nothing(store: Store) -> None:
+    bad = _spans(10, time.time_ns())
+    bad[5].start_ns = "not a time"  # type: ignore[assignment]
+    with pytest.raises((TypeError, duckdb.Error, ValueError, OverflowError)):
+        Pipeline(store).write(Batch(spans=bad, deploys=[Deploy(ts_ns=time.time_ns(), service="api", version="9")]))
+    assert store.scalar("SELECT count(*) FROM spans") == 0
+    assert store.scalar("SELECT count(*) FROM deploys") == 0
+
+
+def test_retention_by_age_keeps_deploys(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = datetime(2026, 11, 21, 12, 0)
+    old = int((now - timedelta(days=10)).timestamp() * 1e9)
+    new = int((now - timedelta(hours=1)).timestamp() * 1e9)
+    spans = _spans(50, old) + [Span(trace_id=f"{i:032x}", span_id=f"{i + 9000:016x}", name="n", start_ns=new,
+                                    end_ns=new + 1, resource=RES) for i in range(20)]
+    Pipeline(store).write(Batch(spans=spans, deploys=[Deploy(ts_ns=old, service="api", version="1")]))
+    monkeypatch.setenv("RUNBRIEF_RETENTION_DAYS", "7")
+    out = apply_retention(store, now=now)
+    assert out["deleted"] == {"spans": 50}
+    assert store.scalar("SELECT count(*) FROM spans") == 20
+    assert store.scalar("SELECT count(*) FROM deploys") == 1
+
+
+def test_retention_by_size_drops_oldest_first(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = datetime(2026, 11, 21, 12, 0)
+    for day in range(5, 0, -1):
+        ts = int((now - timedelta(days=day)).timestamp() * 1e9)
+        Pipeline(store).write(Batch(spans=[Span(trace_id=f"{day:08x}{i:024x}", span_id=f"{i:016x}", name="x" * 200,
+                                                start_ns=ts + i, end_ns=ts + i + 5, resource=RES,
+                                                attributes={"payload": "y" * 500, "i": i}) for i in range(20_000)]))
+    monkeypatch.setenv("RUNBRIEF_RETENTION_DAYS", "0")
+    monkeypatch.setenv("RUNBRIEF_MAX_STORE_MB", "1")
+    out = apply_retention(store, now=now)
+    assert out["deleted"].get("spans", 0) > 0
+    # The oldest day went first; if anything is left, it is the newest data.
+    assert store.scalar("SELECT count(*) FROM spans WHERE start_ts < ?", [now - timedelta(days=4, hours=12)]) == 0
+    left = store.scalar("SELECT count(*) FROM spans")
+    if left:
+        assert store.scalar("SELECT count(*) FROM spans WHERE start_ts > ?", [now - timedelta(days=1, hours=12)]) > 0
