@@ -25,8 +25,15 @@ __all__ = ["Operation", "operation", "get", "all_operations", "run"]
 # Modules that declare operations. Each area adds its own line.
 OP_MODULES = [
     "runbrief.queries",
+    "runbrief.traces.ops",
     "runbrief.store.retention",
     "runbrief.evals.ops",
+    "runbrief.analyze.changes",
+    "runbrief.ingest.deploys",
+    "runbrief.ingest.kube",
+    "runbrief.analyze.incidents",
+    "runbrief.analyze.memory",
+    "runbrief.brief",
 ]
 
 

@@ -31,6 +31,12 @@ class ToolSpec:
     fn: Callable[..., dict[str, Any]]
     write: bool = False
     default_budget: int = 2000
+    op_budget: bool = False  # the operation's own `budget` is a token budget: pass ours through
+    # Parameters that make a writing operation read-only (e.g. save=False): with them the
+    # tool stays available, and annotated read-only, when writes are switched off.
+    read_only_params: dict[str, Any] | None = None
+    # The operation's own rendering for a reader (the brief's `text`): sent instead of its JSON.
+    text_field: str | None = None
 
     @property
     def description(self) -> str:
@@ -42,9 +48,12 @@ class ToolSpec:
 TOOLS: list[ToolSpec] = []
 
 
-def tool(name: str, *, op: str, title: str, write: bool = False, budget: int = 2000) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
+def tool(
+    name: str, *, op: str, title: str, write: bool = False, budget: int = 2000, op_budget: bool = False,
+    read_only_params: dict[str, Any] | None = None, text_field: str | None = None,
+) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     def register(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        TOOLS.append(ToolSpec(name, op, title, fn, write, budget))
+        TOOLS.append(ToolSpec(name, op, title, fn, write, budget, op_budget, read_only_params, text_field))
         return fn
 
     return register
@@ -63,6 +72,9 @@ TraceId = Annotated[
     Field(min_length=1, max_length=80, description="A trace ID: trc_<32 hex> as cited by other tools, or the bare hex."),
 ]
 Limit = Annotated[int, Field(ge=1, le=500, description="At most this many items, most relevant first.")]
+Items = Annotated[
+    int, Field(ge=1, le=200, description="At most this many entries in each list of the answer (spans, problems…).")
+]
 Budget = Annotated[
     int,
     Field(
@@ -75,13 +87,14 @@ Budget = Annotated[
 
 
 # ------------------------------------------------------------------ orientation
-@tool("brief", op="brief", title="Brief: what is wrong and what changed")
+@tool("brief", op="brief", title="Brief: what is wrong and what changed", op_budget=True, text_field="text")
 def brief(service: Service = None, budget: Budget = 2000) -> dict[str, Any]:
     """Start here. The one answer to read first about the running system: open incidents
     ranked by impact (what happened, which service started it, the evidence, the first
     thing to try) and what changed since the last deploy, within a token budget.
-    Every claim cites evidence IDs you can open with `show`. Use it at the start of a
-    task, after a deploy, and before claiming something is fixed."""
+    Every claim cites evidence IDs ([inc_…], [pat_…], …) you can open with `show`; what
+    the budget cut is named at the end. Use it at the start of a task, after a deploy,
+    and before claiming something is fixed."""
     return {"service": service, "budget": budget}
 
 
@@ -103,6 +116,7 @@ def what_changed(
     baseline: Annotated[
         str | None, Field(description="Length of the 'before' window to compare with, e.g. 1h, 24h.")
     ] = None,
+    limit: Limit = 20,
     budget: Budget = 2000,
 ) -> dict[str, Any]:
     """What is new or different in a service since a deploy (or a time): log patterns that
@@ -118,6 +132,7 @@ def what_changed(
         "since": since,
         "deploy": deploy,
         "baseline": baseline,
+        "limit": limit,
     }
 
 
@@ -126,30 +141,41 @@ def what_changed(
 def list_incidents(
     service: Service = None,
     status: Annotated[
-        Literal["open", "resolved"] | None, Field(description="Only incidents in this state.")
+        Literal["open", "resolved", "closed"] | None, Field(description="Only incidents in this state.")
     ] = None,
     all: Annotated[bool, Field(description="Include resolved and past incidents (the history), not only open ones.")] = False,  # noqa: A002
-    budget: Budget = 2000,
+    limit: Limit = 10,
+    budget: Budget = 3000,
 ) -> dict[str, Any]:
     """Incidents ranked by impact: ID, title, the service that started it, status, impact
     and the claims with their evidence IDs. Use `get_incident` for one incident's full
     timeline, and `all=true` to see history with the fixes that were recorded."""
-    return {"service": service, "status": status, "all": all or None}
+    return {"service": service, "status": status, "all": all or None, "limit": limit}
 
 
 @tool("get_incident", op="incident", title="Get one incident")
-def get_incident(id: IncidentId, budget: Budget = 3000) -> dict[str, Any]:  # noqa: A002
+def get_incident(
+    id: IncidentId,  # noqa: A002
+    narrative: Annotated[
+        bool, Field(description="Also a short narrative written by the configured language model (slower).")
+    ] = False,
+    budget: Budget = 3000,
+) -> dict[str, Any]:
     """One incident in full: its claims with evidence IDs, timeline, affected services,
     impact parts, the first thing to try, and similar past incidents with their fixes."""
-    return {"id": id}
+    return {"id": id, "narrative": narrative}
 
 
 @tool("similar_incidents", op="similar_incidents", title="Similar past incidents")
-def similar_incidents(id: IncidentId, budget: Budget = 2000) -> dict[str, Any]:  # noqa: A002
+def similar_incidents(
+    id: IncidentId,  # noqa: A002
+    limit: Annotated[int, Field(ge=1, le=20, description="At most this many past incidents.")] = 3,
+    budget: Budget = 2000,
+) -> dict[str, Any]:
     """Past incidents most like this one (same pattern fingerprints, services, event
     kinds), with the similarity explained and the fix recorded for each. Check it before
     designing a fix: the answer may already be known."""
-    return {"id": id}
+    return {"id": id, "limit": limit}
 
 
 @tool("record_fix", op="resolve", title="Record the fix for an incident", write=True, budget=800)
@@ -204,42 +230,95 @@ def top_patterns(
 
 
 # ------------------------------------------------------------------ traces
+Route = Annotated[str | None, Field(description="HTTP route, URL path or span name, e.g. /cart or \"GET /cart\".")]
+
+
 @tool("find_traces", op="traces", title="Find traces")
 def find_traces(
     service: Service = None,
-    route: Annotated[str | None, Field(description="HTTP route, URL path or span name, e.g. /cart.")] = None,
-    status: Annotated[Literal["ok", "error", "unset"] | None, Field(description="Only traces with this status.")] = None,
+    route: Route = None,
+    name: Annotated[str | None, Field(description="Text in any span's name.")] = None,
+    status: Annotated[Literal["ok", "error"] | None, Field(description="error: some span failed; ok: none did.")] = None,
     min_duration_ms: Annotated[float | None, Field(ge=0, description="Only traces at least this long.")] = None,
+    attribute: Annotated[str | None, Field(description="key=value that some span carries, e.g. http.status_code=500.")] = None,
     since: Since = None,
+    until: Until = None,
     limit: Limit = 20,
     budget: Budget = 2000,
 ) -> dict[str, Any]:
     """Traces, latest first, with their trc_ ID, root span, duration, services and error
-    count. Then call `summarize_trace` on one."""
+    count. Then call `summarize_trace` (or `show_trace`) on one."""
     return {
-        "service": service, "route": route, "status": status, "min_duration_ms": min_duration_ms,
-        "since": since, "limit": limit,
+        "service": service, "route": route, "name": name, "status": status, "min_duration_ms": min_duration_ms,
+        "attribute": attribute, "since": since, "until": until, "limit": limit,
     }
 
 
-@tool("summarize_trace", op="trace_summary", title="Summarize a trace", budget=1500)
+@tool("summarize_trace", op="trace_summary", title="Summarize a trace", budget=2000)
 def summarize_trace(
     id: Annotated[str | None, Field(description="The trace (trc_…). Leave empty with latest=true.")] = None,  # noqa: A002
-    latest: Annotated[bool, Field(description="Summarize the latest trace (of `route`, when given).")] = False,
-    route: Annotated[str | None, Field(description="With latest=true: the route, e.g. /cart.")] = None,
-    budget: Budget = 1500,
+    latest: Annotated[bool, Field(description="Summarize the latest trace (of `route` / `service` when given).")] = False,
+    route: Route = None,
+    service: Service = None,
+    items: Items = 10,
+    budget: Budget = 2000,
 ) -> dict[str, Any]:
     """What one request did: total duration, time by kind (DB, HTTP, cache, internal) on
     the critical path, the slowest spans, errors and exceptions, and performance problems
-    found (N+1 queries, slow queries, sequential calls that could be parallel, swallowed
-    errors…), every item with span IDs. E.g. "summarize the latest trace for /cart"."""
-    if id and latest:
-        raise UsageError("give either a trace `id` or latest=true, not both")
-    if not id and not latest:
-        raise UsageError("give a trace `id` (trc_…), or latest=true with an optional `route`")
-    if route and not latest:
-        raise UsageError("`route` selects the latest trace of that route; set latest=true with it")
-    return {"id": id, "latest": latest or None, "route": route, "budget": budget}
+    found (n_plus_one_db, n_plus_one_http, slow_db, consecutive_db/http, repeated_call,
+    large_payload, swallowed_error, gap), every item with span IDs. E.g. "summarize the
+    latest trace for /cart": latest=true, route="/cart"."""
+    if id and (latest or route or service):
+        raise UsageError("give either a trace `id`, or latest=true with `route`/`service`, not both")
+    if not id and not (latest or route or service):
+        raise UsageError("give a trace `id` (trc_…), or latest=true with an optional `route` or `service`")
+    return {"id": id, "latest": True if not id else None, "route": route, "service": service, "budget": items}
+
+
+@tool("show_trace", op="trace_show", title="Show a trace's span tree", budget=3000)
+def show_trace(id: TraceId, spans: Annotated[  # noqa: A002
+    int, Field(ge=5, le=1000, description="At most this many spans; failed spans, the critical path and the "
+               "slowest are kept first.")] = 60, budget: Budget = 3000) -> dict[str, Any]:
+    """One trace as an indented span tree: duration, self time, status and key attributes
+    (route, status code, SQL, URL, code location) with the logs written during it. Use it
+    after `summarize_trace` when you need the exact sequence of calls."""
+    return {"id": id, "budget": spans}
+
+
+@tool("compare_traces", op="trace_diff", title="Compare traces before and after")
+def compare_traces(
+    a: Annotated[str | None, Field(description="The 'before' trace (trc_…).")] = None,
+    b: Annotated[str | None, Field(description="The 'after' trace (trc_…).")] = None,
+    route: Route = None,
+    deploy: Annotated[
+        str | None, Field(description="With `route`: compare its traces before and after this deploy (dep_… or a time).")
+    ] = None,
+    service: Service = None,
+    sample: Annotated[int, Field(ge=1, le=200, description="Traces per side when comparing by deploy.")] = 20,
+    items: Items = 20,
+    budget: Budget = 2000,
+) -> dict[str, Any]:
+    """Before and after, for a fix: two traces (a, b), or a route's traces before and
+    after a deploy. Reports spans new and gone, count changes (e.g. 23 queries → 1),
+    duration shifts per kind and new problems, with span IDs. Use it to prove a fix."""
+    if (a or b) and deploy:
+        raise UsageError("compare two traces (a, b) or a route around a deploy, not both")
+    return {"a": a, "b": b, "route": route, "deploy": deploy, "service": service, "sample": sample, "budget": items}
+
+
+@tool("perf_problems", op="perf", title="Performance problems across traces")
+def perf_problems(
+    service: Service = None,
+    route: Route = None,
+    since: Since = None,
+    traces: Annotated[int, Field(ge=1, le=2000, description="How many recent traces to examine.")] = 200,
+    items: Items = 20,
+    budget: Budget = 2000,
+) -> dict[str, Any]:
+    """Performance problems aggregated over recent traces: by route and type (N+1
+    queries, slow queries, sequential calls…) with how often they occur and the total
+    time they cost, and example span IDs. Use it to pick what to fix first."""
+    return {"service": service, "route": route, "since": since, "limit": traces, "budget": items}
 
 
 @tool("compare_trace_to_plan", op="trace_compare", title="Compare a trace with a plan")
@@ -247,53 +326,139 @@ def compare_trace_to_plan(
     id: TraceId,  # noqa: A002
     plan: Annotated[
         str,
-        Field(min_length=1, description="Path of the plan markdown file (e.g. docs/plan.md), relative to the "
-              "directory the runbrief server runs in."),
+        Field(min_length=1, max_length=100_000, description="The plan: a markdown file path (e.g. docs/plan.md, "
+              "relative to the directory runbrief runs in) or the plan's markdown text itself."),
     ],
+    items: Items = 20,
     budget: Budget = 2000,
 ) -> dict[str, Any]:
-    """Did the code do what the plan said? Matches the plan's steps to the trace's spans
-    and reports steps missing from the trace, spans the plan never mentions, steps out
-    of order and steps over their budget, each with the plan line and span IDs."""
-    return {"id": id, "plan": plan}
+    """Did the code do what the plan said? Matches the plan's steps (list items with
+    backticked functions, routes, tables, services and budgets like "< 200 ms") to the
+    trace's spans and reports steps missing from the trace, spans the plan never
+    mentions, steps out of order and steps over budget, each with the plan line and
+    span IDs."""
+    return {"id": id, "plan": plan, "budget": items}
 
 
 # ------------------------------------------------------------------ evaluation and agents
-@tool("evaluate", op="eval", title="Run evaluations", write=True)
+@tool("evaluate", op="eval", title="Evaluate traces", write=True, read_only_params={"save": False})
 def evaluate(
-    config: Annotated[str | None, Field(description="Evaluation config file (runbrief.toml by default).")] = None,
-    trace_id: Annotated[str | None, Field(description="Evaluate only this trace (trc_…).")] = None,
+    trace_id: Annotated[str | None, Field(description="Evaluate this trace (trc_…).")] = None,
+    since: Since = None,
+    until: Until = None,
     service: Service = None,
-    since: Since = None,
+    deploy: Annotated[str | None, Field(description="The traces since this deploy (dep_…).")] = None,
+    evaluators: Annotated[
+        list[str] | None,
+        Field(description="Evaluators to run: latency, assert, error_free, no_loops, token_budget, cost_budget, "
+              "tool_success_rate, plan_adherence, with parameters as name:key=value,… (default: the config's "
+              "[[gate.check]] tables, else error_free and no_loops)."),
+    ] = None,
+    assertions: Annotated[
+        list[str] | None,
+        Field(description="Assertions in runbrief's expression language, e.g. "
+              "\"span('startup').duration_ms < 800\" (docs/gate.md)."),
+    ] = None,
+    plan: Annotated[str | None, Field(description="A plan (markdown path or text) for plan_adherence.")] = None,
+    config: Annotated[str | None, Field(description="runbrief.toml to read (default: the one found from the "
+                                        "directory runbrief runs in).")] = None,
     budget: Budget = 2000,
 ) -> dict[str, Any]:
-    """Score traces with the configured evaluators (latency budgets, error-free, no
-    tool-call loops, token and cost budgets, plan adherence, custom ones) and store the
-    scores with the traces. Each failing score cites span IDs."""
-    return {"config": config, "trace_id": trace_id, "service": service, "since": since}
+    """Score traces with evaluators (latency budgets, assertions such as "startup under
+    800 ms", error-free, no tool-call loops, token and cost budgets, plan adherence,
+    custom ones) and store the scores with the traces. Each failing score cites span
+    IDs. Say which traces: a trace ID, a window, a service or a deploy."""
+    return {"trace_id": trace_id, "since": since, "until": until, "service": service, "deploy": deploy,
+            "evaluators": evaluators, "assertions": assertions, "plan": plan, "config": config}
 
 
-@tool("gate", op="gate", title="Ship gate")
+@tool("gate", op="gate", title="Ship gate", read_only_params={"save": False})
 def gate(
-    config: Annotated[str | None, Field(description="Gate config file with thresholds (runbrief.toml by default).")] = None,
+    config: Annotated[str | None, Field(description="Gate config with [[gate.check]] thresholds (default: "
+                                        "runbrief.toml found from the directory runbrief runs in).")] = None,
     since: Since = None,
+    until: Until = None,
+    service: Service = None,
+    deploy: Annotated[str | None, Field(description="Gate the traces since this deploy (dep_…).")] = None,
+    trace_ids: Annotated[list[str] | None, Field(description="Gate exactly these traces (trc_…).")] = None,
     budget: Budget = 2000,
 ) -> dict[str, Any]:
-    """Is it good enough to ship? Evaluates the traces of a run against the configured
-    thresholds: passed or failed, and for each failure the evidence. Iterate on the code
-    until it passes; do not claim a fix while it fails."""
-    return {"config": config, "since": since}
+    """Is it good enough to ship? Evaluates the traces of a run against the thresholds in
+    runbrief.toml: status pass / fail / error, and for each failed check the evidence
+    (span and trace IDs). Iterate on the code until it passes; do not claim a fix while
+    it fails."""
+    return {"config": config, "since": since, "until": until, "service": service, "deploy": deploy,
+            "trace_ids": trace_ids}
+
+
+Conversation = Annotated[str | None, Field(description="Only this conversation / session ID.")]
 
 
 @tool("agent_metrics", op="agents", title="LLM and agent metrics")
-def agent_metrics(service: Service = None, since: Since = None, budget: Budget = 2000) -> dict[str, Any]:
+def agent_metrics(
+    service: Service = None,
+    since: Since = None,
+    until: Until = None,
+    conversation: Conversation = None,
+    group_by: Annotated[
+        list[Literal["model", "tool", "agent", "conversation", "time"]] | None,
+        Field(description="Sections to include (default all)."),
+    ] = None,
+    limit: Limit = 20,
+    budget: Budget = 2000,
+) -> dict[str, Any]:
     """For code that calls models and tools: calls, input/output tokens, cost, latency
-    p50/p95, error rate and finish reasons per model, tool and agent, plus tool-call
-    loops and retry storms found, with span IDs."""
-    return {"service": service, "since": since}
+    p50/p95, error rate and finish reasons per model, tool, agent and conversation, with
+    trace IDs. Use `agent_problems` for loops and retry storms."""
+    return {"service": service, "since": since, "until": until, "conversation": conversation,
+            "group_by": group_by, "limit": limit}
 
 
-# ------------------------------------------------------------------ evidence and deploys
+@tool("agent_problems", op="agent_problems", title="Agent behaviour problems")
+def agent_problems(
+    service: Service = None,
+    since: Since = None,
+    until: Until = None,
+    conversation: Conversation = None,
+    limit: Limit = 30,
+    budget: Budget = 2000,
+) -> dict[str, Any]:
+    """Behaviour problems of LLM agents, with span IDs: tool-call loops (the same tool
+    with the same arguments again and again), retry storms, runaway token growth, tool
+    errors the agent swallowed, steps over budget."""
+    return {"service": service, "since": since, "until": until, "conversation": conversation, "limit": limit}
+
+
+# ------------------------------------------------------------------ evidence, deploys and events
+@tool("list_deploys", op="deploys", title="List deploys")
+def list_deploys(service: Service = None, since: Since = None, limit: Limit = 20, budget: Budget = 1500) -> dict[str, Any]:
+    """Deploys, newest first, with their dep_ IDs, versions and commits: the anchors for
+    `what_changed` and `compare_traces`."""
+    return {"service": service, "since": since, "limit": limit}
+
+
+@tool("k8s_events", op="events", title="Kubernetes events")
+def k8s_events(
+    service: Service = None,
+    signal: Annotated[
+        Literal["CrashLoopBackOff", "OOMKilled", "ImagePullBackOff", "ErrImagePull", "FailedScheduling",
+                "Unhealthy", "BackOff", "Evicted"] | None,
+        Field(description="Only events of this kind of trouble."),
+    ] = None,
+    reason: Annotated[str | None, Field(description="Only events with this reason.")] = None,
+    namespace: Annotated[str | None, Field(description="Only this Kubernetes namespace.")] = None,
+    since: Since = None,
+    warnings_only: Annotated[bool, Field(description="Only Warning events.")] = False,
+    limit: Limit = 30,
+    budget: Budget = 2000,
+) -> dict[str, Any]:
+    """Platform (Kubernetes) events, newest first, with evt_ IDs: crash loops, OOM kills,
+    image pull failures, failed scheduling, failing probes, evictions."""
+    return {"service": service, "signal": signal, "reason": reason, "namespace": namespace, "since": since,
+            "warnings_only": warnings_only or None, "limit": limit}
+
+
+
 @tool("show", op="show", title="Open an evidence ID")
 def show(
     id: Annotated[  # noqa: A002

@@ -148,6 +148,8 @@ def plan(store: Store, *, service: str | None = None, since_deploy: bool = False
         assert since is not None
         split = parse_time(since, now=anchor)
         assert split is not None
+        # pattern counts are per minute: a window "since" a time starts on the nearest minute
+        split = _minute(split + timedelta(seconds=30))
         end = anchor
         mode = "since"
 

@@ -27,7 +27,15 @@ app = typer.Typer(
 # Area modules that add commands to `app`. Each area adds its own line.
 COMMAND_MODULES = [
     "runbrief.cli.core",
+    "runbrief.cli.distill",
+    "runbrief.cli.traces",
     "runbrief.cli.serve",
+    "runbrief.cli.mcp_cmd",
+    "runbrief.cli.changes",
+    "runbrief.cli.agents",
+    "runbrief.cli.ingest",
+    "runbrief.cli.incidents",
+    "runbrief.cli.demo",
 ]
 
 for _mod in COMMAND_MODULES:

@@ -19,40 +19,41 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from runbrief import ops
 from runbrief.client import call, server_url
 from runbrief.demo import catalog as catalog_mod
+from runbrief.demo.clock import FastForward
 from runbrief.demo.evidence import collect_ids
+from runbrief.demo.findings import REGRESSIONS, findings
 from runbrief.demo.procs import Child, Supervisor, interrupts_raise
 from runbrief.demo.traffic import drive, plan
 from runbrief.errors import RunbriefError, UsageError
 from runbrief.queries import fmt_ts
 from runbrief.store.duck import resolve_store_path, store_dir
 
-__all__ = ["DemoConfig", "Progress", "run_demo", "REGRESSIONS", "QUESTIONS", "SHOP_V1", "SHOP_V2"]
+__all__ = ["DemoConfig", "Progress", "run_demo", "REGRESSIONS", "questions", "has_op", "SHOP_V1", "SHOP_V2"]
 
 SHOP_V1, SHOP_V2, INVENTORY_VERSION = "1.0.0", "2.0.0", "1.4.2"
+CLOCK_FILE = "clock.json"
 
-# What v2 of the shop carries (see runbrief.demo.shop), as the report names them.
-REGRESSIONS = [
-    {"key": "n_plus_one", "service": "shop", "route": "/cart",
-     "what": "N+1 query on /cart: one product lookup per cart item (instead of a join), each a full scan"},
-    {"key": "swallowed_error", "service": "shop", "route": "/checkout",
-     "what": "new error path: loyalty points written to a table that does not exist; "
-             "the exception is swallowed and logged as 'loyalty update failed' without context"},
-    {"key": "retry_storm", "service": "shop", "route": "/checkout",
-     "what": "retry storm: reservations retried 12 times at once, ignoring inventory's 503 + Retry-After"},
-]
-
-# The questions the demo asks, in order: (key, operation, parameters).
-QUESTIONS: list[tuple[str, str, dict[str, Any]]] = [
-    ("changes", "changes", {"since_deploy": True}),
-    ("incidents", "incidents", {}),
-    ("trace_summary", "trace_summary", {"latest": True, "route": "/cart", "service": "shop"}),
-]
+def questions(deploy_ts: str | None) -> list[tuple[str, str, dict[str, Any]]]:
+    """The questions the demo asks, in order: (key, operation, parameters)."""
+    qs: list[tuple[str, str, dict[str, Any]]] = [
+        ("changes", "changes", {"service": "shop", "since_deploy": True}),
+    ]
+    if deploy_ts:  # the downstream service did not deploy: compare it around the shop's deploy time
+        qs.append(("changes_inventory", "changes", {"service": "inventory", "since": deploy_ts}))
+    qs += [
+        ("incidents", "incidents", {}),
+        ("trace_summary", "trace_summary", {"latest": True, "route": "/cart", "service": "shop"}),
+    ]
+    if deploy_ts:
+        qs.append(("perf", "perf", {"service": "shop", "since": deploy_ts}))
+    return qs
 
 
 class Progress:
@@ -74,8 +75,9 @@ class Progress:
 class DemoConfig:
     store: str | os.PathLike[str] | None = None
     keep: bool = False
-    baseline_requests: int = 220
-    after_requests: int = 200
+    baseline_minutes: int = 12    # fast-forwarded minutes of traffic before the deploy (see clock.py)
+    after_minutes: int = 10
+    per_minute: int = 20          # requests per minute
     concurrency: int = 4
     seed: int = 42
     ready_timeout_s: float = 60.0
@@ -117,7 +119,7 @@ def _service(sup: Supervisor, name: str, version: str, otlp: str, db: Path, work
     ready = work / f"{name}-{version}.ready"
     ready.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "runbrief.demo.service", name, "--version", version, "--otlp", otlp,
-            "--db", str(db), "--ready-file", str(ready)]
+            "--db", str(db), "--ready-file", str(ready), "--clock-file", str(work / CLOCK_FILE)]
     if inventory_url:
         argv += ["--inventory-url", inventory_url]
     child = sup.spawn(f"{name}-{version}", argv)
@@ -125,27 +127,35 @@ def _service(sup: Supervisor, name: str, version: str, otlp: str, db: Path, work
     return child, f"http://127.0.0.1:{port}"
 
 
-def _mark_deploy(db: Path) -> dict[str, Any]:
-    at = time.time_ns()
-    info: dict[str, Any] = {"service": "shop", "version": SHOP_V2, "ts": fmt_ts(_dt(at)), "evidence_id": None}
+def _mark_deploy(db: Path, at_ns: int) -> dict[str, Any]:
+    """Mark the deploy (at its fast-forwarded time); without the operation the server infers it."""
+    at = fmt_ts(datetime.fromtimestamp(at_ns / 1e9, UTC).replace(tzinfo=None))
+    info: dict[str, Any] = {"service": "shop", "version": SHOP_V2, "ts": at, "evidence_id": None}
     if has_op("deploy_mark"):
-        params = {"service": "shop", "version": SHOP_V2, "environment": "demo",
-                  "commit": "5e1f0c2a9d7b", "source": "runbrief-demo"}
+        params = {"service": "shop", "version": SHOP_V2, "environment": "demo", "commit": "5e1f0c2a9d7b", "at": at}
         result, why = _ask("deploy_mark", params, db)
         if result is not None:
             info["how"] = "marked with the deploy_mark operation"
-            info["evidence_id"] = next(iter(collect_ids(result)), None)
-            info["result"] = result
+            info["evidence_id"] = next(iter(sorted(collect_ids(result))), None)
             return info
         info["deploy_mark_error"] = why
     info["how"] = "inferred by the server from the service.version change"
     return info
 
 
-def _dt(ns: int) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ns / 1e9, UTC).replace(tzinfo=None)
+def _ask_all(qs: list[tuple[str, str, dict[str, Any]]], db: Path, p: Progress,
+             ) -> tuple[dict[str, Any], dict[str, str]]:
+    results: dict[str, Any] = {}
+    unavailable: dict[str, str] = {}
+    for key, op, params in qs:
+        with p.step(f"asking runbrief: {key.replace('_', ' ')}"):
+            result, why = _ask(op, params, db)
+        if why is None:
+            results[key] = result
+        else:
+            unavailable[key] = why
+            p.note(why)
+    return results, unavailable
 
 
 def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
@@ -160,13 +170,11 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"store": str(store_dir(db)), "database": str(db)}
     try:
         with interrupts_raise(), Supervisor(work / "logs") as sup:
-            with p.step("seeding the shop's catalogue and the warehouse stock (SQLite)"):
-                cat = catalog_mod.seed_shop(work / "shop.sqlite")
-                catalog_mod.seed_inventory(work / "inventory.sqlite")
-
-            with p.step("starting runbrief serve"):
+            with p.step("starting runbrief serve, seeding the shop's catalogue and stock (SQLite)"):
                 server = sup.spawn("runbrief-serve", [sys.executable, "-m", "runbrief", "serve", "--store", str(db),
                                                       "--http-port", "0", "--grpc-port", "0"], keepable=True)
+                cat = catalog_mod.seed_shop(work / "shop.sqlite")  # while the server starts
+                catalog_mod.seed_inventory(work / "inventory.sqlite")
                 addr = server.wait_json(store_dir(db) / "server.json", cfg.ready_timeout_s,
                                         lambda d: d.get("pid") == server.pid)
                 otlp = str(addr["url"])
@@ -178,47 +186,43 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
                 shop, shop_url = _service(sup, "shop", SHOP_V1, otlp, work / "shop.sqlite", work,
                                           cfg.ready_timeout_s, inv_url)
 
-            reqs = plan(cat, cfg.baseline_requests, cfg.seed)
-            with p.bar(f"baseline traffic on shop {SHOP_V1}", len(reqs)) as advance:
-                before = drive(shop_url, reqs, concurrency=cfg.concurrency, on_progress=advance)
+            clock = FastForward(work / CLOCK_FILE, cfg.baseline_minutes + cfg.after_minutes)
+            minutes = plan(cat, cfg.baseline_minutes, cfg.per_minute, cfg.seed)
+            with p.bar(f"baseline: {cfg.baseline_minutes} minutes of traffic on shop {SHOP_V1}",
+                       sum(map(len, minutes))) as advance:
+                before = drive(shop_url, minutes, clock.begin_minute, concurrency=cfg.concurrency,
+                               on_progress=advance)
 
             with p.step(f"deploying shop {SHOP_V2} (N+1 on /cart, swallowed error, retry storm)"):
                 sup.stop(shop)  # a rolling deploy of one instance: v1 drains and flushes, then v2 starts
-                out["deploy"] = _mark_deploy(db)
+                out["deploy"] = _mark_deploy(db, clock.minute_start(cfg.baseline_minutes))
                 shop, shop_url = _service(sup, "shop", SHOP_V2, otlp, work / "shop.sqlite", work,
                                           cfg.ready_timeout_s, inv_url)
 
-            reqs = plan(cat, cfg.after_requests, cfg.seed + 1)
-            with p.bar(f"traffic on shop {SHOP_V2}", len(reqs)) as advance:
-                after = drive(shop_url, reqs, concurrency=cfg.concurrency, on_progress=advance)
-            out["traffic"] = {"baseline": before.as_dict(), "after_deploy": after.as_dict()}
+            minutes = plan(cat, cfg.after_minutes, cfg.per_minute, cfg.seed + 1)
+            with p.bar(f"after the deploy: {cfg.after_minutes} minutes of traffic on shop {SHOP_V2}",
+                       sum(map(len, minutes))) as advance:
+                after = drive(shop_url, minutes, lambda i: clock.begin_minute(cfg.baseline_minutes + i),
+                              concurrency=cfg.concurrency, on_progress=advance)
+            out["traffic"] = {"baseline": before.as_dict(), "after_deploy": after.as_dict(),
+                              "fast_forward": "each minute of telemetry is one burst of requests; see the README"}
 
             with p.step("flushing the services' telemetry"):
                 for child in list(sup.children):
                     if child is not server:
                         sup.stop(child)
 
-            results: dict[str, Any] = {}
-            unavailable: dict[str, str] = {}
-            for key, op, params in QUESTIONS:
-                with p.step(f"asking runbrief: {op}"):
-                    result, why = _ask(op, params, db)
-                if why is None:
-                    results[key] = result
-                else:
-                    unavailable[key] = why
-                    p.note(why)
+            results, unavailable = _ask_all(questions(out["deploy"]["ts"]), db, p)
             out["results"] = results
             out["unavailable"] = unavailable
             out["evidence_ids"] = {k: sorted(collect_ids(v)) for k, v in results.items()}
+            out["findings"] = findings(results)
             if cfg.keep:
                 sup.keep.add(server.name)
             out["server"]["kept"] = cfg.keep
             out["services"] = {"shop": {"before": SHOP_V1, "after": SHOP_V2}, "inventory": INVENTORY_VERSION}
             out["regressions"] = REGRESSIONS
             out["elapsed_s"] = round(time.perf_counter() - started, 1)
-            if not cfg.keep:
-                p.note("stopping runbrief serve")
     finally:
         if saved_url is not None:
             os.environ["RUNBRIEF_URL"] = saved_url

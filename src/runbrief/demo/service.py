@@ -33,11 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", required=True, type=Path, help="the service's SQLite database")
     p.add_argument("--inventory-url", default="", help="where the shop reaches inventory")
     p.add_argument("--ready-file", required=True, type=Path, help="written with the port once listening")
+    p.add_argument("--clock-file", type=Path, default=None, help="the demo's fast-forward minutes (see clock.py)")
     args = p.parse_args(argv)
 
+    # Readiness probes are not traffic (read when the instrumentation is imported).
+    os.environ["OTEL_PYTHON_STARLETTE_EXCLUDED_URLS"] = "/health"
+    # The stable HTTP and database conventions (http.request.method, db.query.text), as new apps emit.
+    os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "http,database"
     from runbrief.demo.telemetry import setup_telemetry
 
-    shutdown = setup_telemetry(args.service, args.version, args.otlp)
+    shutdown = setup_telemetry(args.service, args.version, args.otlp, args.clock_file)
 
     # Instrument the libraries before any connection or client exists.
     import uvicorn
@@ -56,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         from runbrief.demo.inventory import build_inventory
 
         app = build_inventory(args.version, args.db)
-    StarletteInstrumentor.instrument_app(app, excluded_urls="/health")
+    StarletteInstrumentor.instrument_app(app)
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # without it every keep-alive request waits ~40 ms on Nagle + delayed ACK (measured).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(512)

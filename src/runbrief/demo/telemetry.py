@@ -1,29 +1,35 @@
-"""OpenTelemetry for one demo service process: traces, logs and metrics over OTLP/HTTP.
+"""OpenTelemetry for one demo service process: traces and logs over OTLP/HTTP.
 
 Each service is its own process so it has its own Resource (``service.name``,
 ``service.version``), exactly as a deployed service would. The batch queues are sized
 well above what the demo produces and flushed at shutdown, so nothing is dropped: the
 demo's findings must come from what the code did, not from what a full queue lost.
+
+The exporters are the SDK's OTLP/HTTP ones, wrapped to apply the demo's fast-forward
+(``runbrief.demo.clock``). That wrapping is why the demo configures the SDK itself rather
+than through ``runbrief.instrument``. No metrics: their collection times could not follow
+the fast-forward, and the demo's findings rest on traces and logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 from opentelemetry._logs import set_logger_provider
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from runbrief.demo.clock import ClockMap, ShiftedLogExporter, ShiftedSpanExporter
 
 __all__ = ["setup_telemetry"]
 
@@ -32,7 +38,7 @@ BATCH = 2_048
 DELAY_MS = 500
 
 
-def setup_telemetry(service: str, version: str, endpoint: str) -> Callable[[], None]:
+def setup_telemetry(service: str, version: str, endpoint: str, clock_file: Path | None = None) -> Callable[[], None]:
     """Configure the global providers and bridge ``logging``; returns a flush-and-shutdown function."""
     base = endpoint.rstrip("/")
     resource = Resource.create({
@@ -42,36 +48,32 @@ def setup_telemetry(service: str, version: str, endpoint: str) -> Callable[[], N
         "deployment.environment.name": "demo",
         "service.instance.id": f"{service}-{os.getpid()}",
     })
+    spans: SpanExporter = OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=10)
+    logs: LogRecordExporter = OTLPLogExporter(endpoint=f"{base}/v1/logs", timeout=10)
+    if clock_file is not None:
+        clock = ClockMap(clock_file)
+        spans, logs = ShiftedSpanExporter(spans, clock), ShiftedLogExporter(logs, clock)
+
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(
-        OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=10),
-        max_queue_size=QUEUE, max_export_batch_size=BATCH, schedule_delay_millis=DELAY_MS))
+        spans, max_queue_size=QUEUE, max_export_batch_size=BATCH, schedule_delay_millis=DELAY_MS))
     trace.set_tracer_provider(tracer_provider)
 
     logger_provider = LoggerProvider(resource=resource)
     logger_provider.add_log_record_processor(BatchLogRecordProcessor(
-        OTLPLogExporter(endpoint=f"{base}/v1/logs", timeout=10),
-        max_queue_size=QUEUE, max_export_batch_size=BATCH, schedule_delay_millis=DELAY_MS))
+        logs, max_queue_size=QUEUE, max_export_batch_size=BATCH, schedule_delay_millis=DELAY_MS))
     set_logger_provider(logger_provider)
-
-    reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{base}/v1/metrics", timeout=10),
-                                           export_interval_millis=5_000)
-    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
-    metrics.set_meter_provider(meter_provider)
 
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     root.addHandler(LoggingHandler(level=logging.INFO, logger_provider=logger_provider))
 
     def shutdown() -> None:
-        # Order matters: spans and logs first (they carry the findings), metrics last.
-        for flush in (tracer_provider.force_flush, logger_provider.force_flush, meter_provider.force_flush):
-            try:
+        # Spans and logs carry the findings: flush both even if one fails.
+        for flush in (tracer_provider.force_flush, logger_provider.force_flush):
+            with contextlib.suppress(Exception):  # a failed flush at exit must not hide the other
                 flush(10_000)
-            except Exception:  # noqa: BLE001 - a failed flush at exit must not hide the others
-                pass
         tracer_provider.shutdown()
         logger_provider.shutdown()
-        meter_provider.shutdown()
 
     return shutdown

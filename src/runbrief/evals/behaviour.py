@@ -5,8 +5,8 @@ Written from the failure each one names, with thresholds that are defaults, not 
 
 ``tool_loop``
     The same tool called ``loop_min_repeats`` (3) or more times in one conversation with the
-    same or nearly the same arguments (canonical JSON, similarity >= ``loop_similarity`` 0.9):
-    the agent is not making progress.
+    same or nearly the same arguments (canonical JSON; the argument words overlapping by at
+    least ``loop_similarity``, 0.75, as Jaccard): the agent is not making progress.
 ``retry_storm``
     ``retry_min_attempts`` (3) or more consecutive calls to one model or tool in a conversation,
     each following a failed one, less than ``retry_window_s`` (60 s) apart.
@@ -27,8 +27,8 @@ Every problem names its conversation and cites its span IDs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields
-from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
 from runbrief import ids
@@ -43,12 +43,13 @@ __all__ = ["Thresholds", "detect", "detect_rows", "TYPES"]
 
 TYPES = ("tool_loop", "retry_storm", "token_growth", "swallowed_tool_error", "step_over_budget")
 MAX_EVIDENCE = 20
+_WORD = re.compile(r"\w+")
 
 
 @dataclass
 class Thresholds:
     loop_min_repeats: int = 3
-    loop_similarity: float = 0.9
+    loop_similarity: float = 0.75
     retry_min_attempts: int = 3
     retry_window_s: float = 60.0
     growth_factor: float = 4.0
@@ -100,13 +101,18 @@ def _problem(kind: str, conv: str, rows: list[dict[str, Any]], summary: str, **d
     }
 
 
-def _similar(a: str, b: str, threshold: float) -> bool:
+def _tokens(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.lower()))
+
+
+def _similar(a: frozenset[str], b: frozenset[str], threshold: float) -> bool:
+    """Word-set Jaccard: reordered or reworded-by-one-word arguments match; a different value
+    (page 2 vs page 3, another city) does not, so pagination is not a loop."""
     if a == b:
         return True
     if not a or not b:
         return False
-    m = SequenceMatcher(None, a, b, autojunk=False)
-    return m.real_quick_ratio() >= threshold and m.quick_ratio() >= threshold and m.ratio() >= threshold
+    return len(a & b) / len(a | b) >= threshold
 
 
 def _loops(conv: str, calls: list[dict[str, Any]], t: Thresholds) -> list[dict[str, Any]]:
@@ -116,16 +122,17 @@ def _loops(conv: str, calls: list[dict[str, Any]], t: Thresholds) -> list[dict[s
             by_tool.setdefault(c["tool_name"] or "?", []).append(c)
     out = []
     for tool, tcalls in by_tool.items():
-        clusters: list[tuple[str, list[dict[str, Any]]]] = []
+        clusters: list[tuple[str, frozenset[str], list[dict[str, Any]]]] = []
         for c in tcalls[:1000]:
             text = genai.args_text(c["tool_args"])
-            for rep, members in clusters:
-                if _similar(rep, text, t.loop_similarity):
+            words = _tokens(text)
+            for _, rep_words, members in clusters:
+                if _similar(rep_words, words, t.loop_similarity):
                     members.append(c)
                     break
             else:
-                clusters.append((text, [c]))
-        for rep, members in clusters:
+                clusters.append((text, words, [c]))
+        for rep, _, members in clusters:
             if len(members) >= t.loop_min_repeats:
                 exact = sum(genai.args_text(m["tool_args"]) == rep for m in members)
                 out.append(_problem(

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from runbrief.errors import IngestError
+from runbrief import ids
+from runbrief.errors import IngestError, UsageError
 from runbrief.ingest._k8s_owners import K8S_NAME_KEYS, OwnerIndex
 from runbrief.ingest._structured import is_k8s_event
 from runbrief.ingest._times import to_ns
 from runbrief.ingest.pipeline import batch_hook
+from runbrief.ops import operation
 from runbrief.records import Event, LogRecord
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ __all__ = [
     "describe",
     "correlate",
     "log_to_event",
+    "list_events",
 ]
 
 SIGNAL_REASONS: dict[str, str] = {
@@ -393,3 +396,53 @@ def k8s_events_hook(store: Store, batch: Batch) -> None:
             batch.logs = keep
     if batch.events or objects:
         batch.events = correlate(store, batch.events, objects)
+
+
+# ---------------------------------------------------------------- query
+@operation("events")
+def list_events(
+    store: Store,
+    service: str | None = None,
+    signal: str | None = None,
+    reason: str | None = None,
+    namespace: str | None = None,
+    since: str | None = None,
+    warnings_only: bool = False,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """Platform (Kubernetes) events, newest first, by service, signal, reason, namespace and time.
+
+    ``signal`` is one of SIGNAL_REASONS (CrashLoopBackOff, OOMKilled, ImagePullBackOff,
+    ErrImagePull, FailedScheduling, Unhealthy, BackOff, Evicted).
+    """
+    from runbrief.queries import _json, fmt_ts, parse_time
+
+    where, args = [], []
+    for col, val in (("service", service), ("reason", reason), ("namespace", namespace)):
+        if val:
+            where.append(f"{col} = ?")
+            args.append(val)
+    if signal:
+        if signal not in SIGNAL_REASONS:
+            raise UsageError(f"unknown signal {signal!r}; use one of {', '.join(SIGNAL_REASONS)}")
+        where.append("""json_extract_string(attributes, '$."signal"') = ?""")
+        args.append(signal)
+    if warnings_only:
+        where.append("type = 'Warning'")
+    if (t := parse_time(since)) is not None:
+        where.append("ts >= ?")
+        args.append(t)
+    limit = max(1, min(int(limit), 10_000))
+    sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "")
+    rows = store.query(sql + " ORDER BY ts DESC, id DESC LIMIT ?", [*args, limit])
+    out = []
+    for r in rows:
+        attrs = _json(r["attributes"]) or {}
+        out.append({
+            "id": ids.make("evt", r["id"]), "ts": fmt_ts(r["ts"]), "service": r["service"], "type": r["type"],
+            "reason": r["reason"], "signal": attrs.get("signal", ""), "message": r["message"],
+            "object": f"{r['object_kind']}/{r['object_name']}" if r["object_kind"] else r["object_name"],
+            "namespace": r["namespace"], "count": r["count"], "first_ts": fmt_ts(r["first_ts"]),
+            "last_ts": fmt_ts(r["last_ts"]), "source": r["source"], "attributes": attrs,
+        })
+    return {"events": out}

@@ -107,14 +107,19 @@ class _TokenAuth:
 
 def build_app(server: RunbriefServer) -> Starlette:
     routes: list[Any] = []
-    for mod in ROUTE_MODULES:
-        routes.extend(importlib.import_module(mod).routes)
+    modules = [importlib.import_module(mod) for mod in ROUTE_MODULES]
+    for module in modules:
+        routes.extend(module.routes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             for hook in server.lifespan_hooks:
                 await stack.enter_async_context(hook())
+            # A route module may need the app's lifetime too (the MCP session manager).
+            for module in modules:
+                if hasattr(module, "lifespan"):
+                    await stack.enter_async_context(module.lifespan(server))
             yield
 
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_TokenAuth, token=server.config.token)])

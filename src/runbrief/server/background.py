@@ -19,6 +19,7 @@ __all__ = ["Job", "job", "JOB_MODULES", "jobs"]
 # Modules that register jobs. Each area adds its own line.
 JOB_MODULES: list[str] = [
     "runbrief.store.retention",
+    "runbrief.analyze.incidents",
 ]
 
 

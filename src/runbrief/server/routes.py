@@ -9,4 +9,6 @@ ROUTE_MODULES = [
     "runbrief.server.otlp_http",
     "runbrief.server.api",
     "runbrief.server.web",
+    "runbrief.server.mcp_http",
+    "runbrief.server.deploys_http",
 ]

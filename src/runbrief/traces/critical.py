@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from runbrief.traces.sqlnorm import CATEGORIES
 from runbrief.traces.tree import Node, Trace
 
-__all__ = ["Segment", "critical_path", "by_span", "time_by_kind"]
+__all__ = ["Segment", "critical_path", "by_span", "time_by_kind", "time_by_service"]
 
 
 @dataclass(slots=True)
@@ -83,3 +83,12 @@ def time_by_kind(segments: list[Segment]) -> dict[str, int]:
         cat = seg.node.desc.category
         totals[cat] = totals.get(cat, 0) + (seg.end - seg.start)
     return {c: totals[c] for c in CATEGORIES if totals.get(c)}
+
+
+def time_by_service(segments: list[Segment]) -> dict[str, int]:
+    """Critical-path time per service, ns, largest first: where a remote call's time was really spent."""
+    totals: dict[str, int] = {}
+    for seg in segments:
+        name = seg.node.service if not seg.node.virtual else "(uninstrumented)"
+        totals[name] = totals.get(name, 0) + (seg.end - seg.start)
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))

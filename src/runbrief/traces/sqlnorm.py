@@ -59,8 +59,14 @@ def normalize_sql(sql: str, limit: int = 2000) -> str:
 
 
 def has_literals(sql: str) -> bool:
-    """True when the statement carries its values inline (so two identical texts are identical calls)."""
+    """True when the statement carries all its values inline, so two identical texts are identical calls.
+
+    A statement with a bound placeholder (``?``, ``$1``, ``%s``, ``:name``) hides its values:
+    two identical texts may have fetched different rows.
+    """
     body = _COMMENT.sub(" ", sql)
+    if _PLACEHOLDER.search(_STRING.sub("''", body)):
+        return False
     return bool(_STRING.search(body) or _NUMBER.search(body))
 
 

@@ -13,7 +13,10 @@ must to keep the arithmetic sound and records each repair in ``Trace.issues``:
 - a duplicate span ID → the first copy kept, the others counted;
 - a cycle → the spans on it hung under the virtual root;
 - a child of another service outside its parent's window → the child's subtree is
-  shifted into the parent (Jaeger's clock-skew adjustment), the shift reported;
+  shifted into the parent (Jaeger's clock-skew adjustment), the shift reported. A
+  remote child that starts inside its caller but ends after it is not shifted (servers
+  end their span after writing the reply, which the caller may already have read); it
+  is reported as outside its parent only when late by over 5 ms and half its duration;
 - a child of the same service outside its parent → kept where it is (asynchronous work
   may outlive its parent) but clamped to the parent's window for self time and the
   critical path.
@@ -32,6 +35,9 @@ from runbrief.traces.sqlnorm import Describe, describe
 
 __all__ = ["Node", "Trace", "build", "load", "load_many", "parse_trace_id", "SPAN_COLUMNS"]
 
+# A remote child that starts inside its caller may end this much (or half its own
+# duration) after it before it is reported as outside its parent.
+_LATE_END_NS = 5_000_000
 SPAN_COLUMNS = (
     "trace_id, span_id, parent_span_id, service, name, kind, start_ns, end_ns, status_code, "
     "status_message, route, attributes, events"
@@ -180,6 +186,10 @@ def build(trace_id: str, nodes_in: Iterable[Node]) -> Trace:
         if node.span_id not in reached:
             reached.add(node.span_id)
             stack.extend(node.children)
+    if orphans:
+        issues.append({"type": "orphan_spans", "span_ids": [n.span_id for n in orphans],
+                       "detail": f"{len(orphans)} span(s) name a parent that is not in the trace "
+                                 "(lost, not yet arrived, or not instrumented)"})
     cyclic = [n for n in nodes.values() if n.span_id not in reached]
     if cyclic:
         issues.append({"type": "parent_cycle", "span_ids": [n.span_id for n in cyclic],
@@ -189,10 +199,6 @@ def build(trace_id: str, nodes_in: Iterable[Node]) -> Trace:
                 n.parent.children.remove(n)
                 n.parent = None
         orphans.extend(cyclic)
-    if orphans:
-        issues.append({"type": "orphan_spans", "span_ids": [n.span_id for n in orphans],
-                       "detail": f"{len(orphans)} span(s) name a parent that is not in the trace "
-                                 "(lost, not yet arrived, or not instrumented)"})
     if len(roots) == 1 and not orphans:
         root = roots[0]
     else:
@@ -229,18 +235,19 @@ def _settle(root: Node, issues: list[dict[str, Any]]) -> None:
                 c.end += node.shift
                 c.shift = node.shift
             if not node.virtual and (c.start < node.start or c.end > node.end):
-                if c.service != node.service:
-                    pdur, cdur = node.end - node.start, c.end - c.start
-                    if cdur <= pdur:
-                        delta = node.start - c.start if c.start < node.start else node.end - c.end
-                    else:
-                        delta = node.start - (cdur - pdur) // 2 - c.start
+                if c.service == node.service:
+                    outside.append(c.span_id)
+                elif c.start >= node.start:
+                    # A server ends its span after writing the reply, which the caller may
+                    # already have read: a late end is normal unless it is large.
+                    if c.end - node.end > max(_LATE_END_NS, (c.end - c.start) // 2):
+                        outside.append(c.span_id)
+                else:
+                    delta = _skew_shift(node, c)
                     c.start += delta
                     c.end += delta
                     c.shift += delta
                     skewed.append({"span_id": c.span_id, "shift_ms": round(delta / 1e6, 3)})
-                else:
-                    outside.append(c.span_id)
             c.cstart = min(max(c.start, node.cstart), node.cend)
             c.cend = max(min(c.end, node.cend), c.cstart)
         node.children.sort(key=lambda n: (n.start, n.end))
@@ -263,6 +270,14 @@ def _settle(root: Node, issues: list[dict[str, Any]]) -> None:
                 cur_e = c.cend
         covered += cur_e - cur_s if cur_e > cur_s else 0
         node.self_ns = max(0, (node.cend - node.cstart) - covered)
+
+
+def _skew_shift(parent: Node, child: Node) -> int:
+    """How far to move a remote child so that it lies inside its parent (centred if longer)."""
+    pdur, cdur = parent.end - parent.start, child.end - child.start
+    if cdur > pdur:
+        return parent.start - (cdur - pdur) // 2 - child.start
+    return parent.start - child.start if child.start < parent.start else parent.end - child.end
 
 
 def _fetch(store: Any, where: str, params: list[Any]) -> list[tuple[Any, ...]]:

@@ -1,0 +1,275 @@
+"""Symptoms: the anomalies incidents are made of, gathered from "what changed" and error spans.
+
+Sources, each turned into a ``Symptom`` with its own stable key:
+- ``changes`` items (``runbrief.analyze.changes``): new and surged patterns that read as
+  trouble (WARN or worse, or fault words such as "exception", "refused", "exhausted"),
+  upward error-share jumps, and Kubernetes warning events;
+- error spans (status ERROR), grouped by service, span name and exception type, that are
+  new against the baseline or surged.
+
+A new INFO line after a deploy is a change, not an incident, so it is left to ``changes``.
+Each symptom carries what linking needs (service, onset, deploy, trace IDs, pattern,
+workload) and what diagnosis needs (evidence IDs, counts, template, example, reason).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from runbrief import ids
+from runbrief.errors import RunbriefError
+from runbrief.queries import fmt_ts, parse_time
+from runbrief.store.duck import Store
+
+__all__ = ["Symptom", "collect", "fingerprint", "KIND_ORDER", "FAULT_WORDS", "workload_of"]
+
+KIND_ORDER = {"k8s_event": 0, "new": 1, "rate_up": 2, "error_spans": 3, "error_share": 4}
+DEPLOY_HORIZON = timedelta(hours=2)   # a symptom this soon after a deploy of its service follows it
+SPAN_MIN_SURGE = 5
+
+FAULT_WORDS = re.compile(
+    r"(?i)\b(?:error|errors|exception|traceback|fail(?:ed|ure|s)?|fatal|panic|crash(?:ed)?|abort(?:ed)?|"
+    r"refused|denied|forbidden|unauthori[sz]ed|timed?\s?out|timeout|deadline|exhausted|too many|"
+    r"unavailable|unreachable|killed|oom|out of memory|overflow|corrupt(?:ed)?|invalid|violat(?:es|ion)|"
+    r"reset by peer|broken pipe|cannot|can't|could not|unable)\b"
+)
+_SEV_WEIGHT = {"FATAL": 1.0, "ERROR": 0.8, "WARN": 0.5}
+_EVENT_WEIGHT = {
+    "OOMKilled": 0.9, "OOMKilling": 0.9, "SystemOOM": 0.9, "CrashLoopBackOff": 0.9, "ImagePullBackOff": 0.8,
+    "ErrImagePull": 0.8, "BackOff": 0.7, "Evicted": 0.7, "FailedScheduling": 0.6, "Unhealthy": 0.5,
+}
+_POD_SUFFIX = re.compile(r"-(?:[a-z0-9]{8,10}-[a-z0-9]{5}|[a-z0-9]{5}|\d+)$")
+
+
+def workload_of(name: str) -> str:
+    """A pod's workload by name: checkout-7d9f8b6c5-x2x4z → checkout, db-0 → db."""
+    base = name.rsplit("/", 1)[-1]
+    return _POD_SUFFIX.sub("", base) or base
+
+
+@dataclass
+class Symptom:
+    key: str                       # stable identity across detection runs
+    kind: str                      # new | rate_up | error_share | k8s_event | error_spans
+    service: str
+    first: datetime
+    last: datetime
+    count: int                     # occurrences in the window
+    errors: int = 0
+    before: int = 0                # occurrences in the baseline
+    severity: str = ""
+    evidence: list[str] = field(default_factory=list)   # most specific first
+    pattern_id: str | None = None
+    template: str | None = None
+    example: dict[str, Any] | None = None               # {"id": "log_5", "body": "..."}
+    reason: str | None = None                            # k8s reason
+    message: str | None = None                           # event / span status message
+    exception: str | None = None
+    span_name: str | None = None
+    workload: str | None = None
+    namespace: str | None = None
+    objects: list[str] = field(default_factory=list)
+    trace_ids: set[str] = field(default_factory=set)
+    deploy: dict[str, Any] | None = None
+    base_rate: float = 0.0         # baseline occurrences per minute
+    score: float = 0.0
+    recurrence: bool = False
+
+    @property
+    def severity_weight(self) -> float:
+        if self.kind == "k8s_event":
+            return _EVENT_WEIGHT.get(self.reason or "", 0.4)
+        w = _SEV_WEIGHT.get(self.severity.upper(), 0.3)
+        if w < 0.5 and self.template and FAULT_WORDS.search(self.template):
+            w = 0.5
+        return w
+
+    @property
+    def novelty(self) -> float:
+        if self.kind in ("new", "k8s_event", "error_spans"):
+            return 1.0 if self.before == 0 else 0.5
+        return 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["first"], d["last"] = fmt_ts(self.first), fmt_ts(self.last)
+        d["trace_ids"] = sorted(self.trace_ids)[:50]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Symptom:
+        d = dict(d)
+        d["first"], d["last"] = _dt(d["first"]), _dt(d["last"])
+        d["trace_ids"] = set(d.get("trace_ids") or [])
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _dt(text: str | None) -> datetime | None:
+    return parse_time(text) if text else None
+
+
+def _from_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, UTC).replace(tzinfo=None)
+
+
+# ------------------------------------------------------------------ from changes
+def _troubling(item: dict[str, Any]) -> bool:
+    kind = item["kind"]
+    if kind == "k8s_event":
+        return str(item.get("type", "")).lower() == "warning" or item.get("reason") in _EVENT_WEIGHT
+    if kind == "error_share":
+        return item["after"]["share"] > item["before"]["share"]
+    if kind in ("new", "rate_up"):
+        sev = (item.get("severity") or "").upper()
+        return sev in _SEV_WEIGHT or item["after"].get("errors", 0) > 0 or bool(
+            FAULT_WORDS.search(item.get("template") or ""))
+    return False
+
+
+def _from_changes(store: Store, start: datetime, end: datetime) -> list[Symptom]:
+    from runbrief.analyze.changes import changes
+
+    try:
+        res = changes(store, since=fmt_ts(start), limit=500, now=end)
+    except RunbriefError:  # nothing to compare (empty store, no data after the split)
+        return []
+    out: list[Symptom] = []
+    for it in res["items"]:
+        if not _troubling(it):
+            continue
+        kind = it["kind"]
+        if kind in ("new", "rate_up"):
+            first = _dt(it.get("first_after")) or start
+            out.append(Symptom(
+                key=f"pat:{it['service']}:{it['pattern_id']}", kind=kind, service=it["service"], first=first,
+                last=_dt(it.get("last_seen")) or first, count=it["after"]["count"], errors=it["after"].get("errors", 0),
+                before=it["before"]["count"], severity=(it.get("severity") or "").upper(),
+                evidence=list(it.get("evidence_ids") or [it["evidence_id"]]), pattern_id=it["pattern_id"],
+                template=it.get("template"), example=it.get("example"), score=it["score"],
+                workload=it["service"], base_rate=it["before"].get("per_min") or 0.0))
+        elif kind == "error_share":
+            out.append(Symptom(
+                key=f"share:{it['service']}", kind=kind, service=it["service"], first=start, last=end,
+                count=it["after"]["errors"], errors=it["after"]["errors"], before=it["before"]["errors"],
+                severity="ERROR", evidence=list(it["evidence_ids"]), score=it["score"], workload=it["service"],
+                message=f"{it['before']['share']:.1%} → {it['after']['share']:.1%}"))
+        else:
+            objects = list(it.get("objects") or [])
+            wl = it.get("service") or (workload_of(objects[0]) if objects else "unknown")
+            ns = (it.get("namespaces") or [""])[0]
+            first = _dt(it.get("first_seen")) or start
+            n = max(it["after"]["count"], it["after"].get("occurrences") or 0)
+            out.append(Symptom(
+                key=f"evt:{ns}/{wl}:{it['reason']}", kind=kind, service=it.get("service") or wl, first=first,
+                last=_dt(it.get("last_seen")) or first, count=n, errors=n, before=it["before"]["count"],
+                severity="WARN", evidence=list(it["evidence_ids"]), reason=it["reason"],
+                message=it.get("message"), workload=wl, namespace=ns, objects=objects, score=it["score"]))
+    return out
+
+
+def _onsets(store: Store, syms: list[Symptom], start: datetime) -> None:
+    """Onset of a surge: the first minute in the window well above the baseline rate."""
+    for s in syms:
+        if s.kind == "rate_up" and s.pattern_id:
+            t = store.scalar(
+                """SELECT min(coalesce(first_ts, minute)) FROM pattern_counts
+                   WHERE service = ? AND pattern_id = ? AND minute >= ? AND count >= ?""",
+                [s.service, s.pattern_id, start, max(2, math.ceil(3 * s.base_rate))])
+            s.first = t or s.first
+        elif s.kind == "error_share":
+            row = store.query(
+                """SELECT min(coalesce(first_ts, minute)) f, max(coalesce(last_ts, minute)) l FROM pattern_counts
+                   WHERE service = ? AND minute >= ? AND errors > 0""", [s.service, start])[0]
+            s.first, s.last = row["f"] or s.first, row["l"] or s.last
+
+
+# ------------------------------------------------------------------ error spans
+_EXC = r"""regexp_extract(coalesce(events, ''), '"exception\.type":"([^"]*)"', 1)"""
+
+
+def _span_symptoms(store: Store, start: datetime, end: datetime) -> list[Symptom]:
+    base_start = start - max(end - start, timedelta(hours=1)) * 24
+    rows = store.query(
+        f"""WITH e AS (SELECT service, name, {_EXC} AS exc, start_ts, end_ns, span_id, trace_id, status_message
+                       FROM spans WHERE status_code = 'ERROR' AND start_ts >= ? AND start_ts < ?),
+               a AS (SELECT service, name, exc, count(*) n, min(end_ns) f, max(end_ns) l,
+                            list(span_id ORDER BY end_ns)[:3] spans, list(DISTINCT trace_id)[:50] traces,
+                            arg_min(status_message, end_ns) msg
+                     FROM e WHERE start_ts >= ? GROUP BY ALL),
+               b AS (SELECT service, name, exc, count(*) n FROM e WHERE start_ts < ? GROUP BY ALL),
+               cov AS (SELECT service, count(*) n FROM spans WHERE start_ts >= ? AND start_ts < ? GROUP BY ALL)
+           SELECT a.*, coalesce(b.n, 0) bn, coalesce(cov.n, 0) base_spans
+           FROM a LEFT JOIN b USING (service, name, exc) LEFT JOIN cov USING (service)""",
+        [base_start, end, start, start, base_start, start],
+    )
+    out = []
+    base_minutes = max(1.0, (start - base_start).total_seconds() / 60)
+    win_minutes = max(1.0, (end - start).total_seconds() / 60)
+    for r in rows:
+        expected = r["bn"] * win_minutes / base_minutes
+        new = r["bn"] == 0 and r["base_spans"] > 0        # a baseline existed and had none of these
+        surge = r["n"] >= SPAN_MIN_SURGE and r["n"] > 3 * expected + 3
+        if not (new or surge):
+            continue
+        first = _from_ns(r["f"])
+        out.append(Symptom(
+            key=f"spn:{r['service']}:{r['name']}:{r['exc']}", kind="error_spans", service=r["service"], first=first,
+            last=_from_ns(r["l"]), count=r["n"], errors=r["n"], before=r["bn"],
+            severity="ERROR", evidence=[ids.make("spn", s) for s in r["spans"]] + [ids.make("trc", r["traces"][0])],
+            exception=r["exc"] or None, span_name=r["name"], message=r["msg"], workload=r["service"],
+            trace_ids=set(r["traces"])))
+    return out
+
+
+# ------------------------------------------------------------------ enrichment
+def _attach_traces(store: Store, syms: list[Symptom], start: datetime) -> None:
+    pats = [s for s in syms if s.pattern_id]
+    if not pats:
+        return
+    rows = store.query(
+        """SELECT service, pattern_id, list(DISTINCT trace_id)[:50] traces FROM logs
+           WHERE ts >= ? AND trace_id IS NOT NULL AND trace_id <> '' AND list_contains(?::VARCHAR[], pattern_id)
+           GROUP BY ALL""",
+        [start, sorted({s.pattern_id for s in pats if s.pattern_id})],
+    )
+    got = {(r["service"], r["pattern_id"]): set(r["traces"]) for r in rows}
+    for s in pats:
+        s.trace_ids |= got.get((s.service, s.pattern_id), set())
+
+
+def _attach_deploys(store: Store, syms: list[Symptom]) -> None:
+    for s in syms:
+        rows = store.query(
+            "SELECT id, ts, version, commit FROM deploys WHERE service = ? AND ts <= ? AND ts >= ? "
+            "ORDER BY ts DESC, id DESC LIMIT 1",
+            [s.service, s.first + timedelta(seconds=1), s.first - DEPLOY_HORIZON],
+        )
+        if rows:
+            r = rows[0]
+            s.deploy = {"id": ids.make("dep", r["id"]), "ts": fmt_ts(r["ts"]), "version": r["version"],
+                        "commit": r["commit"]}
+
+
+def collect(store: Store, start: datetime, end: datetime) -> list[Symptom]:
+    """Every troubling anomaly with activity in [start, end)."""
+    found = _from_changes(store, start, end) + _span_symptoms(store, start, end)
+    _onsets(store, found, start)
+    _attach_traces(store, found, start)
+    _attach_deploys(store, found)
+    return found
+
+
+def fingerprint(found: list[Symptom], cause: str | None) -> dict[str, list[str]]:
+    """What a later incident is compared with (see ``memory``): stable across restarts and hosts."""
+    return {
+        "patterns": sorted({s.pattern_id for s in found if s.pattern_id}),
+        "services": sorted({s.service for s in found}),
+        "event_kinds": sorted({s.reason for s in found if s.reason}),
+        "exceptions": sorted({s.exception for s in found if s.exception}),
+        "causes": [cause] if cause else [],
+    }

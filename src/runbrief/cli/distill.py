@@ -1,0 +1,111 @@
+"""Distill commands: ``runbrief parse`` (offline) and ``runbrief patterns``."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from runbrief.cli import app
+from runbrief.cli._common import JsonOpt, StoreOpt, emit
+from runbrief.client import call
+from runbrief.errors import UsageError
+
+
+def _read_lines(path: str):
+    """Lines of a file or stdin, decoded leniently (invalid UTF-8 becomes U+FFFD)."""
+    if path == "-":
+        stream = sys.stdin.buffer
+    else:
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}; pass a readable file or - for stdin") from None
+    try:
+        for raw in stream:
+            if raw.endswith(b"\n"):
+                raw = raw[:-1]
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            yield raw.decode("utf-8", "replace")
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+@app.command()
+def parse(
+    file: Annotated[str, typer.Argument(help="Log file to parse, or - for stdin.")],
+    summary: Annotated[bool, typer.Option("--summary", help="Print the patterns with their counts instead.")] = False,
+    messages: Annotated[bool, typer.Option("--messages", help="Lines are bare messages: do not look for headers.")] = False,
+    batch: Annotated[int, typer.Option("--batch", help="Lines mined before their templates are reported.")] = 100_000,
+) -> None:
+    """Parse a log offline (no store, no server): one JSON object per line, in order.
+
+    Each object has ``line``, ``pattern_id``, ``template`` (variables as ``<*>``),
+    ``params`` (the values, in order), ``content_template`` (the message part) and the
+    header fields that were recognized.
+    """
+    from runbrief.distill.parse import Parser
+
+    parser = Parser(headers=not messages)
+    out = sys.stdout.buffer
+    counts: Counter[str] = Counter()
+    templates: dict[str, str] = {}
+    for p in parser.iter_parse(_read_lines(file), batch=max(1, batch), params=not summary):
+        if summary:
+            counts[p.pattern_id] += 1
+            templates[p.pattern_id] = p.template
+            continue
+        obj: dict[str, Any] = {
+            "line": p.line,
+            "pattern_id": p.pattern_id,
+            "template": p.template,
+            "params": p.params or [],
+            "content_template": p.template,
+        }
+        if p.level:
+            obj["level"] = p.level
+        out.write(orjson.dumps(obj))
+        out.write(b"\n")
+    if summary:
+        # aliases: a pattern reported under an old ID in an earlier batch is folded in
+        final: Counter[str] = Counter()
+        for pid, n in counts.items():
+            final[parser.miner.aliases.get(pid, pid)] += n
+        tpl = {c.pattern_id: c.template for c in parser.miner.clusters.values()}
+        con = Console(highlight=False)
+        t = Table("count", "pattern", "template", box=None)
+        for pid, n in final.most_common():
+            t.add_row(str(n), f"pat_{pid}", tpl.get(pid, templates.get(pid, "")), overflow="fold")
+        con.print(t)
+        con.print(f"[dim]{sum(final.values())} lines, {len(final)} patterns[/]")
+    out.flush()
+
+
+def _render_patterns(con: Console, result: dict[str, Any]) -> None:
+    t = Table("count", "trend", "severity", "first seen", "services", "pattern", "template", box=None)
+    for p in result["patterns"]:
+        t.add_row(str(p["count"]), p.get("trend") or "", p.get("severity") or "", p.get("first_seen") or "",
+                  ", ".join(p.get("services") or []), p["pattern_id"], p["template"], overflow="fold")
+    con.print(t)
+
+
+@app.command()
+def patterns(
+    service: Annotated[str | None, typer.Option("--service", "-s", help="Only this service.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Window back from now (15m, 2h) or ISO time.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="End of the window.")] = None,
+    severity: Annotated[str | None, typer.Option("--severity", help="Minimum severity (warn, error...).")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many patterns.")] = 50,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Top log patterns by count, with trend, first seen and severity."""
+    params = dict(service=service, since=since, until=until, severity=severity, limit=limit)
+    emit(call("patterns", params, store=store), as_json, _render_patterns)

@@ -1,0 +1,270 @@
+"""The online template miner: masked token sequences in, clusters (patterns) out.
+
+Design (Drain-like, with two changes that matter on real logs):
+
+- Clusters are bucketed by token count. A new *shape* (masked token sequence) joins the
+  most similar cluster of its bucket when enough positions agree; differing positions
+  become ``<*>``.
+- Not every difference is a variable. Two tokens that look like values (digits, ``<*>``,
+  dots or slashes inside, ``key=value``...) may merge at once. Two plain *words*
+  (``HTTPS``/``SOCKS5``, ``startup``/``shutdown``, ``x+``/``y+``) usually name different
+  events, so they stay apart until the evidence says the position is a value: when
+  ``word_merge_siblings`` clusters differ from each other at that one position only
+  (``user root``/``user guest``/``user news``...), they merge into one.
+
+Pattern IDs are fingerprints of the template text (16 hex digits of BLAKE2b), so the same
+template gets the same ID in any process, store or service. When a template evolves, its
+old ID is recorded as an alias of the new one. State is a plain dict (``dump``/``load``):
+memory grows with the number of patterns, never with the number of lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runbrief.distill.mask import WILDCARD
+
+__all__ = ["Cluster", "Miner", "fingerprint", "is_value_like"]
+
+_VALUE_CHARS = frozenset("0123456789/\\@=:#<>*[]{}()\"'")
+
+
+def fingerprint(template: str) -> str:
+    """The pattern ID of a template: stable across processes, machines and services."""
+    return hashlib.blake2b(template.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def is_value_like(token: str) -> bool:
+    """A token whose difference from another does not, alone, make a different event."""
+    if WILDCARD in token:
+        return True
+    core = token.strip(".,;:!?")
+    if not core:
+        return False
+    if any(c in _VALUE_CHARS for c in core):
+        return True
+    if "." in core or "_" in core:  # host.name, module.attr, some_id
+        return True
+    return len(core) > 24
+
+
+@dataclass(slots=True)
+class Cluster:
+    cid: int
+    tokens: list[str]
+    count: int = 0
+    pattern_id: str = ""
+    history: list[str] = field(default_factory=list)  # earlier pattern IDs (aliases)
+
+    @property
+    def template(self) -> str:
+        return " ".join(self.tokens)
+
+    def refresh_id(self) -> str | None:
+        """Recompute the fingerprint; return the previous ID when it changed."""
+        new = fingerprint(self.template)
+        old = self.pattern_id
+        self.pattern_id = new
+        if old and old != new:
+            self.history.append(old)
+            return old
+        return None
+
+
+class Miner:
+    """Online clustering of masked token sequences. Not thread-safe: one writer."""
+
+    def __init__(
+        self,
+        *,
+        similarity: float = 0.5,
+        word_merge_siblings: int = 4,
+        max_value_mismatch: float = 0.5,
+    ) -> None:
+        self.similarity = similarity
+        self.word_merge_siblings = word_merge_siblings
+        self.max_value_mismatch = max_value_mismatch
+        self.clusters: dict[int, Cluster] = {}
+        self.buckets: dict[int, list[int]] = {}
+        self.by_id: dict[str, int] = {}
+        # sibling families: (length, position, other tokens) -> cluster ids differing there
+        self.families: dict[tuple[int, int, tuple[str, ...]], list[int]] = {}
+        self.next_cid = 1
+        self.aliases: dict[str, str] = {}  # old pattern id -> new pattern id (resolved)
+        self.changed: set[int] = set()  # clusters created or changed since the last drain
+        self.merged_into: dict[int, int] = {}  # cid absorbed -> cid that absorbed it
+
+    # ------------------------------------------------------------ matching
+    def _score(self, tpl: list[str], toks: list[str]) -> tuple[float, int, int, list[int]]:
+        """(similarity, value mismatches, word mismatches, word mismatch positions)."""
+        same = 0
+        vmis = 0
+        wpos: list[int] = []
+        for p, (t, s) in enumerate(zip(tpl, toks, strict=True)):
+            if t == s or t == WILDCARD:
+                same += 1
+            elif is_value_like(t) or is_value_like(s):
+                vmis += 1
+            else:
+                wpos.append(p)
+        return same / len(tpl), vmis, len(wpos), wpos
+
+    def resolve(self, cid: int) -> int:
+        while cid in self.merged_into:
+            cid = self.merged_into[cid]
+        return cid
+
+    def add(self, toks: list[str]) -> int:
+        """Place one masked token sequence; return its cluster id."""
+        n = len(toks)
+        bucket = self.buckets.setdefault(n, [])
+        best: tuple[float, int] | None = None
+        best_cid = -1
+        for cid in bucket:
+            c = self.clusters[cid]
+            sim, vmis, wmis, _ = self._score(c.tokens, toks)
+            if wmis or vmis > max(1.0, self.max_value_mismatch * n):
+                continue
+            key = (sim, -vmis)
+            if best is None or key > best:
+                best, best_cid = key, cid
+        if best_cid >= 0:
+            c = self.clusters[best_cid]
+            generalize = [p for p, (t, s) in enumerate(zip(c.tokens, toks, strict=True)) if t != s and t != WILDCARD]
+            if generalize:
+                for p in generalize:
+                    c.tokens[p] = WILDCARD
+                self._retemplate(c)
+            c.count += 1
+            return best_cid
+        c = self._new_cluster(list(toks))
+        c.count = 1
+        self._families_note(c)
+        return self.resolve(c.cid)
+
+    def _new_cluster(self, toks: list[str]) -> Cluster:
+        c = Cluster(self.next_cid, toks)
+        self.next_cid += 1
+        c.refresh_id()
+        existing = self.by_id.get(c.pattern_id)
+        if existing is not None and existing in self.clusters:
+            return self.clusters[existing]
+        self.clusters[c.cid] = c
+        self.buckets.setdefault(len(toks), []).append(c.cid)
+        self.by_id[c.pattern_id] = c.cid
+        self.changed.add(c.cid)
+        return c
+
+    def _retemplate(self, c: Cluster) -> None:
+        old = c.refresh_id()
+        self.changed.add(c.cid)
+        if old is None:
+            return
+        self.by_id.pop(old, None)
+        self._alias(old, c.pattern_id)
+        other = self.by_id.get(c.pattern_id)
+        if other is not None and other != c.cid and other in self.clusters:
+            self._absorb(self.clusters[other], c)
+        else:
+            self.by_id[c.pattern_id] = c.cid
+
+    def _alias(self, old: str, new: str) -> None:
+        if old == new:
+            return
+        self.aliases[old] = new
+        for k, v in self.aliases.items():  # keep aliases resolved (chains stay short)
+            if v == old:
+                self.aliases[k] = new
+        self.aliases.pop(new, None)
+
+    def _absorb(self, keep: Cluster, gone: Cluster) -> None:
+        """Merge ``gone`` into ``keep`` (same template reached from two sides)."""
+        keep.count += gone.count
+        keep.history.extend(gone.history)
+        self.merged_into[gone.cid] = keep.cid
+        self.clusters.pop(gone.cid, None)
+        bucket = self.buckets.get(len(gone.tokens), [])
+        if gone.cid in bucket:
+            bucket.remove(gone.cid)
+        self.by_id[keep.pattern_id] = keep.cid
+        self.changed.add(keep.cid)
+
+    # ------------------------------------------------------------ word siblings
+    def _families_note(self, c: Cluster) -> None:
+        """Record ``c`` in the sibling family of each of its word positions; merge a
+        family once it has enough members (the position is then a value)."""
+        n = len(c.tokens)
+        if n < 2:
+            return
+        for p, t in enumerate(c.tokens):
+            if t == WILDCARD or is_value_like(t):
+                continue
+            key = (n, p, tuple(c.tokens[:p] + c.tokens[p + 1 :]))
+            fam = self.families.setdefault(key, [])
+            fam.append(c.cid)
+            live = [cid for cid in dict.fromkeys(self.resolve(x) for x in fam) if cid in self.clusters]
+            self.families[key] = live
+            if len(live) >= self.word_merge_siblings:
+                self._merge_family(live, p)
+                return
+
+    def _merge_family(self, cids: list[int], p: int) -> None:
+        keep = self.clusters[cids[0]]
+        olds: list[str] = []
+        for cid in cids[1:]:
+            gone = self.clusters[cid]
+            olds.append(gone.pattern_id)
+            self.by_id.pop(gone.pattern_id, None)
+            self._absorb(keep, gone)
+        keep.tokens[p] = WILDCARD
+        self._retemplate(keep)
+        for old in olds:
+            self._alias(old, keep.pattern_id)
+
+    # ------------------------------------------------------------ access
+    def cluster(self, cid: int) -> Cluster:
+        return self.clusters[self.resolve(cid)]
+
+    def drain_changes(self) -> tuple[list[Cluster], dict[str, str]]:
+        """Clusters created/changed and aliases added since the last call."""
+        changed = [self.clusters[c] for c in {self.resolve(x) for x in self.changed} if c in self.clusters]
+        self.changed = set()
+        aliases = dict(self.aliases)
+        return changed, aliases
+
+    # ------------------------------------------------------------ state
+    def dump(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "params": [self.similarity, self.word_merge_siblings, self.max_value_mismatch],
+            "next_cid": self.next_cid,
+            "clusters": [[c.cid, c.tokens, c.count, c.history] for c in self.clusters.values()],
+            "families": [[k[0], k[1], list(k[2]), v] for k, v in self.families.items()],
+            "aliases": self.aliases,
+        }
+
+    @classmethod
+    def load(cls, state: dict[str, Any] | None, **kw: Any) -> Miner:
+        m = cls(**kw)
+        if not state:
+            return m
+        m.next_cid = int(state.get("next_cid", 1))
+        for cid, tokens, count, history in state.get("clusters", []):
+            c = Cluster(cid, list(tokens), count, "", list(history))
+            c.refresh_id()
+            m.clusters[cid] = c
+            m.buckets.setdefault(len(tokens), []).append(cid)
+            m.by_id[c.pattern_id] = cid
+        for n, p, others, members in state.get("families", []):
+            live = [x for x in members if x in m.clusters]
+            if live:
+                m.families[(n, p, tuple(others))] = live
+        m.aliases = dict(state.get("aliases", {}))
+        return m
+
+    def templates(self) -> Iterable[tuple[str, str, int]]:
+        for c in self.clusters.values():
+            yield c.pattern_id, c.template, c.count

@@ -1,0 +1,331 @@
+"""Deploys: marked by hand or CI, sent by GitHub webhooks, or inferred from telemetry.
+
+"What changed since the deploy?" needs the deploy. It arrives four ways, all stored as
+``Deploy`` records with an evidence ID ``dep_<n>``:
+
+- ``runbrief deploy mark`` / op ``deploy_mark`` / ``POST /api/deploys`` (source cli/api);
+- GitHub webhooks: ``deployment_status`` (state success) and ``workflow_run`` (a
+  completed, successful run of a deploy workflow) — source ``github``;
+- inferred (source ``inferred``): a batch hook notices a service's ``service.version``
+  resource attribute taking a value never seen for it before (or one not seen for
+  ``ROLLBACK_QUIET_S`` coming back: a rollback). Old and new versions overlap during a
+  rolling update, so a version seen recently does not count as a change.
+
+A deploy for a service with no telemetry yet is kept: the service then appears.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import os
+import re
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
+
+from runbrief import ids
+from runbrief.errors import IngestError, UsageError
+from runbrief.ingest.pipeline import Batch, Pipeline, batch_hook
+from runbrief.ops import operation
+from runbrief.records import Deploy, Resource
+
+if TYPE_CHECKING:
+    from runbrief.store.duck import Store
+
+__all__ = [
+    "make_deploy",
+    "parse_at",
+    "find_deploy_id",
+    "deploy_mark",
+    "list_deploys",
+    "verify_signature",
+    "deploy_from_github",
+    "ROLLBACK_QUIET_S",
+]
+
+ROLLBACK_QUIET_S = 15 * 60
+DEFAULT_WORKFLOWS = "*deploy*,*release*,*rollout*"
+
+
+def parse_at(at: str | int | float | None) -> int:
+    """A deploy time (ISO-8601, a relative '15m' meaning 15 minutes ago, or epoch) to ns."""
+    if at is None or at == "":
+        return time.time_ns()
+    if isinstance(at, int | float) or (isinstance(at, str) and re.fullmatch(r"\d+(\.\d+)?", at.strip())):
+        from runbrief.ingest._times import epoch_to_ns
+
+        ns = epoch_to_ns(float(at))
+        if not ns:
+            raise UsageError(f"--at {at!r} is not a plausible epoch time")
+        return ns
+    from runbrief.queries import parse_time
+
+    dt = parse_time(str(at))
+    assert dt is not None
+    return int(dt.replace(tzinfo=UTC).timestamp() * 1e6) * 1000
+
+
+def make_deploy(
+    service: str | None,
+    version: str | None,
+    *,
+    commit: str | None = None,
+    environment: str | None = None,
+    at: str | int | float | None = None,
+    source: str = "cli",
+    attributes: dict[str, Any] | None = None,
+) -> Deploy:
+    """A validated Deploy record (service and version are required)."""
+    service = (service or "").strip()
+    version = (version or "").strip()
+    if not service:
+        raise UsageError("a deploy needs a service (--service NAME)")
+    if not version:
+        raise UsageError("a deploy needs a version (--version V: a tag, build number or commit)")
+    return Deploy(
+        ts_ns=parse_at(at), service=service, version=version, commit=(commit or "").strip(),
+        environment=(environment or "").strip(), source=source, attributes=dict(attributes or {}),
+    )
+
+
+def find_deploy_id(store: Store, d: Deploy) -> str:
+    """The evidence ID of a deploy just written (deploy IDs are allocated by the writer)."""
+    row = store.query(
+        """SELECT max(id) id FROM deploys WHERE service = ? AND version = ? AND source = ?
+           AND ts = make_timestamp(?::BIGINT)""",
+        [d.service, d.version, d.source, d.ts_ns // 1000],
+    )
+    if not row or row[0]["id"] is None:
+        raise IngestError(f"the deploy of {d.service} {d.version} was not found after writing it")
+    return ids.make("dep", row[0]["id"])
+
+
+def deploy_row(r: dict[str, Any]) -> dict[str, Any]:
+    from runbrief.queries import _json, fmt_ts
+
+    return {
+        "id": ids.make("dep", r["id"]),
+        "ts": fmt_ts(r["ts"]),
+        "service": r["service"],
+        "version": r["version"],
+        "commit": r["commit"],
+        "environment": r["environment"],
+        "source": r["source"],
+        "attributes": _json(r["attributes"]) or {},
+    }
+
+
+@operation("deploy_mark", read_only=False)
+def deploy_mark(
+    store: Store,
+    service: str,
+    version: str,
+    commit: str | None = None,
+    environment: str | None = None,
+    at: str | None = None,
+) -> dict[str, Any]:
+    """Record a deploy of a service at a version; returns its evidence ID (dep_<n>).
+
+    ``at`` is an ISO-8601 time or a duration ago (``10m``); default now. A service with
+    no telemetry yet is fine: it appears in ``services``.
+    """
+    d = make_deploy(service, version, commit=commit, environment=environment, at=at, source="cli")
+    Pipeline(store).write(Batch(deploys=[d]))
+    eid = find_deploy_id(store, d)
+    return {"id": eid, "deploy": ids.resolve(store, eid)}
+
+
+@operation("deploys")
+def list_deploys(
+    store: Store, service: str | None = None, since: str | None = None, limit: int = 50
+) -> dict[str, Any]:
+    """Deploys, newest first, optionally of one service and since a time (15m, 2h or ISO)."""
+    from runbrief.queries import parse_time
+
+    where, args = [], []
+    if service:
+        where.append("service = ?")
+        args.append(service)
+    if (t := parse_time(since)) is not None:
+        where.append("ts >= ?")
+        args.append(t)
+    limit = max(1, min(int(limit), 10_000))
+    sql = "SELECT * FROM deploys" + (" WHERE " + " AND ".join(where) if where else "")
+    rows = store.query(sql + " ORDER BY ts DESC, id DESC LIMIT ?", [*args, limit])
+    return {"deploys": [deploy_row(r) for r in rows]}
+
+
+# ---------------------------------------------------------------- GitHub webhooks
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Check GitHub's ``X-Hub-Signature-256: sha256=<hex HMAC of the raw body>``."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[7:].strip().lower())
+
+
+def _need(obj: Any, key: str, where: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj or obj[key] in (None, ""):
+        raise IngestError(f"malformed {where} payload: missing {key!r}")
+    return obj[key]
+
+
+def _workflow_patterns(override: str | None) -> list[str]:
+    raw = override or os.environ.get("RUNBRIEF_GITHUB_WORKFLOWS") or DEFAULT_WORKFLOWS
+    return [p.strip().lower() for p in raw.split(",") if p.strip()]
+
+
+def deploy_from_github(event: str, payload: Any, params: dict[str, str] | None = None) -> Deploy | str:
+    """A Deploy from a GitHub webhook, or the reason it is not one (a string).
+
+    ``params`` (the hook URL's query string) may set ``service``, ``version``,
+    ``environment`` and ``workflows`` (comma-separated name patterns). Raises IngestError
+    for a payload missing what GitHub always sends.
+    """
+    params = params or {}
+    if not isinstance(payload, dict):
+        raise IngestError(f"malformed {event} payload: expected a JSON object")
+    repo = _need(payload, "repository", event)
+    repo_name = str(_need(repo, "name", f"{event} repository"))
+    if event == "deployment_status":
+        status = _need(payload, "deployment_status", event)
+        dep = _need(payload, "deployment", event)
+        state = str(_need(status, "state", "deployment_status"))
+        if state != "success":
+            return f"deployment_status state is {state!r}; only 'success' marks a deploy"
+        sha = str(_need(dep, "sha", "deployment"))
+        extra = dep.get("payload") if isinstance(dep.get("payload"), dict) else {}
+        ref = str(dep.get("ref") or "")
+        version = (params.get("version") or extra.get("version")
+                   or (ref if ref and ref != sha and re.search(r"\d", ref) else "") or sha[:7])
+        return make_deploy(
+            params.get("service") or extra.get("service") or repo_name, str(version), commit=sha,
+            environment=params.get("environment") or status.get("environment") or dep.get("environment"),
+            at=status.get("updated_at") or status.get("created_at") or None, source="github",
+            attributes={k: v for k, v in {
+                "github.event": event, "github.repository": repo.get("full_name"), "github.ref": ref,
+                "github.deployment_id": dep.get("id"), "url": status.get("target_url") or status.get("log_url"),
+                "github.creator": (dep.get("creator") or {}).get("login"),
+            }.items() if v},
+        )
+    if event == "workflow_run":
+        run = _need(payload, "workflow_run", event)
+        action = payload.get("action")
+        if action != "completed":
+            return f"workflow_run action is {action!r}; only 'completed' runs mark a deploy"
+        conclusion = run.get("conclusion")
+        if conclusion != "success":
+            return f"workflow_run conclusion is {conclusion!r}; only successful runs mark a deploy"
+        name = str(run.get("name") or (payload.get("workflow") or {}).get("name") or "")
+        path = str(run.get("path") or "")
+        pats = _workflow_patterns(params.get("workflows"))
+        if not any(fnmatch.fnmatch(name.lower(), p) or fnmatch.fnmatch(path.lower(), p) for p in pats):
+            return (f"workflow {name!r} does not match the deploy workflow patterns {', '.join(pats)} "
+                    "(set RUNBRIEF_GITHUB_WORKFLOWS or ?workflows=)")
+        sha = str(_need(run, "head_sha", "workflow_run"))
+        return make_deploy(
+            params.get("service") or repo_name, params.get("version") or sha[:7], commit=sha,
+            environment=params.get("environment"),
+            at=run.get("updated_at") or run.get("run_started_at") or None, source="github",
+            attributes={k: v for k, v in {
+                "github.event": event, "github.repository": repo.get("full_name"), "github.workflow": name,
+                "github.branch": run.get("head_branch"), "github.run_id": run.get("id"), "url": run.get("html_url"),
+            }.items() if v},
+        )
+    return f"GitHub event {event!r} does not mark deploys (send deployment_status or workflow_run)"
+
+
+# ---------------------------------------------------------------- inferred deploys
+@dataclass
+class _Versions:
+    seen: dict[str, dict[str, int]] = field(default_factory=dict)  # service -> version -> last seen ns
+    current: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_STATE: weakref.WeakKeyDictionary[Any, _Versions] = weakref.WeakKeyDictionary()
+_STATE_LOCK = threading.Lock()
+
+
+def _state(store: Store) -> _Versions:
+    with _STATE_LOCK:
+        st = _STATE.get(store)
+        if st is None:
+            st = _Versions()
+            for r in store.query(
+                """SELECT service, version, epoch_ns(max(last_seen)) last_ns FROM resources
+                   WHERE version IS NOT NULL GROUP BY ALL ORDER BY last_ns"""
+            ):
+                st.seen.setdefault(r["service"], {})[r["version"]] = int(r["last_ns"] or 0)
+                st.current[r["service"]] = r["version"]
+            for r in store.query("SELECT service, arg_max(version, ts) version FROM deploys GROUP BY service"):
+                if r["version"]:
+                    st.current[r["service"]] = r["version"]
+                    st.seen.setdefault(r["service"], {}).setdefault(r["version"], 0)
+            _STATE[store] = st
+        return st
+
+
+def _batch_versions(batch: Batch) -> dict[int, Resource]:
+    res: dict[int, Resource] = {}
+    for group in (batch.logs, batch.spans, batch.metrics):
+        if group:
+            res.update({id(r.resource): r.resource for r in group})
+    return res
+
+
+@batch_hook
+def infer_deploys(store: Store, batch: Batch) -> None:
+    """Add a Deploy (source 'inferred') when a service's service.version changes."""
+    resources = _batch_versions(batch)
+    versioned = [r for r in resources.values() if r.attributes.get("service.version") is not None]
+    if not versioned and not batch.deploys:
+        return
+    st = _state(store)
+    with st.lock:
+        for d in batch.deploys:
+            st.current[d.service] = d.version
+            st.seen.setdefault(d.service, {})[d.version] = max(d.ts_ns, st.seen.get(d.service, {}).get(d.version, 0))
+        if not versioned:
+            return
+        span: dict[int, list[int]] = {}  # id(resource) -> [first ts, last ts] in this batch
+        for group, attr in ((batch.logs, "ts_ns"), (batch.spans, "start_ns"), (batch.metrics, "ts_ns")):
+            for rec in group:
+                t = getattr(rec, attr)
+                if not t:
+                    continue
+                s = span.get(id(rec.resource))
+                if s is None:
+                    span[id(rec.resource)] = [t, t]
+                elif t < s[0]:
+                    s[0] = t
+                elif t > s[1]:
+                    s[1] = t
+        now = time.time_ns()
+        by_sv: dict[tuple[str, str], list[Any]] = {}
+        for r in versioned:
+            first, last_t = span.get(id(r), (now, now))
+            cur = by_sv.get((r.service, str(r.version)))
+            if cur is None:
+                by_sv[(r.service, str(r.version))] = [first, last_t, r]
+            else:
+                cur[0], cur[1] = min(cur[0], first), max(cur[1], last_t)
+        for (svc, ver), (t, t_last, r) in sorted(by_sv.items(), key=lambda kv: kv[1][0]):
+            known = st.seen.setdefault(svc, {})
+            prev = st.current.get(svc)
+            last = known.get(ver)
+            if prev is not None and ver != prev and (last is None or (last and t - last > ROLLBACK_QUIET_S * 10**9)):
+                attrs: dict[str, Any] = {"previous_version": prev, "inferred_from": "service.version"}
+                if last is not None:
+                    attrs["rollback"] = True
+                batch.deploys.append(Deploy(ts_ns=t, service=svc, version=ver, environment=r.environment or "",
+                                            source="inferred", attributes=attrs))
+                st.current[svc] = ver
+            elif prev is None:
+                st.current[svc] = ver
+            known[ver] = max(known.get(ver, 0), t_last)

@@ -1,0 +1,475 @@
+"""Recognize the header of a raw log line: timestamp, level, host, process, logger.
+
+A plain-text log line is ``<header> <message>``, where the header is whatever the logging
+framework or the transport put in front of the text the program wrote. The file ingest
+keeps the header as fields, and the miner mines only the message, so a raw file parses
+as well as its bare message column.
+
+Two layers, both general (nothing here is keyed to one data set):
+
+1. Well-known line formats matched by one regex each: syslog RFC 5424 and RFC 3164
+   (with the BSD ``tag[pid]:``), klog (``I0102 15:04:05.000000 1 file.go:12]``), Android
+   logcat, Apache/nginx access logs, nginx error logs and Python's default
+   ``LEVEL:name:message``.
+2. A token walk for the long tail (log4j/logback, Python logging with a format string,
+   Go's log, oslo, Windows CBS, Apache error logs, epoch-prefixed lines, pipe-separated
+   headers...): a header is a run of *header-like* tokens (dates, times, epochs, numbers,
+   ids, ``-``, bracketed groups, upper-case words) that ends on an *anchor*, a timestamp
+   or a level word; after a level come at most a thread ``[...]``, a qualified logger
+   (``org.foo.Bar:``, ``pkg.module``) with one context ``[...]``, and a separator. When in
+   doubt a token stays in the message: a kept prefix costs a constant in a template, a
+   message token taken for a header loses information.
+
+``split_header`` never raises; a line with no recognizable header comes back with
+``message=line`` and ``ts_ns=None``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from runbrief.records import severity_name, severity_number_for
+
+__all__ = ["Header", "split_header", "detect_format", "parse_ts", "level_of", "FORMATS", "LEVEL_WORDS"]
+
+
+@dataclass(slots=True)
+class Header:
+    ts_ns: int | None
+    level: str
+    host: str
+    process: str
+    logger: str
+    message: str
+    fmt: str
+
+
+LEVEL_WORDS = frozenset(
+    "TRACE DEBUG DBG INFO INFORMATION NOTICE WARN WARNING ERROR ERR SEVERE CRITICAL CRIT FATAL ALERT "
+    "EMERG EMERGENCY PANIC FAILURE FINE FINER FINEST CONFIG VERBOSE".split()
+)
+
+
+def level_of(word: str) -> str:
+    """Normalize a level word to TRACE/DEBUG/INFO/WARN/ERROR/FATAL ("" if unknown)."""
+    w = word.strip().upper()
+    if w == "FAILURE":
+        return "ERROR"
+    return severity_name(severity_number_for(w))
+
+
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+_TS_ISO = re.compile(
+    r"(?P<y>\d{4})(?:[-/.](?P<mo>\d{1,2})[-/.](?P<d>\d{1,2})|(?P<mo2>\d\d)(?P<d2>\d\d))(?:[T _:-]+)(?P<h>\d{1,2})[:.]?(?P<mi>\d\d)[:.]?(?P<s>\d\d)"
+    r"(?:[.,:](?P<f>\d{1,9}))?\s*(?P<tz>Z|[+-]\d\d:?\d\d)?"
+)
+_TS_YMD2 = re.compile(r"(?P<y>\d\d)[-/.]?(?P<mo>\d\d)[-/.]?(?P<d>\d\d)[ T]+(?P<h>\d\d):?(?P<mi>\d\d):?(?P<s>\d\d)(?:[.,](?P<f>\d+))?")
+_TS_MON = re.compile(
+    r"(?:[A-Z][a-z]{2},? )?(?P<mon>[A-Z][a-z]{2})[a-z]* +(?P<d>\d{1,2}),?(?: (?P<y>\d{4}))? +(?P<h>\d{1,2}):(?P<mi>\d\d):(?P<s>\d\d)"
+    r"(?:[.,](?P<f>\d+))?(?: (?P<y2>\d{4}))?"
+)
+_TS_CLF = re.compile(r"(?P<d>\d\d)/(?P<mon>[A-Z][a-z]{2})/(?P<y>\d{4}):(?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)(?: (?P<tz>[+-]\d{4}))?")
+_TS_MD = re.compile(r"(?P<mo>\d\d)[-.](?P<d>\d\d) +(?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)(?:[.,](?P<f>\d+))?")
+_TS_EPOCH = re.compile(r"\b(?:(1\d{9})(?:\.(\d{1,9}))?|(1\d{12}))\b")
+_DEFAULT_YEAR = 1970
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _ns(y: int, mo: int, d: int, h: int, mi: int, s: int, frac: str | None, tz: str | None) -> int | None:
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 62):
+        return None
+    secs = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
+    if tz and tz not in ("Z", "UTC", "GMT"):
+        sign = -1 if tz[0] == "-" else 1
+        digits = tz[1:].replace(":", "")
+        secs -= sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
+    ns = secs * 1_000_000_000
+    if frac:
+        ns += int(frac[:9].ljust(9, "0"))
+    return ns
+
+
+def parse_ts(text: str, year: int | None = None) -> int | None:
+    """Best-effort: a header's time text to ns since the epoch (UTC when no zone is given).
+
+    Formats without a year (syslog, logcat) take ``year`` (default 1970: the caller that
+    knows better, e.g. from the file's mtime, passes it)."""
+    text = text.strip().strip("[]")
+    yr = year or _DEFAULT_YEAR
+    for rx in (_TS_ISO, _TS_MON, _TS_CLF, _TS_YMD2, _TS_MD, _TS_EPOCH):
+        m = rx.search(text)
+        if m is None:
+            continue
+        g = m.groupdict()
+        try:
+            if rx is _TS_EPOCH:
+                if m.group(3):
+                    return int(m.group(3)) * 1_000_000
+                return int(m.group(1)) * 1_000_000_000 + int((m.group(2) or "0")[:9].ljust(9, "0"))
+            if "mon" in g:
+                mo = _MONTHS.get(g["mon"].lower())
+                y = int(g.get("y") or g.get("y2") or yr)
+            else:
+                mo = int(g.get("mo") or g.get("mo2") or 0)
+                y = int(g["y"]) if g.get("y") else yr
+                if y < 100:
+                    y += 2000
+            if not mo:
+                continue
+            ns = _ns(y, mo, int(g.get("d") or g.get("d2") or 0), int(g["h"]), int(g["mi"]), int(g["s"]), g.get("f"), g.get("tz"))
+        except (ValueError, OverflowError, TypeError):
+            continue
+        if ns is not None:
+            return ns
+    return None
+
+
+_SYSLOG_PRI = {0: "FATAL", 1: "FATAL", 2: "FATAL", 3: "ERROR", 4: "WARN", 5: "INFO", 6: "INFO", 7: "DEBUG"}
+
+_RFC5424 = re.compile(
+    r"<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<pid>\S+) (?P<msgid>\S+) "
+    r"(?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<msg>.*))?$",
+    re.S,
+)
+_RFC3164 = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>[A-Z][a-z]{2} [ \d]\d (?:\d{4} )?\d\d:\d\d:\d\d(?:\.\d+)?)"
+    r"(?: (?P<host>[\w.:@/-]+))?"
+    r" (?P<tag>[\w./@-]+(?:\([^()\s]*\))?)(?:\[(?P<pid>\d+)\])?: ?(?P<msg>.*)$",
+    re.S,
+)
+# Syslog whose tag does not parse (``syslogd 1.4.1: restart.``): time and host only.
+_RFC3164_BARE = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>[\w.:-]+) (?P<msg>.*)$",
+    re.S,
+)
+_KLOG = re.compile(
+    r"(?P<lvl>[IWEF])(?P<ts>\d{4} \d\d:\d\d:\d\d\.\d+) +(?P<pid>\d+) (?P<logger>[\w./-]+:\d+)\] ?(?P<msg>.*)$", re.S
+)
+_LOGCAT = re.compile(
+    r"(?P<ts>\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) +(?P<pid>\d+) +(?P<tid>\d+) (?P<lvl>[VDIWEFA]) "
+    r"(?P<logger>[^:]*?) *: ?(?P<msg>.*)$",
+    re.S,
+)
+_ACCESS = re.compile(
+    r'(?P<host>[\w.:-]+) \S+ \S+ \[(?P<ts>\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d(?: [+-]\d{4})?)\] '
+    r'(?P<msg>"[^"]*" \d{3} .*)$',
+    re.S,
+)
+_NGINX_ERR = re.compile(
+    r"(?P<ts>\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[(?P<lvl>[a-z]+)\] (?P<pid>\d+)#\d+: (?:\*\d+ )?(?P<msg>.*)$", re.S
+)
+_PYDEFAULT = re.compile(r"(?P<lvl>DEBUG|INFO|WARNING|ERROR|CRITICAL):(?P<logger>[\w.]+):(?P<msg>.*)$", re.S)
+
+# name -> (regex, ts group, level group, host group, process group, logger group)
+FORMATS: dict[str, tuple[re.Pattern[str], str, str, str, str, str]] = {
+    "rfc5424": (_RFC5424, "ts", "pri", "host", "app", "msgid"),
+    "syslog": (_RFC3164, "ts", "pri", "host", "tag", ""),
+    "syslog-bare": (_RFC3164_BARE, "ts", "pri", "host", "", ""),
+    "klog": (_KLOG, "ts", "lvl", "", "pid", "logger"),
+    "logcat": (_LOGCAT, "ts", "lvl", "", "pid", "logger"),
+    "access": (_ACCESS, "ts", "", "host", "", ""),
+    "nginx-error": (_NGINX_ERR, "ts", "lvl", "", "pid", ""),
+    "python-default": (_PYDEFAULT, "", "lvl", "", "", "logger"),
+}
+_FIRST = {  # cheap first-character filter for each regex family
+    "rfc5424": "<",
+    "syslog": "<ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "syslog-bare": "<ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "klog": "IWEF",
+    "logcat": "0123456789",
+    "access": None,
+    "nginx-error": "0123456789",
+    "python-default": "DIWEC",
+}
+
+
+def _from_regex(name: str, m: re.Match[str]) -> Header:
+    _, g_ts, g_lvl, g_host, g_proc, g_logger = FORMATS[name]
+    d = m.groupdict()
+    level = ""
+    if g_lvl == "pri":
+        if d.get("pri"):
+            level = _SYSLOG_PRI[int(d["pri"]) % 8]
+    elif g_lvl:
+        level = level_of(d.get(g_lvl) or "")
+    process = d.get(g_proc) or "" if g_proc else ""
+    if name == "syslog" and d.get("pid"):
+        process = f"{process}[{d['pid']}]"
+    ts_text = d.get(g_ts) if g_ts else None
+    if name == "klog" and ts_text:
+        ts_text = f"{ts_text[:2]}-{ts_text[2:]}"
+    ts = parse_ts(ts_text) if ts_text else None
+    return Header(
+        ts_ns=ts,
+        level=level,
+        host=(d.get(g_host) or "") if g_host else "",
+        process=process,
+        logger=(d.get(g_logger) or "") if g_logger else "",
+        message=(d.get("msg") or "").lstrip(" "),
+        fmt=name,
+    )
+
+
+def _try_regexes(line: str, order: Iterable[str]) -> Header | None:
+    c = line[:1]
+    for name in order:
+        first = _FIRST[name]
+        if first is not None and c not in first:
+            continue
+        m = FORMATS[name][0].match(line)
+        if m:
+            return _from_regex(name, m)
+    return None
+
+
+# ------------------------------------------------------------------ token walk
+_BR_OPEN = "[({<"
+_BR_CLOSE = {"[": "]", "(": ")", "{": "}", "<": ">"}
+
+
+def _tokens(line: str, limit: int = 14) -> list[tuple[int, int]]:
+    """Spans of the first ``limit`` whitespace tokens; a ``[...]`` group is one token."""
+    out: list[tuple[int, int]] = []
+    n = len(line)
+    i = 0
+    while i < n and len(out) < limit:
+        while i < n and line[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        j = i
+        if line[i] == "[":
+            depth = 0
+            k = i
+            end = min(n, i + 300)
+            while k < end:
+                ch = line[k]
+                if ch == "[":
+                    depth += 1
+                elif ch == "]":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                k += 1
+            if k < end and depth == 0:
+                j = k + 1
+                while j < n and line[j] not in " \t":  # "[...]:" stays one token
+                    j += 1
+                out.append((i, j))
+                i = j
+                continue
+        while j < n and line[j] not in " \t":
+            j += 1
+        out.append((i, j))
+        i = j
+    return out
+
+
+_TS_TOKEN = re.compile(
+    r"""(?x)
+    \d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T_:\-]\d\d[:.]\d\d(?:[:.]\d\d(?:[.,:]\d+)?)?)?(?:Z|[+-]\d\d:?\d\d)?,?
+  | \d{1,2}[-/.]\d{1,2}[-/.]\d{2,4},?
+  | \d{1,2}:\d\d(?::\d\d)?(?:[.,:]\d+)?(?:Z|[+-]\d\d:?\d\d)?,?
+  | \d{8}[-T ]?\d\d:?\d\d:?\d\d(?:[.,:]\d+)?
+  | 1\d{9}(?:\.\d+)? | 1\d{12}
+  | (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*,?
+  | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?
+  | UTC | GMT | Z | [+-]\d{4}
+    """
+)
+_TIME_IN = re.compile(r"\d{1,2}:\d\d(?::\d\d)?")
+_ID_TOKEN = re.compile(r"[\w.:/@#$*+-]*\d[\w.:/@#$*+\-]*|[A-Z][A-Z0-9_]{1,23}|[a-z_][\w-]*(?:\.[\w-]+)+")
+_LOGGER = re.compile(r"[A-Za-z_$][\w$-]*(?:[./][\w$-]+)+(?:\[[\w ./#:-]*\])?:?")
+_TAG = re.compile(r"[\w./-]+(?:\([^()\s]*\))?\[\d+\]:")
+
+
+def _is_level(tok: str) -> str:
+    if tok[:1] in "[<(" and tok[-1:] in "]>)":
+        inner = tok[1:-1].strip()
+        if ":" in inner:  # Apache 2.4: [core:error]
+            inner = inner.rsplit(":", 1)[1]
+        return level_of(inner) if inner.upper() in LEVEL_WORDS else ""
+    word = tok.rstrip(":,")
+    if word.isupper() or word.istitle():
+        up = word.upper()
+        if up in LEVEL_WORDS and len(up) > 1:
+            return level_of(up)
+    return ""
+
+
+_STRONG_TS = re.compile(r"1\d{9}(?:\.\d+)?|1\d{12}|\d{4}-\d\d-\d\d[T_:\-]\d\d[:.]\d\d[:.]\d\d.*")
+
+
+def _strong_ts_ahead(toks: list[str], kinds: list[str], i: int) -> bool:
+    """Is there an epoch or a full ISO date-time within the next few tokens?"""
+    for j in range(i + 1, min(i + 4, len(toks))):
+        if kinds[j] == "ts" and _STRONG_TS.fullmatch(toks[j]):
+            return True
+    return False
+
+
+def _walk(line: str) -> Header | None:
+    spans = _tokens(line)
+    if not spans:
+        return None
+    toks = [line[a:b] for a, b in spans]
+    kinds: list[str] = []
+    for t in toks:
+        if _TS_TOKEN.fullmatch(t) or (t[:1] == "[" and _TIME_IN.search(t) and len(t) < 48):
+            kinds.append("ts")
+        elif _is_level(t):
+            kinds.append("lvl")
+        elif t.isdigit() or (t[:1] == "-" and t[1:].isdigit()):
+            kinds.append("int")
+        elif t in ("-", "|", "--"):
+            kinds.append("sep")
+        elif t[:1] == "[":
+            kinds.append("br")
+        elif _ID_TOKEN.fullmatch(t):
+            kinds.append("id")
+        else:
+            kinds.append("word")
+    # 6-digit yymmdd followed by 6-digit hhmmss (Hadoop 0.x, HDFS)
+    if len(toks) > 1 and kinds[0] == "int" and len(toks[0]) == 6 and len(toks[1]) == 6 and toks[1].isdigit():
+        kinds[0] = kinds[1] = "ts"
+    # The header ends on its last anchor (ts/lvl) reached through header-like tokens only.
+    anchor = -1
+    level_at = -1
+    has_ts = False
+    words = 0
+    for i, k in enumerate(kinds[:11]):
+        if k == "word":
+            # Column exports ("<id> <node> <component> <state> <epoch> ..."): a few words
+            # may come before a full timestamp, when the line starts with a number or id.
+            words += 1
+            if words > 3 or kinds[0] not in ("int", "id", "sep") or not _strong_ts_ahead(toks, kinds, i):
+                break
+            continue
+        if k == "ts":
+            anchor, has_ts = i, True
+        elif k == "lvl":
+            anchor, level_at = i, i
+            break
+    if anchor < 0 or (level_at < 0 and not has_ts):
+        if kinds[0] == "lvl":  # "ERROR: disk full", "[WARN] retrying"
+            anchor = level_at = 0
+        else:
+            return None
+    if not has_ts and level_at > 0:
+        return None  # a level word deep in a line without a time is message text
+    host = process = logger = ""
+    i = anchor + 1
+    n = len(toks)
+    if level_at < 0:
+        while i < n and kinds[i] == "int":  # pid / sequence numbers after the time
+            i += 1
+        if i < n and kinds[i] == "lvl":
+            level_at = i
+            i += 1
+    if level_at >= 0:
+        if i < n and kinds[i] == "br" and i + 1 < n and (toks[i + 1] in ("-", ":") or _LOGGER.fullmatch(toks[i + 1])):
+            process = toks[i].strip("[]")
+            i += 1
+        if i < n and _LOGGER.fullmatch(toks[i]):
+            logger = toks[i].rstrip(":")
+            i += 1
+            if not toks[i - 1].endswith(":") and i < n and kinds[i] == "br" and i + 1 < n:
+                i += 1  # oslo's [request-id user tenant ...] context after the logger
+        if i < n and toks[i] in ("-", ":", "|"):
+            i += 1
+    else:
+        dash = next((j for j in range(i + 1, min(i + 3, n)) if toks[j] == "-"), -1)
+        if dash > 0 and dash + 1 < n and kinds[i] in ("id", "word") and all(
+            kinds[j] in ("id", "int") for j in range(i + 1, dash)
+        ):
+            process = line[spans[i][0] : spans[dash - 1][1]]  # "[time] program *64 - message"
+            i = dash + 1
+        elif i < n and kinds[i] == "id" and i + 1 < n and _TAG.fullmatch(toks[i + 1]):
+            host, process = toks[i], toks[i + 1][:-1]  # "<time> host tag[pid]: message"
+            i += 2
+        elif i < n and _TAG.fullmatch(toks[i]):
+            process = toks[i][:-1]
+            i += 1
+        elif i < n and toks[i] in ("-", "|"):
+            i += 1
+    start = spans[i][0] if i < n else len(line)
+    ts_text = " ".join(t for t, k in zip(toks[: anchor + 1], kinds, strict=False) if k == "ts")
+    level = _is_level(toks[level_at]) if level_at >= 0 else ""
+    return Header(
+        ts_ns=parse_ts(ts_text) if ts_text else None,
+        level=level,
+        host=host,
+        process=process,
+        logger=logger,
+        message=line[start:],
+        fmt="level" if level_at >= 0 else "timestamp",
+    )
+
+
+_PIPE_TS = re.compile(r"[\d:./T-]*\d{2}[:/-]\d{2}[\d:./T-]*\|")
+
+
+def _pipes(line: str) -> Header | None:
+    """``20171223-22:15:29:606|Component|1234|message``: fields without spaces, then text."""
+    m = _PIPE_TS.match(line)
+    if not m:
+        return None
+    fields = line.split("|", 5)
+    used = 1
+    while used < len(fields) - 1 and used < 4 and " " not in fields[used] and fields[used]:
+        used += 1
+    start = sum(len(f) + 1 for f in fields[:used])
+    return Header(
+        ts_ns=parse_ts(fields[0]),
+        level="",
+        host="",
+        process=fields[2] if used > 2 else "",
+        logger=fields[1] if used > 1 else "",
+        message=line[start:],
+        fmt="pipes",
+    )
+
+
+_MONTH_INITIALS = "JFMASOND"
+_ORDER = ("rfc5424", "syslog", "klog", "logcat", "nginx-error", "access", "python-default")
+
+
+def split_header(line: str, fmt: str | None = None) -> Header:
+    """Split ``line`` into header fields and message. ``fmt`` (from ``detect_format``)
+    is tried first; every other format still applies, line by line."""
+    try:
+        if fmt in FORMATS:
+            h = _try_regexes(line, (fmt,))
+            if h is not None:
+                return h
+        h = _try_regexes(line, _ORDER)
+        if h is None and line[:1] in _MONTH_INITIALS:
+            h = _try_regexes(line, ("syslog-bare",))
+        if h is None and "|" in line[:40]:
+            h = _pipes(line)
+        if h is None:
+            h = _walk(line)
+    except (ValueError, IndexError, OverflowError):  # never let a header break ingest
+        h = None
+    if h is None:
+        return Header(None, "", "", "", "", line, "")
+    return h
+
+
+def detect_format(sample_lines: Iterable[str]) -> str:
+    """The most common header format among the sample ("" when none is recognized)."""
+    counts = Counter(split_header(s).fmt for s in sample_lines if s.strip())
+    if not counts:
+        return ""
+    return counts.most_common(1)[0][0]

@@ -1,0 +1,174 @@
+"""HTTP routes for deploys, GitHub webhooks and streamed file ingest.
+
+- ``POST /api/deploys`` — JSON ``{service, version, commit?, environment?, at?}`` → the
+  deploy's evidence ID.
+- ``POST /api/hooks/github`` — ``deployment_status`` and ``workflow_run`` webhooks as
+  GitHub sends them (JSON or form-encoded ``payload=``). With ``RUNBRIEF_GITHUB_SECRET``
+  set, ``X-Hub-Signature-256`` must match (401 otherwise); a malformed payload is a 400
+  with the reason; events that mark no deploy get 202 with the reason.
+- ``POST /api/ingest`` — a log file's bytes streamed (chunked; ``Content-Encoding: gzip``
+  accepted), parsed by ``LogStream`` as they arrive. Query: ``name``, ``service``,
+  ``format``, ``ref_ns``.
+
+Every write goes through the server's write queue (``state.runbrief.submit``), so it is
+serialized with OTLP ingest and durable when answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import zlib
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runbrief import ids
+from runbrief.errors import IngestError, Overloaded, RunbriefError, UsageError
+from runbrief.ingest.deploys import deploy_from_github, find_deploy_id, make_deploy, verify_signature
+from runbrief.ingest.logfiles import LogStream
+from runbrief.ingest.pipeline import Batch
+
+__all__ = ["routes"]
+
+_FEED_BYTES = 1 << 20
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS, default=str), status,
+                    media_type="application/json")
+
+
+def _error(exc: RunbriefError) -> Response:
+    resp = _json({"error": str(exc), "type": type(exc).__name__}, exc.http_status)
+    if isinstance(exc, Overloaded):
+        resp.headers["Retry-After"] = str(exc.retry_after)
+    return resp
+
+
+async def _submit(server: Any, batch: Batch) -> dict[str, int]:
+    """Submit, waiting out a full queue: a streamed upload is back-pressured, not refused."""
+    for _ in range(6000):
+        try:
+            return await server.submit(batch)
+        except Overloaded:
+            await asyncio.sleep(0.05)
+    raise Overloaded("the write queue stayed full for 5 minutes; retry later", retry_after=30)
+
+
+async def _record_deploy(request: Request, deploy: Any) -> dict[str, Any]:
+    server = request.app.state.runbrief
+    await _submit(server, Batch(deploys=[deploy]))
+    eid = await asyncio.to_thread(find_deploy_id, server.store, deploy)
+    obj = await asyncio.to_thread(ids.resolve, server.store, eid)
+    return {"id": eid, "deploy": obj}
+
+
+async def post_deploy(request: Request) -> Response:
+    try:
+        raw = await request.body()
+        try:
+            data = orjson.loads(raw) if raw.strip() else None
+        except orjson.JSONDecodeError as exc:
+            raise UsageError(f"the body is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise UsageError('send a JSON object: {"service": "checkout", "version": "1.4.2", '
+                             '"commit": "…", "environment": "prod", "at": "2024-05-01T10:00:00Z"}')
+        unknown = sorted(set(data) - {"service", "version", "commit", "environment", "at", "ts", "attributes"})
+        if unknown:
+            raise UsageError(f"unknown field(s) {', '.join(unknown)}; accepted: service, version, commit, "
+                             "environment, at, attributes")
+        attrs = data.get("attributes")
+        if attrs is not None and not isinstance(attrs, dict):
+            raise UsageError("attributes must be a JSON object")
+        d = make_deploy(data.get("service"), data.get("version"), commit=data.get("commit"),
+                        environment=data.get("environment"), at=data.get("at") or data.get("ts"),
+                        source="api", attributes=attrs)
+        return _json(await _record_deploy(request, d), 201)
+    except RunbriefError as exc:
+        return _error(exc)
+
+
+async def github_hook(request: Request) -> Response:
+    body = await request.body()
+    secret = os.environ.get("RUNBRIEF_GITHUB_SECRET")
+    if secret and not verify_signature(secret, body, request.headers.get("x-hub-signature-256")):
+        return _json({"error": "X-Hub-Signature-256 is missing or does not match the configured secret "
+                               "(RUNBRIEF_GITHUB_SECRET)"}, 401)
+    event = request.headers.get("x-github-event", "")
+    if not event:
+        return _json({"error": "missing the X-GitHub-Event header; is this a GitHub webhook?"}, 400)
+    if event == "ping":
+        return _json({"ok": True, "event": "ping"})
+    try:
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            form = parse_qs(body.decode("utf-8", "replace"))
+            if "payload" not in form:
+                raise IngestError("malformed form-encoded webhook: no payload field")
+            raw: bytes | str = form["payload"][0]
+        else:
+            raw = body
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise IngestError(f"malformed {event} payload: not JSON ({exc})") from None
+        result = deploy_from_github(event, payload, dict(request.query_params))
+        if isinstance(result, str):
+            return _json({"ignored": result, "event": event}, 202)
+        return _json(await _record_deploy(request, result), 201)
+    except RunbriefError as exc:
+        return _error(exc)
+
+
+async def ingest_stream(request: Request) -> Response:
+    server = request.app.state.runbrief
+    q = request.query_params
+    try:
+        ref = q.get("ref_ns")
+        stream = LogStream(q.get("name") or "stdin", service=q.get("service") or None,
+                           fmt=q.get("format") or "auto", ref_ns=int(ref) if ref and ref.isdigit() else None)
+    except (RunbriefError, ValueError) as exc:
+        return _error(exc if isinstance(exc, RunbriefError) else UsageError(str(exc)))
+    gz = None
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        gz = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pending: list[bytes] = []
+    size = 0
+
+    async def feed(data: bytes) -> None:
+        for b in await asyncio.to_thread(stream.feed, data):
+            await _submit(server, b)
+
+    try:
+        async for chunk in request.stream():
+            if gz is not None:
+                try:
+                    chunk = gz.decompress(chunk)
+                except zlib.error as exc:
+                    stream.stats.errors.append(f"the gzip body is corrupt ({exc}); what came before was kept")
+                    break
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= _FEED_BYTES:
+                data, pending, size = b"".join(pending), [], 0
+                await feed(data)
+        if pending:
+            await feed(b"".join(pending))
+        for b in await asyncio.to_thread(stream.close):
+            await _submit(server, b)
+    except RunbriefError as exc:
+        if not (stream.stats.logs or stream.stats.events):
+            return _error(exc)
+        stream.stats.errors.append(str(exc))
+    return _json(stream.stats.as_dict())
+
+
+routes = [
+    Route("/api/deploys", post_deploy, methods=["POST"]),
+    Route("/api/hooks/github", github_hook, methods=["POST"]),
+    Route("/api/ingest", ingest_stream, methods=["POST"]),
+]
