@@ -149,7 +149,7 @@ def build(seed: int, datasets: tuple[str, ...] = DATASETS, *, base_min: int = 36
         background = [ln for ln in lines if ln.event_id not in chosen or ln.event_id == plan.get("rate")]
         lam = rng.uniform(*rate)
 
-        def emit(ln: Line, at: datetime, truth: Truth | None = None) -> None:
+        def emit(ln: Line, at: datetime, truth: Truth | None = None, res: Resource = res) -> None:
             rec = LogRecord(ts_ns=_ns(at), body=ln.content, resource=res, observed_ns=_ns(at),
                             severity_text=ln.level, severity_number=severity_number_for(ln.level), source="bench")
             recs.append(rec)
@@ -158,8 +158,8 @@ def build(seed: int, datasets: tuple[str, ...] = DATASETS, *, base_min: int = 36
                 truth.records.append(rec)
 
         rate_truth = Truth(svc, "rate_up", by_tpl[plan["rate"]][0].template) if "rate" in plan else None
-        factor = rng.uniform(3.0, 6.0)
         cursor, left = rng.randrange(len(background)), 0
+        base_rate = 0
         for m in range(base_min + after_min):
             start = T0 + timedelta(minutes=m)
             for _ in range(_poisson(rng, lam)):
@@ -168,13 +168,18 @@ def build(seed: int, datasets: tuple[str, ...] = DATASETS, *, base_min: int = 36
                 ln = background[cursor % len(background)]
                 cursor, left = cursor + 1, left - 1
                 at = start + timedelta(seconds=rng.random() * 60)
-                after = at >= deploy_at
-                emit(ln, at, rate_truth if after and rate_truth and ln.event_id == plan["rate"] else None)
-                if after and rate_truth and ln.event_id == plan["rate"]:
-                    extra = int(factor - 1) + (rng.random() < factor - 1 - int(factor - 1))
-                    for _ in range(extra):
-                        emit(rng.choice(by_tpl[plan["rate"]]), start + timedelta(seconds=rng.random() * 60),
-                             rate_truth)
+                is_rate = rate_truth is not None and ln.event_id == plan["rate"]
+                base_rate += is_rate and at < deploy_at
+                emit(ln, at, rate_truth if is_rate and at >= deploy_at else None)
+        if rate_truth is not None:
+            # multiply the template's rate: (factor - 1) x its baseline rate more, as Poisson arrivals
+            factor = rng.uniform(3.0, 6.0)
+            extra_per_min = (factor - 1) * base_rate / base_min
+            for m in range(base_min, base_min + after_min):
+                for _ in range(_poisson(rng, extra_per_min)):
+                    at = T0 + timedelta(minutes=m, seconds=rng.random() * 60)
+                    if at >= deploy_at:
+                        emit(rng.choice(by_tpl[plan["rate"]]), at, rate_truth)
         if plan:
             for tpl in plan["new"]:
                 t = Truth(svc, "new", by_tpl[tpl][0].template)

@@ -7,34 +7,42 @@ matched tiktoken's o200k_base exactly (checked once with the vocabulary file who
 tiktoken expects). o200k_base is the tokenizer of current OpenAI models; other vendors'
 tokenizers differ by some percent, so a budget is a budget in o200k tokens.
 
-Without the package, ``count`` estimates ``ceil(utf-8 bytes / 2)``. Log text is dense in
+Without the package, ``count`` estimates ``ceil(utf-8 bytes / 1.8)``. Log text is dense in
 digits, hex and punctuation: measured with o200k on loghub-2k, 2.48 bytes per token over
-all 16,000 lines, from 1.99 (OpenStack, UUIDs and paths) to 3.28 (HPC) per dataset; English
-prose runs about 4. Dividing by 2 errs high on all of them, so a budget still holds.
+all 16,000 lines, from 1.99 (OpenStack: UUIDs and paths) to 3.28 (HPC) per dataset, and
+1.95 in the densest 100-line stretch; English prose runs about 4. Dividing by 1.8 errs
+high on all of them (by half again on typical brief text), so a budget still holds.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import warnings
 from typing import Any
 
 __all__ = ["count", "count_many", "estimate", "tokenizer_name", "truncate"]
 
 ENCODING = "o200k_base"
-EST_BYTES_PER_TOKEN = 2.0
+EST_BYTES_PER_TOKEN = 1.8
 
 
 @functools.lru_cache(maxsize=1)
 def _encoder() -> Any | None:
-    try:
-        import bpe_openai
-    except ImportError:
-        return None
-    try:
-        return bpe_openai.get_encoding(ENCODING)
-    except Exception:  # a broken install falls back to the estimate rather than failing a brief
-        return None
+    # The package reads its bundled vocabularies with importlib.resources.open_binary
+    # (deprecated), at import and on first use: both happen here, warnings silenced.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import bpe_openai
+        except ImportError:
+            return None
+        try:
+            enc = bpe_openai.get_encoding(ENCODING)
+            enc.encode_ordinary("load the tables now")
+            return enc
+        except Exception:  # a broken install falls back to the estimate rather than failing a brief
+            return None
 
 
 def tokenizer_name() -> str:

@@ -103,6 +103,10 @@ class Filler:
                            errors = pattern_counts.errors + excluded.errors""")
             con.execute("""INSERT OR REPLACE INTO patterns (pattern_id, template, severity)
                            SELECT pattern_id, template, severity FROM _pt""")
+            # first sighting anywhere, as distill keeps it
+            con.execute("""UPDATE patterns SET first_seen = f.t FROM
+                           (SELECT pattern_id, min(first_ts) t FROM pattern_counts GROUP BY ALL) f
+                           WHERE patterns.pattern_id = f.pattern_id""")
             con.execute("INSERT INTO logs (id, ts, service, body, pattern_id) SELECT id, ts, service, body, pattern_id FROM _lg")
             for name in ("_pc", "_pt", "_lg"):
                 con.unregister(name)

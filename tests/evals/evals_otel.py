@@ -4,6 +4,7 @@ into the store, exactly the path a span takes from an app to ``runbrief serve``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,3 +53,18 @@ class Recorder:
         Pipeline(store).write(Batch(spans=batch.spans))
         self.exporter.clear()
         return len(spans)
+
+
+def genai_chat(model: str, inp: int, out: int, **extra: object) -> dict[str, object]:
+    """Attributes of an OpenTelemetry GenAI chat span (current names)."""
+    return {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": model,
+            "gen_ai.usage.input_tokens": inp, "gen_ai.usage.output_tokens": out, **extra}
+
+
+def genai_tool(name: str, args: dict[str, object] | str, **extra: object) -> dict[str, object]:
+    return {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name,
+            "gen_ai.tool.call.arguments": args if isinstance(args, str) else json.dumps(args), **extra}
+
+
+def genai_agent(name: str, conversation: str) -> dict[str, object]:
+    return {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name, "gen_ai.conversation.id": conversation}

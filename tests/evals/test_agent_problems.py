@@ -3,8 +3,7 @@ conversation yields none."""
 
 from __future__ import annotations
 
-from conftest import genai_agent, genai_chat, genai_tool
-from evals_otel import Recorder
+from evals_otel import Recorder, genai_agent, genai_chat, genai_tool
 
 from runbrief import ids, ops
 from runbrief.store.duck import Store
@@ -73,9 +72,9 @@ def test_retry_storm_and_swallowed_tool_error(store: Store, rec: Recorder) -> No
 
 
 def test_tool_error_that_fails_the_agent_is_not_swallowed(store: Store, rec: Recorder) -> None:
-    with rec.span("invoke_agent planner", genai_agent("planner", "honest"), ms=1000, error="tool failed"):
-        with rec.span("execute_tool charge_card", genai_tool("charge_card", {}), at=10, ms=80, error="declined"):
-            pass
+    with (rec.span("invoke_agent planner", genai_agent("planner", "honest"), ms=1000, error="tool failed"),
+          rec.span("execute_tool charge_card", genai_tool("charge_card", {}), at=10, ms=80, error="declined")):
+        pass
     rec.write(store)
     assert [p for p in _problems(store) if p["type"] == "swallowed_tool_error"] == []
 

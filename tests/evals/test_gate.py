@@ -10,8 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import genai_agent, genai_chat, genai_tool
-from evals_otel import Recorder
+from evals_otel import Recorder, genai_agent, genai_chat, genai_tool
 
 from runbrief import ids, ops
 from runbrief.cli import main

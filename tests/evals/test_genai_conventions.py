@@ -5,8 +5,7 @@ finish reasons and their conversation."""
 from __future__ import annotations
 
 import pytest
-from conftest import genai_agent, genai_chat, genai_tool
-from evals_otel import Recorder
+from evals_otel import Recorder, genai_agent, genai_chat, genai_tool
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -107,21 +106,21 @@ def test_openinference_spans(store: Store, rec: Recorder) -> None:
 
 
 def test_openllmetry_spans(store: Store, rec: Recorder) -> None:
-    with rec.span("support.workflow", {"traceloop.span.kind": "workflow", "traceloop.entity.name": "support"},
-                  at=0, ms=3000):
-        with rec.span("triage.agent", {"traceloop.span.kind": "agent", "traceloop.entity.name": "triage",
-                                       "traceloop.association.properties.session_id": "ticket-9"}, at=5, ms=2500):
-            with rec.span("openai.chat", {"llm.request.type": "chat", "gen_ai.system": "OpenAI",
-                                          "gen_ai.request.model": "gpt-4o", "gen_ai.response.model": "gpt-4o-2024-08-06",
-                                          "gen_ai.usage.prompt_tokens": 400, "gen_ai.usage.completion_tokens": 60,
-                                          "llm.usage.total_tokens": 460,
-                                          "gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": "hi",
-                                          "gen_ai.completion.0.finish_reason": "length",
-                                          "gen_ai.completion.0.content": "…"}, at=10, ms=500):
-                pass
-            with rec.span("lookup_order.tool", {"traceloop.span.kind": "tool", "traceloop.entity.name": "lookup_order",
-                                                "traceloop.entity.input": '{"order": 17}'}, at=600, ms=40):
-                pass
+    workflow = {"traceloop.span.kind": "workflow", "traceloop.entity.name": "support"}
+    agent = {"traceloop.span.kind": "agent", "traceloop.entity.name": "triage",
+             "traceloop.association.properties.session_id": "ticket-9"}
+    with rec.span("support.workflow", workflow, at=0, ms=3000), rec.span("triage.agent", agent, at=5, ms=2500):
+        with rec.span("openai.chat", {"llm.request.type": "chat", "gen_ai.system": "OpenAI",
+                                      "gen_ai.request.model": "gpt-4o", "gen_ai.response.model": "gpt-4o-2024-08-06",
+                                      "gen_ai.usage.prompt_tokens": 400, "gen_ai.usage.completion_tokens": 60,
+                                      "llm.usage.total_tokens": 460,
+                                      "gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": "hi",
+                                      "gen_ai.completion.0.finish_reason": "length",
+                                      "gen_ai.completion.0.content": "…"}, at=10, ms=500):
+            pass
+        with rec.span("lookup_order.tool", {"traceloop.span.kind": "tool", "traceloop.entity.name": "lookup_order",
+                                            "traceloop.entity.input": '{"order": 17}'}, at=600, ms=40):
+            pass
     rec.write(store)
     rows = genai.calls(store, Scope())
     assert sorted(r["kind"] for r in rows) == ["agent", "model", "tool"]  # the workflow is not a step
@@ -138,9 +137,9 @@ def test_openllmetry_spans(store: Store, rec: Recorder) -> None:
 
 def test_conversation_falls_back_to_trace_and_time_buckets(store: Store, rec: Recorder) -> None:
     for i in range(3):
-        with rec.span("run", at=i * 120_000, ms=1000):
-            with rec.span("chat", genai_chat("gpt-4o-mini", 100 * (i + 1), 10), at=i * 120_000 + 1, ms=200):
-                pass
+        with (rec.span("run", at=i * 120_000, ms=1000),
+              rec.span("chat", genai_chat("gpt-4o-mini", 100 * (i + 1), 10), at=i * 120_000 + 1, ms=200)):
+            pass
     rec.write(store)
     report = ops.run(store, "agents", {"group_by": ["conversation", "time"]})
     assert "models" not in report

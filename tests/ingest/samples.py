@@ -128,10 +128,10 @@ CORE_EVENTS = [
     _core_event("17c1a4", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", "Pod",
                 "checkout-7d9f8b6c5-x2x7k", count=31, field_path="spec.containers{checkout}"),
     _core_event("17c1a5", "Failed", 'Failed to pull image "registry.shop/payments:1.9.0": rpc error: code = '
-                "NotFound desc = failed to pull and unpack image: not found", "Pod", "payments-5b8c9d7f6-abcde",
+                "NotFound desc = failed to pull and unpack image: not found", "Pod", "payments-5b8c9d7f6-w9tzq",
                 field_path="spec.containers{payments}"),
     _core_event("17c1a6", "BackOff", 'Back-off pulling image "registry.shop/payments:1.9.0"', "Pod",
-                "payments-5b8c9d7f6-abcde", count=6, field_path="spec.containers{payments}"),
+                "payments-5b8c9d7f6-w9tzq", count=6, field_path="spec.containers{payments}"),
     _core_event("17c1a7", "Evicted", "The node was low on resource: memory. Threshold quantity: 100Mi, available: "
                 "91Mi. Container worker was using 1.2Gi, request is 256Mi, has larger consumption of memory.",
                 "Pod", "worker-6f7c8d9b4-zz9k2"),

@@ -41,7 +41,7 @@ def test_loghub_file_one_record_per_line_with_its_own_time(store: Store, dataset
     assert len(rows) == 2000
     # every line of these files carries its own time: none may fall back to ingest time
     years = {r["ts"].year for r in rows}
-    assert 2003 <= min(years) and max(years) <= datetime.now().year
+    assert min(years) >= 2003 and max(years) <= datetime.now().year
     assert max(r["ts"] for r in rows) < min(r["observed_ts"] for r in rows)
     assert all(r["observed_ts"] is not None for r in rows)
     first_raw = path.read_text().splitlines()[0]
@@ -199,10 +199,10 @@ def test_truncated_gzip_keeps_what_was_read(store: Store, tmp_path: Path) -> Non
 
 
 def test_invalid_utf8_counted_and_kept(store: Store, tmp_path: Path) -> None:
-    content = (b"2024-05-01 10:00:00,000 INFO app: caf\xe9 opened\n"
-               b"2024-05-01 10:00:01,000 INFO app: fine line\n"
-               b"2024-05-01 10:00:02,000 ERROR app: bad \xff\xfe bytes\x00 here\r\n"
-               b"2024-05-01 10:00:03,000 INFO app: last line without newline")
+    content = (b"2024-05-01 10:00:00,000 INFO shop.app: caf\xe9 opened\n"
+               b"2024-05-01 10:00:01,000 INFO shop.app: fine line\n"
+               b"2024-05-01 10:00:02,000 ERROR shop.app: bad \xff\xfe bytes\x00 here\r\n"
+               b"2024-05-01 10:00:03,000 INFO shop.app: last line without newline")
     result = _ingest(store, tmp_path / "mixed.log", content)
     f = result["files"][0]
     assert f["invalid_utf8_lines"] == 2 and f["nul_lines"] == 1 and result["logs"] == 4
@@ -230,3 +230,33 @@ def test_bad_paths_are_usage_errors(store: Store, tmp_path: Path) -> None:
         ingest_local(store, [str(tmp_path / "*.nothing")])
     with pytest.raises(UsageError, match="is a directory"):
         ingest_local(store, [str(tmp_path)])
+
+
+def test_docker_json_file_with_json_app_lines(store: Store, tmp_path: Path) -> None:
+    content = "\n".join([
+        '{"log":"{\\"level\\":\\"warn\\",\\"msg\\":\\"cache miss\\",\\"key\\":\\"cart:42\\"}\\n",'
+        '"stream":"stdout","time":"2024-05-01T10:00:00.5Z"}',
+        '{"log":"plain startup line\\n","stream":"stderr","time":"2024-05-01T10:00:01Z"}',
+    ])
+    _ingest(store, tmp_path / "abc-json.log", content, service="cart")
+    rows = _logs(store)
+    assert [r["body"] for r in rows] == ["cache miss", "plain startup line"]
+    assert rows[0]["severity_text"] == "warn" and rows[0]["attributes"]["key"] == "cart:42"
+    assert rows[0]["attributes"]["stream"] == "stdout"
+    assert rows[0]["ts"] == datetime(2024, 5, 1, 10, 0, 0, 500000)
+
+
+def test_pretty_printed_json_array_and_stray_text_in_json_lines(store: Store, tmp_path: Path) -> None:
+    doc = json.dumps([{"timestamp": "2024-05-01T10:00:00Z", "level": "ERROR", "message": "boom"},
+                      {"timestamp": "2024-05-01T10:00:01Z", "level": "INFO", "message": "ok"}], indent=2)
+    r = _ingest(store, tmp_path / "export.json", doc)
+    assert r["files"][0]["format"] == "json-doc" and r["logs"] == 2
+    mixed = ('{"time":"2024-05-01T10:00:00Z","level":"error","msg":"handler crashed"}\n'
+             "Traceback (most recent call last):\n"
+             '  File "/app/h.py", line 3, in handle\n'
+             "KeyError: 'user'\n"
+             '{"time":"2024-05-01T10:00:02Z","level":"info","msg":"next"}\n')
+    _ingest(store, tmp_path / "mixed.jsonl", mixed)
+    bodies = [r["body"] for r in _logs(store) if r["attributes"].get("log.file.name", "").endswith("mixed.jsonl")]
+    assert bodies == ["handler crashed\nTraceback (most recent call last):\n  File \"/app/h.py\", line 3, in handle\n"
+                      "KeyError: 'user'", "next"]

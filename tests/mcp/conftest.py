@@ -18,9 +18,9 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp_data import Facts, build
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp_data import Facts, build
 
 RUNBRIEF = str(Path(sys.executable).with_name("runbrief"))
 DEADLINE = 60.0

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EVIDENCE, payload, run, stdio_session, text_of
 from mcp_data import SECRET, Facts
 
+from conftest import EVIDENCE, payload, run, stdio_session, text_of
 from runbrief import ops, tokens
 from runbrief.agent.tools import TOOLS
 

@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from trace_shop import PricingServer, Shop, provider
 
 from runbrief.ingest.otlp import decode_traces
 from runbrief.ingest.pipeline import Batch, Pipeline
 from runbrief.records import Deploy, LogRecord, Resource
 from runbrief.store import writer
 from runbrief.store.duck import Store
-
-from trace_shop import PricingServer, Shop, provider
 
 
 def ingest_spans(store: Store, exporter: InMemorySpanExporter) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from builders import MS, db, span, tid, write
+from builders import db, span, tid, write
 
 from runbrief import ops
 from runbrief.store.duck import Store
@@ -94,5 +94,4 @@ def test_a_big_trace_is_bounded(store: Store) -> None:
     s = ops.run(store, "trace_summary", {"id": t, "budget": 5})
     assert len(s["problems"]) <= 5 and all(len(p["span_ids"]) <= 10 for p in s["problems"])
     assert s["problems"][0]["type"] == "n_plus_one_db" and s["omitted"]["critical_path_spans"] > 0
-    assert s["duration_ms"] == pytest.approx((5000 * 0.2 + 10))
-    assert 1 <= MS
+    assert s["duration_ms"] == pytest.approx(5000 * 0.2 + 10)

@@ -1,5 +1,12 @@
 from runbrief.traces.sqlnorm import (
-    category, describe, has_literals, normalize_mongo, normalize_redis, normalize_sql, normalize_url, sql_tables,
+    category,
+    describe,
+    has_literals,
+    normalize_mongo,
+    normalize_redis,
+    normalize_sql,
+    normalize_url,
+    sql_tables,
 )
 
 

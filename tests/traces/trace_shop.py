@@ -7,6 +7,7 @@ Each request handler is written the way the bug it shows is usually written.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -137,10 +138,8 @@ class Shop:
                 self.http.get(path)
             for _ in range(3):
                 self.http.get("/price/7?ms=3")
-            try:
+            with contextlib.suppress(sqlite3.OperationalError):  # the bug: the audit failure is swallowed
                 self.q("INSERT INTO audit_log VALUES (?)", ("checkout",))
-            except sqlite3.OperationalError:
-                pass  # the bug: the audit failure is swallowed
             self.http.get("/big?bytes=400000")
             return format(span.get_span_context().trace_id, "032x")
 

@@ -42,14 +42,25 @@ class Installed:
 
 
 def default_command() -> str:
-    """``runbrief`` when that name on PATH is this installation, else this executable's path."""
-    me = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    """``runbrief`` when that name on PATH is this installation, else this installation's path.
+
+    This installation is the running ``runbrief`` script, or the one beside this Python
+    (a virtualenv's ``bin/``): a client starts servers with its own PATH, so an entry
+    that names a different or missing ``runbrief`` would not start.
+    """
+    me: Path | None = None
+    argv0 = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if argv0 is not None and argv0.name.startswith("runbrief") and argv0.is_file():
+        me = argv0
+    else:
+        beside = Path(sys.executable).with_name("runbrief")
+        me = beside.resolve() if beside.is_file() else None
     on_path = shutil.which("runbrief")
-    if me is not None and me.name.startswith("runbrief") and me.is_file():
-        if on_path and Path(on_path).resolve() == me:
-            return "runbrief"
-        return str(me)
-    return on_path or "runbrief"
+    if me is None:
+        return on_path or "runbrief"
+    if on_path and Path(on_path).resolve() == me:
+        return "runbrief"
+    return str(me)
 
 
 def default_path(client: str, root: Path | None = None) -> Path:

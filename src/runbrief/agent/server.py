@@ -38,7 +38,7 @@ from runbrief.agent.shaping import shape
 from runbrief.agent.tools import TOOLS, ToolSpec
 from runbrief.errors import NotFound, RunbriefError, StoreError, UsageError
 
-__all__ = ["Runner", "build_server", "client_runner", "store_runner", "read_only_from_env", "INSTRUCTIONS"]
+__all__ = ["Runner", "build_server", "client_runner", "store_runner", "read_only_from_env", "warm_up", "INSTRUCTIONS"]
 
 log = logging.getLogger("runbrief.mcp")
 
@@ -81,6 +81,11 @@ def store_runner(store: Any) -> Runner:
         return ops.run(store, name, params)
 
     return run
+
+
+def warm_up() -> None:
+    """Load the tokenizer (~1.5 s) in the background so the agent's first call is not slow."""
+    threading.Thread(target=tokens.count, args=("warm up",), name="runbrief-warm-up", daemon=True).start()
 
 
 def read_only_from_env() -> bool:

@@ -54,12 +54,15 @@ _MARKER = re.compile(r"<\s*(/?\s*untrusted)", re.IGNORECASE)
 def estimate_tokens(text: str) -> int:
     """Tokens in ``text``, counted as every runbrief budget is (``runbrief.tokens``).
 
-    Past half a million characters the result is far over any budget and the tokenizer
-    refuses inputs near a million, so the byte estimate serves.
+    Past 200,000 characters the text is far over any budget, and the tokenizer refuses
+    inputs of over 200,000 tokens (or a million characters): the byte estimate serves.
     """
-    if len(text) > 500_000:
+    if len(text) > 200_000:
         return tokens.estimate(text)
-    return tokens.count(text)
+    try:
+        return tokens.count(text)
+    except Exception:  # noqa: BLE001 - a tokenizer limit must not fail an answer
+        return tokens.estimate(text)
 
 
 def looks_like_instruction(text: str) -> bool:
@@ -236,26 +239,39 @@ def _cut_once(value: Any, totals: dict[str, int], excess_chars: int) -> bool:
     return False
 
 
-def shape(result: Any, budget: int) -> Shaped:
-    """Fence, then cut ``result`` until its JSON fits ``budget`` tokens."""
-    stats = {"fenced": 0, "flagged": 0}
-    value = _fence_tree(result, None, stats)  # a fresh copy: cutting never touches the op's result
+def _cut_to(value: Any, budget: int, totals: dict[str, int]) -> tuple[str, int]:
+    """Cut ``value`` in place until its JSON fits ``budget``; returns (JSON, tokens)."""
     text = _dumps(value)
-    tokens = estimate_tokens(text)
-    totals: dict[str, int] = {}
+    n = estimate_tokens(text)
     # Each cut removes at least one item or character, so this ends; the cap is a guard.
     for _ in range(400):
-        if tokens <= budget:
+        if n <= budget:
             break
-        excess = int((tokens - budget) * len(text) / max(tokens, 1) * 1.05) + 1
+        excess = int((n - budget) * len(text) / max(n, 1) * 1.05) + 1
         if not _cut_once(value, totals, excess):
             break
         text = _dumps(value)
-        tokens = estimate_tokens(text)
+        n = estimate_tokens(text)
+    return text, n
+
+
+def shape(result: Any, budget: int) -> Shaped:
+    """Fence ``result`` and cut it until its JSON fits ``budget`` tokens.
+
+    A first cut on a plain copy brings a large answer near the budget cheaply; fencing then
+    runs only on what is kept (it costs a redaction and an injection check per string), and
+    a second cut absorbs the fences' own tokens.
+    """
+    stats = {"fenced": 0, "flagged": 0}
+    totals: dict[str, int] = {}
+    value = orjson.loads(_dumps(result))  # a copy: cutting never touches the operation's result
+    _cut_to(value, budget, totals)
+    value = _fence_tree(value, None, stats)
+    text, n = _cut_to(value, budget, totals)
     omitted = {
         path: (f"{dropped} chars" if path.endswith("(text)") else f"{dropped} item(s) dropped")
         for path, dropped in totals.items()
     }
-    if tokens > budget:
-        omitted["(result)"] = f"still ~{tokens} tokens after cutting; its smallest parts cannot be split further"
-    return Shaped(value, text, tokens, budget, omitted, stats["fenced"], stats["flagged"])
+    if n > budget:
+        omitted["(result)"] = f"still ~{n} tokens after cutting; its smallest parts cannot be split further"
+    return Shaped(value, text, n, budget, omitted, stats["fenced"], stats["flagged"])

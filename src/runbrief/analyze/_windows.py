@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runbrief import ids
-from runbrief.analyze.baseline import Interval, coverage
+from runbrief.analyze.baseline import Interval, coverage_start, has_data_before
 from runbrief.errors import NotFound, UsageError
 from runbrief.queries import fmt_ts, parse_duration, parse_time
 from runbrief.store.duck import Store
@@ -71,9 +71,13 @@ def _minute(dt: datetime) -> datetime:
 def anchor_time(store: Store, now: datetime | None = None) -> datetime:
     """The newest data time (lines or events), not later than the wall clock."""
     wall = now or datetime.now(UTC).replace(tzinfo=None)
+    # max(minute) first, then the exact last line time within that minute only: a scan of one
+    # narrow column instead of an expression over every row (35 ms -> 1 ms at 4M rows)
     newest = store.scalar(
-        """SELECT greatest((SELECT max(coalesce(last_ts, minute + INTERVAL 1 MINUTE)) FROM pattern_counts),
-                           (SELECT max(ts) FROM events))"""
+        """SELECT greatest(
+             (SELECT max(coalesce(last_ts, minute + INTERVAL 1 MINUTE)) FROM pattern_counts
+              WHERE minute >= (SELECT max(minute) FROM pattern_counts)),
+             (SELECT max(ts) FROM events))"""
     )
     return min(wall, newest) if newest else wall
 
@@ -159,18 +163,18 @@ def plan(store: Store, *, service: str | None = None, since_deploy: bool = False
                          "pick an earlier --since or deploy")
     length = parse_duration(baseline) if baseline else (
         parse_duration(DEFAULT_DEPLOY_BASELINE) if mode == "deploy" else after.end - after.start)
-    first, _ = coverage(store, service)
     segments: list[Interval] = []
     seasonal: list[int] = []
+    first = coverage_start(store, service, after.start - length)
     if first is not None and first < after.start:
-        main = Interval(max(after.start - length, first), after.start)
+        main = Interval(first, after.start)
         segments.append(main)
         if main.start > after.start - length:
             notes.append(f"baseline shortened to the data available since {fmt_ts(first)}")
         if mode == "since" and after.end - after.start <= _SEASONAL_MAX_AFTER:
             for k in range(1, SEASONAL_DAYS + 1):
                 seg = Interval(after.start - timedelta(days=k), after.end - timedelta(days=k))
-                if seg.start < first:
+                if not has_data_before(store, service, seg.start + timedelta(minutes=1)):
                     break
                 if all(seg.end <= s.start or seg.start >= s.end for s in segments):
                     segments.append(seg)

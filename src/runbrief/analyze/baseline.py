@@ -22,10 +22,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from runbrief.store.duck import Store
 
-__all__ = ["Interval", "PatternStat", "ServiceStat", "pattern_stats", "service_stats", "coverage", "example"]
+__all__ = ["Interval", "PatternStat", "ServiceStat", "window_stats", "attach_rows", "pattern_stats", "service_stats", "coverage_start",
+           "has_data_before", "first_minute",
+           "history", "first_seen", "example"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class PatternStat:
     last_before: datetime | None
     example_after: str | None    # pattern_counts.examples JSON of a row on each side
     example_before: str | None
+    first_before: datetime | None = None   # first baseline minute it appeared in
 
     def dispersion(self, baseline_minutes: float, bucket_minutes: int) -> float:
         """Variance / mean of the baseline's bucketed counts (>= 1; 1 for too little data)."""
@@ -99,117 +103,221 @@ class ServiceStat:
         return max(1.0, var / mean)
 
 
-def _where(service: str | None, segments: list[Interval], after: Interval | None) -> tuple[str, list[Any]]:
+def _scan(service: str | None, segments: list[Interval], after: Interval | None, aliases: bool) -> tuple[str, list[Any]]:
+    """One plain range scan per interval, glued with UNION ALL: each range alone lets DuckDB
+    skip row groups by their minute zonemaps (an OR of ranges is filtered only after reading
+    everything between them)."""
+    pid = "coalesce(al.new_id, c.pattern_id)" if aliases else "c.pattern_id"
+    join = _ALIAS_JOIN if aliases else ""
+    svc = "c.service = ? AND " if service is not None else ""
     parts, args = [], []
-    for seg in [*segments, *([after] if after else [])]:
-        parts.append("(c.minute >= ? AND c.minute < ?)")
-        args.extend([seg.start, seg.end])
-    where = "(" + " OR ".join(parts or ["FALSE"]) + ")"
-    if service is not None:
-        where = "c.service = ? AND " + where
-        args.insert(0, service)
-    return where, args
+    for seg, post in [*((s, "FALSE") for s in segments), *([(after, "TRUE")] if after else [])]:
+        parts.append(f"SELECT c.service, {pid} AS pattern_id, c.minute, c.count, c.errors, {post} AS post "
+                     f"FROM pattern_counts c {join} WHERE {svc}c.minute >= ? AND c.minute < ?")
+        args.extend([*([service] if service is not None else []), seg.start, seg.end])
+    if not parts:
+        return "SELECT NULL::VARCHAR AS service, NULL::VARCHAR AS pattern_id, NULL::TIMESTAMP AS minute, " \
+               "0::BIGINT AS count, 0::BIGINT AS errors, FALSE AS post WHERE FALSE", []
+    return "\n    UNION ALL ".join(parts), args
 
 
-# Alias resolution happens here so a template the miner generalized mid-window is one pattern,
-# not a "stopped" old ID and a "new" one. The mixed minute of a split belongs to the after side.
-_ROWS = """
-    SELECT c.service, coalesce(al.new_id, c.pattern_id) AS pattern_id, c.minute, c.count, c.errors,
-           coalesce(c.first_ts, c.minute) AS first_ts, coalesce(c.last_ts, c.minute) AS last_ts,
-           c.examples, c.minute >= ? AS post
-    FROM pattern_counts c LEFT JOIN pattern_aliases al ON al.old_id = c.pattern_id
-    WHERE {where}
+def _in(values: list[str]) -> str:
+    return "(" + ", ".join("?" * len(values)) + ")" if values else "(NULL)"
+
+
+# One scan of the window (materialized once), read three ways: per pattern, per pattern and
+# bucket (its variability), per service and bucket (the error share's variability). Only
+# narrow columns are read: rows of all services interleave in time order, so every column
+# the scan touches is decompressed for the whole window (measured: the scan is most of the
+# cost). Exact first/last line times and examples come after, for the few patterns that
+# matter, by exact (service, pattern, minute) key: ``attach_rows``.
+# Aliases are resolved here so a template the miner generalized mid-window stays one
+# pattern, not a "stopped" old ID and a "new" one. The mixed minute of a split is "after".
+_STATS_SQL = """
+WITH r AS MATERIALIZED (
+    {scan}),
+b AS (SELECT service, pattern_id, time_bucket(to_minutes(?::BIGINT), minute) AS bucket, sum(count) AS n
+      FROM r WHERE NOT post GROUP BY ALL),
+d AS (SELECT service, pattern_id, sum(n * n)::DOUBLE AS sumsq FROM b GROUP BY ALL),
+sb AS (SELECT service, time_bucket(to_minutes(?::BIGINT), minute) AS bucket, sum(count) AS n, sum(errors) AS e
+       FROM r WHERE NOT post GROUP BY ALL),
+sd AS (SELECT service, sum(n * n)::DOUBLE AS n2, sum(e * e)::DOUBLE AS e2 FROM sb GROUP BY ALL)
+SELECT r.service, r.pattern_id,
+    coalesce(sum(count) FILTER (WHERE NOT post), 0)::BIGINT AS before,
+    coalesce(sum(count) FILTER (WHERE post), 0)::BIGINT AS after,
+    coalesce(sum(errors) FILTER (WHERE NOT post), 0)::BIGINT AS before_errors,
+    coalesce(sum(errors) FILTER (WHERE post), 0)::BIGINT AS after_errors,
+    count(*) FILTER (WHERE NOT post) AS before_minutes,
+    count(*) FILTER (WHERE post) AS after_minutes,
+    count(DISTINCT floor((epoch(minute) - epoch(?::TIMESTAMP)) / ?)) FILTER (WHERE NOT post AND minute >= ?) AS spread,
+    coalesce(any_value(d.sumsq), 0) AS bucket_sumsq,
+    min(minute) FILTER (WHERE post) AS first_after,
+    max(minute) FILTER (WHERE post) AS last_after,
+    max(minute) FILTER (WHERE NOT post) AS last_before,
+    NULL, NULL,
+    coalesce(any_value(sd.n2), 0), coalesce(any_value(sd.e2), 0),
+    min(minute) FILTER (WHERE NOT post) AS first_before
+FROM r LEFT JOIN d USING (service, pattern_id) LEFT JOIN sd USING (service)
+GROUP BY r.service, r.pattern_id
 """
+_ALIAS_JOIN = "LEFT JOIN pattern_aliases al ON al.old_id = c.pattern_id"
+
+
+def _has_aliases(store: Store) -> bool:
+    # fetchall, not Store.scalar: DuckDB 2 refuses register() while a result is half-read
+    return bool(store.cursor().execute("SELECT EXISTS (SELECT 1 FROM pattern_aliases)").fetchall()[0][0])
+
+
+def window_stats(store: Store, service: str | None, segments: list[Interval], after: Interval | None,
+                 bucket_minutes: int = 1) -> tuple[list[PatternStat], list[ServiceStat]]:
+    """Per (service, pattern) and per service aggregates over the baseline ``segments`` and ``after``.
+
+    ``first_after``, ``last_after`` and ``last_before`` are minutes until ``attach_rows``
+    makes them exact and fills the examples.
+    """
+    scan, args = _scan(service, segments, after, _has_aliases(store))
+    split = after.start if after else max(s.end for s in segments)
+    last = max(segments, key=lambda s: s.end) if segments else Interval(split, split)
+    quarter_s = max(60.0, (last.end - last.start).total_seconds() / 4.0)
+    sql = _STATS_SQL.format(scan=scan)
+    params = [*args, int(bucket_minutes), int(bucket_minutes), last.start, quarter_s, last.start]
+    rows = store.cursor().execute(sql, params).fetchall()
+    pats = [PatternStat(*row[:15], first_before=row[17]) for row in rows]
+    services: dict[str, ServiceStat] = {}
+    for p, row in zip(pats, rows, strict=True):
+        sv = services.get(p.service)
+        if sv is None:
+            sv = services[p.service] = ServiceStat(p.service, 0, 0, 0, 0, row[15], row[16])
+        sv.before += p.before
+        sv.after += p.after
+        sv.before_errors += p.before_errors
+        sv.after_errors += p.after_errors
+    return pats, sorted(services.values(), key=lambda s: s.service)
+
+
+def _minute(dt: datetime) -> datetime:
+    return dt.replace(second=0, microsecond=0)
+
+
+def attach_rows(store: Store, stats: list[PatternStat]) -> None:
+    """Exact first/last line times and examples of ``stats``, from the rows at their edge minutes.
+
+    ``example_after`` comes from the first after-window row, ``example_before`` from the last
+    baseline row. Looked up by exact (service, pattern, minute) keys, so the cost follows the
+    number of stats asked for, not the window (the minute range lets DuckDB skip row groups).
+    """
+    want: dict[tuple[str, str, datetime], list[tuple[PatternStat, str]]] = {}
+    for s in stats:
+        for attr in ("first_after", "last_after", "last_before"):
+            m = getattr(s, attr)
+            if m is not None:
+                want.setdefault((s.service, s.pattern_id, _minute(m)), []).append((s, attr))
+    if not want:
+        return
+    keys = list(want)
+    olds: dict[str, list[str]] = {}
+    if _has_aliases(store):
+        pats = sorted({k[1] for k in keys})
+        for old, new in store.cursor().execute(
+                f"SELECT old_id, new_id FROM pattern_aliases WHERE new_id IN {_in(pats)}", pats).fetchall():
+            olds.setdefault(new, []).append(old)
+    raw_keys = [(svc, raw, m, pid) for svc, pid, m in keys for raw in [pid, *olds.get(pid, [])]]
+    tbl = pa.table({"service": [k[0] for k in raw_keys], "raw": [k[1] for k in raw_keys],
+                    "minute": pa.array([k[2] for k in raw_keys], pa.timestamp("us")),
+                    "pid": [k[3] for k in raw_keys]})
+    cur = store.cursor()
+    cur.register("_rb_edge_keys", tbl)
+    try:
+        rows = cur.execute(
+            """SELECT k.service, k.pid, k.minute, min(coalesce(c.first_ts, c.minute)),
+                      max(coalesce(c.last_ts, c.minute)), any_value(c.examples) FILTER (WHERE c.examples IS NOT NULL)
+               FROM pattern_counts c JOIN _rb_edge_keys k
+                 ON c.service = k.service AND c.pattern_id = k.raw AND c.minute = k.minute
+               WHERE c.minute >= ? AND c.minute <= ? GROUP BY ALL""",
+            [min(k[2] for k in keys), max(k[2] for k in keys)],
+        ).fetchall()
+    finally:
+        cur.unregister("_rb_edge_keys")
+    for svc, pid, minute, first, last, ex in rows:
+        for s, attr in want.get((svc, pid, minute), []):
+            if attr == "first_after":
+                s.first_after = first
+                s.example_after = s.example_after or ex
+            elif attr == "last_after":
+                s.last_after = last
+            else:
+                s.last_before = last
+                s.example_before = s.example_before or ex
 
 
 def pattern_stats(store: Store, service: str | None, segments: list[Interval], after: Interval | None,
                   bucket_minutes: int = 1) -> list[PatternStat]:
-    """Per (service, pattern) aggregates over the baseline ``segments`` and the ``after`` interval."""
-    where, args = _where(service, segments, after)
-    split = after.start if after else max(s.end for s in segments)
-    last = max(segments, key=lambda s: s.end) if segments else Interval(split, split)
-    quarter_s = max(60.0, (last.end - last.start).total_seconds() / 4.0)
-    sql = f"""
-    WITH r AS ({_ROWS.format(where=where)}),
-    b AS (SELECT service, pattern_id, time_bucket(to_minutes(?::BIGINT), minute) AS bucket, sum(count) AS n
-          FROM r WHERE NOT post GROUP BY ALL),
-    d AS (SELECT service, pattern_id, sum(n * n)::DOUBLE AS sumsq FROM b GROUP BY ALL)
-    SELECT r.service, r.pattern_id,
-        coalesce(sum(count) FILTER (WHERE NOT post), 0)::BIGINT AS before,
-        coalesce(sum(count) FILTER (WHERE post), 0)::BIGINT AS after,
-        coalesce(sum(errors) FILTER (WHERE NOT post), 0)::BIGINT AS before_errors,
-        coalesce(sum(errors) FILTER (WHERE post), 0)::BIGINT AS after_errors,
-        count(DISTINCT minute) FILTER (WHERE NOT post) AS before_minutes,
-        count(DISTINCT minute) FILTER (WHERE post) AS after_minutes,
-        count(DISTINCT floor((epoch(minute) - epoch(?::TIMESTAMP)) / ?))
-            FILTER (WHERE NOT post AND minute >= ?) AS spread,
-        coalesce(any_value(d.sumsq), 0) AS bucket_sumsq,
-        min(first_ts) FILTER (WHERE post) AS first_after,
-        max(last_ts) FILTER (WHERE post) AS last_after,
-        max(last_ts) FILTER (WHERE NOT post) AS last_before,
-        arg_min(examples, minute) FILTER (WHERE post AND examples IS NOT NULL) AS example_after,
-        arg_max(examples, minute) FILTER (WHERE NOT post AND examples IS NOT NULL) AS example_before
-    FROM r LEFT JOIN d USING (service, pattern_id)
-    GROUP BY r.service, r.pattern_id
+    """``window_stats`` per pattern; exact times and examples attached to the new-looking ones.
+
+    Kept for callers that read ``example_after`` / ``first_after`` of patterns absent from
+    the baseline; others call ``attach_rows`` on the stats they keep.
     """
-    params = [split, *args, int(bucket_minutes), last.start, quarter_s, last.start]
-    cur = store.cursor().execute(sql, params)
-    return [PatternStat(*row) for row in cur.fetchall()]
+    stats = window_stats(store, service, segments, after, bucket_minutes)[0]
+    attach_rows(store, [s for s in stats if s.before == 0 and s.after > 0])
+    return stats
 
 
 def service_stats(store: Store, service: str | None, segments: list[Interval], after: Interval | None,
                   bucket_minutes: int = 1) -> list[ServiceStat]:
-    """Per service: lines and errors on both sides, and the baseline's bucketed variability."""
-    where, args = _where(service, segments, after)
-    split = after.start if after else max(s.end for s in segments)
-    sql = f"""
-    WITH r AS (SELECT c.service, c.minute, c.count, c.errors, c.minute >= ? AS post
-               FROM pattern_counts c WHERE {where}),
-    b AS (SELECT service, time_bucket(to_minutes(?::BIGINT), minute) AS bucket,
-                 sum(count) AS n, sum(errors) AS e
-          FROM r WHERE NOT post GROUP BY ALL),
-    d AS (SELECT service, sum(n * n)::DOUBLE AS n2, sum(e * e)::DOUBLE AS e2 FROM b GROUP BY ALL),
-    t AS (SELECT service,
-                 coalesce(sum(count) FILTER (WHERE NOT post), 0)::BIGINT AS before,
-                 coalesce(sum(count) FILTER (WHERE post), 0)::BIGINT AS after,
-                 coalesce(sum(errors) FILTER (WHERE NOT post), 0)::BIGINT AS before_errors,
-                 coalesce(sum(errors) FILTER (WHERE post), 0)::BIGINT AS after_errors
-          FROM r GROUP BY service)
-    SELECT t.service, before, after, before_errors, after_errors, coalesce(n2, 0), coalesce(e2, 0)
-    FROM t LEFT JOIN d USING (service) ORDER BY t.service
+    return window_stats(store, service, segments, after, bucket_minutes)[1]
+
+
+def has_data_before(store: Store, service: str | None, t: datetime) -> bool:
+    """Whether the store holds counts of ``service`` (or any) before ``t``.
+
+    ``LIMIT 1`` over rows stored in time order stops at the first hit, usually in the first
+    row group: ~1 ms where ``min(minute)`` of one service scans the whole table.
     """
-    cur = store.cursor().execute(sql, [split, *args, int(bucket_minutes)])
-    return [ServiceStat(*row) for row in cur.fetchall()]
+    svc = "service = ? AND " if service is not None else ""
+    args = ([service] if service is not None else []) + [t]
+    return bool(store.cursor().execute(
+        f"SELECT 1 FROM pattern_counts WHERE {svc}minute < ? LIMIT 1", args).fetchall())
 
 
-def coverage(store: Store, service: str | None) -> tuple[datetime | None, datetime | None]:
-    """First minute and last line time the store holds for ``service`` (or for all services)."""
-    if service is None:
-        row = store.cursor().execute(
-            "SELECT min(minute), max(coalesce(last_ts, minute + INTERVAL 1 MINUTE)) FROM pattern_counts"
-        ).fetchone()
-    else:
-        row = store.cursor().execute(
-            "SELECT min(minute), max(coalesce(last_ts, minute + INTERVAL 1 MINUTE)) FROM pattern_counts "
-            "WHERE service = ?",
-            [service],
-        ).fetchone()
-    return (row[0], row[1]) if row else (None, None)
+def first_minute(store: Store, service: str | None, since: datetime | None = None) -> datetime | None:
+    """The first minute with counts of ``service`` (or any), at or after ``since``."""
+    where, args = ["TRUE"], []
+    if service is not None:
+        where.append("service = ?")
+        args.append(service)
+    if since is not None:
+        where.append("minute >= ?")
+        args.append(since)
+    return store.cursor().execute(
+        f"SELECT min(minute) FROM pattern_counts WHERE {' AND '.join(where)}", args).fetchall()[0][0]
 
 
-def history(store: Store, keys: list[tuple[str, str]], before: datetime) -> dict[tuple[str, str], datetime]:
-    """First time each (service, pattern) was seen before ``before`` (absent: never seen)."""
+def coverage_start(store: Store, service: str | None, want: datetime) -> datetime | None:
+    """``want`` when data reaches back that far, else the first minute of data (None: no data)."""
+    if has_data_before(store, service, want + timedelta(minutes=1)):
+        return want
+    return first_minute(store, service, want)
+
+
+def history(store: Store, keys: list[tuple[str, str]], before: datetime | None) -> dict[tuple[str, str], datetime]:
+    """First time each (service, pattern) was seen before ``before`` (None: ever); absent if never.
+
+    Aliases count as the pattern they became. One query filtered by service and pattern ID,
+    so it stays cheap over the whole history.
+    """
     if not keys:
         return {}
     services = sorted({s for s, _ in keys})
     pats = sorted({p for _, p in keys})
+    olds = [r[0] for r in store.cursor().execute(
+        f"SELECT old_id FROM pattern_aliases WHERE new_id IN {_in(pats)}", pats).fetchall()]
+    raw = pats + olds
+    time_filter = " AND c.minute < ?" if before is not None else ""
     rows = store.cursor().execute(
-        """SELECT c.service, coalesce(al.new_id, c.pattern_id) AS pid, min(coalesce(c.first_ts, c.minute))
-           FROM pattern_counts c LEFT JOIN pattern_aliases al ON al.old_id = c.pattern_id
-           WHERE list_contains(?::VARCHAR[], c.service) AND c.minute < ?
-             AND (list_contains(?::VARCHAR[], c.pattern_id) OR list_contains(?::VARCHAR[], al.new_id))
-           GROUP BY ALL""",
-        [services, before, pats, pats],
+        f"""SELECT c.service, coalesce(al.new_id, c.pattern_id), min(coalesce(c.first_ts, c.minute))
+            FROM pattern_counts c LEFT JOIN pattern_aliases al ON al.old_id = c.pattern_id
+            WHERE c.service IN {_in(services)} AND c.pattern_id IN {_in(raw)}{time_filter} GROUP BY ALL""",
+        [*services, *raw, *([before] if before is not None else [])],
     ).fetchall()
     want = set(keys)
     return {(s, p): t for s, p, t in rows if (s, p) in want}
@@ -217,7 +325,7 @@ def history(store: Store, keys: list[tuple[str, str]], before: datetime) -> dict
 
 def first_seen(store: Store, keys: list[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
     """First time each (service, pattern) was ever seen."""
-    return history(store, keys, datetime.max - timedelta(days=1))
+    return history(store, keys, None)
 
 
 def example(examples_json: str | None) -> dict[str, Any] | None:

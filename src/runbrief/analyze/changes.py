@@ -6,10 +6,11 @@ counts (``baseline``), and returns ranked items, each citing the evidence it res
 
 The rules, and why:
 - ``new``: first seen in the service after the split (never before, anywhere in its
-  history). Reported when its novelty is significant (the chance that a pattern at the
-  baseline's zero rate shows ``a`` times, (T_a/(T_a+T_b))^a, is small after a Bonferroni
-  correction) or when it is a warning/error: one new error line after a ship matters.
-  Quieter new patterns are counted in ``summary.new_below_threshold``, not listed.
+  history), and significantly so: at the baseline's zero rate, the chance to show up in
+  ``k`` distinct minutes of the after window is (T_a/(T_a+T_b))^k, Bonferroni-corrected.
+  Distinct minutes, not lines: one burst of a hundred lines is one occurrence (logs come
+  in bursts), which is what keeps a rare template's first appearance from ranking.
+  Quieter new patterns are not items; ``summary.also_new`` lists the loudest of them.
 - ``rate_up`` / ``rate_down``: the exact conditional binomial test of two Poisson rates,
   normalized by window lengths, on counts deflated by the pattern's own dispersion in the
   baseline (quasi-Poisson), Bonferroni-corrected over the patterns with enough volume;
@@ -37,7 +38,14 @@ from runbrief import ids
 from runbrief.analyze import _windows
 from runbrief.analyze._k8s_changes import k8s_items
 from runbrief.analyze._stats import proportion_test, rate_test
-from runbrief.analyze.baseline import PatternStat, example, first_seen, history, pattern_stats, service_stats
+from runbrief.analyze.baseline import (
+    PatternStat,
+    ServiceStat,
+    attach_rows,
+    example,
+    history,
+    window_stats,
+)
 from runbrief.errors import UsageError
 from runbrief.ops import operation
 from runbrief.queries import fmt_ts
@@ -72,46 +80,68 @@ def _side(count: int, minutes: float) -> dict[str, Any]:
             "minutes": round(minutes, 2)}
 
 
-def _pattern_items(store: Store, plan: _windows.Plan, stats: list[PatternStat]) -> tuple[list[dict[str, Any]], int]:
+def _pattern_items(store: Store, plan: _windows.Plan,
+                   stats: list[PatternStat]) -> tuple[list[dict[str, Any]], list[PatternStat]]:
     t_a, t_b = plan.after.minutes, plan.baseline_minutes
-    bucket = plan.bucket_minutes
-    tested = [s for s in stats if s.before + s.after >= MIN_COUNT]
-    n_rate = max(1, len(tested))
+    n_rate = max(1, sum(1 for s in stats if s.before + s.after >= MIN_COUNT))
     n_new = max(1, sum(1 for s in stats if s.before == 0))
     n_reg = max(1, sum(1 for s in stats if s.before_minutes >= STOP_MIN_MINUTES))
-    unseen = [(s.service, s.pattern_id) for s in stats if s.before == 0 and s.after > 0]
-    seen_earlier = history(store, unseen, plan.after.start)
     p_after = t_a / (t_a + t_b)
     found: list[tuple[str, PatternStat, dict[str, Any]]] = []
-    quiet_new = 0
+    unseen: list[PatternStat] = []
     for s in stats:
-        if s.before == 0 and s.after > 0 and (s.service, s.pattern_id) not in seen_earlier \
-                and (s.first_after is None or s.first_after >= plan.split):
-            p = p_after ** s.after
-            found.append(("new", s, {"p_value": p, "significant": p * n_new < ALPHA}))
+        if s.before == 0 and s.after > 0:
+            unseen.append(s)
             continue
-        phi = s.dispersion(t_b, bucket)
-        rt = rate_test(s.after, s.before, t_a, t_b, phi)
-        extra = {"p_value": None, "ratio": round(rt.ratio, 3), "dispersion": round(phi, 2),
-                 "expected": round(rt.expected, 2)}
-        if s.after >= MIN_COUNT and rt.ratio >= MIN_RATIO and rt.p_up * n_rate < ALPHA:
-            found.append(("rate_up", s, {**extra, "p_value": rt.p_up, "excess": rt.excess,
-                                         "returned": s.before == 0}))
-        elif s.after == 0 and _regular(s, plan) and _absent_p(s, t_a, t_b) * n_reg < ALPHA:
-            found.append(("stopped", s, {**extra, "p_value": _absent_p(s, t_a, t_b), "excess": rt.excess}))
-        elif rt.expected >= MIN_COUNT and rt.ratio <= 1 / MIN_RATIO and rt.p_down * n_rate < ALPHA:
-            found.append(("rate_down", s, {**extra, "p_value": rt.p_down, "excess": rt.excess}))
-    meta = _pattern_meta(store, [s.pattern_id for _, s, _ in found])
-    firsts = first_seen(store, [(s.service, s.pattern_id) for _, s, _ in found])
+        hit = _rate_change(s, plan, n_rate, n_reg)
+        if hit:
+            found.append(hit)
+    # New = never seen in the service before the split. A pattern whose first sighting
+    # anywhere (patterns.first_seen) is after the split is new without looking further;
+    # only the others cost a look at the service's history.
+    meta = _pattern_meta(store, [s.pattern_id for s in unseen] + [s.pattern_id for _, s, _ in found])
+    doubtful = [s for s in unseen if not ((g := meta.get(s.pattern_id, (None, None, None))[2]) and g >= plan.split)]
+    seen_before = history(store, [(s.service, s.pattern_id) for s in doubtful], plan.after.start)
+    quiet_new: list[PatternStat] = []
+    for s in unseen:
+        if (s.service, s.pattern_id) in seen_before:  # seen before, outside the baseline
+            hit = _rate_change(s, plan, n_rate, n_reg)
+            if hit:
+                hit[2]["returned"] = True
+                found.append(hit)
+            continue
+        p = p_after ** s.after_minutes
+        if p * n_new < ALPHA:
+            found.append(("new", s, {"p_value": p}))
+        else:
+            quiet_new.append(s)
+    attach_rows(store, [s for _, s, _ in found])  # exact edge times and examples, items only
     items = []
     for kind, s, extra in found:
-        template, severity = meta.get(s.pattern_id, (None, None))
+        template, severity, first = meta.get(s.pattern_id, (None, None, None))
         weight, sev = _sev_weight(severity, s.after_errors if kind in ("new", "rate_up") else s.before_errors)
-        if kind == "new" and not extra["significant"] and weight < 2.0:
-            quiet_new += 1
-            continue
-        items.append(_pattern_item(kind, s, extra, plan, template, sev, weight, firsts))
+        if kind == "new":
+            first = s.first_after
+        elif s.first_before is not None:
+            first = min(first, s.first_before) if first else s.first_before
+        items.append(_pattern_item(kind, s, extra, plan, template, sev, weight, first))
     return items, quiet_new
+
+
+def _rate_change(s: PatternStat, plan: _windows.Plan, n_rate: int,
+                 n_reg: int) -> tuple[str, PatternStat, dict[str, Any]] | None:
+    t_a, t_b = plan.after.minutes, plan.baseline_minutes
+    phi = s.dispersion(t_b, plan.bucket_minutes)
+    rt = rate_test(s.after, s.before, t_a, t_b, phi)
+    extra = {"ratio": round(rt.ratio, 3), "dispersion": round(phi, 2), "expected": round(rt.expected, 2),
+             "excess": rt.excess}
+    if s.after >= MIN_COUNT and rt.ratio >= MIN_RATIO and rt.p_up * n_rate < ALPHA:
+        return "rate_up", s, {**extra, "p_value": rt.p_up}
+    if s.after == 0 and _regular(s, plan) and _absent_p(s, t_a, t_b) * n_reg < ALPHA:
+        return "stopped", s, {**extra, "p_value": _absent_p(s, t_a, t_b)}
+    if rt.expected >= MIN_COUNT and rt.ratio <= 1 / MIN_RATIO and rt.p_down * n_rate < ALPHA:
+        return "rate_down", s, {**extra, "p_value": rt.p_down}
+    return None
 
 
 def _regular(s: PatternStat, plan: _windows.Plan) -> bool:
@@ -126,18 +156,20 @@ def _absent_p(s: PatternStat, t_a: float, t_b: float) -> float:
     return (1.0 - f) ** t_a
 
 
-def _pattern_meta(store: Store, pattern_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+def _pattern_meta(store: Store, pattern_ids: list[str]) -> dict[str, tuple[str, str | None, datetime | None]]:
+    """(template, severity, first seen anywhere) of each pattern."""
     if not pattern_ids:
         return {}
     rows = store.cursor().execute(
-        "SELECT pattern_id, template, severity FROM patterns WHERE list_contains(?::VARCHAR[], pattern_id)",
+        "SELECT pattern_id, template, severity, first_seen FROM patterns "
+        "WHERE list_contains(?::VARCHAR[], pattern_id)",
         [sorted(set(pattern_ids))],
     ).fetchall()
-    return {p: (t, sev) for p, t, sev in rows}
+    return {p: (t, sev, f) for p, t, sev, f in rows}
 
 
 def _pattern_item(kind: str, s: PatternStat, extra: dict[str, Any], plan: _windows.Plan, template: str | None,
-                  sev: str, weight: float, firsts: dict[tuple[str, str], datetime]) -> dict[str, Any]:
+                  sev: str, weight: float, first: datetime | None) -> dict[str, Any]:
     t_a, t_b = plan.after.minutes, plan.baseline_minutes
     ratio = extra.get("ratio") or 0.0
     if kind == "new":
@@ -159,7 +191,6 @@ def _pattern_item(kind: str, s: PatternStat, extra: dict[str, Any], plan: _windo
     pid = ids.make("pat", s.pattern_id)
     evidence = [pid] + ([ex["id"]] if ex and ex.get("id") else []) + (
         [plan.deploy["evidence_id"]] if plan.deploy else [])
-    first = firsts.get((s.service, s.pattern_id))
     item: dict[str, Any] = {
         "kind": kind,
         "service": s.service,
@@ -186,9 +217,18 @@ def _pattern_item(kind: str, s: PatternStat, extra: dict[str, Any], plan: _windo
     return item
 
 
-def _error_share_items(store: Store, plan: _windows.Plan, stats: list[PatternStat]) -> list[dict[str, Any]]:
+def _also_new(store: Store, quiet: list[PatternStat], n: int = 5) -> list[dict[str, Any]]:
+    """The loudest new patterns too sparse to be items: cited, not ranked (errors first)."""
+    quiet = sorted(quiet, key=lambda s: (-s.after_errors, -s.after_minutes, -s.after, s.pattern_id))[:n]
+    meta = _pattern_meta(store, [s.pattern_id for s in quiet])
+    return [{"evidence_id": ids.make("pat", s.pattern_id), "service": s.service, "template": meta.get(
+        s.pattern_id, (None, None, None))[0], "count": s.after, "minutes_present": s.after_minutes,
+        "errors": s.after_errors} for s in quiet]
+
+
+def _error_share_items(store: Store, plan: _windows.Plan, stats: list[PatternStat],
+                       svc: list[ServiceStat]) -> list[dict[str, Any]]:
     t_b = plan.baseline_minutes
-    svc = service_stats(store, plan.service, plan.segments, plan.after, plan.bucket_minutes)
     n_tests = max(1, len(svc))
     items = []
     for sv in svc:
@@ -225,7 +265,7 @@ def _error_share_items(store: Store, plan: _windows.Plan, stats: list[PatternSta
             "ratio": round(ratio, 3),
             "p_value": float(f"{p:.3g}"),
             "drivers": [{"evidence_id": ids.make("pat", s.pattern_id), "pattern_id": s.pattern_id,
-                         "template": meta.get(s.pattern_id, (None, None))[0], "errors_before": s.before_errors,
+                         "template": meta.get(s.pattern_id, (None, None, None))[0], "errors_before": s.before_errors,
                          "errors_after": s.after_errors, "share_delta": round(d, 5)} for d, s in drivers],
         })
     return [i for i in items if i["evidence_id"]]
@@ -240,12 +280,12 @@ def changes(store: Store, service: str | None = None, since_deploy: bool = False
     plan = _windows.plan(store, service=service, since_deploy=since_deploy, since=since, deploy=deploy,
                          baseline=baseline, now=now)
     items: list[dict[str, Any]] = []
-    quiet_new = 0
+    quiet_new: list[PatternStat] = []
     stats: list[PatternStat] = []
     if plan.segments:
-        stats = pattern_stats(store, plan.service, plan.segments, plan.after, plan.bucket_minutes)
+        stats, svc_stats = window_stats(store, plan.service, plan.segments, plan.after, plan.bucket_minutes)
         items, quiet_new = _pattern_items(store, plan, stats)
-        items += _error_share_items(store, plan, stats)
+        items += _error_share_items(store, plan, stats, svc_stats)
     events, routine = k8s_items(store, plan)
     items += events
     items.sort(key=lambda i: (-i["score"], KINDS.index(i["kind"]), i["evidence_id"]))
@@ -257,7 +297,8 @@ def changes(store: Store, service: str | None = None, since_deploy: bool = False
         "deploy": plan.deploy,
         "items": items[:limit],
         "summary": {"total": len(items), "truncated": len(items) > limit, "by_kind": counts,
-                    "patterns_compared": len(stats), "new_below_threshold": quiet_new,
+                    "patterns_compared": len(stats), "new_below_threshold": len(quiet_new),
+                    "also_new": _also_new(store, quiet_new),
                     "routine_k8s_events": routine},
         "notes": plan.notes,
     }

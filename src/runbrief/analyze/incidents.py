@@ -19,6 +19,7 @@ backfilled telemetry is judged as it happened.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -143,8 +144,9 @@ def _rows(store: Store, where: str = "", args: list[Any] | None = None) -> list[
 def data_now(store: Store) -> datetime | None:
     """The newest record time in the store: detection's notion of "now"."""
     return store.scalar(
-        """SELECT greatest((SELECT max(ts) FROM logs), (SELECT max(start_ts) FROM spans),
-                           (SELECT max(last_ts) FROM events), (SELECT max(ts) FROM deploys))"""
+        """SELECT greatest((SELECT max(ts) FROM logs), (SELECT max(coalesce(last_ts, minute)) FROM pattern_counts),
+                           (SELECT max(start_ts) FROM spans), (SELECT max(last_ts) FROM events),
+                           (SELECT max(ts) FROM deploys))"""
     )
 
 
@@ -400,7 +402,11 @@ def _resolve_incident(store: Store, key: str) -> dict[str, Any] | None:
     return out
 
 
-@job("incidents", every_s=30)
+# How often `runbrief serve` looks for incidents (seconds); tests shorten it.
+INTERVAL_S = float(os.environ.get("RUNBRIEF_INCIDENT_INTERVAL", "30"))
+
+
+@job("incidents", every_s=INTERVAL_S)
 def _detect_job(store: Store) -> None:
     detect(store)
     store.meta_set("incidents.watermark", _watermark(store))

@@ -172,6 +172,47 @@ def _from_changes(store: Store, start: datetime, end: datetime) -> list[Symptom]
     return out
 
 
+def _new_troubling(store: Store, start: datetime, end: datetime, have: set[str]) -> list[Symptom]:
+    """New patterns that read as trouble, however brief.
+
+    ``changes`` lists a new pattern only when it shows in enough distinct minutes to be
+    significant as a *change*; a five-minute burst of a never-seen error is still an
+    incident, so new WARN-or-worse patterns are taken here from the same baseline
+    aggregates (never seen in the service's history, first seen after the split).
+    """
+    from runbrief.analyze import _windows, baseline
+
+    try:
+        plan = _windows.plan(store, since=fmt_ts(start), now=end)
+    except RunbriefError:
+        return []
+    if not plan.segments:
+        return []  # no history: nothing can be called new
+    stats = [s for s in baseline.pattern_stats(store, None, plan.segments, plan.after, plan.bucket_minutes)
+             if s.before == 0 and s.after > 0 and f"pat:{s.service}:{s.pattern_id}" not in have
+             and (s.first_after is None or s.first_after >= plan.split)]
+    if not stats:
+        return []
+    meta = {r["pattern_id"]: r for r in store.query(
+        "SELECT pattern_id, template, severity FROM patterns WHERE list_contains(?::VARCHAR[], pattern_id)",
+        [sorted({s.pattern_id for s in stats})])}
+    seen = baseline.history(store, [(s.service, s.pattern_id) for s in stats], plan.after.start)
+    out = []
+    for st in stats:
+        m = meta.get(st.pattern_id) or {}
+        sev = (m.get("severity") or "").upper()
+        sev = "ERROR" if st.after_errors and sev not in _SEV_WEIGHT else sev
+        if (st.service, st.pattern_id) in seen or sev not in _SEV_WEIGHT:
+            continue
+        ex = baseline.example(st.example_after)
+        out.append(Symptom(
+            key=f"pat:{st.service}:{st.pattern_id}", kind="new", service=st.service, first=st.first_after or start,
+            last=st.last_after or start, count=st.after, errors=st.after_errors, before=0, severity=sev,
+            evidence=[ids.make("pat", st.pattern_id)] + ([ex["id"]] if ex and ex.get("id") else []),
+            pattern_id=st.pattern_id, template=m.get("template"), example=ex, workload=st.service))
+    return out
+
+
 def _onsets(store: Store, syms: list[Symptom], start: datetime) -> None:
     """Onset of a surge: the first minute in the window well above the baseline rate."""
     for s in syms:
@@ -189,7 +230,7 @@ def _onsets(store: Store, syms: list[Symptom], start: datetime) -> None:
 
 
 # ------------------------------------------------------------------ error spans
-_EXC = r"""regexp_extract(coalesce(events, ''), '"exception\.type":"([^"]*)"', 1)"""
+_EXC = r"""regexp_extract(coalesce(events::VARCHAR, ''), '"exception\.type":"([^"]*)"', 1)"""
 
 
 def _span_symptoms(store: Store, start: datetime, end: datetime) -> list[Symptom]:
@@ -257,7 +298,9 @@ def _attach_deploys(store: Store, syms: list[Symptom]) -> None:
 
 def collect(store: Store, start: datetime, end: datetime) -> list[Symptom]:
     """Every troubling anomaly with activity in [start, end)."""
-    found = _from_changes(store, start, end) + _span_symptoms(store, start, end)
+    found = _from_changes(store, start, end)
+    found += _new_troubling(store, start, end, {s.key for s in found})
+    found += _span_symptoms(store, start, end)
     _onsets(store, found, start)
     _attach_traces(store, found, start)
     _attach_deploys(store, found)

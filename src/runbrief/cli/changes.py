@@ -55,7 +55,8 @@ def render(con: Console, result: dict[str, Any]) -> None:
     if s["truncated"]:
         extra.append(f"{s['total'] - len(result['items'])} more (raise --limit)")
     if s["new_below_threshold"]:
-        extra.append(f"{s['new_below_threshold']} quiet new pattern(s) below the threshold")
+        cited = ", ".join(f"{q['evidence_id']} ({q['count']} line(s))" for q in s.get("also_new", []))
+        extra.append(f"{s['new_below_threshold']} new pattern(s) too sparse to rank: {cited}")
     if s["routine_k8s_events"]:
         extra.append(f"{s['routine_k8s_events']} routine k8s event(s)")
     if extra:

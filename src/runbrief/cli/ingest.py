@@ -32,7 +32,7 @@ def _render_ingest(con: Console, r: dict[str, Any]) -> None:
         if f.get("events"):
             what += f", {f['events']:,} Kubernetes events"
         fmt = f" [dim]({f['format']})[/]" if f.get("format") else ""
-        con.print(f"{f['name']}{fmt}: {f.get('lines', 0):,} lines → {what}", markup=True, highlight=False)
+        con.print(f"{f['name']}{fmt}: {f.get('lines', 0):,} lines → {what}", markup=True, highlight=False, soft_wrap=True)
         notes = []
         if f.get("multiline_records"):
             notes.append(f"{f['multiline_records']:,} multi-line records joined")
@@ -43,10 +43,10 @@ def _render_ingest(con: Console, r: dict[str, Any]) -> None:
         if f.get("skipped_objects"):
             notes.append(f"{f['skipped_objects']:,} JSON objects skipped (not events or log records)")
         for n in notes:
-            con.print(f"  [dim]{n}[/]", markup=True, highlight=False)
+            con.print(f"  [dim]{n}[/]", markup=True, highlight=False, soft_wrap=True)
     rate = f" ({r['lines_per_s']:,.0f} lines/s)" if r.get("lines_per_s") else ""
     con.print(f"[bold]{r['logs']:,}[/] log records, [bold]{r['events']:,}[/] events in {r['seconds']} s{rate}",
-              markup=True, highlight=False)
+              markup=True, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -81,13 +81,13 @@ def ingest(
                 result = sources.ingest_local(s, paths, service=service, fmt=fmt, progress=tick)
     emit(result, as_json, _render_ingest)
     for err in result["errors"]:
-        err_console.print(f"[yellow]warning:[/] {err}", markup=True, highlight=False)
+        err_console.print(f"[yellow]warning:[/] {err}", markup=True, highlight=False, soft_wrap=True)
     if result["errors"]:
         raise typer.Exit(1)
 
 
 def _render_mark(con: Console, r: dict[str, Any]) -> None:
-    con.print(r["id"], markup=False, highlight=False)
+    con.print(r["id"], markup=False, highlight=False, soft_wrap=True)
 
 
 @deploy_app.command("mark")
@@ -112,7 +112,7 @@ def _render_deploys(con: Console, r: dict[str, Any]) -> None:
     for d in r["deploys"]:
         extra = " ".join(x for x in (d.get("environment") or "", (d.get("commit") or "")[:12]) if x)
         con.print(f"{d['ts']}  {d['service']} {d['version']}  {extra}  [dim]{d['source']} {d['id']}[/]",
-                  markup=True, highlight=False)
+                  markup=True, highlight=False, soft_wrap=True)
 
 
 @deploy_app.command("list")

@@ -44,9 +44,10 @@ def mcp(ctx: typer.Context, store: StoreOpt = None, read_only: ReadOnlyOpt = Fal
             "runbrief mcp speaks MCP on stdin/stdout and is started by an agent client; "
             "run `runbrief mcp install --client claude-code` to configure one. Waiting for a client (Ctrl-C quits)."
         )
-    from runbrief.agent.server import build_server, client_runner, read_only_from_env
+    from runbrief.agent.server import build_server, client_runner, read_only_from_env, warm_up
 
     server = build_server(client_runner(store), read_only=read_only or read_only_from_env())
+    warm_up()
     server.run("stdio")
 
 

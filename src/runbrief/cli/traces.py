@@ -33,15 +33,15 @@ def _ms(v: float | None) -> str:
 
 # ---------------------------------------------------------------- traces
 def _render_traces(con: Console, result: dict[str, Any]) -> None:
-    t = Table(box=None)
+    t = Table(box=None, padding=(0, 1), pad_edge=False)
     t.add_column("trace", no_wrap=True, min_width=36)
-    t.add_column("time", no_wrap=True, min_width=12)
-    for col, width in (("duration", 9), ("spans", 5), ("errors", 6)):
+    t.add_column("time", no_wrap=True, min_width=8)
+    for col, width in (("duration", 9), ("spans", 5), ("err", 3)):
         t.add_column(col, no_wrap=True, justify="right", min_width=width)
-    t.add_column("root", no_wrap=True, overflow="ellipsis")
+    t.add_column("root", no_wrap=True, overflow="ellipsis", min_width=12)
     for r in result["traces"]:
         root = f"{r['root'] or '(missing root)'} [{r['service'] or ''}]"
-        t.add_row(r["trace_id"], (r["start"] or "")[11:23], _ms(r["duration_ms"]), str(r["spans"]),
+        t.add_row(r["trace_id"], (r["start"] or "")[11:19], _ms(r["duration_ms"]), str(r["spans"]),
                   f"[red]{r['errors']}[/]" if r["errors"] else "0", escape(root))
     con.print(t)
     if not result["traces"]:
@@ -145,8 +145,8 @@ def _render_summary(con: Console, r: dict[str, Any]) -> None:
         con.print("  by service: " + ", ".join(f"{escape(s['service'])} {_ms(s['ms'])}" for s in r["time_by_service"]))
     con.print("[bold]critical path[/]")
     for c in r["critical_path"]:
-        con.print(f"  +{_ms(c['offset_ms']):>9}  {_ms(c['on_path_ms']):>9}  {c['kind']:<14} {escape(c['name'])} "
-                  f"[cyan]{c['span_id'] or ''}[/]", overflow="ellipsis", no_wrap=True)
+        con.print(f"  +{_ms(c['offset_ms']):>9}  {_ms(c['on_path_ms']):>9}  {c['kind']:<12} [cyan]{c['span_id'] or ''}[/] "
+                  f"{escape(c.get('what') or c['name'])}", overflow="ellipsis", no_wrap=True)
     if r["omitted"]["critical_path_spans"]:
         con.print(f"  [dim]… {r['omitted']['critical_path_spans']} more span(s), "
                   f"{_ms(r['omitted']['critical_path_ms'])}[/]")

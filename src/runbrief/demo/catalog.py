@@ -2,7 +2,7 @@
 
 Seeded by the orchestrator before the services start (so seeding leaves no telemetry),
 deterministically (a fixed random seed), at a size where an unindexable lookup costs
-what it costs in production: a full scan of 100k products takes a few milliseconds, so
+what it costs in production: a full scan of 60k products takes a few milliseconds, so
 the N+1 that v2 introduces on ``/cart`` shows up as real time in its trace, not as
 microseconds of noise.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 __all__ = ["Catalog", "seed_shop", "seed_inventory", "CATEGORIES", "SYNC_WAREHOUSE", "is_sync_locked"]
 
 CATEGORIES = ["books", "garden", "kitchen", "toys", "outdoor", "office", "audio", "games"]
-N_PRODUCTS = 100_000
+N_PRODUCTS = 60_000
 N_USERS = 120
 SYNC_WAREHOUSE = "EAST-2"  # the warehouse whose stock is mid-sync: reservations touching it get 503
 
@@ -94,7 +94,7 @@ def _fresh(path: Path, schema: str) -> sqlite3.Connection:
 
 
 def seed_shop(path: Path, seed: int = 7) -> Catalog:
-    """Create the shop database: products, and a cart for every user (2 to 14 items, one of 24)."""
+    """Create the shop database: products, and a cart for every user (2 to 14 items, one of 30)."""
     rng = random.Random(seed)
     con = _fresh(path, _SHOP_SCHEMA)
     with con:
@@ -111,7 +111,7 @@ def seed_shop(path: Path, seed: int = 7) -> Catalog:
         sizes: dict[int, int] = {}
         rows = []
         for u in users:
-            n = 24 if u == big else rng.randint(2, 14)
+            n = 30 if u == big else rng.randint(2, 14)
             sizes[u] = n
             for k, pid in enumerate(rng.sample(range(1, N_PRODUCTS + 1), n)):
                 rows.append((u, pid, _sku(pid), rng.randint(1, 3), k))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -63,9 +63,10 @@ class ClockMap:
 class FastForward:
     """The driver's side: starts each telemetry minute and records where it began."""
 
-    def __init__(self, path: Path, minutes: int, *, now_ns: int | None = None) -> None:
+    def __init__(self, path: Path, minutes: int, *, wall: Callable[[], int] = time.time_ns) -> None:
         self.path = path
-        now = time.time_ns() if now_ns is None else now_ns
+        self.wall = wall
+        now = wall()
         # Minutes run back to back and the last one starts a minute before the current
         # wall-clock minute, so every record is in the past whatever the run's pace.
         self.first_ns = (now // MINUTE_NS - minutes) * MINUTE_NS
@@ -79,7 +80,7 @@ class FastForward:
     def begin_minute(self, index: int) -> int:
         """Start minute ``index`` now; returns its telemetry start time (ns)."""
         tele = self.minute_start(index)
-        self.pairs.append((time.time_ns(), tele))
+        self.pairs.append((self.wall(), tele))
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(self.pairs))
         tmp.replace(self.path)

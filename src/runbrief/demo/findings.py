@@ -29,7 +29,7 @@ REGRESSIONS = [
 MARKERS: dict[str, tuple[str, ...]] = {
     "n_plus_one": ("COLLATE NOCASE",),
     "swallowed_error": ("loyalty update failed", "loyalty_points"),
-    "retry_storm": ("retrying (attempt", "could not reserve stock", "locked by the", "503"),
+    "retry_storm": ("retrying (attempt", "could not reserve stock", "locked by the", "/reserve"),
 }
 # Trace problem types that are each regression's signature.
 PROBLEM_TYPES: dict[str, tuple[str, ...]] = {
@@ -66,6 +66,11 @@ def _change_hits(result: Any, key: str, label: str) -> list[dict[str, Any]]:
 
 
 def _problem_hits(result: Any, key: str, label: str, route_key: str | None = None) -> list[dict[str, Any]]:
+    """Trace problems of the regression's type whose statement or call is the regression's own.
+
+    A summary's problem carries ``what`` and ``span_ids``; an aggregate (``perf``) carries
+    ``examples``, each with them: only the matching examples' spans are cited.
+    """
     hits = []
     problems = (result or {}).get("problems", []) if isinstance(result, dict) else []
     for p in problems:
@@ -73,8 +78,10 @@ def _problem_hits(result: Any, key: str, label: str, route_key: str | None = Non
             continue
         if route_key and p.get("route") != PROBLEM_ROUTES[key]:
             continue
-        hits.append({"answer": label, "kind": p["type"], "what": p.get("what") or p.get("route"),
-                     "evidence": sorted(collect_ids([p.get("span_ids"), p.get("examples")]))})
+        for ex in p.get("examples") or [p]:
+            if _mentions([ex.get("what")], MARKERS[key]):
+                hits.append({"answer": label, "kind": p["type"], "what": ex.get("what"),
+                             "evidence": sorted(collect_ids([ex.get("span_ids"), ex.get("latest_trace_id")]))})
     return hits
 
 

@@ -1,8 +1,9 @@
 """The demo's downstream service, `inventory`: stock levels and reservations.
 
 It does not change across the demo's deploy; what changes is how `shop` calls it. One
-warehouse is being re-synced, so a reservation touching its stock is refused with 503
-and ``Retry-After`` — the correct answer, which v1 of the shop honours and v2 hammers.
+warehouse is being re-synced, so a reservation touching its stock waits briefly for the
+sync, then is refused with 503 and ``Retry-After`` — the correct answer, which v1 of the
+shop honours and v2 hammers.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ __all__ = ["build_inventory"]
 
 log = logging.getLogger("inventory.reservations")
 
+SYNC_WAIT_S = 0.025  # how long a reservation waits for the warehouse sync before refusing
+
 
 def build_inventory(version: str, db_path: Path) -> Starlette:
     local = threading.local()
+    sync_done = threading.Event()  # the re-sync of SYNC_WAREHOUSE does not finish during the demo
 
     def con() -> sqlite3.Connection:
         c = getattr(local, "con", None)
@@ -49,7 +53,7 @@ def build_inventory(version: str, db_path: Path) -> Starlette:
         )
         rows = cur.fetchall()
         locked = [r for r in rows if r[1] == SYNC_WAREHOUSE]
-        if locked:
+        if locked and not sync_done.wait(SYNC_WAIT_S):
             log.warning("reservation for order %d rejected: %s is locked by the %s stock sync",
                         order_id, locked[0][0], SYNC_WAREHOUSE)
             return JSONResponse({"error": f"warehouse {SYNC_WAREHOUSE} is re-syncing stock; retry later"},

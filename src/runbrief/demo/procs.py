@@ -110,6 +110,7 @@ class Supervisor:
         self.log_dir = log_dir
         self.children: list[Child] = []
         self.keep: set[str] = set()
+        self.started: dict[str, int] = {}  # every child ever started: name -> pid
 
     def spawn(self, name: str, argv: list[str], *, keepable: bool = False) -> Child:
         """Start ``argv``; a ``keepable`` child does not die with the demo (it may be kept)."""
@@ -123,6 +124,7 @@ class Supervisor:
             )
         child = Child(name, popen, log_path, keepable)
         self.children.append(child)
+        self.started[name] = popen.pid
         return child
 
     def stop(self, child: Child) -> None:

@@ -1,9 +1,11 @@
 """The demo scenario: a store, a server, a shop, a bad deploy, and runbrief's answers.
 
-    seed data ─► runbrief serve ─► inventory 1.4.2 + shop 1.0.0 ─► baseline traffic
-             ─► stop shop 1.0.0 ─► mark deploy shop 2.0.0 ─► start shop 2.0.0 ─► traffic
-             ─► stop the services (their telemetry flushes) ─► ask: changes, incidents,
-                latest /cart trace ─► stop the server (unless --keep)
+    runbrief serve + seed data ─► inventory 1.4.2 + shop 1.0.0 ─► 60 minutes of traffic
+      ─► stop shop 1.0.0 ─► mark deploy shop 2.0.0 ─► start shop 2.0.0 ─► 10 minutes of traffic
+      ─► stop the services (their telemetry flushes) ─► ask: changes (shop, inventory),
+         incidents, latest /cart trace, perf ─► stop the server (unless --keep)
+
+Minutes are fast-forwarded (``clock``): one burst of requests per minute of telemetry.
 
 Every answer is asked through ``runbrief.client.call``, exactly as the CLI and an agent
 would. An operation that this build does not have yet is reported as unavailable, never
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from runbrief import ops
-from runbrief.client import call, server_url
+from runbrief.client import call, open_store, server_url
 from runbrief.demo import catalog as catalog_mod
 from runbrief.demo.clock import FastForward
 from runbrief.demo.evidence import collect_ids
@@ -40,20 +42,17 @@ __all__ = ["DemoConfig", "Progress", "run_demo", "REGRESSIONS", "questions", "ha
 SHOP_V1, SHOP_V2, INVENTORY_VERSION = "1.0.0", "2.0.0", "1.4.2"
 CLOCK_FILE = "clock.json"
 
-def questions(deploy_ts: str | None) -> list[tuple[str, str, dict[str, Any]]]:
-    """The questions the demo asks, in order: (key, operation, parameters)."""
-    qs: list[tuple[str, str, dict[str, Any]]] = [
+
+def questions(deploy_ts: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The questions the demo asks, in order: (result key, operation, parameters)."""
+    return [
         ("changes", "changes", {"service": "shop", "since_deploy": True}),
-    ]
-    if deploy_ts:  # the downstream service did not deploy: compare it around the shop's deploy time
-        qs.append(("changes_inventory", "changes", {"service": "inventory", "since": deploy_ts}))
-    qs += [
+        # inventory did not deploy: compare it around the shop's deploy time
+        ("changes_inventory", "changes", {"service": "inventory", "since": deploy_ts}),
         ("incidents", "incidents", {}),
         ("trace_summary", "trace_summary", {"latest": True, "route": "/cart", "service": "shop"}),
+        ("perf", "perf", {"service": "shop", "since": deploy_ts}),
     ]
-    if deploy_ts:
-        qs.append(("perf", "perf", {"service": "shop", "since": deploy_ts}))
-    return qs
 
 
 class Progress:
@@ -75,9 +74,11 @@ class Progress:
 class DemoConfig:
     store: str | os.PathLike[str] | None = None
     keep: bool = False
-    baseline_minutes: int = 12    # fast-forwarded minutes of traffic before the deploy (see clock.py)
+    # Fast-forwarded minutes of traffic (see clock.py). The baseline is longer than the hour that
+    # incident detection looks back over, so detection has a baseline of its own to compare with.
+    baseline_minutes: int = 60
     after_minutes: int = 10
-    per_minute: int = 20          # requests per minute
+    per_minute: int = 10          # requests per minute, the same before and after the deploy
     concurrency: int = 4
     seed: int = 42
     ready_timeout_s: float = 60.0
@@ -108,9 +109,19 @@ def _prepare_store(store: str | os.PathLike[str] | None) -> Path:
     if store is None:
         store = tempfile.mkdtemp(prefix="runbrief-demo-")
     db = resolve_store_path(store)
-    store_dir(db).mkdir(parents=True, exist_ok=True)
+    try:
+        store_dir(db).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the demo's store folder {store_dir(db)} ({exc.strerror}); "
+                         "pass a writable --store, or none for a temporary folder") from None
     if server_url(db) is not None:
         raise UsageError(f"a runbrief server already owns {db}; stop it, or run the demo with another --store")
+    if db.exists():
+        with open_store(db) as s:
+            held = s.scalar("SELECT (SELECT count(*) FROM logs) + (SELECT count(*) FROM spans)")
+        if held:
+            raise UsageError(f"{store_dir(db)} already holds telemetry ({held} records); the demo needs a store of "
+                             "its own: pass a new --store folder, or none for a temporary one")
     return db
 
 
@@ -172,7 +183,7 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
         with interrupts_raise(), Supervisor(work / "logs") as sup:
             with p.step("starting runbrief serve, seeding the shop's catalogue and stock (SQLite)"):
                 server = sup.spawn("runbrief-serve", [sys.executable, "-m", "runbrief", "serve", "--store", str(db),
-                                                      "--http-port", "0", "--grpc-port", "0"], keepable=True)
+                                                      "--http-port", "0", "--grpc-port", "0"], keepable=cfg.keep)
                 cat = catalog_mod.seed_shop(work / "shop.sqlite")  # while the server starts
                 catalog_mod.seed_inventory(work / "inventory.sqlite")
                 addr = server.wait_json(store_dir(db) / "server.json", cfg.ready_timeout_s,
@@ -220,6 +231,7 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
             if cfg.keep:
                 sup.keep.add(server.name)
             out["server"]["kept"] = cfg.keep
+            out["processes"] = dict(sup.started)
             out["services"] = {"shop": {"before": SHOP_V1, "after": SHOP_V2}, "inventory": INVENTORY_VERSION}
             out["regressions"] = REGRESSIONS
             out["elapsed_s"] = round(time.perf_counter() - started, 1)

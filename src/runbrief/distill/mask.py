@@ -1,19 +1,25 @@
 """Masking: find the variable parts of a log message before mining.
 
-A rule is a named regex whose whole match is a variable, written ``<*>`` in templates.
-All rules run as ONE alternation (``re`` tries them left to right at each position, so
-earlier rules win), which keeps masking a single C-level pass over the line.
+Masking works on whitespace tokens, because that is where values live and because a
+token-level check is cheap (most tokens are words: no digit, no ``/``, ``@`` or ``:``,
+nothing to do). A token is tried whole first (its wrapping ``(...)``, quotes and trailing
+punctuation set aside), then, if it is compound (``uid=0``, ``(HWID=1973)``,
+``[instance:``), part by part between delimiters. *Phrase* rules run on the whole
+message first, for values that span blanks (``Sun Jul 24 02:38:22 2005``).
 
-Rules are general shapes, not knowledge of any one log: UUIDs, URLs, e-mails, IPv4/IPv6
-with ports, MACs, timestamps, paths, hex, durations and sizes with units, numbers, and
-identifiers that carry numbers (``blk_-1234``, ``rdd_42_3``, ``storage1331``). What is left
-(plain words, ``alt0``-style names) is for the miner to judge from what varies.
+The rules are general shapes, not knowledge of any one log: UUIDs, URLs, e-mails,
+IPv4/IPv6 with ports, MACs, dates and times, paths, hex, numbers, numbers with units,
+identifiers that carry two or more digits (``blk_-1234``, ``rdd_42_3``, ``storage1331``),
+and a number hung on a word (``node-246`` -> ``node-<*>``, ``core.114`` -> ``core.<*>``).
+Plain words and names such as ``alt0``, ``tty2`` or ``SOCKS5`` are left to the miner, which
+judges from what varies.
 
-Invariant the parser's cache relies on: a rule treats every digit alike (``\\d``,
-``[0-9a-f]``...; no literal digits), so two lines that differ only in which digits they
-carry are masked at the same character spans. ``tests/distill/test_mask.py`` checks it.
+Invariant the parser's cache relies on: rules treat every digit alike (``\\d``,
+``[0-9a-f]``...; no rule names one digit), so two lines that differ only in their digits
+mask at the same character spans. ``tests/distill/test_mask.py`` checks it.
 
-Rules are configurable: ``Masker(disable={"path"}, extra=[MaskRule("ticket", r"TCK-\\d+")])``.
+Rules are configurable: ``Masker(disable={"path"}, extra=[MaskRule("ticket", r"TCK-\\d+")])``
+(a token rule is matched against a whole token, a phrase rule is searched in the message).
 """
 
 from __future__ import annotations
@@ -21,13 +27,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["MaskRule", "DEFAULT_RULES", "Masker", "WILDCARD"]
+__all__ = ["MaskRule", "DEFAULT_RULES", "Masker", "WILDCARD", "Masked"]
 
 WILDCARD = "<*>"
-
-# What may sit right before / after a masked value: start/end, blanks and punctuation.
-_L = r"(?<![\w.\-+/#@$%~*])"
-_R = r"(?![\w\-+/#@$%~*]|\.\w)"
 
 
 @dataclass(frozen=True)
@@ -35,84 +37,180 @@ class MaskRule:
     name: str
     pattern: str
     description: str = ""
+    phrase: bool = False  # True: searched in the whole message (may span blanks)
 
 
-_HEX = "[0-9a-fA-F]"
+_H = "[0-9a-fA-F]"
 _UNITS = (
-    r"(?:ns|us|µs|ms|s|sec|secs|m|min|mins|h|hr|hrs|d|"
-    r"b|kb|mb|gb|tb|pb|kib|mib|gib|tib|k|g|t|"
+    r"(?:ns|us|µs|ms|s|sec|secs|m|min|mins|h|hr|hrs|d|b|kb|mb|gb|tb|pb|kib|mib|gib|tib|k|g|t|"
     r"bps|kbps|mbps|gbps|hz|khz|mhz|ghz|x|%)"
 )
+_MON = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+_DOW = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
 
 DEFAULT_RULES: tuple[MaskRule, ...] = (
-    MaskRule("uuid", _L + rf"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}" + _R, "RFC 4122 UUIDs"),
-    MaskRule("url", r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,15}://[^\s\"'<>()\[\]{}]+", "URLs (scheme://...)"),
-    MaskRule("email", _L + r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+" + _R, "e-mail addresses"),
+    MaskRule(
+        "datetime_phrase",
+        rf"\b(?:{_DOW},? +)?{_MON} +\d{{1,2}},?(?: +\d{{4}})? +\d{{1,2}}:\d\d:\d\d(?:[.,]\d+)?(?: +[A-Z]{{3,4}})?(?: +\d{{4}})?\b"
+        r"|\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}[ T]\d{1,2}:\d\d:\d\d(?:[.,]\d+)?(?: ?(?:Z|[+-]\d\d:?\d\d|UTC))?(?![\w:])",
+        "dates with times written with blanks (Sun Jul 24 02:38:22 2005, 2024-01-02 10:00:00)",
+        phrase=True,
+    ),
+    MaskRule("uuid", rf"{_H}{{8}}-{_H}{{4}}-{_H}{{4}}-{_H}{{4}}-{_H}{{12}}", "RFC 4122 UUIDs"),
+    MaskRule("url", r"[a-zA-Z][a-zA-Z0-9+.\-]{1,15}://\S+", "URLs"),
+    MaskRule("email", r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+", "e-mail addresses"),
+    MaskRule("ipv4", r"/?\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?::\d{1,5})?", "IPv4 addresses, with /prefix or :port"),
+    MaskRule("mac", rf"{_H}{{2}}(?:[:\-]{_H}{{2}}){{5,}}", "MAC addresses and WWNs"),
+    MaskRule("ipv6", rf"\[?(?=[^\]]*\d)(?:{_H}{{0,4}}:){{2,7}}{_H}{{0,4}}(?:\]:\d{{1,5}})?\]?", "IPv6 addresses"),
     MaskRule(
         "datetime",
-        r"(?:\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? +)?\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
-        r" +\d{1,2},?(?: +\d{4})? +\d{1,2}:\d\d:\d\d(?:[.,]\d+)?(?: +\d{4}\b)?"
-        r"|\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T _:\-]\d{1,2}[:.]\d\d(?:[:.]\d\d(?:[.,:]\d+)?)?"
-        r"(?:Z|[+-]\d\d:?\d\d)?)?" + _R,
-        "calendar dates and timestamps inside messages",
+        r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T_:\-]\d{1,2}[:.]\d\d(?:[:.]\d\d(?:[.,:]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?"
+        r"|\d{1,2}:\d\d(?::\d\d)?(?:[.,]\d+)?",
+        "dates and clock times",
     ),
-    MaskRule(
-        "ipv4",
-        r"(?<![\w.])/?\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?::\d{1,5})?" + _R,
-        "IPv4 addresses, with /prefix or :port",
-    ),
-    MaskRule("mac", _L + rf"{_HEX}{{2}}(?:[:\-]{_HEX}{{2}}){{5,}}" + _R, "MAC addresses and WWNs"),
-    MaskRule(
-        "ipv6",
-        r"(?<![\w:.])\[?(?:" + _HEX + r"{1,4}:){2,7}(?::|" + _HEX + r"{1,4})(?:\]?:\d{1,5})?(?![\w:])",
-        "IPv6 addresses",
-    ),
-    MaskRule("time", _L + r"\d{1,2}:\d\d(?::\d\d)?(?:[.,]\d+)?" + _R, "clock times"),
     MaskRule(
         "path",
-        r"(?<![\w.\-/:\\])(?:[A-Za-z]:\\[^\s\"'<>|*?]+|(?:~|\.{1,2})?(?:/[\w.\-+@%~$#]+){2,}/?)",
-        "file system paths (two or more components)",
+        r"(?:~|\.{1,2})?(?:/[^/\s]+){2,}/?|[A-Za-z]:\\\S*|\\\\\S+",
+        "file system paths with two or more components",
     ),
-    MaskRule("hex", _L + rf"(?:0[xX]{_HEX}+|#?{_HEX}*\d{_HEX}*[a-fA-F]{_HEX}*|{_HEX}*[a-fA-F]{_HEX}*\d{_HEX}*)" + _R,
-             "hexadecimal values (0x..., or mixing hex letters and digits)"),
-    MaskRule(
-        "quantity",
-        _L + r"[-+]?\d+(?:[.,]\d+)*(?i:" + _UNITS + r")(?![\w\-+/#@$%~*])",
-        "numbers glued to a unit: 12ms, 3.5GB, 80%",
-    ),
-    MaskRule("number", _L + r"[-+]?\d+(?:[.,]\d+)*" + _R, "integers and decimals"),
+    MaskRule("hex", rf"\d[xX]{_H}+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F]){_H}{{6,}}", "hexadecimal values"),
+    MaskRule("quantity", rf"[-+<>~]?\d+(?:[.,]\d+)*(?i:{_UNITS})", "numbers glued to a unit: 12ms, 3.5GB, 80%"),
+    MaskRule("number", r"[-+]?\d+(?:[.,]\d+)*", "integers and decimals"),
     MaskRule(
         "numbered_id",
-        _L + r"(?:[A-Za-z]+[_\-.]?)*[-+]?\d[\w\-+.:]*?\d(?:[_\-.]\w+)*" + _R,
-        "identifiers with two or more digits: blk_-1234, rdd_42_3, storage1331, 30546_3215",
+        r"(?=(?:[^\d]*\d){2})[\w.+\-:#@$~]*\w",
+        "identifiers with two or more digits: blk_-1234, rdd_42_3, storage1331",
     ),
 )
+
+# A number hung on a word keeps the word: node-246 -> node-<*>, core.114 -> core.<*>
+_SUFFIXED = re.compile(r"([A-Za-z]+[\-.#])(\d+)")
+_WRAP_L = "([{<\"'`"
+_WRAP_R = ")]}>\"'`,;.:!?"
+_DELIMS = re.compile(r"([=:,;()\[\]{}<>\"'|]+)")
+_NEEDS_WORK = re.compile(r"[\d/@\\:]")
+_TOKEN = re.compile(r"\S+")
+
+
+@dataclass(slots=True)
+class Masked:
+    """A message after masking: its tokens, and the spans (in the message) of each
+    token and of each value that became ``<*>``, token by token."""
+
+    tokens: list[str]
+    token_spans: list[tuple[int, int]]
+    value_spans: list[list[tuple[int, int]]]
+
+    @property
+    def shape(self) -> str:
+        return " ".join(self.tokens)
 
 
 class Masker:
     """Mask variables in messages with a configurable rule list."""
 
-    def __init__(self, rules: tuple[MaskRule, ...] | list[MaskRule] = DEFAULT_RULES,
-                 *, disable: set[str] | frozenset[str] = frozenset(), extra: list[MaskRule] | None = None) -> None:
+    def __init__(
+        self,
+        rules: tuple[MaskRule, ...] | list[MaskRule] = DEFAULT_RULES,
+        *,
+        disable: set[str] | frozenset[str] = frozenset(),
+        extra: list[MaskRule] | None = None,
+    ) -> None:
         active = [r for r in (list(extra or []) + list(rules)) if r.name not in disable]
         self.rules = tuple(active)
-        if active:
-            self.regex: re.Pattern[str] | None = re.compile("|".join(f"(?:{r.pattern})" for r in active))
-        else:
-            self.regex = None
-
-    def spans(self, message: str) -> list[tuple[int, int]]:
-        """Character spans of the variables in ``message``, left to right."""
-        if self.regex is None:
-            return []
-        return [m.span() for m in self.regex.finditer(message)]
-
-    def mask(self, message: str) -> str:
-        """``message`` with every variable replaced by ``<*>``."""
-        if self.regex is None:
-            return message
-        return self.regex.sub(WILDCARD, message)
+        phrase = [r for r in active if r.phrase]
+        token = [r for r in active if not r.phrase]
+        self._phrase = re.compile("|".join(f"(?:{r.pattern})" for r in phrase)) if phrase else None
+        self._whole = re.compile("|".join(f"(?:{r.pattern})" for r in token)) if token else None
+        self._suffixed = "numbered_id" in {r.name for r in token} or "number" in {r.name for r in token}
+        self._cache: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {}
 
     def config(self) -> list[str]:
-        """The active rule names (stored with the miner state, so a change is visible)."""
+        """The active rule names (kept with the miner state, so a change is visible)."""
         return [r.name for r in self.rules]
+
+    # ------------------------------------------------------------ tokens
+    def _value(self, core: str) -> bool:
+        return self._whole is not None and self._whole.fullmatch(core) is not None
+
+    def mask_token(self, tok: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+        """(masked token, spans of the values inside it)."""
+        hit = self._cache.get(tok)
+        if hit is not None:
+            return hit
+        out = self._mask_token(tok)
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[tok] = out
+        return out
+
+    def _mask_token(self, tok: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+        if tok == WILDCARD or not _NEEDS_WORK.search(tok):
+            return tok, ()
+        a, b = 0, len(tok)
+        while a < b and tok[a] in _WRAP_L:
+            a += 1
+        while b > a and tok[b - 1] in _WRAP_R:
+            b -= 1
+        core = tok[a:b]
+        if core and self._value(core):
+            m = _SUFFIXED.fullmatch(core) if self._suffixed else None
+            if m:
+                s = a + m.end(1)
+                return tok[:s] + WILDCARD + tok[b:], ((s, b),)
+            return tok[:a] + WILDCARD + tok[b:], ((a, b),)
+        # compound: mask the parts between delimiters
+        parts = _DELIMS.split(tok)
+        if len(parts) == 1:
+            return tok, ()
+        out: list[str] = []
+        spans: list[tuple[int, int]] = []
+        pos = 0
+        for i, part in enumerate(parts):
+            if i % 2 == 0 and part and _NEEDS_WORK.search(part) and self._value(part):
+                m = _SUFFIXED.fullmatch(part) if self._suffixed else None
+                if m:
+                    out.append(m.group(1) + WILDCARD)
+                    spans.append((pos + m.end(1), pos + len(part)))
+                else:
+                    out.append(WILDCARD)
+                    spans.append((pos, pos + len(part)))
+            else:
+                out.append(part)
+            pos += len(part)
+        return "".join(out), tuple(spans)
+
+    # ------------------------------------------------------------ messages
+    def mask(self, message: str) -> Masked:
+        tokens: list[str] = []
+        tspans: list[tuple[int, int]] = []
+        vspans: list[list[tuple[int, int]]] = []
+        phrases = list(self._phrase.finditer(message)) if self._phrase is not None else []
+        pi = 0
+        cur = None  # the phrase the last token belongs to
+        for m in _TOKEN.finditer(message):
+            a, b = m.span()
+            while pi < len(phrases) and phrases[pi].end() <= a:
+                pi += 1
+            ph = phrases[pi] if pi < len(phrases) and phrases[pi].start() <= a else None
+            if ph is not None:
+                tail = message[ph.end() : b] if b > ph.end() else ""
+                if cur is ph:  # a later token of the same phrase
+                    tspans[-1] = (tspans[-1][0], b)
+                    tokens[-1] = WILDCARD + tail
+                else:
+                    tokens.append(WILDCARD + tail)
+                    tspans.append((a, b))
+                    vspans.append([ph.span()])
+                    cur = ph
+                continue
+            cur = None
+            masked, spans = self.mask_token(message[a:b])
+            tokens.append(masked)
+            tspans.append((a, b))
+            vspans.append([(a + s, a + e) for s, e in spans] if spans else [])
+        return Masked(tokens, tspans, vspans)
+
+    def mask_text(self, message: str) -> str:
+        """``message`` with every variable written ``<*>`` (blanks collapsed)."""
+        return self.mask(message).shape

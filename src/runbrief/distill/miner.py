@@ -96,6 +96,7 @@ class Miner:
         self.aliases: dict[str, str] = {}  # old pattern id -> new pattern id (resolved)
         self.changed: set[int] = set()  # clusters created or changed since the last drain
         self.merged_into: dict[int, int] = {}  # cid absorbed -> cid that absorbed it
+        self._alias_log: list[str] = []  # old ids aliased since the last drain_aliases()
 
     # ------------------------------------------------------------ matching
     def _score(self, tpl: list[str], toks: list[str]) -> tuple[float, int, int, list[int]]:
@@ -175,6 +176,7 @@ class Miner:
         if old == new:
             return
         self.aliases[old] = new
+        self._alias_log.append(old)
         for k, v in self.aliases.items():  # keep aliases resolved (chains stay short)
             if v == old:
                 self.aliases[k] = new
@@ -234,6 +236,12 @@ class Miner:
         self.changed = set()
         aliases = dict(self.aliases)
         return changed, aliases
+
+    def drain_aliases(self) -> dict[str, str]:
+        """Aliases (old id -> current id) added since the last call."""
+        out = {old: self.aliases[old] for old in self._alias_log if old in self.aliases}
+        self._alias_log = []
+        return {k: v for k, v in out.items() if k != v}
 
     # ------------------------------------------------------------ state
     def dump(self) -> dict[str, Any]:

@@ -75,18 +75,17 @@ class Parser:
     def assign(self, message: str) -> int:
         """Mine one message; return its (raw) cluster id."""
         masked = self.masker.mask(message)
-        cid = self._shapes.get(masked)
+        shape = masked.shape
+        cid = self._shapes.get(shape)
         if cid is not None:
             cid = self.miner.resolve(cid)
             self.miner.clusters[cid].count += 1
             return cid
-        toks = masked.split()
-        if not toks:
-            toks = [WILDCARD] if message else []
-        cid = self.miner.add(toks) if toks else self.miner.add([""])
+        toks = masked.tokens or [""]
+        cid = self.miner.add(toks)
         if len(self._shapes) >= SHAPE_CACHE_MAX:
             self._shapes.clear()
-        self._shapes[masked] = cid
+        self._shapes[shape] = cid
         return cid
 
     def feed(self, lines: Iterable[str]) -> list[Parsed]:
@@ -123,7 +122,7 @@ class Parser:
             rx = self._regex[template] = _template_regex(tokens)
         m = rx.match(message)
         if m is None:  # the line's own shape no longer fits (rare): fall back to the masker
-            return [message[a:b] for a, b in self.masker.spans(message)]
+            return [message[a:b] for spans in self.masker.mask(message).value_spans for a, b in spans]
         return list(m.groups())
 
     def iter_parse(self, lines: Iterable[str], batch: int = 50_000, *, params: bool = True) -> Iterator[Parsed]:

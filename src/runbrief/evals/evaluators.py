@@ -35,7 +35,7 @@ from runbrief.evals.prices import PriceTable
 from runbrief.evals.scope import Scope
 from runbrief.store.duck import Store
 
-__all__ = ["Result", "EvalContext", "BUILTINS", "builtin", "resolve", "run_one", "load_data", "EvaluatorError"]
+__all__ = ["Row", "Result", "EvalContext", "BUILTINS", "builtin", "resolve", "run_one", "load_data", "EvaluatorError"]
 
 ENTRY_POINT_GROUP = "runbrief.evaluators"
 MAX_SPANS = 500_000
@@ -90,43 +90,57 @@ class EvalContext:
 
 
 # ------------------------------------------------------------------ data
+class Row(dict):
+    """A span row whose attribute JSON is parsed on first use: most checks never read it,
+    and parsing every span's JSON dominated a gate over a large run."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> Any:
+        if key != "attributes":
+            raise KeyError(key)
+        raw = dict.get(self, "_raw")
+        value = orjson.loads(raw) if raw else {}
+        self["attributes"] = value
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
 def load_data(store: Store, scope: Scope, prices: PriceTable, thresholds: behaviour.Thresholds) -> EvalData:
     """Every span of every trace in scope, their GenAI calls (with cost) and per-trace totals."""
     cond, args = scope.trace_where(store, "s")
-    spans = store.query(
+    spans = [Row(r) for r in store.query(
         f"""SELECT trace_id, span_id, parent_span_id, service, name, kind, route, status_code, status_message,
-                   duration_ms, start_ns, end_ns, attributes::VARCHAR attributes
-            FROM spans s WHERE {cond} ORDER BY start_ns LIMIT ?""", [*args, MAX_SPANS])
-    for s in spans:
-        s["id"] = ids.make("spn", s["span_id"])
-        s["error"] = s["status_code"] == "ERROR"
-        s["attributes"] = orjson.loads(s["attributes"]) if s["attributes"] else {}
-    attrs = {s["span_id"]: s["attributes"] for s in spans}
-    calls = store.query(f"SELECT * FROM ({genai.normalized_sql(cond)}) ORDER BY start_ns, span_id", args)
+                   duration_ms, start_ns, end_ns, 'spn_' || span_id AS id, status_code = 'ERROR' AS error,
+                   attributes::VARCHAR AS _raw
+            FROM spans s WHERE {cond} ORDER BY start_ns LIMIT ?""", [*args, MAX_SPANS])]
+    raw = {s["span_id"]: dict.get(s, "_raw") for s in spans}
+    calls = [Row(r) for r in store.query(f"SELECT * FROM ({genai.normalized_sql(cond)}) ORDER BY start_ns, span_id",
+                                         args)]
     if scope.conversation:
         calls = [c for c in calls if c["conversation"] == scope.conversation]
     for c in calls:
         c["id"] = ids.make("spn", c["span_id"])
         c["cost"] = prices.cost(c["model"], c["input_tokens"], c["output_tokens"]) if c["kind"] == "model" else None
-        c["attributes"] = attrs.get(c["span_id"], {})
-    traces: dict[str, dict[str, Any]] = {}
-    for s in spans:
-        t = traces.setdefault(s["trace_id"], {"trace_id": s["trace_id"], "id": ids.make("trc", s["trace_id"]),
-                                              "start_ns": s["start_ns"], "end_ns": s["end_ns"], "error": False,
-                                              "spans": 0, "total_tokens": 0, "cost": 0.0, "name": s["name"],
-                                              "route": s["route"], "service": s["service"]})
-        t["start_ns"], t["end_ns"] = min(t["start_ns"], s["start_ns"]), max(t["end_ns"], s["end_ns"])
-        t["error"] = t["error"] or s["error"]
-        t["spans"] += 1
-        if not s["parent_span_id"]:
-            t["name"], t["route"], t["service"] = s["name"], s["route"], s["service"]
+        c["_raw"] = raw.get(c["span_id"])
+    traces = {r["trace_id"]: r for r in store.query(
+        f"""SELECT trace_id, 'trc_' || trace_id AS id, min(start_ns) start_ns, max(end_ns) end_ns,
+                   (max(end_ns) - min(start_ns)) / 1e6 AS duration_ms, bool_or(status_code = 'ERROR') AS error,
+                   count(*) AS spans, coalesce(arg_min(name, start_ns) FILTER (WHERE parent_span_id IS NULL),
+                   arg_min(name, start_ns)) AS name,
+                   arg_min(route, start_ns) FILTER (WHERE parent_span_id IS NULL) AS route,
+                   arg_min(service, start_ns) AS service, 0 AS total_tokens, 0.0::DOUBLE AS cost
+            FROM spans s WHERE {cond} GROUP BY trace_id ORDER BY start_ns""", args)}
     for c in calls:
         t = traces.get(c["trace_id"])
         if t and c["kind"] == "model":
             t["total_tokens"] += c["total_tokens"] or 0
             t["cost"] += c["cost"] or 0.0
-    for t in traces.values():
-        t["duration_ms"] = (t["end_ns"] - t["start_ns"]) / 1e6
 
     def problems() -> list[dict[str, Any]]:
         failed = sorted({c["trace_id"] for c in calls if c["kind"] == "tool" and c["error"]})

@@ -306,7 +306,10 @@ def _fmt(v: float | None) -> str:
 
 
 def _attr(row: dict[str, Any], key: str) -> Any:
-    attrs = row.get("attributes") or {}
+    try:
+        attrs = row["attributes"] or {}
+    except KeyError:
+        return None
     return attrs.get(key)
 
 

@@ -279,6 +279,19 @@ def _batch_versions(batch: Batch) -> dict[int, Resource]:
     return res
 
 
+def _max_ts(batch: Batch) -> int:
+    return max(max((r.ts_ns for r in batch.logs), default=0), max((s.end_ns for s in batch.spans), default=0),
+               max((m.ts_ns for m in batch.metrics), default=0))
+
+
+def _first_ts(resource_ids: set[int], batch: Batch) -> int:
+    """Earliest record time among the batch's records of these resources (0 if none)."""
+    ts = [r.ts_ns for r in batch.logs if id(r.resource) in resource_ids and r.ts_ns]
+    ts += [s.start_ns for s in batch.spans if id(s.resource) in resource_ids and s.start_ns]
+    ts += [m.ts_ns for m in batch.metrics if id(m.resource) in resource_ids and m.ts_ns]
+    return min(ts, default=0)
+
+
 @batch_hook
 def infer_deploys(store: Store, batch: Batch) -> None:
     """Add a Deploy (source 'inferred') when a service's service.version changes."""
@@ -293,39 +306,33 @@ def infer_deploys(store: Store, batch: Batch) -> None:
             st.seen.setdefault(d.service, {})[d.version] = max(d.ts_ns, st.seen.get(d.service, {}).get(d.version, 0))
         if not versioned:
             return
-        span: dict[int, list[int]] = {}  # id(resource) -> [first ts, last ts] in this batch
-        for group, attr in ((batch.logs, "ts_ns"), (batch.spans, "start_ns"), (batch.metrics, "ts_ns")):
-            for rec in group:
-                t = getattr(rec, attr)
-                if not t:
-                    continue
-                s = span.get(id(rec.resource))
-                if s is None:
-                    span[id(rec.resource)] = [t, t]
-                elif t < s[0]:
-                    s[0] = t
-                elif t > s[1]:
-                    s[1] = t
-        now = time.time_ns()
-        by_sv: dict[tuple[str, str], list[Any]] = {}
+        # Cheap path first (this hook sees every OTLP batch): group the batch's distinct
+        # resources by (service, version); only a candidate change costs a pass over records.
+        groups: dict[tuple[str, str], list[Resource]] = {}
         for r in versioned:
-            first, last_t = span.get(id(r), (now, now))
-            cur = by_sv.get((r.service, str(r.version)))
-            if cur is None:
-                by_sv[(r.service, str(r.version))] = [first, last_t, r]
-            else:
-                cur[0], cur[1] = min(cur[0], first), max(cur[1], last_t)
-        for (svc, ver), (t, t_last, r) in sorted(by_sv.items(), key=lambda kv: kv[1][0]):
-            known = st.seen.setdefault(svc, {})
+            groups.setdefault((r.service, str(r.version)), []).append(r)
+        batch_last = max(_max_ts(batch), 0) or time.time_ns()
+        quiet_ns = ROLLBACK_QUIET_S * 10**9
+        found: list[tuple[int, str, str, Resource, str, bool]] = []
+        for (svc, ver), rs in groups.items():
             prev = st.current.get(svc)
-            last = known.get(ver)
-            if prev is not None and ver != prev and (last is None or (last and t - last > ROLLBACK_QUIET_S * 10**9)):
-                attrs: dict[str, Any] = {"previous_version": prev, "inferred_from": "service.version"}
-                if last is not None:
-                    attrs["rollback"] = True
-                batch.deploys.append(Deploy(ts_ns=t, service=svc, version=ver, environment=r.environment or "",
-                                            source="inferred", attributes=attrs))
-                st.current[svc] = ver
+            last = st.seen.get(svc, {}).get(ver)
+            if prev is not None and ver != prev and (last is None or batch_last - last > quiet_ns):
+                first = _first_ts({id(r) for r in rs}, batch) or batch_last
+                if last is None or first - last > quiet_ns:
+                    found.append((first, svc, ver, rs[0], prev, last is not None))
             elif prev is None:
                 st.current[svc] = ver
-            known[ver] = max(known.get(ver, 0), t_last)
+        for first, svc, ver, r, prev, rollback in sorted(found, key=lambda f: f[0]):
+            prev = st.current.get(svc, prev)
+            if prev == ver:
+                continue
+            attrs: dict[str, Any] = {"previous_version": prev, "inferred_from": "service.version"}
+            if rollback:
+                attrs["rollback"] = True
+            batch.deploys.append(Deploy(ts_ns=first, service=svc, version=ver, environment=r.environment or "",
+                                        source="inferred", attributes=attrs))
+            st.current[svc] = ver
+        for svc, ver in groups:
+            known = st.seen.setdefault(svc, {})
+            known[ver] = max(known.get(ver, 0), batch_last)

@@ -222,14 +222,16 @@ class LogStream:
             if _kind_of(body, _KPREFIX):
                 self._kprefix = True
                 body = [_KPREFIX.sub("", s, count=1) for s in body]
-            if self.fmt in ("auto", "logfmt") and body:
+            if self.fmt == "auto" and body:
                 hits = sum(1 for s in body if parse_logfmt(s) is not None)
                 self._logfmt = self._logfmt or hits >= 0.5 * len(body)
             texty = [s for s in body if not s.startswith("{") and not (self._logfmt and "=" in s)]
             if texty:
                 self._text_fmt = formats.detect_format(texty)
                 with_header = sum(1 for s in texty if _has_header(formats.split_header(s, self._text_fmt)))
-                self._header_mode = with_header >= 0.5 * len(texty)
+                # stack-trace lines say nothing about whether records start with a header
+                cont = sum(1 for s in texty if s[:1] in " \t" or s.startswith(_CONT_MARKERS) or _EXC_LINE.match(s))
+                self._header_mode = with_header > 0 and with_header >= 0.5 * max(1, len(texty) - cont)
         self.stats.format = self._describe_format()
         for line in sample:
             self._line(line)
@@ -293,7 +295,7 @@ class LogStream:
 
     def _parse_line(self, line: str, full: str, prefix_ts: int, res: Resource) -> None:
         c = line[:1]
-        if c == "{":
+        if c == "{" and self.fmt != "text":
             try:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError:
@@ -311,7 +313,7 @@ class LogStream:
                 return
         h = formats.split_header(line, self._text_fmt)
         has = _has_header(h)
-        if prefix_ts and not has and full is not line:
+        if prefix_ts and not has and self._prefix == "kubectl-ts" and full is not line:
             h2 = formats.split_header(full, self._text_fmt)
             if _has_header(h2):
                 h, has = h2, True
@@ -352,7 +354,10 @@ class LogStream:
     def _continues(self, line: str) -> bool:
         if line[0] in " \t" or line.startswith(_CONT_MARKERS):
             return True
-        return self._in_traceback and _EXC_LINE.match(line) is not None
+        # "java.lang.IllegalStateException: ..." right under an error line starts its stack trace
+        pending = self._pending
+        return (self._in_traceback or (pending is not None and pending.severity_number >= 13)) and (
+            _EXC_LINE.match(line) is not None)
 
     def _fix_year(self, ts: int) -> int:
         """Year-less headers (syslog) parse as 1970: move them to the input's year."""

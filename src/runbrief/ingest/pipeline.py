@@ -122,5 +122,8 @@ class Pipeline:
                 writer.insert_events(con, batch.events, evt_id)
                 writer.insert_deploys(con, batch.deploys, dep_id)
                 if batch.logs:
-                    self.distiller.flush(con)
+                    if getattr(self.distiller, "takes_first_log_id", False):
+                        self.distiller.flush(con, first_log_id=log_id)  # type: ignore[call-arg]
+                    else:
+                        self.distiller.flush(con)
             return batch.counts()

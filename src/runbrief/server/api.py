@@ -18,7 +18,7 @@ from runbrief import ops
 from runbrief.errors import RunbriefError, UsageError
 from runbrief.server.app import health
 
-__all__ = ["routes", "json_response"]
+__all__ = ["routes", "alias_routes", "json_response"]
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -64,3 +64,5 @@ routes = [
     Route("/api/ops", list_ops, methods=["GET"]),
     Route("/api/op/{name}", run_op, methods=["GET", "POST"]),
 ]
+
+alias_routes = [Route("/api/{name}", run_op, methods=["GET", "POST"])]

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -160,6 +160,11 @@ async def ingest_stream(request: Request) -> Response:
             await feed(b"".join(pending))
         for b in await asyncio.to_thread(stream.close):
             await _submit(server, b)
+    except ClientDisconnect:
+        # the sender went away: keep every complete line it sent (nobody reads the answer)
+        for b in await asyncio.to_thread(stream.close):
+            await _submit(server, b)
+        return Response(status_code=499)
     except RunbriefError as exc:
         if not (stream.stats.logs or stream.stats.events):
             return _error(exc)

@@ -60,7 +60,7 @@ def _security(host: str) -> TransportSecuritySettings | None:
 @contextlib.asynccontextmanager
 async def lifespan(server: RunbriefServer) -> AsyncIterator[None]:
     """Build the MCP server over ``server.store`` and run its session manager for the app's life."""
-    from runbrief.agent.server import build_server, read_only_from_env, store_runner
+    from runbrief.agent.server import build_server, read_only_from_env, store_runner, warm_up
 
     mcp = build_server(store_runner(server.store), read_only=read_only_from_env())
     host = getattr(getattr(server, "config", None), "host", "127.0.0.1")
@@ -68,6 +68,7 @@ async def lifespan(server: RunbriefServer) -> AsyncIterator[None]:
     # app's lifespan; requests then go straight to that manager (see _Endpoint).
     mcp.streamable_http_app(streamable_http_path=PATH, transport_security=_security(host), host=host)
     manager = mcp.session_manager
+    warm_up()
     async with manager.run():
         _MANAGERS[server] = manager
         try:

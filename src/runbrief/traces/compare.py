@@ -3,9 +3,11 @@
 Each step is matched to the spans its references name (see ``plan``); then:
 
 - **missing**: a step with references that no span matches;
-- **unexpected**: spans no step accounts for, grouped by what they did. A span inside a
-  matched span (its implementation) or above one (the request around it) is accounted
-  for;
+- **unexpected**: spans no step accounts for, grouped by what they did. A span above a
+  matched span (the request around it) is accounted for, and so is one inside a matched
+  span (its implementation) unless that span is an entry point (the root, a SERVER or
+  CONSUMER span): "handle `GET /cart`" does not say what the handler does. An
+  unexpected span's own subtree is reported with it, as one unit;
 - **order**: numbered steps whose first matching span starts before the previous
   numbered step's first span;
 - **budget**: a step whose matched spans took longer (wall time, overlaps counted once)
@@ -25,6 +27,7 @@ from runbrief.traces.tree import Node, Trace
 __all__ = ["compare", "matches"]
 
 _MS = 1e6
+_ENTRY_KINDS = ("SERVER", "CONSUMER")
 _PARAM_SEG = re.compile(r"^(?:\{[^}]*\}|:\w+|<[^>]*>|\*|\d+|[0-9a-fA-F-]{16,})$")
 
 
@@ -64,7 +67,7 @@ def matches(ref: Ref, n: Node) -> bool:
         return bool(url) and (url.startswith(v) or _route_eq(v.split("://", 1)[-1], url.split("://", 1)[-1]))
     if k == "function":
         short = v.rsplit(".", 1)[-1]
-        return any(f == v or f.endswith("." + v) or f == short or f.endswith("." + short) or _word_in(v, f)
+        return any(f in (v, short) or f.endswith("." + v) or f.endswith("." + short) or _word_in(v, f)
                    for f in _fn_names(n))
     if k == "file":
         path = str(a.get("code.filepath") or a.get("code.file.path") or "")
@@ -186,7 +189,10 @@ def _unexpected(trace: Trace, covered: set[int]) -> list[dict[str, Any]]:
     while stack:
         n = stack.pop()
         if id(n) in covered:
-            continue  # its subtree is the step's implementation
+            if n.kind not in _ENTRY_KINDS and n.parent is not None:
+                continue  # its subtree is the step's implementation
+            stack.extend(n.children)  # "handle GET /cart" does not say what the handler does
+            continue
         if not n.virtual and id(n) not in above:
             groups.setdefault((n.service, n.desc.category, n.desc.template), []).append(n)
             continue  # its subtree belongs to it: one unexpected unit

@@ -302,8 +302,13 @@ def _merge_swallowed(out: list[dict[str, Any]]) -> None:
     out[:] = keep
 
 
+_SIZE_SET = frozenset(_SIZE_KEYS) | {"db.response.returned_rows"}
+
+
 def _payload(node: Node, t: Thresholds, out: list[dict[str, Any]]) -> None:
     a = node.attrs
+    if _SIZE_SET.isdisjoint(a):
+        return
     for key in _SIZE_KEYS:
         v = a.get(key)
         if isinstance(v, int | float) and v >= t.large_payload_bytes:

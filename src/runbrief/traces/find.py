@@ -72,22 +72,22 @@ def find_traces(store: Any, service: str | None = None, route: str | None = None
         having.append("errors = 0")
     if min_duration_ms is not None:
         having.append("duration_ms >= ?")
-    cand = "SELECT DISTINCT trace_id FROM spans" + (" WHERE " + " AND ".join(where) if where else "")
-    sql = f"""
-        WITH cand AS ({cand}),
-        agg AS (
-            SELECT trace_id, min(start_ns) start_ns, (max(end_ns) - min(start_ns)) / 1e6 duration_ms,
-                   count(*) spans, count(*) FILTER (WHERE status_code = 'ERROR') errors,
-                   arg_min(name, start_ns) FILTER (WHERE parent_span_id IS NULL) root_name,
-                   arg_min(service, start_ns) FILTER (WHERE parent_span_id IS NULL) root_service,
-                   arg_min(name, start_ns) first_name, arg_min(service, start_ns) first_service,
-                   arg_min(route, start_ns) FILTER (WHERE route IS NOT NULL) route,
-                   min(start_ts) start_ts
-            FROM spans SEMI JOIN cand USING (trace_id) GROUP BY trace_id)
-        SELECT * FROM agg {"WHERE " + " AND ".join(having) if having else ""}
-        ORDER BY start_ns DESC LIMIT ?"""
-    params = [*args, *([min_duration_ms] if min_duration_ms is not None else []), limit + 1]
-    rows = store.query(sql, params)
+    # Latest first without aggregating every trace in the store: look at the newest
+    # spans first (a window of 50 spans per trace wanted, then 1,000, then all) and keep
+    # it if more than ``limit`` traces *start* inside it: a trace starting earlier cannot
+    # rank above those, so the answer is exact.
+    filt = " WHERE " + " AND ".join(where) if where else ""
+    rows: list[dict[str, Any]] = []
+    for depth in (50 * limit, 1000 * limit, None):
+        floor = None
+        if depth is not None:
+            floor = store.scalar(f"SELECT start_ns FROM spans{filt} ORDER BY start_ns DESC LIMIT 1 OFFSET ?",
+                                 [*args, depth])
+            if floor is None:
+                continue  # fewer spans than that: the next round covers them
+        rows = _aggregate(store, where, args, having, min_duration_ms, limit, floor)
+        if len(rows) > limit or floor is None:
+            break
     traces = [
         {
             "trace_id": f"trc_{r['trace_id']}",
@@ -103,6 +103,32 @@ def find_traces(store: Any, service: str | None = None, route: str | None = None
         for r in rows[:limit]
     ]
     return {"traces": traces, "truncated": len(rows) > limit}
+
+
+def _aggregate(store: Any, where: list[str], args: list[Any], having: list[str], min_duration_ms: float | None,
+               limit: int, floor_ns: int | None) -> list[dict[str, Any]]:
+    w, a, h = list(where), list(args), list(having)
+    if floor_ns is not None:
+        w.append("start_ns >= ?")
+        a.append(floor_ns)
+        h.append("start_ns >= ?")
+    cand = "SELECT DISTINCT trace_id FROM spans" + (" WHERE " + " AND ".join(w) if w else "")
+    sql = f"""
+        WITH cand AS ({cand}),
+        agg AS (
+            SELECT trace_id, min(start_ns) start_ns, (max(end_ns) - min(start_ns)) / 1e6 duration_ms,
+                   count(*) spans, count(*) FILTER (WHERE status_code = 'ERROR') errors,
+                   arg_min(name, start_ns) FILTER (WHERE parent_span_id IS NULL) root_name,
+                   arg_min(service, start_ns) FILTER (WHERE parent_span_id IS NULL) root_service,
+                   arg_min(name, start_ns) first_name, arg_min(service, start_ns) first_service,
+                   arg_min(route, start_ns) FILTER (WHERE route IS NOT NULL) route,
+                   min(start_ts) start_ts
+            FROM spans SEMI JOIN cand USING (trace_id) GROUP BY trace_id)
+        SELECT * FROM agg {"WHERE " + " AND ".join(h) if h else ""}
+        ORDER BY start_ns DESC LIMIT ?"""
+    params = [*a, *([min_duration_ms] if min_duration_ms is not None else []),
+              *([floor_ns] if floor_ns is not None else []), limit + 1]
+    return store.query(sql, params)
 
 
 def latest_trace_id(store: Any, route: str | None = None, service: str | None = None) -> str:

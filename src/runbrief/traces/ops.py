@@ -10,8 +10,8 @@ from typing import Any
 from runbrief.errors import UsageError
 from runbrief.ops import operation
 from runbrief.store.duck import Store
-from runbrief.traces import diff as diff_mod
 from runbrief.traces import compare as compare_mod
+from runbrief.traces import diff as diff_mod
 from runbrief.traces import find, show, summary, tree
 from runbrief.traces import perf as perf_mod
 from runbrief.traces import plan as plan_mod

@@ -14,7 +14,7 @@ would refuse the partial or dialect-specific SQL that real spans carry.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,54 +32,77 @@ _STRING = re.compile(r"'(?:[^']|'')*'|E'(?:[^'\\]|\\.)*'")
 _DQ_STRING_VALUE = re.compile(r"(?<=[=(,\s])\"(?:[^\"]|\"\")*\"(?=\s*[,)]|\s*$)")
 _NUMBER = re.compile(r"(?<![\w.$?])[-+]?(?:0x[0-9a-fA-F]+|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?![\w.])")
 _PLACEHOLDER = re.compile(r"\$\d+|%\(\w+\)s|%s|(?<![:\w]):[A-Za-z_]\w*|\?\d*|@\w+")
-_BOOL_NULL = re.compile(r"(?<![\w.])(?:TRUE|FALSE)(?![\w.])", re.I)
 _IN_LIST = re.compile(r"\bIN\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.I)
 _VALUES = re.compile(r"\bVALUES\s*(\(\s*\?(?:\s*,\s*\?)*\s*\))(?:\s*,\s*\(\s*\?(?:\s*,\s*\?)*\s*\))*", re.I)
 _ANY_ARRAY = re.compile(r"\bANY\s*\(\s*(?:ARRAY\s*)?\[?\s*\?(?:\s*,\s*\?)*\s*\]?\s*\)", re.I)
-_WS = re.compile(r"\s+")
+# One pass for every literal and placeholder: strings, numbers (not digits inside
+# identifiers such as t2), $1, %(x)s, %s, ?, :name, booleans. One alternation is about
+# 3x faster than a pass per kind, which matters for a 5,000-statement trace.
+_LITERAL = re.compile(
+    r"'(?:[^']|'')*'|\b0[xX][0-9a-fA-F]+\b|\b\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b|\$\d+|%\(\w+\)s|%s|\?\d*|(?<=[\s=(,]):\w+|(?<![\w@])@\w+"
+    r"|\b(?:TRUE|FALSE|true|false)\b"
+)
 _TABLE = re.compile(
     r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+(?:ONLY\s+)?((?:[`\"\[]?\w+[`\"\]]?\.)?[`\"\[]?\w+[`\"\]]?)", re.I
 )
 _NOT_TABLES = {"select", "lateral", "unnest", "values", "json_each", "generate_series", "set", "where"}
 
 
+@lru_cache(maxsize=16384)
 def normalize_sql(sql: str, limit: int = 2000) -> str:
-    """Template of a SQL statement: literals and placeholders → ``?``, lists collapsed."""
-    s = _COMMENT.sub(" ", sql[: limit * 4])
-    s = _STRING.sub("?", s)
-    s = _DQ_STRING_VALUE.sub("?", s)
-    s = _PLACEHOLDER.sub("?", s)
-    s = _NUMBER.sub("?", s)
-    s = _BOOL_NULL.sub("?", s)
-    s = _WS.sub(" ", s).strip().rstrip(";").strip()
-    s = _IN_LIST.sub("IN (?)", s)
-    s = _ANY_ARRAY.sub("ANY (?)", s)
-    s = _VALUES.sub(lambda m: "VALUES (?)", s)
+    """Template of a SQL statement: literals and placeholders → ``?``, lists collapsed.
+
+    Cached by text (traces repeat their statements), and each pass is skipped when the
+    character it looks for is absent: the summary of a 5,000-span trace depends on it.
+    """
+    s = sql[: limit * 4]
+    if "--" in s or "/*" in s:
+        s = _COMMENT.sub(" ", s)
+    if '"' in s:
+        s = _DQ_STRING_VALUE.sub("?", s)
+    s = " ".join(_LITERAL.sub("?", s).split()).rstrip(";").rstrip()
+    if "?" in s:
+        upper = s.upper()
+        if "IN" in upper:
+            s = _IN_LIST.sub("IN (?)", s)
+        if "ANY" in upper:
+            s = _ANY_ARRAY.sub("ANY (?)", s)
+        if "VALUES" in upper:
+            s = _VALUES.sub(lambda m: "VALUES (?)", s)
     return s[:limit]
 
 
+@lru_cache(maxsize=16384)
 def has_literals(sql: str) -> bool:
     """True when the statement carries all its values inline, so two identical texts are identical calls.
 
     A statement with a bound placeholder (``?``, ``$1``, ``%s``, ``:name``) hides its values:
     two identical texts may have fetched different rows.
     """
-    body = _COMMENT.sub(" ", sql)
-    if _PLACEHOLDER.search(_STRING.sub("''", body)):
+    body = _COMMENT.sub(" ", sql) if ("--" in sql or "/*" in sql) else sql
+    bare = _STRING.sub("''", body) if "'" in body else body
+    if any(c in bare for c in "$%:?@") and _PLACEHOLDER.search(bare):
         return False
-    return bool(_STRING.search(body) or _NUMBER.search(body))
+    return "'" in body or bool(_NUMBER.search(bare))
 
 
-def sql_tables(sql: str) -> list[str]:
-    """Tables a statement names (FROM/JOIN/INTO/UPDATE), lower-case, without schema or quotes."""
+
+@lru_cache(maxsize=16384)
+def _tables(sql: str) -> tuple[str, ...]:
     out: list[str] = []
     for m in _TABLE.finditer(sql):
         name = re.sub(r"[`\"\[\]]", "", m.group(1)).split(".")[-1].lower()
         if name not in _NOT_TABLES and name not in out:
             out.append(name)
-    return out
+    return tuple(out)
 
 
+def sql_tables(sql: str) -> list[str]:
+    """Tables a statement names (FROM/JOIN/INTO/UPDATE), lower-case, without schema or quotes."""
+    return list(_tables(sql))
+
+
+@lru_cache(maxsize=16384)
 def sql_verb(sql: str) -> str:
     m = re.match(r"\s*(?:WITH\b.*?\)\s*)?(\w+)", _COMMENT.sub(" ", sql), re.S)
     return m.group(1).upper() if m else ""
@@ -91,6 +114,7 @@ _SEGMENT_VAR = re.compile(
 )
 
 
+@lru_cache(maxsize=16384)
 def normalize_url(url: str, method: str = "") -> str:
     """``GET host/items/*?q=?``: variable path segments starred, query values dropped."""
     try:
@@ -164,15 +188,31 @@ def category(kind: str, attrs: dict[str, Any]) -> str:
     return "internal"
 
 
-@dataclass(slots=True, frozen=True)
 class Describe:
-    """What one span did: its category, the grouping template and the exact text."""
+    """What one span did: its category, the grouping template and the exact text.
 
-    category: str
-    template: str  # normalized: equal for "the same call with other values"
-    raw: str  # exact: equal for "the very same call"
-    exact_known: bool  # raw carries the values, so equal raw means an identical call
-    tables: tuple[str, ...] = ()
+    ``exact_known`` (the text carries its values, so equal text means an identical
+    call) and ``tables`` are computed on first use: most spans never need them.
+    """
+
+    __slots__ = ("category", "template", "raw", "_exact", "_sql", "_tables")
+
+    def __init__(self, category: str, template: str, raw: str, exact_known: bool | None,
+                 tables: tuple[str, ...] = (), sql: str = "") -> None:
+        self.category, self.template, self.raw = category, template, raw
+        self._exact, self._tables, self._sql = exact_known, tables, sql
+
+    @property
+    def exact_known(self) -> bool:
+        if self._exact is None:
+            self._exact = has_literals(self._sql)
+        return self._exact
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        if self._sql and not self._tables:
+            self._tables = _tables(self._sql)
+        return self._tables
 
 
 def _db_text(attrs: dict[str, Any]) -> str:
@@ -180,6 +220,11 @@ def _db_text(attrs: dict[str, Any]) -> str:
 
 
 def _db_params(attrs: dict[str, Any]) -> str:
+    for k in attrs:
+        if k.startswith("db.query.parameter."):
+            break
+    else:
+        return ""
     params = sorted((k, str(v)) for k, v in attrs.items() if k.startswith("db.query.parameter."))
     return "|".join(f"{k}={v}" for k, v in params)
 
@@ -199,9 +244,8 @@ def describe(name: str, kind: str, attrs: dict[str, Any]) -> Describe:
         if system == "mongodb":
             return Describe(cat, f"{system}: {normalize_mongo(text)}", f"{system}: {text}", True)
         params = _db_params(attrs)
-        known = has_literals(text) or bool(params)
-        tables = tuple(sql_tables(text))
-        return Describe(cat, normalize_sql(text), text + (f" [{params}]" if params else ""), known, tables)
+        return Describe(cat, normalize_sql(text), text + (f" [{params}]" if params else ""),
+                        True if params else None, sql=text)
     if cat == "http_client":
         method = str(attrs.get("http.request.method") or attrs.get("http.method") or "")
         url = str(attrs.get("url.full") or attrs.get("http.url") or "")

@@ -52,7 +52,7 @@ def exceptions(node: Node, limit: int = 3) -> list[dict[str, Any]]:
 
 
 def span_brief(node: Node) -> dict[str, Any]:
-    return {
+    out = {
         "span_id": f"spn_{node.span_id}",
         "name": node.name,
         "service": node.service,
@@ -60,6 +60,9 @@ def span_brief(node: Node) -> dict[str, Any]:
         "duration_ms": round(node.duration_ns / _MS, 3),
         "self_ms": round(node.self_ns / _MS, 3),
     }
+    if node.desc.template != node.name:  # "SELECT" says little; the statement says what
+        out["what"] = node.desc.template[:160]
+    return out
 
 
 def trace_header(trace: Trace) -> dict[str, Any]:

@@ -16,7 +16,7 @@ must to keep the arithmetic sound and records each repair in ``Trace.issues``:
   shifted into the parent (Jaeger's clock-skew adjustment), the shift reported. A
   remote child that starts inside its caller but ends after it is not shifted (servers
   end their span after writing the reply, which the caller may already have read); it
-  is reported as outside its parent only when late by over 5 ms and half its duration;
+  is reported as outside its parent only when late by over 100 ms and its own duration;
 - a child of the same service outside its parent → kept where it is (asynchronous work
   may outlive its parent) but clamped to the parent's window for self time and the
   critical path.
@@ -35,9 +35,10 @@ from runbrief.traces.sqlnorm import Describe, describe
 
 __all__ = ["Node", "Trace", "build", "load", "load_many", "parse_trace_id", "SPAN_COLUMNS"]
 
-# A remote child that starts inside its caller may end this much (or half its own
-# duration) after it before it is reported as outside its parent.
-_LATE_END_NS = 5_000_000
+# A remote child that starts inside its caller may end this much (or its own duration)
+# after it before it is reported as outside its parent: a loaded server can take a
+# while to close its span after the reply has gone out.
+_LATE_END_NS = 100_000_000
 SPAN_COLUMNS = (
     "trace_id, span_id, parent_span_id, service, name, kind, start_ns, end_ns, status_code, "
     "status_message, route, attributes, events"
@@ -49,7 +50,7 @@ class Node:
 
     __slots__ = ("span_id", "parent_id", "service", "name", "kind", "start", "end", "status", "status_message",
                  "route", "attrs", "events", "children", "parent", "cstart", "cend", "self_ns", "depth",
-                 "shift", "_desc")
+                 "shift", "is_error", "_desc")
 
     def __init__(self, span_id: str, parent_id: str, service: str, name: str, kind: str, start: int, end: int,
                  status: str, status_message: str, route: str, attrs: dict[str, Any], events: list[Any]) -> None:
@@ -72,6 +73,9 @@ class Node:
         self.self_ns = 0
         self.depth = 0
         self.shift = 0  # clock-skew shift applied to this span, ns
+        # Failed: status ERROR, or an exception recorded on it (even if the status was left unset).
+        self.is_error = self.status == "ERROR" or (bool(events) and any(
+            isinstance(e, dict) and e.get("name") == "exception" for e in events))
         self._desc: Describe | None = None
 
     @property
@@ -90,10 +94,6 @@ class Node:
             else:
                 self._desc = describe(self.name, self.kind, self.attrs)
         return self._desc
-
-    @property
-    def is_error(self) -> bool:
-        return self.status == "ERROR" or any(e.get("name") == "exception" for e in self.events)
 
     def __repr__(self) -> str:
         return f"Node({self.span_id or 'virtual'} {self.name!r})"
@@ -240,7 +240,7 @@ def _settle(root: Node, issues: list[dict[str, Any]]) -> None:
                 elif c.start >= node.start:
                     # A server ends its span after writing the reply, which the caller may
                     # already have read: a late end is normal unless it is large.
-                    if c.end - node.end > max(_LATE_END_NS, (c.end - c.start) // 2):
+                    if c.end - node.end > max(_LATE_END_NS, c.end - c.start):
                         outside.append(c.span_id)
                 else:
                     delta = _skew_shift(node, c)

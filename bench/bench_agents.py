@@ -1,0 +1,176 @@
+"""Agents and evals: how fast the GenAI view, the detectors and the gate answer.
+
+Builds a store with ``--conversations`` agent conversations (an agent step, model calls,
+tool calls, in OpenTelemetry GenAI, OpenInference and OpenLLMetry flavours) mixed with
+``--noise`` times as many plain HTTP/DB spans, then times (median of ``--runs``):
+
+- the normalization step (the SQL view, all GenAI rows out) against a baseline measured in
+  the same run: a Python pass that loads each span's attribute JSON and looks up the same keys;
+- ``agents`` (the whole report, and the per-model section alone);
+- ``agent_problems`` (all detectors);
+- ``gate`` with five checks over every trace.
+
+    .venv/bin/python bench/bench_agents.py --conversations 5000 --noise 4 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from runbrief import ops
+from runbrief.evals import genai
+from runbrief.ingest.pipeline import Batch, Pipeline
+from runbrief.records import Resource, Span
+from runbrief.store.duck import Store
+
+MODELS = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet-20241022", "gemini-2.0-flash"]
+TOOLS = ["search", "read_file", "write_file", "run_tests", "http_get"]
+
+
+def _hex(rng: random.Random, n: int) -> str:
+    return f"{rng.getrandbits(4 * n):0{n}x}"
+
+
+def _model_attrs(rng: random.Random, flavour: int, model: str, tokens: int) -> dict[str, Any]:
+    if flavour == 0:
+        return {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": model,
+                "gen_ai.usage.input_tokens": tokens, "gen_ai.usage.output_tokens": tokens // 8,
+                "gen_ai.response.finish_reasons": [rng.choice(["stop", "tool_calls", "length"])]}
+    if flavour == 1:
+        return {"openinference.span.kind": "LLM", "llm.model_name": model, "llm.token_count.prompt": tokens,
+                "llm.token_count.completion": tokens // 8}
+    return {"llm.request.type": "chat", "gen_ai.system": "openai", "gen_ai.request.model": model,
+            "gen_ai.usage.prompt_tokens": tokens, "gen_ai.usage.completion_tokens": tokens // 8,
+            "gen_ai.completion.0.finish_reason": "stop"}
+
+
+def build(store: Store, conversations: int, noise: int, seed: int = 7) -> int:
+    rng = random.Random(seed)
+    res = Resource({"service.name": "agent-bench"})
+    web = Resource({"service.name": "web"})
+    t0 = time.time_ns() - 3600 * 10**9
+    pipe = Pipeline(store)
+    spans: list[Span] = []
+    total = 0
+    for c in range(conversations):
+        tid, start = _hex(rng, 32), t0 + c * 500_000_000
+        root = _hex(rng, 16)
+        flavour = c % 3
+        steps = rng.randint(3, 8)
+        spans.append(Span(tid, root, "invoke_agent coder", start, start + steps * 400_000_000, res,
+                          attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "coder",
+                                      "gen_ai.conversation.id": f"conv-{c}"}))
+        tokens = rng.randint(500, 3000)
+        for s in range(steps):
+            at = start + s * 400_000_000
+            model = MODELS[(c + s) % len(MODELS)]
+            spans.append(Span(tid, _hex(rng, 16), f"chat {model}", at, at + rng.randint(100, 300) * 10**6, res,
+                              parent_span_id=root, attributes=_model_attrs(rng, flavour, model, tokens)))
+            tokens = int(tokens * (2.2 if c % 50 == 0 else 1.1))
+            tool = TOOLS[rng.randrange(len(TOOLS))] if c % 40 else "search"
+            args = orjson.dumps({"q": "same" if c % 40 == 0 else f"{tool}-{s}-{c}"}).decode()
+            err = rng.random() < 0.03
+            spans.append(Span(tid, _hex(rng, 16), f"execute_tool {tool}", at + 310 * 10**6, at + 360 * 10**6, res,
+                              parent_span_id=root, status_code="ERROR" if err else "UNSET",
+                              attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool,
+                                          "gen_ai.tool.call.arguments": args}))
+        for n in range(noise * (2 * steps + 1)):
+            at = start + n * 1_000_000
+            spans.append(Span(_hex(rng, 32), _hex(rng, 16), "GET /api/items", at, at + 5_000_000, web, kind="SERVER",
+                              attributes={"http.route": "/api/items", "http.request.method": "GET",
+                                          "http.response.status_code": 200, "url.path": f"/api/items/{n}"}))
+        if len(spans) >= 50_000:
+            pipe.write(Batch(spans=spans))
+            total += len(spans)
+            spans = []
+    if spans:
+        pipe.write(Batch(spans=spans))
+        total += len(spans)
+    return total
+
+
+def baseline_python(store: Store) -> int:
+    """The normalization step done in Python: load each span's attribute JSON and look up the
+    same convention keys (genai.FIELDS) — the per-row pass the SQL view replaces."""
+    keys = [k for fkeys in genai.FIELDS.values() for k in fkeys]
+    n = 0
+    for (attrs,) in store.cursor().execute("SELECT attributes::VARCHAR FROM spans").fetchall():
+        a = orjson.loads(attrs) if attrs else {}
+        vals = [a.get(k) for k in keys]
+        if any(v is not None for v in vals[:8]):
+            n += 1
+    return n
+
+
+def normalize_sql(store: Store) -> int:
+    # Arrow out, as genai.materialized reads it.
+    return store.cursor().cursor().sql(f"SELECT * FROM ({genai.normalized_sql()})").to_arrow_table().num_rows
+
+
+def timed(fn: Any, runs: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), result
+
+
+GATE = """[gate]
+since = "2h"
+[[gate.check]]
+assert = 'p95(models().duration) < 1s'
+[[gate.check]]
+evaluator = "token_budget"
+max_per_trace = 1000000
+[[gate.check]]
+evaluator = "no_loops"
+[[gate.check]]
+evaluator = "tool_success_rate"
+min = 0.5
+[[gate.check]]
+evaluator = "error_free"
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--conversations", type=int, default=5000)
+    ap.add_argument("--noise", type=int, default=4, help="plain spans per GenAI span")
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(Path(tmp) / "s")
+        t = time.perf_counter()
+        n = build(store, args.conversations, args.noise)
+        genai_n = store.scalar("SELECT count(*) FROM spans WHERE service = 'agent-bench'")
+        print(f"store: {n} spans ({genai_n} GenAI) in {time.perf_counter() - t:.1f} s")
+        ms_base, _ = timed(lambda: baseline_python(store), args.runs)
+        ms_norm, rows = timed(lambda: normalize_sql(store), args.runs)
+        ms_agents, report = timed(lambda: ops.run(store, "agents", {}), args.runs)
+        ms_models, _ = timed(lambda: ops.run(store, "agents", {"group_by": ["model"]}), args.runs)
+        assert rows == genai_n and report["totals"]["model_calls"] + report["totals"]["tool_calls"] + \
+            report["totals"]["agent_steps"] == genai_n
+        ms_problems, problems = timed(lambda: ops.run(store, "agent_problems", {}), args.runs)
+        cfg = Path(tmp) / "runbrief.toml"
+        cfg.write_text(GATE)
+        ms_gate, gate = timed(lambda: ops.run(store, "gate", {"config": str(cfg), "save": False}), args.runs)
+        print(f"normalize, baseline (Python: orjson + the same keys, every span): {ms_base:.0f} ms")
+        print(f"normalize, SQL view (all {rows} GenAI rows out): {ms_norm:.0f} ms  ({ms_base / ms_norm:.1f}x faster)")
+        print(f"agents (all sections): {ms_agents:.0f} ms")
+        print(f"agents (models only):  {ms_models:.0f} ms")
+        print(f"agent_problems: {ms_problems:.0f} ms  ({problems['counts']})")
+        print(f"gate (5 checks, {gate['traces']} traces): {ms_gate:.0f} ms  status={gate['status']}")
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""`runbrief demo` leaves nothing running when it is interrupted or killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the demo ended before its shop started"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            time.sleep(0.05)
+    raise AssertionError(f"{path} never appeared")
+
+
+# SIGTERM takes the same path as Ctrl-C (both become KeyboardInterrupt in the demo).
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_no_process_survives_the_demo(tmp_path: Path, sig: signal.Signals) -> None:
+    store = tmp_path / "store"
+    env = {k: v for k, v in os.environ.items() if k not in ("RUNBRIEF_URL", "RUNBRIEF_STORE")}
+    proc = subprocess.Popen([sys.executable, "-m", "runbrief", "demo", "--store", str(store), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        server = _wait_for(store / "server.json", proc)
+        shop = _wait_for(store / "demo" / "shop-1.0.0.ready", proc)
+        inventory = _wait_for(store / "demo" / "inventory-1.4.2.ready", proc)
+        pids = {"server": server["pid"], "shop": shop["pid"], "inventory": inventory["pid"]}
+        assert all(_alive(p) for p in pids.values())
+        proc.send_signal(sig)
+        code = proc.wait(timeout=60)
+        if sig != signal.SIGKILL:
+            assert code == 130, proc.stderr.read().decode()[-2000:] if proc.stderr else code
+        deadline = time.monotonic() + 30  # after SIGKILL the children get SIGTERM from the kernel and flush
+        while time.monotonic() < deadline and any(_alive(p) for p in pids.values()):
+            time.sleep(0.1)
+        assert not [n for n, p in pids.items() if _alive(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
