@@ -134,10 +134,11 @@ def _peak_rss_mb(pid: int) -> float:
 def end_to_end(payloads: list[bytes], transport: str, conns: int = 4) -> dict[str, float]:
     n = sum(len(ExportLogsServiceRequest.FromString(p).resource_logs[0].scope_logs[0].log_records) for p in payloads)
     with tempfile.TemporaryDirectory() as d, ServerProcess(Path(d) / "store", jobs=False) as sp:
-        q: mp.Queue = mp.Queue()
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
         target = _send_http if transport == "http" else _send_grpc
         dest = sp.url if transport == "http" else sp.grpc_endpoint
-        p = mp.get_context("spawn").Process(target=target, args=(dest, payloads, conns, q))
+        p = ctx.Process(target=target, args=(dest, payloads, conns, q))
         p.start()
         elapsed = q.get()
         p.join()

@@ -73,7 +73,7 @@ class Truth:
     kind: str
     label: str                               # template text or event reason
     records: list[LogRecord] = field(default_factory=list)
-    event_id: str | None = None
+    template_id: str | None = None           # the dataset's ground-truth EventId
 
     def pattern_ids(self) -> set[str]:
         return {r.pattern_id for r in self.records if r.pattern_id}
@@ -157,7 +157,8 @@ def build(seed: int, datasets: tuple[str, ...] = DATASETS, *, base_min: int = 36
             if truth is not None:
                 truth.records.append(rec)
 
-        rate_truth = Truth(svc, "rate_up", by_tpl[plan["rate"]][0].template) if "rate" in plan else None
+        rate_truth = Truth(svc, "rate_up", by_tpl[plan["rate"]][0].template, template_id=plan["rate"]) \
+            if "rate" in plan else None
         cursor, left = rng.randrange(len(background)), 0
         base_rate = 0
         for m in range(base_min + after_min):
@@ -182,13 +183,13 @@ def build(seed: int, datasets: tuple[str, ...] = DATASETS, *, base_min: int = 36
                         emit(rng.choice(by_tpl[plan["rate"]]), at, rate_truth)
         if plan:
             for tpl in plan["new"]:
-                t = Truth(svc, "new", by_tpl[tpl][0].template)
+                t = Truth(svc, "new", by_tpl[tpl][0].template, template_id=tpl)
                 for _ in range(rng.randint(15, 60)):
                     at = deploy_at + timedelta(seconds=rng.random() * (after_min * 60 - 31))
                     emit(rng.choice(by_tpl[tpl]), at, t)
                 truths.append(t)
             truths.append(rate_truth)  # type: ignore[arg-type]
-            stop = Truth(svc, "stopped", by_tpl[plan["stop"]][0].template)
+            stop = Truth(svc, "stopped", by_tpl[plan["stop"]][0].template, template_id=plan["stop"])
             period = rng.choice([1, 2, 3, 5])
             for m in range(rng.randrange(period), base_min, period):
                 emit(rng.choice(by_tpl[plan["stop"]]), T0 + timedelta(minutes=m, seconds=rng.random() * 50), stop)
@@ -299,11 +300,27 @@ def _aliases(store: Store) -> dict[str, str]:
     return {r["old_id"]: r["new_id"] for r in store.query("SELECT old_id, new_id FROM pattern_aliases")}
 
 
+ISOLATED = 0.8  # a truth is "isolated" when its template is >= 80% of the lines of its patterns
+
+
+def purity(t: Truth, pats: set[str], mix: dict[tuple[str, str], Counter[str]]) -> float:
+    """Share of the lines in the truth's patterns that are of the truth's own template: low when
+    the miner merged the injected template with others (then no detector can see it alone)."""
+    total = sum(sum(mix[(t.service, p)].values()) for p in pats)
+    own = sum(mix[(t.service, p)][t.template_id or ""] for p in pats)
+    return own / total if total else 0.0
+
+
 def evaluate(store: Store, sc: Scenario, *, limit: int = 10) -> dict[str, Any]:
     """Run ``changes`` per service at the deploy and score it against the injected truths."""
     alias = _aliases(store)
     deps = {r["service"]: r["id"] for r in store.query("SELECT id, service FROM deploys")}
+    # how the miner split the lines: per (service, pattern), records by ground-truth template
+    mix: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for r in sc.records:
+        mix[(r.service, alias.get(r.pattern_id, r.pattern_id))][sc.truth_lines.get(id(r), "")] += 1
     out: dict[str, Any] = {"tp": 0, "fp": 0, "found": 0, "truths": len(sc.truths), "missed": [], "false": [],
+                           "isolated": 0, "found_isolated": 0,
                            "by_kind": defaultdict(lambda: [0, 0]), "ms": []}
     for svc in sc.services:
         t0 = time.perf_counter()
@@ -330,11 +347,14 @@ def evaluate(store: Store, sc: Scenario, *, limit: int = 10) -> dict[str, Any]:
                 out["false"].append((svc, item["kind"], item.get("template") or item.get("reason"), item["score"]))
         for t in truths:
             out["by_kind"][t.kind][1] += 1
+            pure = t.kind == "k8s_event" or purity(t, tpats[id(t)], mix) >= ISOLATED
+            out["isolated"] += pure
             if id(t) in hit:
                 out["found"] += 1
+                out["found_isolated"] += pure
                 out["by_kind"][t.kind][0] += 1
             else:
-                out["missed"].append((svc, t.kind, t.label[:80]))
+                out["missed"].append((svc, t.kind, t.label[:80], "isolated" if pure else "merged by the miner"))
     out["by_kind"] = dict(out["by_kind"])
     return out
 

@@ -25,6 +25,7 @@ __all__ = ["Operation", "operation", "get", "all_operations", "run"]
 # Modules that declare operations. Each area adds its own line.
 OP_MODULES = [
     "runbrief.queries",
+    "runbrief.distill.ops",
     "runbrief.traces.ops",
     "runbrief.store.retention",
     "runbrief.evals.ops",

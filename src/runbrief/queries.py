@@ -116,7 +116,7 @@ def logs(
         args.append(trace_id.removeprefix("trc_").lower())
     if pattern_id:
         where.append("pattern_id = ?")
-        args.append(pattern_id)
+        args.append(pattern_id.removeprefix("pat_"))
     limit = max(1, min(int(limit), 10_000))
     sql = "SELECT * FROM logs" + (" WHERE " + " AND ".join(where) if where else "")
     rows = store.query(sql + " ORDER BY ts DESC, id DESC LIMIT ?", [*args, limit + 1])

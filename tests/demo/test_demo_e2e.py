@@ -85,7 +85,7 @@ def test_traffic_ran_on_both_versions_and_nothing_is_left_running(run: dict[str,
     assert set(run["processes"]) == {"runbrief-serve", "inventory-1.4.2", "shop-1.0.0", "shop-2.0.0"}
     assert not [n for n, pid in run["processes"].items() if _alive(pid)]
     assert run["server"]["kept"] is False
-    assert run["deploy"]["evidence_id"] == "dep_1"
+    assert run["deploy"]["evidence_id"].startswith("dep_")
 
 
 def test_every_cited_evidence_id_resolves(run: dict[str, Any], opened: Store) -> None:
@@ -118,7 +118,8 @@ def test_n_plus_one_on_cart_is_a_trace_problem_with_span_ids(run: dict[str, Any]
 @needs_changes
 def test_swallowed_error_is_a_new_error_pattern_since_the_deploy(run: dict[str, Any], opened: Store) -> None:
     changes = run["results"]["changes"]
-    assert changes["deploy"]["evidence_id"] == run["deploy"]["evidence_id"]
+    deploy = show(opened, changes["deploy"]["evidence_id"])  # the marked deploy, or one inferred at the same change
+    assert deploy["service"] == "shop" and deploy["version"] == "2.0.0"
     hits = _items(changes, "loyalty update failed", ("new",))
     assert hits, [i.get("template") for i in changes["items"]]
     item = hits[0]

@@ -112,3 +112,16 @@ def test_cli_deploy_mark_prints_the_id(tmp_path: Path) -> None:
     assert r.exit_code == 0 and '"version": "1.4.2"' in r.output
     r = runner.invoke(app, ["deploy", "mark", "--service", "checkout", "--store", str(tmp_path / "s")])
     assert r.exit_code == 2  # --version is required
+
+
+def test_a_marked_deploy_explains_the_version_change_it_caused(store: Store) -> None:
+    """CI marks "v2.0.0" while the service reports "2.0.0": one deploy, not two."""
+    pipe = Pipeline(store)
+    pipe.write(_logs("search", "1.9.0", T0))
+    ops.run(store, "deploy_mark", {"service": "search", "version": "v2.0.0", "at": "2024-05-01T10:20:00Z"})
+    pipe.write(_logs("search", "2.0.0", T0 + 22 * 60 * S))
+    assert [r["source"] for r in store.query("SELECT source FROM deploys")] == ["cli"]
+    # the next change, with no mark, is inferred
+    pipe.write(_logs("search", "2.0.1", T0 + 3 * 3600 * S))
+    rows = store.query("SELECT version, source FROM deploys ORDER BY id")
+    assert rows == [{"version": "v2.0.0", "source": "cli"}, {"version": "2.0.1", "source": "inferred"}]

@@ -153,6 +153,17 @@ def test_real_server_cli_and_hooks(tmp_path: Path) -> None:
         events.write_text(samples.kubectl_events_list(samples.CORE_EVENTS))
         result = ingest_remote(sp.url, None, [str(events)])
         assert result["events"] == len(samples.CORE_EVENTS) and result["errors"] == []
+        # `runbrief ingest FILE` streams to the server that holds the store
+        (tmp_path / "hdfs.log.gz").write_bytes(gzip.compress((LOGHUB / "HDFS" / "HDFS_2k.log").read_bytes()))
+        r = runner.invoke(cli_app, ["ingest", str(tmp_path / "hdfs.log.gz"), "--json", "--store", store_arg])
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.output)
+        assert out["logs"] == 2000 and out["via"] == sp.url
+        r = runner.invoke(cli_app, ["logs", "--service", "hdfs", "--contains", "blk_38865049064139660", "--json",
+                                    "--store", store_arg])
+        hits = json.loads(r.output)["logs"]
+        assert any(h["body"] == "PacketResponder 1 for block blk_38865049064139660 terminating" for h in hits)
+        assert all(h["pattern_id"] for h in hits)  # distilled on the server
         body = json.dumps(samples.DEPLOYMENT_STATUS).encode()
         hdrs = {"X-GitHub-Event": "deployment_status", "Content-Type": "application/json"}
         bad = httpx.post(f"{sp.url}/api/hooks/github", content=body,
@@ -163,4 +174,4 @@ def test_real_server_cli_and_hooks(tmp_path: Path) -> None:
         assert ok.status_code == 201 and ok.json()["id"] == "dep_2"
         r = runner.invoke(cli_app, ["stats", "--json", "--store", store_arg])
         stats = json.loads(r.output)
-        assert stats["deploys"] == 2 and stats["events"] == len(samples.CORE_EVENTS)
+        assert stats["deploys"] == 2 and stats["events"] == len(samples.CORE_EVENTS) and stats["logs"] == 2000

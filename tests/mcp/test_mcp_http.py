@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp_client import payload, run, stdio_session, text_of
 from mcp_data import Facts
 
-from conftest import payload, run, stdio_session, text_of
 from runbrief.agent.tools import TOOLS
 from runbrief.testing import ServerProcess
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp_client import RUNBRIEF, run
 from mcp_data import Facts
 
-from conftest import RUNBRIEF, run
 from runbrief.agent.skills import END, START
 from runbrief.cli import main
 

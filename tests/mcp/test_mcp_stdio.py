@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp_client import EVIDENCE, payload, run, stdio_session, text_of
 from mcp_data import SECRET, Facts
 
-from conftest import EVIDENCE, payload, run, stdio_session, text_of
 from runbrief import ops, tokens
 from runbrief.agent.tools import TOOLS
 
@@ -81,6 +81,17 @@ def check_answer(name: str, data: Any, text: str, facts: Facts) -> None:
     elif name == "agent_metrics":
         model = next(m for m in data["models"] if m["model"] == "gpt-4o")
         assert model["calls"] == 5 and model["input_tokens"] == 9000
+    elif name == "top_patterns":
+        rows = data["patterns"]
+        assert 1 <= len(rows) <= 5 and all(r["pattern_id"].startswith("pat_") for r in rows)
+        assert all(r["template"].startswith("<untrusted-data>") for r in rows)
+        assert rows[0]["count"] >= rows[-1]["count"]
+    elif name == "get_incident":
+        assert data["id"] == "inc_1" and data["claims"] and all(c["evidence"] for c in data["claims"])
+    elif name == "list_incidents":
+        assert [i["id"] for i in data["incidents"]] == ["inc_1"]
+    elif name == "record_fix":
+        assert "inc_1" in text
     elif name == "brief":
         assert text.startswith("# runbrief brief") and "untrusted-data" in text
     elif name == "list_deploys":

@@ -221,12 +221,21 @@ def search_logs(
 
 @tool("top_patterns", op="patterns", title="Top log patterns")
 def top_patterns(
-    service: Service = None, since: Since = None, until: Until = None, limit: Limit = 20, budget: Budget = 2000
+    service: Service = None,
+    since: Since = None,
+    until: Until = None,
+    severity: Annotated[
+        Literal["trace", "debug", "info", "warn", "error", "fatal"] | None,
+        Field(description="Minimum severity: warn includes error and fatal."),
+    ] = None,
+    limit: Limit = 20,
+    budget: Budget = 2000,
 ) -> dict[str, Any]:
     """The most frequent log patterns (templates with variables masked as <*>) in a
-    window: count, trend, first seen, severity, an example line and the pat_ ID. Thousands
-    of lines become a few rows; drill into one with `search_logs(pattern_id=…)`."""
-    return {"service": service, "since": since, "until": until, "limit": limit}
+    window: count, errors, trend (new, rising, falling), first and last seen, severity,
+    services, an example line and the pat_ ID. Thousands of lines become a few rows;
+    drill into one with `search_logs(pattern_id=…)` or `show(pat_…)`."""
+    return {"service": service, "since": since, "until": until, "severity": severity, "limit": limit}
 
 
 # ------------------------------------------------------------------ traces

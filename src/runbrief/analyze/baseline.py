@@ -63,15 +63,17 @@ class PatternStat:
     example_after: str | None    # pattern_counts.examples JSON of a row on each side
     example_before: str | None
     first_before: datetime | None = None   # first baseline minute it appeared in
+    after_sumsq: float = 0.0               # sum of squared per-bucket counts in the after window
 
-    def dispersion(self, baseline_minutes: float, bucket_minutes: int) -> float:
-        """Variance / mean of the baseline's bucketed counts (>= 1; 1 for too little data)."""
-        n_buckets = baseline_minutes / bucket_minutes
-        if self.before < 5 or n_buckets < 3:
-            return 1.0
-        mean = self.before / n_buckets
-        var = (self.bucket_sumsq - n_buckets * mean * mean) / (n_buckets - 1)
-        return max(1.0, var / mean)
+    def dispersion(self, baseline_minutes: float, bucket_minutes: int, after_minutes: float = 0.0) -> float:
+        """Variance / mean of the bucketed counts (>= 1; 1 for too little data).
+
+        The larger of the baseline's and, given ``after_minutes``, the after window's own:
+        a burst on either side is burstiness, not a shift (a real, sustained shift leaves the
+        after window's buckets even, so it keeps its power).
+        """
+        return max(_phi(self.before, self.bucket_sumsq, baseline_minutes / bucket_minutes),
+                   _phi(self.after, self.after_sumsq, after_minutes / bucket_minutes))
 
     def std_per_minute(self, baseline_minutes: float, bucket_minutes: int = 1) -> float:
         n_buckets = baseline_minutes / bucket_minutes
@@ -80,6 +82,14 @@ class PatternStat:
         mean = self.before / n_buckets
         var = max(0.0, (self.bucket_sumsq - n_buckets * mean * mean) / (n_buckets - 1))
         return math.sqrt(var) / math.sqrt(bucket_minutes)
+
+
+def _phi(total: float, sumsq: float, n_buckets: float) -> float:
+    if total < 5 or n_buckets < 3:
+        return 1.0
+    mean = total / n_buckets
+    var = (sumsq - n_buckets * mean * mean) / (n_buckets - 1)
+    return max(1.0, var / mean)
 
 
 @dataclass(slots=True)
@@ -103,17 +113,15 @@ class ServiceStat:
         return max(1.0, var / mean)
 
 
-def _scan(service: str | None, segments: list[Interval], after: Interval | None, aliases: bool) -> tuple[str, list[Any]]:
+def _scan(service: str | None, segments: list[Interval], after: Interval | None) -> tuple[str, list[Any]]:
     """One plain range scan per interval, glued with UNION ALL: each range alone lets DuckDB
     skip row groups by their minute zonemaps (an OR of ranges is filtered only after reading
     everything between them)."""
-    pid = "coalesce(al.new_id, c.pattern_id)" if aliases else "c.pattern_id"
-    join = _ALIAS_JOIN if aliases else ""
     svc = "c.service = ? AND " if service is not None else ""
     parts, args = [], []
     for seg, post in [*((s, "FALSE") for s in segments), *([(after, "TRUE")] if after else [])]:
-        parts.append(f"SELECT c.service, {pid} AS pattern_id, c.minute, c.count, c.errors, {post} AS post "
-                     f"FROM pattern_counts c {join} WHERE {svc}c.minute >= ? AND c.minute < ?")
+        parts.append(f"SELECT c.service, c.pattern_id, c.minute, c.count, c.errors, {post} AS post "
+                     f"FROM pattern_counts c WHERE {svc}c.minute >= ? AND c.minute < ?")
         args.extend([*([service] if service is not None else []), seg.start, seg.end])
     if not parts:
         return "SELECT NULL::VARCHAR AS service, NULL::VARCHAR AS pattern_id, NULL::TIMESTAMP AS minute, " \
@@ -125,49 +133,43 @@ def _in(values: list[str]) -> str:
     return "(" + ", ".join("?" * len(values)) + ")" if values else "(NULL)"
 
 
-# One scan of the window (materialized once), read three ways: per pattern, per pattern and
-# bucket (its variability), per service and bucket (the error share's variability). Only
+# One scan of the window, grouped once per (service, pattern, side, bucket) — a tenth of the
+# rows — from which come the per-pattern figures, its variability (squared bucket counts)
+# and the service's (the error share's variability). Measured: grouping the raw rows several
+# ways cost four times this. Only
 # narrow columns are read: rows of all services interleave in time order, so every column
 # the scan touches is decompressed for the whole window (measured: the scan is most of the
 # cost). Exact first/last line times and examples come after, for the few patterns that
 # matter, by exact (service, pattern, minute) key: ``attach_rows``.
-# Aliases are resolved here so a template the miner generalized mid-window stays one
-# pattern, not a "stopped" old ID and a "new" one. The mixed minute of a split is "after".
+# Aliases need no join: when a template evolves, the Distiller re-points the old ID's rows
+# to the new one in the same transaction, so a generalized template stays one pattern (not
+# a "stopped" old ID and a "new" one). The mixed minute of a split is "after".
 _STATS_SQL = """
-WITH r AS MATERIALIZED (
-    {scan}),
-b AS (SELECT service, pattern_id, time_bucket(to_minutes(?::BIGINT), minute) AS bucket, sum(count) AS n
-      FROM r WHERE NOT post GROUP BY ALL),
-d AS (SELECT service, pattern_id, sum(n * n)::DOUBLE AS sumsq FROM b GROUP BY ALL),
-sb AS (SELECT service, time_bucket(to_minutes(?::BIGINT), minute) AS bucket, sum(count) AS n, sum(errors) AS e
-       FROM r WHERE NOT post GROUP BY ALL),
-sd AS (SELECT service, sum(n * n)::DOUBLE AS n2, sum(e * e)::DOUBLE AS e2 FROM sb GROUP BY ALL)
-SELECT r.service, r.pattern_id,
-    coalesce(sum(count) FILTER (WHERE NOT post), 0)::BIGINT AS before,
-    coalesce(sum(count) FILTER (WHERE post), 0)::BIGINT AS after,
-    coalesce(sum(errors) FILTER (WHERE NOT post), 0)::BIGINT AS before_errors,
-    coalesce(sum(errors) FILTER (WHERE post), 0)::BIGINT AS after_errors,
-    count(*) FILTER (WHERE NOT post) AS before_minutes,
-    count(*) FILTER (WHERE post) AS after_minutes,
-    count(DISTINCT floor((epoch(minute) - epoch(?::TIMESTAMP)) / ?)) FILTER (WHERE NOT post AND minute >= ?) AS spread,
-    coalesce(any_value(d.sumsq), 0) AS bucket_sumsq,
-    min(minute) FILTER (WHERE post) AS first_after,
-    max(minute) FILTER (WHERE post) AS last_after,
-    max(minute) FILTER (WHERE NOT post) AS last_before,
+WITH g AS (
+    SELECT service, pattern_id, post, time_bucket(to_minutes(?::BIGINT), minute) AS bucket,
+           sum(count) AS n, sum(errors) AS e, count(*) AS mins, min(minute) AS fmin, max(minute) AS lmax
+    FROM ({scan}) r GROUP BY ALL),
+sd AS (SELECT service, sum(n * n)::DOUBLE AS n2, sum(e * e)::DOUBLE AS e2
+       FROM (SELECT service, bucket, sum(n) AS n, sum(e) AS e FROM g WHERE NOT post GROUP BY ALL) GROUP BY ALL)
+SELECT g.service, g.pattern_id,
+    coalesce(sum(n) FILTER (WHERE NOT post), 0)::BIGINT AS before,
+    coalesce(sum(n) FILTER (WHERE post), 0)::BIGINT AS after,
+    coalesce(sum(e) FILTER (WHERE NOT post), 0)::BIGINT AS before_errors,
+    coalesce(sum(e) FILTER (WHERE post), 0)::BIGINT AS after_errors,
+    coalesce(sum(mins) FILTER (WHERE NOT post), 0)::BIGINT AS before_minutes,
+    coalesce(sum(mins) FILTER (WHERE post), 0)::BIGINT AS after_minutes,
+    count(DISTINCT floor((epoch(fmin) - epoch(?::TIMESTAMP)) / ?)) FILTER (WHERE NOT post AND fmin >= ?) AS spread,
+    coalesce(sum(n * n) FILTER (WHERE NOT post), 0)::DOUBLE AS bucket_sumsq,
+    min(fmin) FILTER (WHERE post) AS first_after,
+    max(lmax) FILTER (WHERE post) AS last_after,
+    max(lmax) FILTER (WHERE NOT post) AS last_before,
     NULL, NULL,
     coalesce(any_value(sd.n2), 0), coalesce(any_value(sd.e2), 0),
-    min(minute) FILTER (WHERE NOT post) AS first_before
-FROM r LEFT JOIN d USING (service, pattern_id) LEFT JOIN sd USING (service)
-GROUP BY r.service, r.pattern_id
+    min(fmin) FILTER (WHERE NOT post) AS first_before,
+    coalesce(sum(n * n) FILTER (WHERE post), 0)::DOUBLE AS after_sumsq
+FROM g LEFT JOIN sd USING (service)
+GROUP BY g.service, g.pattern_id
 """
-_ALIAS_JOIN = "LEFT JOIN pattern_aliases al ON al.old_id = c.pattern_id"
-
-
-def _has_aliases(store: Store) -> bool:
-    # fetchall, not Store.scalar: DuckDB 2 refuses register() while a result is half-read
-    return bool(store.cursor().execute("SELECT EXISTS (SELECT 1 FROM pattern_aliases)").fetchall()[0][0])
-
-
 def window_stats(store: Store, service: str | None, segments: list[Interval], after: Interval | None,
                  bucket_minutes: int = 1) -> tuple[list[PatternStat], list[ServiceStat]]:
     """Per (service, pattern) and per service aggregates over the baseline ``segments`` and ``after``.
@@ -175,14 +177,14 @@ def window_stats(store: Store, service: str | None, segments: list[Interval], af
     ``first_after``, ``last_after`` and ``last_before`` are minutes until ``attach_rows``
     makes them exact and fills the examples.
     """
-    scan, args = _scan(service, segments, after, _has_aliases(store))
+    scan, args = _scan(service, segments, after)
     split = after.start if after else max(s.end for s in segments)
     last = max(segments, key=lambda s: s.end) if segments else Interval(split, split)
     quarter_s = max(60.0, (last.end - last.start).total_seconds() / 4.0)
     sql = _STATS_SQL.format(scan=scan)
-    params = [*args, int(bucket_minutes), int(bucket_minutes), last.start, quarter_s, last.start]
+    params = [int(bucket_minutes), *args, last.start, quarter_s, last.start]
     rows = store.cursor().execute(sql, params).fetchall()
-    pats = [PatternStat(*row[:15], first_before=row[17]) for row in rows]
+    pats = [PatternStat(*row[:15], first_before=row[17], after_sumsq=row[18]) for row in rows]
     services: dict[str, ServiceStat] = {}
     for p, row in zip(pats, rows, strict=True):
         sv = services.get(p.service)
@@ -215,16 +217,8 @@ def attach_rows(store: Store, stats: list[PatternStat]) -> None:
     if not want:
         return
     keys = list(want)
-    olds: dict[str, list[str]] = {}
-    if _has_aliases(store):
-        pats = sorted({k[1] for k in keys})
-        for old, new in store.cursor().execute(
-                f"SELECT old_id, new_id FROM pattern_aliases WHERE new_id IN {_in(pats)}", pats).fetchall():
-            olds.setdefault(new, []).append(old)
-    raw_keys = [(svc, raw, m, pid) for svc, pid, m in keys for raw in [pid, *olds.get(pid, [])]]
-    tbl = pa.table({"service": [k[0] for k in raw_keys], "raw": [k[1] for k in raw_keys],
-                    "minute": pa.array([k[2] for k in raw_keys], pa.timestamp("us")),
-                    "pid": [k[3] for k in raw_keys]})
+    tbl = pa.table({"service": [k[0] for k in keys], "pid": [k[1] for k in keys],
+                    "minute": pa.array([k[2] for k in keys], pa.timestamp("us"))})
     cur = store.cursor()
     cur.register("_rb_edge_keys", tbl)
     try:
@@ -232,7 +226,7 @@ def attach_rows(store: Store, stats: list[PatternStat]) -> None:
             """SELECT k.service, k.pid, k.minute, min(coalesce(c.first_ts, c.minute)),
                       max(coalesce(c.last_ts, c.minute)), any_value(c.examples) FILTER (WHERE c.examples IS NOT NULL)
                FROM pattern_counts c JOIN _rb_edge_keys k
-                 ON c.service = k.service AND c.pattern_id = k.raw AND c.minute = k.minute
+                 ON c.service = k.service AND c.pattern_id = k.pid AND c.minute = k.minute
                WHERE c.minute >= ? AND c.minute <= ? GROUP BY ALL""",
             [min(k[2] for k in keys), max(k[2] for k in keys)],
         ).fetchall()
@@ -302,22 +296,18 @@ def coverage_start(store: Store, service: str | None, want: datetime) -> datetim
 def history(store: Store, keys: list[tuple[str, str]], before: datetime | None) -> dict[tuple[str, str], datetime]:
     """First time each (service, pattern) was seen before ``before`` (None: ever); absent if never.
 
-    Aliases count as the pattern they became. One query filtered by service and pattern ID,
-    so it stays cheap over the whole history.
+    One query filtered by service and pattern ID (a scan of those two columns of the
+    history), so callers ask it only for the few patterns that need it.
     """
     if not keys:
         return {}
     services = sorted({s for s, _ in keys})
     pats = sorted({p for _, p in keys})
-    olds = [r[0] for r in store.cursor().execute(
-        f"SELECT old_id FROM pattern_aliases WHERE new_id IN {_in(pats)}", pats).fetchall()]
-    raw = pats + olds
     time_filter = " AND c.minute < ?" if before is not None else ""
     rows = store.cursor().execute(
-        f"""SELECT c.service, coalesce(al.new_id, c.pattern_id), min(coalesce(c.first_ts, c.minute))
-            FROM pattern_counts c LEFT JOIN pattern_aliases al ON al.old_id = c.pattern_id
-            WHERE c.service IN {_in(services)} AND c.pattern_id IN {_in(raw)}{time_filter} GROUP BY ALL""",
-        [*services, *raw, *([before] if before is not None else [])],
+        f"""SELECT c.service, c.pattern_id, min(coalesce(c.first_ts, c.minute)) FROM pattern_counts c
+            WHERE c.service IN {_in(services)} AND c.pattern_id IN {_in(pats)}{time_filter} GROUP BY ALL""",
+        [*services, *pats, *([before] if before is not None else [])],
     ).fetchall()
     want = set(keys)
     return {(s, p): t for s, p, t in rows if (s, p) in want}

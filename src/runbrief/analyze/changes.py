@@ -12,8 +12,9 @@ The rules, and why:
   in bursts), which is what keeps a rare template's first appearance from ranking.
   Quieter new patterns are not items; ``summary.also_new`` lists the loudest of them.
 - ``rate_up`` / ``rate_down``: the exact conditional binomial test of two Poisson rates,
-  normalized by window lengths, on counts deflated by the pattern's own dispersion in the
-  baseline (quasi-Poisson), Bonferroni-corrected over the patterns with enough volume;
+  normalized by window lengths, on counts deflated by the pattern's own dispersion
+  (quasi-Poisson; the larger of the baseline's and the after window's, so a burst on either
+  side reads as burstiness), Bonferroni-corrected over the patterns with enough volume;
   plus an effect size (rate ratio >= 2 either way) and a minimum volume (>= 10 lines
   after for a rise, >= 10 expected lines for a fall) so that noise does not rank.
 - ``stopped``: absent after the split, and regular before it — seen in at least 5
@@ -60,6 +61,7 @@ MIN_COUNT = 10        # lines: below this a rate shift is noise, whatever its p-
 MIN_RATIO = 2.0       # effect size: the rate at least doubled or halved
 MIN_SHARE_SHIFT = 0.01
 STOP_MIN_MINUTES = 5
+ALSO_NEW = 5          # quiet new patterns cited in the summary
 
 
 def _sev_weight(severity: str | None, errors: int) -> tuple[float, str]:
@@ -98,23 +100,34 @@ def _pattern_items(store: Store, plan: _windows.Plan,
             found.append(hit)
     # New = never seen in the service before the split. A pattern whose first sighting
     # anywhere (patterns.first_seen) is after the split is new without looking further;
-    # only the others cost a look at the service's history.
+    # the others cost a look at the service's history (a scan of it), so only those that
+    # would become items get one; the quiet ones are reported as absent from the baseline.
     meta = _pattern_meta(store, [s.pattern_id for s in unseen] + [s.pattern_id for _, s, _ in found])
-    doubtful = [s for s in unseen if not ((g := meta.get(s.pattern_id, (None, None, None))[2]) and g >= plan.split)]
-    seen_before = history(store, [(s.service, s.pattern_id) for s in doubtful], plan.after.start)
-    quiet_new: list[PatternStat] = []
+    as_new, as_back, quiet = [], [], []
     for s in unseen:
-        if (s.service, s.pattern_id) in seen_before:  # seen before, outside the baseline
-            hit = _rate_change(s, plan, n_rate, n_reg)
-            if hit:
-                hit[2]["returned"] = True
-                found.append(hit)
-            continue
         p = p_after ** s.after_minutes
         if p * n_new < ALPHA:
-            found.append(("new", s, {"p_value": p}))
+            as_new.append((s, p))
+        elif hit := _rate_change(s, plan, n_rate, n_reg):
+            as_back.append(hit)
         else:
-            quiet_new.append(s)
+            quiet.append(s)
+    check = [s for s, _ in as_new] + [h[1] for h in as_back]
+    doubtful = [s for s in check if not ((g := meta.get(s.pattern_id, (None, None, None))[2]) and g >= plan.split)]
+    seen_before = history(store, [(s.service, s.pattern_id) for s in doubtful], plan.after.start)
+    for s, p in as_new:
+        if (s.service, s.pattern_id) not in seen_before:
+            found.append(("new", s, {"p_value": p}))
+        elif hit := _rate_change(s, plan, n_rate, n_reg):  # seen before, outside the baseline
+            hit[2]["returned"] = True
+            found.append(hit)
+    for hit in as_back:
+        if (hit[1].service, hit[1].pattern_id) in seen_before:
+            hit[2]["returned"] = True
+            found.append(hit)
+        else:  # never seen: new after all, though too sparse to be significant as such
+            quiet.append(hit[1])
+    quiet_new = sorted(quiet, key=_quiet_rank)
     attach_rows(store, [s for _, s, _ in found])  # exact edge times and examples, items only
     items = []
     for kind, s, extra in found:
@@ -131,15 +144,24 @@ def _pattern_items(store: Store, plan: _windows.Plan,
 def _rate_change(s: PatternStat, plan: _windows.Plan, n_rate: int,
                  n_reg: int) -> tuple[str, PatternStat, dict[str, Any]] | None:
     t_a, t_b = plan.after.minutes, plan.baseline_minutes
-    phi = s.dispersion(t_b, plan.bucket_minutes)
+    # the effect-size and volume gates first: they are cheap and most patterns stop here,
+    # so the exact tails are computed for a handful of patterns, not thousands
+    expected = s.before * t_a / t_b
+    ratio = ((s.after + 0.5) / t_a) / ((s.before + 0.5) / t_b)
+    up = s.after >= MIN_COUNT and ratio >= MIN_RATIO
+    down = expected >= MIN_COUNT and ratio <= 1 / MIN_RATIO
+    stop = s.after == 0 and _regular(s, plan)
+    if not (up or down or stop):
+        return None
+    phi = s.dispersion(t_b, plan.bucket_minutes, t_a)
     rt = rate_test(s.after, s.before, t_a, t_b, phi)
     extra = {"ratio": round(rt.ratio, 3), "dispersion": round(phi, 2), "expected": round(rt.expected, 2),
              "excess": rt.excess}
-    if s.after >= MIN_COUNT and rt.ratio >= MIN_RATIO and rt.p_up * n_rate < ALPHA:
+    if up and rt.p_up * n_rate < ALPHA:
         return "rate_up", s, {**extra, "p_value": rt.p_up}
-    if s.after == 0 and _regular(s, plan) and _absent_p(s, t_a, t_b) * n_reg < ALPHA:
+    if stop and _absent_p(s, t_a, t_b) * n_reg < ALPHA:
         return "stopped", s, {**extra, "p_value": _absent_p(s, t_a, t_b)}
-    if rt.expected >= MIN_COUNT and rt.ratio <= 1 / MIN_RATIO and rt.p_down * n_rate < ALPHA:
+    if down and rt.p_down * n_rate < ALPHA:
         return "rate_down", s, {**extra, "p_value": rt.p_down}
     return None
 
@@ -217,9 +239,14 @@ def _pattern_item(kind: str, s: PatternStat, extra: dict[str, Any], plan: _windo
     return item
 
 
-def _also_new(store: Store, quiet: list[PatternStat], n: int = 5) -> list[dict[str, Any]]:
-    """The loudest new patterns too sparse to be items: cited, not ranked (errors first)."""
-    quiet = sorted(quiet, key=lambda s: (-s.after_errors, -s.after_minutes, -s.after, s.pattern_id))[:n]
+def _quiet_rank(s: PatternStat) -> tuple[int, int, int, str]:
+    return (-s.after_errors, -s.after_minutes, -s.after, s.pattern_id)
+
+
+def _also_new(store: Store, quiet: list[PatternStat], n: int = ALSO_NEW) -> list[dict[str, Any]]:
+    """The loudest patterns absent from the baseline but too sparse to be items: cited, not
+    ranked (errors first). Not checked against older history: some may be returning ones."""
+    quiet = sorted(quiet, key=_quiet_rank)[:n]
     meta = _pattern_meta(store, [s.pattern_id for s in quiet])
     return [{"evidence_id": ids.make("pat", s.pattern_id), "service": s.service, "template": meta.get(
         s.pattern_id, (None, None, None))[0], "count": s.after, "minutes_present": s.after_minutes,

@@ -82,7 +82,7 @@ def parse(
         con = Console(highlight=False)
         t = Table("count", "pattern", "template", box=None)
         for pid, n in final.most_common():
-            t.add_row(str(n), f"pat_{pid}", tpl.get(pid, templates.get(pid, "")), overflow="fold")
+            t.add_row(str(n), f"pat_{pid}", tpl.get(pid, templates.get(pid, "")))
         con.print(t)
         con.print(f"[dim]{sum(final.values())} lines, {len(final)} patterns[/]")
     out.flush()
@@ -92,7 +92,7 @@ def _render_patterns(con: Console, result: dict[str, Any]) -> None:
     t = Table("count", "trend", "severity", "first seen", "services", "pattern", "template", box=None)
     for p in result["patterns"]:
         t.add_row(str(p["count"]), p.get("trend") or "", p.get("severity") or "", p.get("first_seen") or "",
-                  ", ".join(p.get("services") or []), p["pattern_id"], p["template"], overflow="fold")
+                  ", ".join(p.get("services") or []), p["pattern_id"], p["template"])
     con.print(t)
 
 

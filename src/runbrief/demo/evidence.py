@@ -16,9 +16,10 @@ from runbrief.client import call
 from runbrief.errors import RunbriefError
 from runbrief.ids import KINDS
 
-__all__ = ["EVIDENCE_RE", "collect_ids", "unresolved"]
+__all__ = ["EVIDENCE_RE", "collect_ids", "ids_in_text", "unresolved"]
 
 EVIDENCE_RE = re.compile(rf"^(?:{'|'.join(KINDS)})_[0-9a-zA-Z]+$")
+_IN_TEXT = re.compile(rf"\b(?:{'|'.join(KINDS)})_[0-9a-zA-Z]+\b")
 
 
 def collect_ids(value: Any) -> set[str]:
@@ -30,6 +31,21 @@ def collect_ids(value: Any) -> set[str]:
         if isinstance(v, str):
             if EVIDENCE_RE.match(v):
                 found.add(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+    return found
+
+
+def ids_in_text(value: Any) -> set[str]:
+    """Evidence IDs written inside any string of ``value`` (a claim's sentence, a summary)."""
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            found.update(_IN_TEXT.findall(v))
         elif isinstance(v, dict):
             stack.extend(v.values())
         elif isinstance(v, list | tuple):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbrief.demo.evidence import collect_ids
+from runbrief.demo.evidence import collect_ids, ids_in_text
 
 __all__ = ["findings", "MARKERS", "REGRESSIONS"]
 
@@ -56,10 +56,16 @@ def _strings(v: Any) -> list[str]:
 
 
 def _change_hits(result: Any, key: str, label: str) -> list[dict[str, Any]]:
+    """``changes`` items about the regression; for an error-share item, only its matching drivers."""
     hits = []
     for item in (result or {}).get("items", []) if isinstance(result, dict) else []:
-        fields = [item.get("template"), (item.get("example") or {}).get("body"), item.get("drivers")]
-        if _mentions(fields, MARKERS[key]):
+        if item.get("kind") == "error_share":
+            drivers = [d for d in item.get("drivers") or [] if _mentions([d.get("template")], MARKERS[key])]
+            if drivers:
+                hits.append({"answer": label, "kind": "error_share", "what": item.get("summary"),
+                             "evidence": sorted(collect_ids([d.get("evidence_id") for d in drivers]))})
+            continue
+        if _mentions([item.get("template"), (item.get("example") or {}).get("body")], MARKERS[key]):
             hits.append({"answer": label, "kind": item.get("kind"), "what": item.get("template") or item.get("summary"),
                          "evidence": sorted(collect_ids([item.get("evidence_id"), item.get("evidence_ids")]))})
     return hits
@@ -86,13 +92,14 @@ def _problem_hits(result: Any, key: str, label: str, route_key: str | None = Non
 
 
 def _incident_hits(result: Any, key: str, patterns: set[str]) -> list[dict[str, Any]]:
+    """Incidents whose claims cite (in their evidence or their sentences) the regression's patterns."""
     hits = []
     incidents = (result or {}).get("incidents", []) if isinstance(result, dict) else []
     for inc in incidents:
-        cited = collect_ids(inc.get("claims"))
+        cited = collect_ids(inc.get("claims")) | ids_in_text(inc.get("claims"))
         if cited & patterns or _mentions([inc.get("title"), inc.get("claims")], MARKERS[key]):
             hits.append({"answer": "incidents", "kind": "incident", "what": inc.get("title"),
-                         "evidence": sorted({inc["id"], *cited} if inc.get("id") else cited)})
+                         "evidence": sorted({inc["id"], *(cited & patterns)} if inc.get("id") else cited & patterns)})
     return hits
 
 

@@ -45,8 +45,13 @@ def _die_with(parent_pid: int) -> Callable[[], None]:
 
 
 def child_env() -> dict[str, str]:
-    """The demo's own environment for children: no inherited OTEL_* settings, unbuffered output."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k not in ("RUNBRIEF_URL",)}
+    """The demo's own environment for children: none of the user's OTEL_* or runbrief settings.
+
+    A token from RUNBRIEF_TOKEN would make the demo's loopback server refuse the services'
+    exports, and OTEL_* settings (sampling, endpoints, headers) would change what they send.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("OTEL_") and k not in ("RUNBRIEF_URL", "RUNBRIEF_TOKEN", "RUNBRIEF_STORE")}
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -60,6 +60,7 @@ class Distiller:
         self._batch: list[LogRecord] = []
         self._severity: dict[int, Counter[str]] = {}  # cid -> source levels seen
         self._inferred: dict[str, str] = {}  # template -> keyword severity
+        self.repaired = 0  # bodies whose invalid code points were replaced
 
     @property
     def miner(self) -> Miner:
@@ -69,7 +70,16 @@ class Distiller:
     def process(self, records: list[LogRecord]) -> None:
         parser = self.parser
         assign = parser.assign
-        msgs = [clean_line(r.body if isinstance(r.body, str) else str(r.body or "")) for r in records]
+        for r in records:
+            if not isinstance(r.body, str):
+                r.body = "" if r.body is None else str(r.body)
+            if not r.body.isascii():
+                try:
+                    r.body.encode("utf-8")
+                except UnicodeEncodeError:  # lone surrogates cannot be stored: replace them
+                    r.body = r.body.encode("utf-8", "replace").decode("utf-8")
+                    self.repaired += 1
+        msgs = [clean_line(r.body) for r in records]
         cids = [assign(m) for m in msgs]
         miner = self.miner
         for r, cid, msg in zip(records, cids, msgs, strict=True):

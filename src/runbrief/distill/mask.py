@@ -85,6 +85,7 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
 
 # A number hung on a word keeps the word: node-246 -> node-<*>, core.114 -> core.<*>
 _SUFFIXED = re.compile(r"([A-Za-z]+[\-.#])(\d+)")
+_SUFFIXED_LONG = re.compile(r"([A-Za-z]\w*[\-.#]+)(\d+(?:\.\d+)?)")
 _WRAP_L = "([{<\"'`"
 _WRAP_R = ")]}>\"'`,;.:!?"
 _DELIMS = re.compile(r"([=:,;()\[\]{}<>\"'|]+)")
@@ -159,6 +160,11 @@ class Masker:
                 s = a + m.end(1)
                 return tok[:s] + WILDCARD + tok[b:], ((s, b),)
             return tok[:a] + WILDCARD + tok[b:], ((a, b),)
+        if core and self._suffixed:
+            m = _SUFFIXED_LONG.fullmatch(core)
+            if m:  # instruction......0, lane-3
+                s = a + m.end(1)
+                return tok[:s] + WILDCARD + tok[b:], ((s, b),)
         # compound: mask the parts between delimiters
         parts = _DELIMS.split(tok)
         if len(parts) == 1:

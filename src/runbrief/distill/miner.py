@@ -29,7 +29,8 @@ from runbrief.distill.mask import WILDCARD
 
 __all__ = ["Cluster", "Miner", "fingerprint", "is_value_like"]
 
-_VALUE_CHARS = frozenset("0123456789/\\@=:#<>*[]{}()\"'")
+_VALUE_CHARS = frozenset("/\\@=:#<>[]{}()\"'")
+_DIGITS = frozenset("0123456789")
 
 
 def fingerprint(template: str) -> str:
@@ -38,7 +39,11 @@ def fingerprint(template: str) -> str:
 
 
 def is_value_like(token: str) -> bool:
-    """A token whose difference from another does not, alone, make a different event."""
+    """Does the token look like a value rather than a word of the message's text?
+
+    Values (masked parts, numbers, anything with ``/ @ = : # ( ) [ ]``, very long
+    tokens) may differ between lines of one event. Words (``HTTPS``, ``startup``,
+    ``alt0``, ``mapred.job.id``) usually name different events."""
     if WILDCARD in token:
         return True
     core = token.strip(".,;:!?")
@@ -46,9 +51,11 @@ def is_value_like(token: str) -> bool:
         return False
     if any(c in _VALUE_CHARS for c in core):
         return True
-    if "." in core or "_" in core:  # host.name, module.attr, some_id
-        return True
-    return len(core) > 24
+    digits = 0
+    for c in core:
+        if c in _DIGITS:
+            digits += 1
+    return digits >= 2 or len(core) > 24
 
 
 @dataclass(slots=True)
@@ -99,19 +106,24 @@ class Miner:
         self._alias_log: list[str] = []  # old ids aliased since the last drain_aliases()
 
     # ------------------------------------------------------------ matching
-    def _score(self, tpl: list[str], toks: list[str]) -> tuple[float, int, int, list[int]]:
-        """(similarity, value mismatches, word mismatches, word mismatch positions)."""
+    def _score(self, tpl: list[str], toks: list[str]) -> tuple[float, int, int, list[int], int]:
+        """(similarity, value mismatches, word mismatches, their positions, equal constants)."""
         same = 0
+        const = 0
         vmis = 0
         wpos: list[int] = []
         for p, (t, s) in enumerate(zip(tpl, toks, strict=True)):
-            if t == s or t == WILDCARD:
+            if t == s:
                 same += 1
-            elif is_value_like(t) or is_value_like(s):
+                if t != WILDCARD:
+                    const += 1
+            elif t == WILDCARD:
+                same += 1
+            elif is_value_like(t) and is_value_like(s):
                 vmis += 1
             else:
                 wpos.append(p)
-        return same / len(tpl), vmis, len(wpos), wpos
+        return same / len(tpl), vmis, len(wpos), wpos, const
 
     def resolve(self, cid: int) -> int:
         while cid in self.merged_into:
@@ -126,8 +138,10 @@ class Miner:
         best_cid = -1
         for cid in bucket:
             c = self.clusters[cid]
-            sim, vmis, wmis, _ = self._score(c.tokens, toks)
+            sim, vmis, wmis, _, const = self._score(c.tokens, toks)
             if wmis or vmis > max(1.0, self.max_value_mismatch * n):
+                continue
+            if vmis and not const:  # nothing but values in common: no evidence of one event
                 continue
             key = (sim, -vmis)
             if best is None or key > best:
@@ -202,8 +216,8 @@ class Miner:
         if n < 2:
             return
         for p, t in enumerate(c.tokens):
-            if t == WILDCARD or is_value_like(t):
-                continue
+            if p == 0 or t == WILDCARD or is_value_like(t):
+                continue  # the first word names the event (boot/halt/wait...): never a value
             key = (n, p, tuple(c.tokens[:p] + c.tokens[p + 1 :]))
             fam = self.families.setdefault(key, [])
             fam.append(c.cid)

@@ -20,10 +20,11 @@ _FATAL = re.compile(
     re.I,
 )
 _ERROR = re.compile(
-    r"\b(?:errors?|exceptions?|fail(?:s|ed|ure|ing)?|traceback|timed? ?out|timeouts?|refused|denied|"
+    r"\b(?:errors?|(?:unhandled|uncaught|unexpected|an) exception|exceptions? (?:thrown|occurred|caught|raised|in)|"
+    r"fail(?:s|ed|ure|ing)?|traceback|timed? ?out|timeouts?|refused|denied|"
     r"unreachable|unavailable|cannot|can't|could not|couldn't|unable to|abort(?:ed|ing)?|crash(?:ed)?|"
     r"invalid|corrupt(?:ed)?|rejected|forbidden|unauthorized|not found|no such|broken pipe|reset by peer|"
-    r"severe|killed|stack ?trace)\b|\b[A-Z]\w*(?:Error|Exception)\b",
+    r"severe|killed|stack ?trace)\b|\bexception:|\b[A-Z]\w*(?:Error|Exception)\b",
     re.I,
 )
 _WARN = re.compile(

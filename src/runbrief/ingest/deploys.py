@@ -7,9 +7,11 @@
 - GitHub webhooks: ``deployment_status`` (state success) and ``workflow_run`` (a
   completed, successful run of a deploy workflow) — source ``github``;
 - inferred (source ``inferred``): a batch hook notices a service's ``service.version``
-  resource attribute taking a value never seen for it before (or one not seen for
-  ``ROLLBACK_QUIET_S`` coming back: a rollback). Old and new versions overlap during a
-  rolling update, so a version seen recently does not count as a change.
+  resource attribute taking a value never seen for it in telemetry before (or one not
+  seen for ``ROLLBACK_QUIET_S`` coming back: a rollback). Old and new versions overlap
+  during a rolling update, so a version seen recently does not count as a change; the
+  first version a service ever reports is no deploy; and a marked deploy explains the
+  change that follows it, so one rollout is not recorded twice.
 
 A deploy for a service with no telemetry yet is kept: the service then appears.
 """
@@ -241,10 +243,20 @@ def deploy_from_github(event: str, payload: Any, params: dict[str, str] | None =
 
 
 # ---------------------------------------------------------------- inferred deploys
+# Telemetry is compared with telemetry: CI often names a release differently from what the
+# service reports (tag "v1.4.2" vs service.version "1.4.2", a SHA vs a build number), so a
+# marked deploy never makes the next telemetry version look like a change. Instead a marked
+# deploy "explains" the first version change that follows it (or precedes it by a few
+# minutes), which is then not recorded twice.
+MARK_EXPLAINS_S = 30 * 60
+MARK_LEAD_S = 5 * 60
+
+
 @dataclass
 class _Versions:
     seen: dict[str, dict[str, int]] = field(default_factory=dict)  # service -> version -> last seen ns
-    current: dict[str, str] = field(default_factory=dict)
+    current: dict[str, str] = field(default_factory=dict)  # service -> latest version in telemetry
+    marks: dict[str, list[Any]] = field(default_factory=dict)  # service -> [version, ts_ns, consumed]
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -257,16 +269,21 @@ def _state(store: Store) -> _Versions:
         st = _STATE.get(store)
         if st is None:
             st = _Versions()
+            last_seen: dict[str, int] = {}
             for r in store.query(
                 """SELECT service, version, epoch_ns(max(last_seen)) last_ns FROM resources
                    WHERE version IS NOT NULL GROUP BY ALL ORDER BY last_ns"""
             ):
                 st.seen.setdefault(r["service"], {})[r["version"]] = int(r["last_ns"] or 0)
                 st.current[r["service"]] = r["version"]
-            for r in store.query("SELECT service, arg_max(version, ts) version FROM deploys GROUP BY service"):
-                if r["version"]:
-                    st.current[r["service"]] = r["version"]
-                    st.seen.setdefault(r["service"], {}).setdefault(r["version"], 0)
+                last_seen[r["service"]] = int(r["last_ns"] or 0)
+            for r in store.query(
+                """SELECT service, arg_max(version, ts) version, epoch_ns(max(ts)) ts FROM deploys
+                   WHERE source <> 'inferred' GROUP BY service"""
+            ):
+                # a mark older than the service's latest telemetry was already reflected in it
+                consumed = int(r["ts"] or 0) <= last_seen.get(r["service"], 0)
+                st.marks[r["service"]] = [r["version"], int(r["ts"] or 0), consumed]
             _STATE[store] = st
         return st
 
@@ -292,6 +309,17 @@ def _first_ts(resource_ids: set[int], batch: Batch) -> int:
     return min(ts, default=0)
 
 
+def _explained_by_mark(st: _Versions, svc: str, ver: str, t: int) -> bool:
+    mark = st.marks.get(svc)
+    if mark is None or mark[2]:
+        return False
+    m_ver, m_ts, _ = mark
+    if m_ver == ver or m_ts - MARK_LEAD_S * 10**9 <= t <= m_ts + MARK_EXPLAINS_S * 10**9:
+        mark[2] = True
+        return True
+    return False
+
+
 @batch_hook
 def infer_deploys(store: Store, batch: Batch) -> None:
     """Add a Deploy (source 'inferred') when a service's service.version changes."""
@@ -302,8 +330,8 @@ def infer_deploys(store: Store, batch: Batch) -> None:
     st = _state(store)
     with st.lock:
         for d in batch.deploys:
-            st.current[d.service] = d.version
-            st.seen.setdefault(d.service, {})[d.version] = max(d.ts_ns, st.seen.get(d.service, {}).get(d.version, 0))
+            if d.source != "inferred":
+                st.marks[d.service] = [d.version, d.ts_ns, False]
         if not versioned:
             return
         # Cheap path first (this hook sees every OTLP batch): group the batch's distinct
@@ -311,28 +339,30 @@ def infer_deploys(store: Store, batch: Batch) -> None:
         groups: dict[tuple[str, str], list[Resource]] = {}
         for r in versioned:
             groups.setdefault((r.service, str(r.version)), []).append(r)
-        batch_last = max(_max_ts(batch), 0) or time.time_ns()
+        batch_last = _max_ts(batch) or time.time_ns()
         quiet_ns = ROLLBACK_QUIET_S * 10**9
-        found: list[tuple[int, str, str, Resource, str, bool]] = []
+        found: list[tuple[int, str, str, Resource, bool]] = []
         for (svc, ver), rs in groups.items():
             prev = st.current.get(svc)
             last = st.seen.get(svc, {}).get(ver)
-            if prev is not None and ver != prev and (last is None or batch_last - last > quiet_ns):
+            if prev is None:
+                st.current[svc] = ver  # first sight of the service: nothing changed
+            elif ver != prev and (last is None or batch_last - last > quiet_ns):
                 first = _first_ts({id(r) for r in rs}, batch) or batch_last
                 if last is None or first - last > quiet_ns:
-                    found.append((first, svc, ver, rs[0], prev, last is not None))
-            elif prev is None:
-                st.current[svc] = ver
-        for first, svc, ver, r, prev, rollback in sorted(found, key=lambda f: f[0]):
-            prev = st.current.get(svc, prev)
+                    found.append((first, svc, ver, rs[0], last is not None))
+        for first, svc, ver, r, rollback in sorted(found, key=lambda f: f[0]):
+            prev = st.current.get(svc)
             if prev == ver:
+                continue
+            st.current[svc] = ver
+            if _explained_by_mark(st, svc, ver, first):
                 continue
             attrs: dict[str, Any] = {"previous_version": prev, "inferred_from": "service.version"}
             if rollback:
                 attrs["rollback"] = True
             batch.deploys.append(Deploy(ts_ns=first, service=svc, version=ver, environment=r.environment or "",
                                         source="inferred", attributes=attrs))
-            st.current[svc] = ver
         for svc, ver in groups:
             known = st.seen.setdefault(svc, {})
             known[ver] = max(known.get(ver, 0), batch_last)

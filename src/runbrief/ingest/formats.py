@@ -48,8 +48,7 @@ class Header:
 
 
 LEVEL_WORDS = frozenset(
-    "TRACE DEBUG DBG INFO INFORMATION NOTICE WARN WARNING ERROR ERR SEVERE CRITICAL CRIT FATAL ALERT "
-    "EMERG EMERGENCY PANIC FAILURE FINE FINER FINEST CONFIG VERBOSE".split()
+    ["TRACE", "DEBUG", "DBG", "INFO", "INFORMATION", "NOTICE", "WARN", "WARNING", "ERROR", "ERR", "SEVERE", "CRITICAL", "CRIT", "FATAL", "ALERT", "EMERG", "EMERGENCY", "PANIC", "FAILURE", "FINE", "FINER", "FINEST", "CONFIG", "VERBOSE"]
 )
 
 
@@ -61,7 +60,7 @@ def level_of(word: str) -> str:
     return severity_name(severity_number_for(w))
 
 
-_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+_MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
 _TS_ISO = re.compile(
     r"(?P<y>\d{4})(?:[-/.](?P<mo>\d{1,2})[-/.](?P<d>\d{1,2})|(?P<mo2>\d\d)(?P<d2>\d\d))(?:[T _:-]+)(?P<h>\d{1,2})[:.]?(?P<mi>\d\d)[:.]?(?P<s>\d\d)"
     r"(?:[.,:](?P<f>\d{1,9}))?\s*(?P<tz>Z|[+-]\d\d:?\d\d)?"
@@ -378,6 +377,12 @@ def _walk(line: str) -> Header | None:
             level_at = i
             i += 1
     if level_at >= 0:
+        for j in range(level_at - 1, -1, -1):  # "time - name - LEVEL - message"
+            if kinds[j] == "ts":
+                break
+            if kinds[j] == "id" and _LOGGER.fullmatch(toks[j]) and not toks[j][:1].isdigit():
+                logger = toks[j].rstrip(":")
+                break
         if i < n and kinds[i] == "br" and i + 1 < n and (toks[i + 1] in ("-", ":") or _LOGGER.fullmatch(toks[i + 1])):
             process = toks[i].strip("[]")
             i += 1

@@ -1,0 +1,89 @@
+"""Header recognition on one line of each well-known format, and on lines with none."""
+
+from __future__ import annotations
+
+import pytest
+
+from runbrief.ingest.formats import detect_format, parse_ts, split_header
+
+NS = 1_000_000_000
+
+
+@pytest.mark.parametrize(
+    ("line", "message", "level", "fields"),
+    [
+        ("2024-03-01T12:00:01.250Z ERROR [main] com.shop.Checkout: payment failed for order 17",
+         "payment failed for order 17", "ERROR", {"process": "main", "logger": "com.shop.Checkout"}),
+        ("2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - "
+         "Notification time out: 3200", "Notification time out: 3200", "INFO", {}),
+        ("2024-03-01 12:00:01,123 - myapp.db - WARNING - slow query took 3.2s", "slow query took 3.2s", "WARN",
+         {"logger": "myapp.db"}),
+        ("WARNING:urllib3.connectionpool:Retrying after connection broken", "Retrying after connection broken",
+         "WARN", {"logger": "urllib3.connectionpool"}),
+        ("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0",
+         "authentication failure; logname= uid=0", "", {"host": "combo", "process": "sshd(pam_unix)[19939]"}),
+        ("<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed for lonvick",
+         "'su root' failed for lonvick", "FATAL", {"host": "mymachine.example.com", "process": "su"}),
+        ("I0102 15:04:05.123456    4242 controller.go:117] Reconciling deployment default/web",
+         "Reconciling deployment default/web", "INFO", {"logger": "controller.go:117", "process": "4242"}),
+        ("03-17 16:13:38.811  1702  2395 D WindowManager: printFreezingDisplayLogs opening app wtoken",
+         "printFreezingDisplayLogs opening app wtoken", "DEBUG", {"logger": "WindowManager"}),
+        ('127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326',
+         '"GET /apache_pb.gif HTTP/1.0" 200 2326', "", {"host": "127.0.0.1"}),
+        ("2023/01/01 12:00:00 [error] 1234#5678: *1 open() failed (2: No such file or directory)",
+         "open() failed (2: No such file or directory)", "ERROR", {}),
+        ("[Sun Dec 04 04:47:44 2005] [error] mod_jk child workerEnv in error state 6",
+         "mod_jk child workerEnv in error state 6", "ERROR", {}),
+        ("2009/11/10 23:00:00 listening on :8080", "listening on :8080", "", {}),
+        ("1700000000.123 worker-3 started", "worker-3 started", "", {}),
+        ("20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579", "onStandStepChanged 3579", "",
+         {"logger": "Step_LSC"}),
+        ("[10.30 16:49:06] chrome.exe - proxy.example.com:5070 open through proxy HTTPS",
+         "proxy.example.com:5070 open through proxy HTTPS", "", {"process": "chrome.exe"}),
+        ("17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers",
+         "Registered signal handlers", "INFO", {"logger": "executor.CoarseGrainedExecutorBackend"}),
+    ],
+)
+def test_known_headers(line: str, message: str, level: str, fields: dict[str, str]) -> None:
+    h = split_header(line)
+    assert h.message == message
+    assert h.level == level
+    for k, v in fields.items():
+        assert getattr(h, k) == v, k
+    assert h.ts_ns is not None or h.fmt == "python-default"
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["just a message with no header", "ERROR count is 5 but the word is in the text", "", "   ",
+     "\x00\x01binary\xff", "user 42 logged in at 10:00"],
+)
+def test_no_header_keeps_the_line(line: str) -> None:
+    h = split_header(line)
+    assert h.ts_ns is None
+    assert h.message == line or line.startswith("ERROR")
+
+
+def test_level_first_word_is_a_level() -> None:
+    h = split_header("ERROR: disk full on /dev/sda1")
+    assert (h.level, h.message) == ("ERROR", "disk full on /dev/sda1")
+
+
+def test_timestamps_parse_to_utc_ns() -> None:
+    assert parse_ts("2024-03-01T12:00:01.250Z") == 1709294401 * NS + 250_000_000
+    assert parse_ts("2024-03-01 13:00:01,250+01:00") == 1709294401 * NS + 250_000_000
+    assert parse_ts("10/Oct/2000:13:55:36 -0700") == 971211336 * NS
+    assert parse_ts("1700000000") == 1700000000 * NS
+    assert parse_ts("Mar  1 12:00:01", year=2024) == 1709294401 * NS
+    assert parse_ts("no time here") is None
+
+
+def test_detect_format_picks_the_common_one() -> None:
+    lines = ["Jun 14 15:16:01 combo sshd[1]: a", "Jun 14 15:16:02 combo sshd[2]: b", "garbage"]
+    assert detect_format(lines) == "syslog"
+    assert detect_format([]) == ""
+
+
+def test_huge_and_odd_lines_do_not_raise() -> None:
+    for line in ["[" * 5000, "2024-01-01 " + "x" * 1_000_000, "\ud800 surrogate", "2024-13-45 99:99:99 INFO x"]:
+        split_header(line)
