@@ -8,7 +8,7 @@ tool calls, in OpenTelemetry GenAI, OpenInference and OpenLLMetry flavours) mixe
   the same run: a Python pass that loads each span's attribute JSON and looks up the same keys;
 - ``agents`` (the whole report, and the per-model section alone);
 - ``agent_problems`` (all detectors);
-- ``gate`` with five checks over every trace.
+- ``gate`` with five checks over the agent service's traces (a run of ``--conversations`` traces).
 
     .venv/bin/python bench/bench_agents.py --conversations 5000 --noise 4 --runs 5
 """
@@ -126,6 +126,7 @@ def timed(fn: Any, runs: int) -> tuple[float, Any]:
 
 GATE = """[gate]
 since = "2h"
+service = "agent-bench"
 [[gate.check]]
 assert = 'p95(models().duration) < 1s'
 [[gate.check]]

@@ -118,7 +118,8 @@ def _knuth(rng: random.Random, lam: float) -> int:
 
 
 def build(seed: int, datasets: tuple[str, ...] = DATASETS, *, base_min: int = 360, after_min: int = 60,
-          rate: tuple[float, float] = (8.0, 30.0), controls: int = 1) -> Scenario:
+          rate: tuple[float, float] = (8.0, 30.0), factor: tuple[float, float] = (3.0, 6.0),
+          controls: int = 1) -> Scenario:
     rng = random.Random(seed)
     recs: list[LogRecord] = []
     truths: list[Truth] = []
@@ -174,8 +175,8 @@ def build(seed: int, datasets: tuple[str, ...] = DATASETS, *, base_min: int = 36
                 emit(ln, at, rate_truth if is_rate and at >= deploy_at else None)
         if rate_truth is not None:
             # multiply the template's rate: (factor - 1) x its baseline rate more, as Poisson arrivals
-            factor = rng.uniform(3.0, 6.0)
-            extra_per_min = (factor - 1) * base_rate / base_min
+            mult = rng.uniform(*factor)
+            extra_per_min = (mult - 1) * base_rate / base_min
             for m in range(base_min, base_min + after_min):
                 for _ in range(_poisson(rng, extra_per_min)):
                     at = T0 + timedelta(minutes=m, seconds=rng.random() * 60)
@@ -367,3 +368,58 @@ def run(seed: int, workdir: Path, *, datasets: tuple[str, ...] = DATASETS, disti
         res = evaluate(store, sc)
     res.update(seed=seed, ingest=speed, controls=sc.controls)
     return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite over several seeds (all datasets each) and print precision and recall."""
+    import argparse
+    import statistics
+    import tempfile
+
+    ap = argparse.ArgumentParser(description="changes scenario suite (real logs, synthetic deploys)")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--distiller", default="real,oracle", help="real, oracle or both (comma-separated)")
+    ap.add_argument("--limit", type=int, default=10)
+    args = ap.parse_args(argv)
+    for distiller in args.distiller.split(","):
+        tot: Counter[str] = Counter()
+        kinds: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        ms: list[float] = []
+        rates: list[float] = []
+        false: list[Any] = []
+        missed: list[Any] = []
+        with tempfile.TemporaryDirectory(prefix="rb-changes-suite-") as d:
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                r = run(seed, Path(d), distiller=distiller)
+                for k in ("tp", "fp", "found", "truths", "isolated", "found_isolated"):
+                    tot[k] += r[k]
+                for k, (f, n) in r["by_kind"].items():
+                    kinds[k][0] += f
+                    kinds[k][1] += n
+                ms += r["ms"]
+                rates.append(r["ingest"]["lines_per_s"])
+                false += [(seed, *x) for x in r["false"]]
+                missed += [(seed, *x) for x in r["missed"]]
+                print(f"[{distiller}] seed {seed}: {r['found']}/{r['truths']} found, {r['tp']} true and "
+                      f"{r['fp']} false items; {r['ingest']['lines']:,} lines", flush=True)
+        prec = tot["tp"] / max(1, tot["tp"] + tot["fp"])
+        print(f"\n== distiller={distiller}, {args.seeds} seeds x {len(DATASETS)} services (top {args.limit} items)")
+        print(f"precision {prec:.3f} ({tot['tp']} true / {tot['fp']} false items)")
+        print(f"recall {tot['found'] / max(1, tot['truths']):.3f} ({tot['found']}/{tot['truths']} injected changes)")
+        print(f"recall on changes the miner isolated {tot['found_isolated'] / max(1, tot['isolated']):.3f} "
+              f"({tot['found_isolated']}/{tot['isolated']})")
+        print("by kind: " + ", ".join(f"{k} {f}/{n}" for k, (f, n) in sorted(kinds.items())))
+        print(f"changes latency per service: median {statistics.median(ms):.0f} ms; "
+              f"ingest {statistics.median(rates):,.0f} lines/s")
+        for x in missed:
+            print("  missed:", x)
+        for x in false:
+            print("  false:", x)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -230,7 +230,7 @@ def brief(store: Store, service: str | None = None, budget: int = 2000) -> dict[
         "fits": fits,
         "data_until": data_until,
         "incidents": [_compact(inc, blocks, chosen) for inc in incs if inc["id"] in shown_inc],
-        "changes": {"deploy": deploy, "items": [it for it in items if it["evidence_id"] in shown_chg],
+        "changes": {"deploy": deploy, "items": [_safe_item(it) for it in items if it["evidence_id"] in shown_chg],
                     "note": change_note},
         "omitted": {
             "incidents": sorted({b.ref for b in left if b.kind == "incident"}),
@@ -241,6 +241,23 @@ def brief(store: Store, service: str | None = None, budget: int = 2000) -> dict[
         },
         "text": text,
     }
+
+
+def _safe_item(item: dict[str, Any]) -> dict[str, Any]:
+    """A change item whose log-derived fields are quoted (redacted, flagged) like incident quotes."""
+    out = dict(item)
+    eid = item["evidence_id"]
+    for key in ("template", "message"):
+        if out.get(key):
+            q = quote(out[key], eid) or {}
+            out[key], out[f"{key}_flagged"] = q.get("text"), q.get("flagged", False)
+    if isinstance(out.get("example"), dict) and out["example"].get("body"):
+        q = quote(out["example"]["body"], out["example"].get("id") or eid) or {}
+        out["example"] = {**out["example"], "body": q.get("text"), "flagged": q.get("flagged", False)}
+    if out.get("drivers"):
+        out["drivers"] = [{**d, "template": (quote(d.get("template"), d["evidence_id"]) or {}).get("text")}
+                          for d in out["drivers"]]
+    return out
 
 
 def _compact(inc: dict[str, Any], blocks: list[_Block], chosen: set[int]) -> dict[str, Any]:

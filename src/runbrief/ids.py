@@ -65,7 +65,8 @@ def resolve(store: Store, eid: str) -> dict[str, Any]:
     obj = fn(store, key)
     if obj is None:
         raise NotFound(f"no {KINDS[prefix]} with ID {eid} in {store.path}")
-    return {"id": eid, "kind": KINDS[prefix], **obj}
+    # The evidence kind always wins: an object's own fields never mask what it is.
+    return {**obj, "id": eid, "kind": KINDS[prefix]}
 
 
 def exists(store: Store, eid: str) -> bool:

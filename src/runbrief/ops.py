@@ -30,6 +30,7 @@ OP_MODULES = [
     "runbrief.store.retention",
     "runbrief.evals.ops",
     "runbrief.analyze.changes",
+    "runbrief.analyze.baseline",
     "runbrief.ingest.deploys",
     "runbrief.ingest.kube",
     "runbrief.analyze.incidents",

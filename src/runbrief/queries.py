@@ -241,6 +241,7 @@ def _resolve_event(store: Store, key: str) -> dict[str, Any] | None:
         return None
     r = rows[0]
     r.pop("id")
+    r["platform"] = r.pop("kind")  # "k8s": where the event came from
     for k in ("ts", "first_ts", "last_ts"):
         r[k] = fmt_ts(r[k])
     r["attributes"] = _json(r["attributes"]) or {}
@@ -254,7 +255,7 @@ def span_row(r: dict[str, Any]) -> dict[str, Any]:
         "parent_span_id": ids.make("spn", r["parent_span_id"]) if r["parent_span_id"] else None,
         "service": r["service"],
         "name": r["name"],
-        "kind": r["kind"],
+        "span_kind": r["kind"],
         "start": fmt_ts(r["start_ts"]),
         "duration_ms": round(r["duration_ms"], 3),
         "status": r["status_code"],

@@ -184,3 +184,38 @@ def test_no_history_before_split(store: Store, filler: Filler) -> None:
     r = changes(store, deploy=dep)
     assert r["items"] == [] and r["baseline"]["minutes"] == 0
     assert any("no data before the split" in n for n in r["notes"])
+
+
+def test_new_means_new_to_this_service(store: Store, filler: Filler) -> None:
+    """A pattern other services logged before is still new here; one this service logged long
+    before the baseline is not new (it returned)."""
+    base = filler.pattern("ee01", "request served")
+    shared = filler.pattern("ee02", "retry budget exhausted for <*>", "WARN")
+    back = filler.pattern("ee03", "nightly compaction started")
+    old = T0 - timedelta(days=3)
+    filler.series("billing", base, old, 3 * 24 * 60 + BASE + AFTER, 3.0)
+    filler.series("ledger", shared, old, 60, 2.0)                     # elsewhere, days ago
+    filler.series("billing", back, old, 30, 2.0)                      # here, days ago
+    filler.series("billing", shared, DEPLOY_AT + timedelta(minutes=1), AFTER - 2, 2.0)
+    filler.series("billing", back, DEPLOY_AT + timedelta(minutes=1), AFTER - 2, 2.0)
+    filler.flush()
+    filler.deploy("billing", DEPLOY_AT)
+    got = _by_pattern(changes(store, service="billing", since_deploy=True))
+    assert got[shared]["kind"] == "new" and got[shared]["first_seen"] > DEPLOY_AT.isoformat()
+    assert got[back]["kind"] == "rate_up" and "seen before it" in got[back]["summary"]
+    assert got[back]["first_seen"].startswith(old.date().isoformat())
+    assert base not in got
+
+
+def test_baseline_operation(store: Store, shop: dict[str, str]) -> None:
+    r = ops.run(store, "baseline", {"service": "checkout", "window": "6h"})
+    pats = {p["pattern_id"]: p for p in r["patterns"]}
+    assert pats[shop["steady"]]["per_min"] == pytest.approx(5.0, rel=0.15)
+    assert 1.5 < pats[shop["steady"]]["std_per_min"] < 3.0           # Poisson(5): sd ~2.2
+    assert pats[shop["steady"]]["presence"] > 0.95
+    [svc] = r["services"]
+    assert svc["service"] == "checkout" and 0 < svc["error_share"] < 0.1
+    everyone = ops.run(store, "baseline", {"window": "6h"})
+    assert {s["service"] for s in everyone["services"]} == {"checkout", "payments"}
+    payments_steady = next(p for p in everyone["patterns"] if p["service"] == "payments")
+    assert payments_steady["per_min"] == pytest.approx(50.0, rel=0.1)   # its own normal, not checkout's

@@ -275,3 +275,63 @@ def test_detection_is_registered_as_a_server_job() -> None:
     assert {"incidents", "incident", "detect_incidents", "resolve", "similar_incidents", "brief"} <= {
         o.name for o in ops.all_operations()}
     assert not ops.get("resolve").read_only and not ops.get("detect_incidents").read_only
+
+
+def test_crash_loop_with_config_error_at_startup_names_the_variable(store: Store, filler: Filler) -> None:
+    quiet(filler)
+    dep = filler.deploy("checkout", FAULT_AT, "1.5.0")
+    pid = filler.pattern("cfg", "FATAL config error: environment variable PAYMENT_API_URL is not set", "FATAL")
+    filler.series("checkout", pid, FAULT_AT + timedelta(minutes=1), 10, 1, errors=True)
+    filler.flush()
+    Pipeline(store).write(Batch(events=[
+        Event(ns(FAULT_AT + timedelta(minutes=2 + k)), "BackOff", "Back-off restarting failed container",
+              type="Warning", object_kind="Pod", object_name="checkout-7d9f8b6c5-x2x4z", namespace="shop",
+              service="checkout") for k in range(5)]))
+    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    assert inc["cause"]["name"] == "config_at_startup"
+    assert "PAYMENT_API_URL" in inc["cause"]["fix"] and dep in inc["cause"]["evidence"]
+    first = inc["claims"][0]["evidence"]
+    assert f"pat_{pid}" in first or any(e.startswith("log_") for e in first)
+
+
+def test_permission_denials_after_a_deploy_point_at_the_policy(store: Store, filler: Filler) -> None:
+    quiet(filler)
+    dep = filler.deploy("checkout", FAULT_AT, "1.6.0")
+    pid = filler.pattern("rls", 'ERROR: new row violates row-level security policy for table "orders"', "ERROR")
+    filler.series("checkout", pid, FAULT_AT + timedelta(minutes=2), 15, 20, errors=True)
+    filler.flush()
+    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    assert inc["cause"]["name"] == "policy_after_deploy" and dep in inc["cause"]["fix"]
+    assert inc["title"].startswith("Permission denials after deploy")
+
+
+def test_bad_image_after_deploy(store: Store, filler: Filler) -> None:
+    quiet(filler)
+    dep = filler.deploy("checkout", FAULT_AT, "1.7.0-typo")
+    evt = filler.event("checkout", FAULT_AT + timedelta(minutes=1), "ImagePullBackOff",
+                       object_name="pod/checkout-7d9f8b6c5-x2x4z")
+    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    assert inc["cause"]["name"] == "bad_image" and inc["title"].startswith("Bad image tag in checkout")
+    assert inc["claims"][0]["evidence"] == [evt] and dep in inc["cause"]["evidence"]
+
+
+def test_claims_whose_evidence_is_gone_are_not_shown(store: Store, filler: Filler) -> None:
+    quiet(filler)
+    dep = oom_after_deploy(store, filler, FAULT_AT)
+    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    with store.write() as con:  # as retention would
+        con.execute("DELETE FROM events")
+    again = ops.run(store, "incident", {"id": inc["id"]})
+    assert again["claims"] and all(c["evidence"] for c in again["claims"])
+    assert all(not e.startswith("evt_") for c in again["claims"] for e in c["evidence"])
+    assert any(dep in c["evidence"] for c in again["claims"])
+
+
+def test_incidents_filter_by_service_and_status(store: Store, filler: Filler) -> None:
+    quiet(filler, services=("checkout", "frontend", "payments"))
+    oom_after_deploy(store, filler, FAULT_AT)
+    pool_storm(filler, "payments", FAULT_AT + timedelta(minutes=20))
+    assert [i["service"] for i in ops.run(store, "incidents", {"service": "payments"})["incidents"]] == ["payments"]
+    assert ops.run(store, "incidents", {"status": "resolved"})["incidents"] == []
+    with pytest.raises(UsageError):
+        ops.run(store, "incidents", {"status": "bogus"})

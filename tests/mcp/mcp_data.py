@@ -53,7 +53,6 @@ class Facts:
 
     path: Path
     log_lines: int = 0
-    distilled: bool = False
     cart_trace: str = ""
     checkout_trace: str = ""
     services: list[str] = field(default_factory=list)
@@ -162,21 +161,7 @@ def build(path: Path) -> Facts:
         pipe.write(_agent_spans(now))
         logs = _log_records(now)
         facts.log_lines = len(logs)
-        try:
-            import runbrief.distill.distiller  # noqa: F401
-        except ImportError:  # distill not merged yet: store the lines as ingest would, unpatterned
-            from runbrief.redact import redact_batch
-            from runbrief.store import writer
-
-            batch = Batch(logs=logs)
-            redact_batch(store, batch)
-            first = store.next_ids("logs", len(logs))
-            with store.write() as con:
-                writer.upsert_resources(con, [r.resource for r in logs], now)
-                writer.insert_logs(con, logs, first)
-        else:
-            pipe.write(Batch(logs=logs))
-            facts.distilled = True
+        pipe.write(Batch(logs=logs))  # redacted and distilled (patterns) on the way in
     finally:
         store.close()
     facts.plan_path = path.parent / "cart_plan.md"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import inspect
 import typing
+from pathlib import Path
 
+import anyio
 import pytest
+from mcp.client.client import Client
 
 from runbrief import ops, tokens
+from runbrief.agent import server as srv
 from runbrief.agent.server import clarify_validation_error
 from runbrief.agent.shaping import FENCE_CLOSE, FENCE_FLAGGED, fence, is_fenced, shape
-from runbrief.agent.tools import TOOLS
+from runbrief.agent.tools import TOOLS, ToolSpec
 
 
 def test_fence_wraps_redacts_and_cannot_be_closed_from_inside() -> None:
@@ -103,3 +107,23 @@ def test_every_tool_passes_only_parameters_its_operation_accepts() -> None:
         assert not unknown, f"{spec.name} passes {unknown} that `{spec.op}` does not accept"
         checked += 1
     assert checked >= len(TOOLS) - 2
+
+
+def test_a_tool_whose_operation_is_missing_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A tool over an operation this build lacks is listed, and answers with an error naming it."""
+
+    def future_tool(service: str | None = None) -> dict[str, object]:
+        """A tool over an operation that does not exist yet, for this test."""
+        return {"service": service}
+
+    monkeypatch.setattr(srv, "TOOLS", [*TOOLS, ToolSpec("future_tool", "no_such_op", "Future", future_tool)])
+    server = srv.build_server(srv.client_runner(tmp_path / "store"))
+
+    async def scenario() -> object:
+        async with Client(server) as client:
+            return await client.call_tool("future_tool", {})
+
+    res = anyio.run(scenario)
+    text = res.content[0].text
+    assert res.is_error and text.startswith("future_tool: this runbrief build has no `no_such_op` operation")
+    assert "search_logs" in text  # names the tools that can answer

@@ -84,7 +84,7 @@ def test_partial_success_rejects_only_the_bad_spans(server: ServerProcess) -> No
     ps = r.json()["partialSuccess"]
     assert ps["rejectedSpans"] == "1" and "trace_id" in ps["errorMessage"]
     span = httpx.get(f"{server.url}/api/op/show", params={"id": "spn_eee19b7ec3c1b174"}).json()
-    assert span["kind"] == "SERVER" and span["status"] == "ERROR"
+    assert span["span_kind"] == "SERVER" and span["status"] == "ERROR"
     assert span["trace_id"] == "trc_5b8efff798038103d269b633813fc60c"
 
 

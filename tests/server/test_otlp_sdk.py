@@ -107,7 +107,7 @@ def test_sdk_exporters_round_trip(kind: str, server: ServerProcess, monkeypatch:
     span = call("show", {"id": f"spn_{span_id}"})
     assert span["status"] == "ERROR" and span["status_message"] == "boom"
     assert span["parent_span_id"] == f"spn_{root_id}"
-    assert span["kind"] == "CLIENT"
+    assert span["span_kind"] == "CLIENT"
     assert span["attributes"]["db.statement"] == "SELECT 1"
     assert span["events"][0]["attributes"]["exception.type"] == "ValueError"
     trace = call("show", {"id": f"trc_{trace_id}"})

@@ -4,9 +4,12 @@ Named ``agent`` (not ``mcp``) so it never shadows the official ``mcp`` SDK it is
 
     shaping.py   bound every answer to a token budget, fence untrusted text, note what was cut
     tools.py     the MCP tools: one thin, typed layer per runbrief operation
-    server.py    the MCPServer (tools, resources, prompts) and where its operations run
+    server.py    the MCPServer and where its operations run (client or open store)
+    prompts.py   resources (the brief, any evidence ID) and the two workflow prompts
     install.py   `runbrief mcp install`: each client's documented configuration file
-    skills.py    `runbrief skills install`: SKILL.md and the AGENTS.md section
+    skills.py    `runbrief skills install`: SKILL.md and the AGENTS.md section (templates/)
+
+The streamable HTTP endpoint inside `runbrief serve` is ``runbrief.server.mcp_http``.
 """
 
 from __future__ import annotations

@@ -175,6 +175,8 @@ def _tag(m: re.Match[str]) -> str:
     kind, value = m.group(1), m.group(2)
     return f" (got {value})" if value is not None and kind != "missing" and len(value) <= 80 else ""
 
+
+_DOUBLE_PREFIX = re.compile(r"^Error executing tool (\S+): (?=\1: )")
 _VALIDATION_HEAD = re.compile(r"^Error executing tool (\S+): (\d+) validation errors? for \S+\n")
 
 
@@ -186,7 +188,7 @@ def clarify_validation_error(text: str) -> str:
     """
     m = _VALIDATION_HEAD.match(text)
     if not m:
-        return text
+        return _DOUBLE_PREFIX.sub("", text)  # our own errors already start with the tool's name
     body = _PYDANTIC_TAG.sub(_tag, _PYDANTIC_LINK.sub("", text[m.end():]))
     lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
     pairs = [f"{lines[i]}: {lines[i + 1]}" for i in range(0, len(lines) - 1, 2)]
@@ -194,7 +196,7 @@ def clarify_validation_error(text: str) -> str:
 
 
 async def _clear_errors(ctx: Any, call_next: Any) -> Any:
-    """Middleware: rewrite schema-validation errors of tool calls into one clear line."""
+    """Middleware: tool errors as one clear line (schema errors rewritten, no doubled prefix)."""
     result = await call_next(ctx)
     if ctx.method != "tools/call":
         return result

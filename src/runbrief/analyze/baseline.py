@@ -24,11 +24,13 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from runbrief.errors import NotFound
+from runbrief.ops import operation
 from runbrief.store.duck import Store
 
 __all__ = ["Interval", "PatternStat", "ServiceStat", "window_stats", "attach_rows", "pattern_stats", "service_stats", "coverage_start",
            "has_data_before", "first_minute",
-           "history", "first_seen", "example"]
+           "history", "first_seen", "example", "baseline_op"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,3 +337,45 @@ def example(examples_json: str | None) -> dict[str, Any] | None:
                 log_id = log_id[4:]
             return {"id": f"log_{log_id}" if log_id is not None else None, "body": str(ex["body"])}
     return None
+
+
+@operation("baseline")
+def baseline_op(store: Store, service: str | None = None, window: str = "24h", limit: int = 50) -> dict[str, Any]:
+    """What is normal: per pattern, its rate per minute and variability; per service, the error share.
+
+    Over the ``window`` (e.g. 24h) up to the newest data. ``std_per_min`` is the standard
+    deviation of the per-minute counts (zero minutes included); ``presence`` the share of
+    minutes the pattern appeared in; ``dispersion`` its variance / mean (1 = Poisson-like,
+    large = bursty), which is what ``changes`` deflates its tests by.
+    """
+    from runbrief.analyze._windows import anchor_time
+    from runbrief.queries import fmt_ts, parse_duration
+
+    end = anchor_time(store)
+    seg = Interval(end - parse_duration(window), end)
+    first = coverage_start(store, service, seg.start)
+    if first is None:
+        raise NotFound(f"no pattern counts for {service or 'any service'} in {store.path}; ingest logs first")
+    seg = Interval(first, end)
+    pats, svcs = window_stats(store, service, [seg], None, 1)
+    minutes = seg.minutes
+    pats.sort(key=lambda s: (-s.before, s.service, s.pattern_id))
+    shown = pats[: max(1, min(int(limit), 1000))]
+    meta = {r[0]: r[1:] for r in store.cursor().execute(
+        f"SELECT pattern_id, template, severity FROM patterns WHERE pattern_id IN {_in([s.pattern_id for s in shown])}",
+        [s.pattern_id for s in shown]).fetchall()} if shown else {}
+    return {
+        "service": service,
+        "window": {"start": fmt_ts(seg.start), "end": fmt_ts(seg.end), "minutes": round(minutes, 2)},
+        "services": [{"service": sv.service, "lines": sv.before, "errors": sv.before_errors,
+                      "error_share": round(sv.before_errors / sv.before, 5) if sv.before else None,
+                      "per_min": round(sv.before / minutes, 4) if minutes else None} for sv in svcs],
+        "patterns": [{"evidence_id": f"pat_{s.pattern_id}", "service": s.service, "pattern_id": s.pattern_id,
+                      "template": meta.get(s.pattern_id, (None, None))[0],
+                      "severity": meta.get(s.pattern_id, (None, None))[1], "count": s.before,
+                      "errors": s.before_errors, "per_min": round(s.before / minutes, 4) if minutes else None,
+                      "std_per_min": round(s.std_per_minute(minutes), 4),
+                      "presence": round(s.before_minutes / minutes, 4) if minutes else None,
+                      "dispersion": round(s.dispersion(minutes, 1), 2)} for s in shown],
+        "truncated": len(pats) > len(shown),
+    }

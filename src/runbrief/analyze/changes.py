@@ -202,7 +202,8 @@ def _pattern_item(kind: str, s: PatternStat, extra: dict[str, Any], plan: _windo
         score = weight * (min(math.log2(ratio), 8.0) + math.log2(1 + extra["excess"]))
         what = f"rate up x{ratio:.1f}: {s.after / t_a:.2f}/min after vs {s.before / t_b:.2f}/min before"
     elif kind == "stopped":
-        score = 0.9 * weight * (3.0 + math.log2(1 + extra["expected"]))
+        # a rate gone to zero: scored as a fall, at (almost) full weight (a heartbeat matters)
+        score = 0.9 * weight * (min(math.log2(1 / max(ratio, 1e-9)), 8.0) + math.log2(1 + extra["expected"]))
         what = (f"stopped: seen in {s.before_minutes} baseline minutes ({s.before} lines), "
                 f"none in the {t_a:.0f} min after")
     else:

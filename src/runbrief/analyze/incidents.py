@@ -305,7 +305,7 @@ def _public(store: Store, r: dict[str, Any], *, similar: bool = True) -> dict[st
         "affected_services": _loads(r["affected_services"]) or [],
         "deploy": body.get("deploy"),
         "cause": body.get("cause"),
-        "claims": body.get("claims") or [],
+        "claims": diagnose.valid_claims(store, body.get("claims") or []),
         "timeline": body.get("timeline") or [],
         "quotes": body.get("quotes") or [],
         "quotes_note": diagnose.QUOTES_NOTE,

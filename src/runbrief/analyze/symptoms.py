@@ -30,6 +30,9 @@ __all__ = ["Symptom", "collect", "fingerprint", "KIND_ORDER", "FAULT_WORDS", "wo
 KIND_ORDER = {"k8s_event": 0, "new": 1, "rate_up": 2, "error_spans": 3, "error_share": 4}
 DEPLOY_HORIZON = timedelta(hours=2)   # a symptom this soon after a deploy of its service follows it
 SPAN_MIN_SURGE = 5
+NEW_MIN_LINES = 3          # a new troubling pattern needs this many lines (1 after a deploy, or FATAL)
+NEW_MIN_SHARE = 0.1        # and to add a tenth to the errors its service usually logs in the window
+MIN_BASELINE_MIN = 30      # and at least this many minutes of history before the window
 
 FAULT_WORDS = re.compile(
     r"(?i)\b(?:error|errors|exception|traceback|fail(?:ed|ure|s)?|fatal|panic|crash(?:ed)?|abort(?:ed)?|"
@@ -186,8 +189,8 @@ def _new_troubling(store: Store, start: datetime, end: datetime, have: set[str])
         plan = _windows.plan(store, since=fmt_ts(start), now=end)
     except RunbriefError:
         return []
-    if not plan.segments:
-        return []  # no history: nothing can be called new
+    if plan.baseline_minutes < MIN_BASELINE_MIN:
+        return []  # too little history to call anything new
     stats = [s for s in baseline.pattern_stats(store, None, plan.segments, plan.after, plan.bucket_minutes)
              if s.before == 0 and s.after > 0 and f"pat:{s.service}:{s.pattern_id}" not in have
              and (s.first_after is None or s.first_after >= plan.split)]
@@ -197,6 +200,9 @@ def _new_troubling(store: Store, start: datetime, end: datetime, have: set[str])
         "SELECT pattern_id, template, severity FROM patterns WHERE list_contains(?::VARCHAR[], pattern_id)",
         [sorted({s.pattern_id for s in stats})])}
     seen = baseline.history(store, [(s.service, s.pattern_id) for s in stats], plan.after.start)
+    # the errors each service usually logs in a window this long
+    usual = {sv.service: sv.before_errors * plan.after.minutes / plan.baseline_minutes
+             for sv in baseline.service_stats(store, None, plan.segments, plan.after, plan.bucket_minutes)}
     out = []
     for st in stats:
         m = meta.get(st.pattern_id) or {}
@@ -204,6 +210,9 @@ def _new_troubling(store: Store, start: datetime, end: datetime, have: set[str])
         sev = "ERROR" if st.after_errors and sev not in _SEV_WEIGHT else sev
         if (st.service, st.pattern_id) in seen or sev not in _SEV_WEIGHT:
             continue
+        if sev != "FATAL" and not _after_deploy(store, st.service, st.first_after) and \
+                st.after < max(NEW_MIN_LINES, NEW_MIN_SHARE * usual.get(st.service, 0.0)):
+            continue  # a stray line, or a trickle in a service full of errors: a change, not an incident
         ex = baseline.example(st.example_after)
         out.append(Symptom(
             key=f"pat:{st.service}:{st.pattern_id}", kind="new", service=st.service, first=st.first_after or start,
@@ -211,6 +220,13 @@ def _new_troubling(store: Store, start: datetime, end: datetime, have: set[str])
             evidence=[ids.make("pat", st.pattern_id)] + ([ex["id"]] if ex and ex.get("id") else []),
             pattern_id=st.pattern_id, template=m.get("template"), example=ex, workload=st.service))
     return out
+
+
+def _after_deploy(store: Store, service: str, t: datetime | None) -> bool:
+    if t is None:
+        return False
+    return bool(store.scalar("SELECT count(*) FROM deploys WHERE service = ? AND ts <= ? AND ts >= ?",
+                             [service, t, t - DEPLOY_HORIZON]))
 
 
 def _onsets(store: Store, syms: list[Symptom], start: datetime) -> None:

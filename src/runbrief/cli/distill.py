@@ -56,23 +56,20 @@ def parse(
     parser = Parser(headers=not messages)
     out = sys.stdout.buffer
     counts: Counter[str] = Counter()
-    templates: dict[str, str] = {}
-    for p in parser.iter_parse(_read_lines(file), batch=max(1, batch), params=not summary):
+    dumps = orjson.dumps
+    for chunk in parser.iter_batches(_read_lines(file), batch=max(1, batch)):
         if summary:
-            counts[p.pattern_id] += 1
-            templates[p.pattern_id] = p.template
+            counts.update(chunk.pattern_ids())
             continue
-        obj: dict[str, Any] = {
-            "line": p.line,
-            "pattern_id": p.pattern_id,
-            "template": p.template,
-            "params": p.params or [],
-            "content_template": p.template,
-        }
-        if p.level:
-            obj["level"] = p.level
-        out.write(orjson.dumps(obj))
-        out.write(b"\n")
+        buf = []
+        for line, pid, tpl, prm, lvl in chunk.rows():
+            obj: dict[str, Any] = {"line": line, "pattern_id": pid, "template": tpl, "params": prm,
+                                   "content_template": tpl}
+            if lvl:
+                obj["level"] = lvl
+            buf.append(dumps(obj))
+        buf.append(b"")
+        out.write(b"\n".join(buf))
     if summary:
         # aliases: a pattern reported under an old ID in an earlier batch is folded in
         final: Counter[str] = Counter()
@@ -82,7 +79,7 @@ def parse(
         con = Console(highlight=False)
         t = Table("count", "pattern", "template", box=None)
         for pid, n in final.most_common():
-            t.add_row(str(n), f"pat_{pid}", tpl.get(pid, templates.get(pid, "")))
+            t.add_row(str(n), f"pat_{pid}", tpl.get(pid, ""))
         con.print(t)
         con.print(f"[dim]{sum(final.values())} lines, {len(final)} patterns[/]")
     out.flush()

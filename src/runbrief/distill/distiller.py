@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow as pa
 
-from runbrief.distill.miner import Miner
-from runbrief.distill.parse import Parser, clean_line
+from runbrief.distill.miner import Cluster, Miner
+from runbrief.distill.parse import Parser
 from runbrief.distill.severity import infer
 from runbrief.records import LogRecord, severity_name
 
@@ -79,18 +79,22 @@ class Distiller:
                 except UnicodeEncodeError:  # lone surrogates cannot be stored: replace them
                     r.body = r.body.encode("utf-8", "replace").decode("utf-8")
                     self.repaired += 1
-        msgs = [clean_line(r.body) for r in records]
-        cids = [assign(m) for m in msgs]
+        entries = self.parser.assign([r.body for r in records])
         miner = self.miner
-        for r, cid, msg in zip(records, cids, msgs, strict=True):
-            c = miner.cluster(cid)
+        plan = self.parser.plan
+        seen: dict[int, Cluster] = {}
+        for r, e in zip(records, entries, strict=True):
+            c = seen.get(e.cid)
+            if c is None:
+                c = seen[e.cid] = miner.cluster(e.cid)
             r.pattern_id = c.pattern_id
-            r.params = parser.params(c.template, c.tokens, msg) or None
+            body = r.body
+            r.params = [body[a:b] for a, b in plan(e, c)] or None
             if r.severity_number:
                 self._severity.setdefault(c.cid, Counter())[severity_name(r.severity_number)] += 1
-        for r, cid in zip(records, cids, strict=True):
+        for r in records:
             if not r.severity_number:
-                r.severity_inferred = self.severity_of(miner.resolve(cid))
+                r.severity_inferred = self.severity_of(miner.by_id.get(r.pattern_id, -1))
         self._batch.extend(records)
 
     def severity_of(self, cid: int) -> str:

@@ -45,6 +45,8 @@ _UNITS = (
     r"(?:ns|us|µs|ms|s|sec|secs|m|min|mins|h|hr|hrs|d|b|kb|mb|gb|tb|pb|kib|mib|gib|tib|k|g|t|"
     r"bps|kbps|mbps|gbps|hz|khz|mhz|ghz|x|%)"
 )
+_SIZE_NUM = r"\d+(?:[.,]\d+)?"
+_SIZE_UNIT = r"(?:[KMGTP]i?B|B|[Bb]ytes)"
 _MON = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _DOW = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
 
@@ -56,9 +58,22 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
         "dates with times written with blanks (Sun Jul 24 02:38:22 2005, 2024-01-02 10:00:00)",
         phrase=True,
     ),
+    MaskRule(
+        "size_phrase",
+        rf"(?<![\w.]){_SIZE_NUM} ?{_SIZE_UNIT}(?: \({_SIZE_NUM} ?{_SIZE_UNIT}\))?(?![\w])",
+        "data sizes with their unit, which may vary (1.2 KB, 3 MB, 1039 bytes (1.01 KB))",
+        phrase=True,
+    ),
+    MaskRule(
+        "bound_phrase",
+        r"(?<![\w<>])[<>]=? ?\d+(?:[.,]\d+)? ?(?i:ns|us|ms|s|sec|secs|seconds?|mins?|minutes?|h|hours?|days?)\b",
+        "bounds written with a unit: <1 sec, >= 5 ms",
+        phrase=True,
+    ),
     MaskRule("uuid", rf"{_H}{{8}}-{_H}{{4}}-{_H}{{4}}-{_H}{{4}}-{_H}{{12}}", "RFC 4122 UUIDs"),
     MaskRule("url", r"[a-zA-Z][a-zA-Z0-9+.\-]{1,15}://\S+", "URLs"),
     MaskRule("email", r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+", "e-mail addresses"),
+    MaskRule("host_port", r"(?:[A-Za-z0-9](?:[\w\-]*[A-Za-z0-9])?\.)+[A-Za-z][\w\-]*:\d{1,5}", "host:port"),
     MaskRule("ipv4", r"/?\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?::\d{1,5})?", "IPv4 addresses, with /prefix or :port"),
     MaskRule("mac", rf"{_H}{{2}}(?:[:\-]{_H}{{2}}){{5,}}", "MAC addresses and WWNs"),
     MaskRule("ipv6", rf"\[?(?=[^\]]*\d)(?:{_H}{{0,4}}:){{2,7}}{_H}{{0,4}}(?:\]:\d{{1,5}})?\]?", "IPv6 addresses"),
@@ -76,9 +91,10 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
     MaskRule("hex", rf"\d[xX]{_H}+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F]){_H}{{6,}}", "hexadecimal values"),
     MaskRule("quantity", rf"[-+<>~]?\d+(?:[.,]\d+)*(?i:{_UNITS})", "numbers glued to a unit: 12ms, 3.5GB, 80%"),
     MaskRule("number", r"[-+]?\d+(?:[.,]\d+)*", "integers and decimals"),
+    MaskRule("indexed_id", r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*_\d+", "names with an index: broadcast_9, rdd_4"),
     MaskRule(
         "numbered_id",
-        r"(?=(?:[^\d]*\d){2})[\w.+\-:#@$~]*\w",
+        r"(?=(?:[^\d]*\d){2})[\w.+\-#$~]*\w",
         "identifiers with two or more digits: blk_-1234, rdd_42_3, storage1331",
     ),
 )
@@ -88,7 +104,7 @@ _SUFFIXED = re.compile(r"([A-Za-z]+[\-.#])(\d+)")
 _SUFFIXED_LONG = re.compile(r"([A-Za-z]\w*[\-.#]+)(\d+(?:\.\d+)?)")
 _WRAP_L = "([{<\"'`"
 _WRAP_R = ")]}>\"'`,;.:!?"
-_DELIMS = re.compile(r"([=:,;()\[\]{}<>\"'|]+)")
+_DELIMS = re.compile(r"([=:,;()\[\]{}<>\"'|@]+)")
 _NEEDS_WORK = re.compile(r"[\d/@\\:]")
 _TOKEN = re.compile(r"\S+")
 
@@ -165,25 +181,43 @@ class Masker:
             if m:  # instruction......0, lane-3
                 s = a + m.end(1)
                 return tok[:s] + WILDCARD + tok[b:], ((s, b),)
-        # compound: mask the parts between delimiters
+        # compound: mask the parts between delimiters, joining parts across a delimiter
+        # when together they are one value (10.0.0.1:50010:Got -> <*>:Got)
         parts = _DELIMS.split(tok)
         if len(parts) == 1:
             return tok, ()
         out: list[str] = []
         spans: list[tuple[int, int]] = []
-        pos = 0
-        for i, part in enumerate(parts):
-            if i % 2 == 0 and part and _NEEDS_WORK.search(part) and self._value(part):
-                m = _SUFFIXED.fullmatch(part) if self._suffixed else None
-                if m:
-                    out.append(m.group(1) + WILDCARD)
-                    spans.append((pos + m.end(1), pos + len(part)))
-                else:
+        offs = [0]
+        for part in parts:
+            offs.append(offs[-1] + len(part))
+        i = 0
+        n = len(parts)
+        while i < n:
+            part = parts[i]
+            if i % 2 == 0 and part and _NEEDS_WORK.search(part):
+                j = min(n - 1, i + 6)
+                while j > i:  # longest value starting at part i
+                    if j % 2 == 0 and self._value(tok[offs[i] : offs[j + 1]]):
+                        break
+                    j -= 1
+                if j > i:
                     out.append(WILDCARD)
-                    spans.append((pos, pos + len(part)))
-            else:
-                out.append(part)
-            pos += len(part)
+                    spans.append((offs[i], offs[j + 1]))
+                    i = j + 1
+                    continue
+                if self._value(part):
+                    m = _SUFFIXED.fullmatch(part) if self._suffixed else None
+                    if m:
+                        out.append(m.group(1) + WILDCARD)
+                        spans.append((offs[i] + m.end(1), offs[i + 1]))
+                    else:
+                        out.append(WILDCARD)
+                        spans.append((offs[i], offs[i + 1]))
+                    i += 1
+                    continue
+            out.append(part)
+            i += 1
         return "".join(out), tuple(spans)
 
     # ------------------------------------------------------------ messages

@@ -21,6 +21,7 @@ memory grows with the number of patterns, never with the number of lines.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from runbrief.distill.mask import WILDCARD
 
 __all__ = ["Cluster", "Miner", "fingerprint", "is_value_like"]
 
-_VALUE_CHARS = frozenset("/\\@=:#<>[]{}()\"'")
+_VALUE_CHARS = frozenset("/\\@=:#<>[]{}()")
 _DIGITS = frozenset("0123456789")
 
 
@@ -38,24 +39,118 @@ def fingerprint(template: str) -> str:
     return hashlib.blake2b(template.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
+_WRAPS = "()[]{}<>\"'`"
+_CLOSERS = ")]}\"'.,;:!?"
+_TRAIL = ".,;:!?"
+# Nouns after which a word is a value ("for user root", "on host db"): their sibling
+# words merge at the second distinct value instead of waiting for many.
+KEY_NOUNS = frozenset(
+    "user username login account owner group host hostname file filename path dir directory "
+    "folder domain job task pod container namespace table database schema bucket queue topic tenant project "
+    "branch repo repository module package plugin".split()
+)
+
+
+_HOSTNAME = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+(?:com|net|org|edu|gov|mil|int|io|info|biz|local|lan|internal|"
+    r"cloud|dev|app|uk|de|jp|cn|hk|tw|kr|fr|ru|br|au|ca|nl|se|ch|pl|cz|dk|fi|tr|za|mx|ar|nz|sg|vn|th|ie|pt|gr|"
+    r"hu|ro|ua|il)",
+    re.I,
+)
+
+
+def _core(token: str) -> tuple[str, bool]:
+    """The token without trailing punctuation and wrapping quotes/brackets; was it wrapped?"""
+    core = token.rstrip(_TRAIL)
+    wrapped = False
+    while core and (core[0] in _WRAPS or core[-1] in _WRAPS):
+        wrapped = True
+        core = core.strip(_WRAPS).rstrip(_TRAIL)
+    return core, wrapped
+
+
 def is_value_like(token: str) -> bool:
     """Does the token look like a value rather than a word of the message's text?
 
-    Values (masked parts, numbers, anything with ``/ @ = : # ( ) [ ]``, very long
-    tokens) may differ between lines of one event. Words (``HTTPS``, ``startup``,
-    ``alt0``, ``mapred.job.id``) usually name different events."""
+    Values (masked parts, numbers, ``/ @ : # =`` inside, hostnames with digits, a
+    bracketed annotation, very long tokens) may differ between lines of one event.
+    Words (``HTTPS``, ``startup``, ``alt0``, ``"GET``, ``mapred.job.id``) usually name
+    different events. ``key=value`` is judged by its value (an empty one is a word)."""
     if WILDCARD in token:
         return True
-    core = token.strip(".,;:!?")
+    core, wrapped = _core(token)
+    if "=" in core:
+        value = core.split("=", 1)[1]
+        return bool(value) and is_value_like(value)
     if not core:
-        return False
-    if any(c in _VALUE_CHARS for c in core):
+        return wrapped  # "()": an empty value slot
+    if wrapped and not core.isalpha():
         return True
     digits = 0
     for c in core:
         if c in _DIGITS:
             digits += 1
-    return digits >= 2 or len(core) > 24
+        elif c in _VALUE_CHARS:
+            return True
+    if digits >= 2 or len(core) > 24:
+        return True
+    if "." in core:
+        return digits >= 1 or _HOSTNAME.fullmatch(core) is not None  # host8.example.net, db.corp.com
+    return False
+
+
+_KEYED = re.compile(r"[\[(\"']*([A-Za-z_][\w.\-]*)?[(=]")
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _token_pattern(token: str) -> re.Pattern[str]:
+    """A template token with ``<*>`` inside (``user=<*>``) as a regex matching tokens."""
+    rx = _PATTERNS.get(token)
+    if rx is None:
+        if len(_PATTERNS) > 20_000:
+            _PATTERNS.clear()
+        rx = _PATTERNS[token] = re.compile(".+?".join(re.escape(p) for p in token.split(WILDCARD)), re.S)
+    return rx
+
+
+def _key_of(token: str) -> str | None:
+    """The name a value hangs on: ``uid`` of ``(uid=<*>)``, ``LOGIN`` of ``LOGIN(uid=<*>)``."""
+    m = _KEYED.match(token)
+    return (m.group(1) or "") if m else None
+
+
+def generalize_tokens(tokens: list[str]) -> str:
+    """One template token covering ``tokens``: ``<*>`` with the prefix up to a ``=``/``:``
+    and the wrapping they all share (``user=root``/``user=guest`` -> ``user=<*>``,
+    ``()``/``(a.b)`` -> ``(<*>)``)."""
+    first = tokens[0]
+    if all(t == first for t in tokens):
+        return first
+    pre = first
+    suf = first
+    for t in tokens[1:]:
+        i = 0
+        while i < len(pre) and i < len(t) and pre[i] == t[i]:
+            i += 1
+        pre = pre[:i]
+        j = 0
+        while j < len(suf) and j < len(t) and suf[-1 - j] == t[-1 - j]:
+            j += 1
+        suf = suf[len(suf) - j :] if j else ""
+    if WILDCARD in pre or WILDCARD in suf:
+        return WILDCARD
+    # keep a shared prefix only up to its last delimiter, and only closing wrapping as suffix
+    cut = max(pre.rfind(c) for c in "=:([{\"'")
+    pre = pre[: cut + 1] if cut >= 0 else ""
+    k = 0
+    while k < len(suf) and suf[len(suf) - 1 - k] in _CLOSERS:
+        k += 1
+    suf = suf[len(suf) - k :] if k else ""
+    if "<" in pre[-1:] or ">" in suf[:1] or len(pre) + len(suf) > min(len(t) for t in tokens):
+        return WILDCARD
+    return pre + WILDCARD + suf
 
 
 @dataclass(slots=True)
@@ -88,7 +183,7 @@ class Miner:
         self,
         *,
         similarity: float = 0.5,
-        word_merge_siblings: int = 4,
+        word_merge_siblings: int = 6,
         max_value_mismatch: float = 0.5,
     ) -> None:
         self.similarity = similarity
@@ -117,9 +212,11 @@ class Miner:
                 same += 1
                 if t != WILDCARD:
                     const += 1
-            elif t == WILDCARD:
+            elif t == WILDCARD or (WILDCARD in t and _token_pattern(t).fullmatch(s) is not None):
                 same += 1
-            elif is_value_like(t) and is_value_like(s):
+            elif is_value_like(t) and is_value_like(s) and (
+                _key_of(t) == _key_of(s)
+            ):
                 vmis += 1
             else:
                 wpos.append(p)
@@ -151,7 +248,7 @@ class Miner:
             generalize = [p for p, (t, s) in enumerate(zip(c.tokens, toks, strict=True)) if t != s and t != WILDCARD]
             if generalize:
                 for p in generalize:
-                    c.tokens[p] = WILDCARD
+                    c.tokens[p] = generalize_tokens([c.tokens[p], toks[p]])
                 self._retemplate(c)
             c.count += 1
             return best_cid
@@ -223,19 +320,23 @@ class Miner:
             fam.append(c.cid)
             live = [cid for cid in dict.fromkeys(self.resolve(x) for x in fam) if cid in self.clusters]
             self.families[key] = live
-            if len(live) >= self.word_merge_siblings:
+            need = self.word_merge_siblings
+            if "=" in t or (p > 0 and _core(c.tokens[p - 1])[0].lower() in KEY_NOUNS):
+                need = 2
+            if len(live) >= need:
                 self._merge_family(live, p)
                 return
 
     def _merge_family(self, cids: list[int], p: int) -> None:
         keep = self.clusters[cids[0]]
+        values = [self.clusters[cid].tokens[p] for cid in cids]
         olds: list[str] = []
         for cid in cids[1:]:
             gone = self.clusters[cid]
             olds.append(gone.pattern_id)
             self.by_id.pop(gone.pattern_id, None)
             self._absorb(keep, gone)
-        keep.tokens[p] = WILDCARD
+        keep.tokens[p] = generalize_tokens(values)
         self._retemplate(keep)
         for old in olds:
             self._alias(old, keep.pattern_id)

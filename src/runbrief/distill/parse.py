@@ -1,28 +1,67 @@
-"""The parser: raw lines (or bare messages) to patterns, in batches.
+"""The parser: raw lines (or bare messages) to patterns, a batch at a time.
 
 ``Parser`` joins the three parts of distill: header splitting (for raw lines), masking and
-the miner. Most lines repeat a *shape* already seen (the same masked token sequence),
-so the shape is looked up in a bounded cache and only unseen shapes reach the miner.
+the miner. It is built for batches, because most lines repeat a *shape* already seen:
 
-``Parser.parse(lines)`` returns one ``Parsed`` per line, with the template and ID of the
-line's cluster as it stands at the end of the batch (so all lines of a cluster agree),
-and the values that filled the template's ``<*>``.
+1. Each line's *key* is the line with every digit written ``0`` (``str.translate``, one
+   C-level pass). Masking rules and header rules treat all digits alike, so two lines
+   with one key split, mask and mine the same way, at the same character positions.
+2. A key seen before is a dict hit: its ``Entry`` holds the cluster, the message offset,
+   the level and where the values sit. Only unseen keys (a few per thousand lines once
+   warm) go through header splitting, masking and the miner's tree.
+3. Digits that masking left in place (``alt0``, ``tty2``) are the exception: the entry
+   keeps them as checks, and a line whose digits differ there is looked up apart.
+
+Parameters are read straight out of the line with the entry's spans, mapped onto the
+cluster's template as it stands when the batch is reported, so every line of a cluster
+gets the same template and ID. Memory is bounded: the key cache is cleared when full.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from runbrief.distill.mask import WILDCARD, Masker
-from runbrief.distill.miner import Miner
+from runbrief.distill.miner import Cluster, Miner
 from runbrief.ingest.formats import split_header
 
-__all__ = ["Parsed", "Parser", "clean_line"]
+__all__ = ["Parsed", "Parser", "ParsedBatch", "clean_line", "MAX_LINE"]
 
-MAX_LINE = 64 * 1024  # longer lines are cut here before mining (the stored body is whole)
-SHAPE_CACHE_MAX = 200_000
+MAX_LINE = 64 * 1024  # longer lines are mined on their first 64 KiB (the stored body is whole)
+KEY_CACHE_MAX = 200_000
+SHAPE_CACHE_MAX = 100_000
+_KEY = str.maketrans("123456789\x00\r\t", "000000000   ")
+_CLEAN = str.maketrans("\x00\r\t", "   ")
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def clean_line(text: str) -> str:
+    """What the miner sees of a line: NUL, CR and TAB as spaces, cut to ``MAX_LINE``."""
+    if len(text) > MAX_LINE:
+        text = text[:MAX_LINE]
+    return text.translate(_CLEAN)
+
+
+class Entry:
+    """What one line key resolved to. Spans are offsets in the (cleaned) line."""
+
+    __slots__ = ("cid", "start", "level", "tokens", "tspans", "vspans", "checks", "variants", "plan_id", "plan")
+
+    def __init__(self, cid: int, start: int, level: str, tokens: list[str], tspans: list[tuple[int, int]],
+                 vspans: list[list[tuple[int, int]]], checks: tuple[tuple[int, int, str], ...]) -> None:
+        self.cid = cid
+        self.start = start
+        self.level = level
+        self.tokens = tokens
+        self.tspans = tspans
+        self.vspans = vspans
+        self.checks = checks
+        self.variants: dict[tuple[str, ...], Entry] | None = None
+        self.plan_id = ""
+        self.plan: list[tuple[int, int]] = []
 
 
 @dataclass(slots=True)
@@ -36,102 +75,200 @@ class Parsed:
     level: str = ""
 
 
-def clean_line(text: str) -> str:
-    """What the miner sees of a line: NULs and control characters as spaces, cut to MAX_LINE."""
-    if len(text) > MAX_LINE:
-        text = text[:MAX_LINE]
-    if "\x00" in text or "\r" in text:
-        text = text.replace("\x00", " ").replace("\r", " ")
-    return text
+class ParsedBatch:
+    """The result of ``Parser.parse_batch``: per-line columns, built on demand."""
 
+    def __init__(self, parser: Parser, lines: list[str], entries: list[Entry]) -> None:
+        self.parser = parser
+        self.lines = lines
+        self.entries = entries
+        miner = parser.miner
+        self._clusters: dict[int, Cluster] = {}
+        for e in {id(e): e for e in entries}.values():
+            cid = miner.resolve(e.cid)
+            e.cid = cid
+            self._clusters[id(e)] = miner.clusters[cid]
 
-def _template_regex(tokens: list[str]) -> re.Pattern[str]:
-    parts = []
-    for tok in tokens:
-        pieces = tok.split(WILDCARD)
-        parts.append("(.*?)".join(re.escape(p) for p in pieces))
-    return re.compile(r"\s*" + r"\s+".join(parts) + r"\s*$", re.S)
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def cluster(self, i: int) -> Cluster:
+        return self._clusters[id(self.entries[i])]
+
+    def pattern_ids(self) -> list[str]:
+        cl = self._clusters
+        return [cl[id(e)].pattern_id for e in self.entries]
+
+    def templates(self) -> list[str]:
+        cl = self._clusters
+        return [cl[id(e)].template for e in self.entries]
+
+    def levels(self) -> list[str]:
+        return [e.level for e in self.entries]
+
+    def messages(self) -> list[str]:
+        return [line[e.start :] for line, e in zip(self.lines, self.entries, strict=True)]
+
+    def params(self) -> list[list[str]]:
+        plan = self.parser.plan
+        cl = self._clusters
+        return [[line[a:b] for a, b in plan(e, cl[id(e)])] for line, e in zip(self.lines, self.entries, strict=True)]
+
+    def rows(self, *, params: bool = True) -> Iterator[tuple[str, str, str, list[str], str]]:
+        """(line, pattern_id, template, params, level) per line, in order."""
+        plan = self.parser.plan
+        cl = self._clusters
+        for line, e in zip(self.lines, self.entries, strict=True):
+            c = cl[id(e)]
+            yield line, c.pattern_id, c.template, [line[a:b] for a, b in plan(e, c)] if params else [], e.level
 
 
 class Parser:
-    """Header split + masking + mining, with a shape cache. One writer at a time."""
+    """Header split + masking + mining with a line-key cache. One writer at a time."""
 
     def __init__(self, miner: Miner | None = None, masker: Masker | None = None, *, headers: bool = True) -> None:
         self.miner = miner or Miner()
         self.masker = masker or Masker()
         self.headers = headers
+        self._keys: dict[str, Entry] = {}
         self._shapes: dict[str, int] = {}
-        self._regex: dict[str, re.Pattern[str]] = {}
-        self.skipped = 0  # lines with nothing to mine (empty after cleaning)
+        self.lines = 0
+        self.misses = 0
+        self.skipped = 0  # lines with nothing to mine (empty once cleaned)
 
-    # ------------------------------------------------------------ mining
-    def message_of(self, line: str) -> tuple[str, str]:
-        """(message, level) of a raw line."""
-        if not self.headers:
-            return line, ""
-        h = split_header(line)
-        return h.message, h.level
-
-    def assign(self, message: str) -> int:
-        """Mine one message; return its (raw) cluster id."""
-        masked = self.masker.mask(message)
-        shape = masked.shape
+    # ------------------------------------------------------------ slow path
+    def _build(self, line: str) -> Entry:
+        """Split, mask and mine one line whose key was not cached."""
+        self.misses += 1
+        text = clean_line(line)
+        if self.headers:
+            h = split_header(text, ts=False)
+            start, level = len(text) - len(h.message), h.level
+        else:
+            start, level = 0, ""
+        msg = text[start:]
+        masked = self.masker.mask(msg)
+        tokens = masked.tokens
+        if not tokens:
+            self.skipped += 1
+            tokens = [""]
+            masked.token_spans.append((0, 0))
+            masked.value_spans.append([])
+        shape = " ".join(tokens)
         cid = self._shapes.get(shape)
-        if cid is not None:
+        if cid is None:
+            cid = self.miner.add(list(tokens))
+            if len(self._shapes) >= SHAPE_CACHE_MAX:
+                self._shapes.clear()
+            self._shapes[shape] = cid
+        else:
             cid = self.miner.resolve(cid)
-            self.miner.clusters[cid].count += 1
-            return cid
-        toks = masked.tokens or [""]
-        cid = self.miner.add(toks)
-        if len(self._shapes) >= SHAPE_CACHE_MAX:
-            self._shapes.clear()
-        self._shapes[shape] = cid
-        return cid
+        vspans = [[(start + a, start + b) for a, b in vs] for vs in masked.value_spans]
+        checks = self._checks(text, start, vspans)
+        return Entry(cid, start, level, tokens, [(start + a, start + b) for a, b in masked.token_spans], vspans, checks)
 
-    def feed(self, lines: Iterable[str]) -> list[Parsed]:
-        out: list[Parsed] = []
-        for raw in lines:
-            line = clean_line(raw)
-            message, level = self.message_of(line)
-            if not message.strip():
-                self.skipped += 1
-            out.append(Parsed(raw, message, self.assign(message), level=level))
-        return out
+    @staticmethod
+    def _checks(text: str, start: int, vspans: list[list[tuple[int, int]]]) -> tuple[tuple[int, int, str], ...]:
+        """Digits of the message that no value covers (alt0): lines must agree on them."""
+        flat = sorted(s for vs in vspans for s in vs)
+        out = []
+        k = 0
+        for m in _DIGIT_RUN.finditer(text, start):
+            a, b = m.span()
+            while k < len(flat) and flat[k][1] <= a:
+                k += 1
+            if k < len(flat) and flat[k][0] <= a and b <= flat[k][1]:
+                continue
+            out.append((a, b, m.group()))
+        return tuple(out)
 
-    def finish(self, parsed: list[Parsed], *, params: bool = True) -> list[Parsed]:
-        """Fill pattern_id, template and params from the clusters' current templates."""
-        miner = self.miner
-        for p in parsed:
-            c = miner.cluster(p.cid)
-            p.pattern_id = c.pattern_id
-            p.template = c.template
-            if params:
-                p.params = self.params(c.template, c.tokens, p.message)
-        return parsed
+    def _lookup(self, line: str, key: str) -> Entry:
+        e = self._keys.get(key)
+        if e is None:
+            e = self._build(line)
+            if len(line) <= MAX_LINE:
+                if len(self._keys) >= KEY_CACHE_MAX:
+                    self._keys.clear()
+                self._keys[key] = e
+            return e
+        return self._check(line, e)
 
+    def _check(self, line: str, e: Entry) -> Entry:
+        if not e.checks:
+            return e
+        for a, b, txt in e.checks:
+            if line[a:b] != txt:
+                break
+        else:
+            return e
+        sig = tuple(line[a:b] for a, b, _ in e.checks)
+        if e.variants is None:
+            e.variants = {}
+        v = e.variants.get(sig)
+        if v is None:
+            v = self._build(line)
+            if len(e.variants) < 1000:
+                e.variants[sig] = v
+        return v
+
+    # ------------------------------------------------------------ batches
+    def assign(self, lines: list[str]) -> list[Entry]:
+        """The entry of every line (mines the unseen ones); counts each cluster's lines."""
+        keys = [s.translate(_KEY) for s in lines]
+        get = self._keys.get
+        entries = [get(k) for k in keys]
+        for i, e in enumerate(entries):
+            if e is None:
+                entries[i] = self._lookup(lines[i], keys[i])
+            elif e.checks:
+                entries[i] = self._check(lines[i], e)
+        self.lines += len(lines)
+        clusters = self.miner.clusters
+        resolve = self.miner.resolve
+        for cid, n in Counter(e.cid for e in entries).items():
+            c = clusters.get(cid) or clusters[resolve(cid)]
+            c.count += n
+        return entries  # type: ignore[return-value]
+
+    def parse_batch(self, lines: list[str]) -> ParsedBatch:
+        return ParsedBatch(self, lines, self.assign(lines))
+
+    def plan(self, e: Entry, c: Cluster) -> list[tuple[int, int]]:
+        """Where, in a line of entry ``e``, the values of cluster ``c``'s ``<*>`` are."""
+        if e.plan_id == c.pattern_id:
+            return e.plan
+        plan: list[tuple[int, int]] = []
+        for tt, mt, ts, vs in zip(c.tokens, e.tokens, e.tspans, e.vspans, strict=False):
+            if tt == mt:
+                plan.extend(vs)
+            elif tt == WILDCARD:
+                plan.append(ts)
+            elif WILDCARD in tt:
+                pre, _, suf = tt.partition(WILDCARD)
+                if WILDCARD in suf or ts[1] - ts[0] < len(pre) + len(suf):
+                    plan.extend(vs)
+                else:
+                    plan.append((ts[0] + len(pre), ts[1] - len(suf)))
+        e.plan_id = c.pattern_id
+        e.plan = plan
+        return plan
+
+    # ------------------------------------------------------------ conveniences
     def parse(self, lines: Iterable[str], *, params: bool = True) -> list[Parsed]:
-        return self.finish(self.feed(lines), params=params)
+        """Parse ``lines`` as one batch into ``Parsed`` objects (all agree on templates)."""
+        b = self.parse_batch(list(lines))
+        return [
+            Parsed(line, line[e.start :], e.cid, pid, tpl, prm if params else None, lvl)
+            for (line, pid, tpl, prm, lvl), e in zip(b.rows(params=params), b.entries, strict=True)
+        ]
 
-    def params(self, template: str, tokens: list[str], message: str) -> list[str]:
-        if WILDCARD not in template:
-            return []
-        rx = self._regex.get(template)
-        if rx is None:
-            if len(self._regex) > 50_000:
-                self._regex.clear()
-            rx = self._regex[template] = _template_regex(tokens)
-        m = rx.match(message)
-        if m is None:  # the line's own shape no longer fits (rare): fall back to the masker
-            return [message[a:b] for spans in self.masker.mask(message).value_spans for a, b in spans]
-        return list(m.groups())
-
-    def iter_parse(self, lines: Iterable[str], batch: int = 50_000, *, params: bool = True) -> Iterator[Parsed]:
-        """Parse a stream in batches; each batch is reported with its end-of-batch templates."""
+    def iter_batches(self, lines: Iterable[str], batch: int = 100_000) -> Iterator[ParsedBatch]:
+        """Parse a stream in batches; each is reported with its end-of-batch templates."""
         buf: list[str] = []
         for line in lines:
             buf.append(line)
             if len(buf) >= batch:
-                yield from self.parse(buf, params=params)
+                yield self.parse_batch(buf)
                 buf = []
         if buf:
-            yield from self.parse(buf, params=params)
+            yield self.parse_batch(buf)

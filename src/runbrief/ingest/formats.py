@@ -193,7 +193,7 @@ _FIRST = {  # cheap first-character filter for each regex family
 }
 
 
-def _from_regex(name: str, m: re.Match[str]) -> Header:
+def _from_regex(name: str, m: re.Match[str], want_ts: bool = True) -> Header:
     _, g_ts, g_lvl, g_host, g_proc, g_logger = FORMATS[name]
     d = m.groupdict()
     level = ""
@@ -208,7 +208,7 @@ def _from_regex(name: str, m: re.Match[str]) -> Header:
     ts_text = d.get(g_ts) if g_ts else None
     if name == "klog" and ts_text:
         ts_text = f"{ts_text[:2]}-{ts_text[2:]}"
-    ts = parse_ts(ts_text) if ts_text else None
+    ts = parse_ts(ts_text) if ts_text and want_ts else None
     return Header(
         ts_ns=ts,
         level=level,
@@ -220,7 +220,7 @@ def _from_regex(name: str, m: re.Match[str]) -> Header:
     )
 
 
-def _try_regexes(line: str, order: Iterable[str]) -> Header | None:
+def _try_regexes(line: str, order: Iterable[str], want_ts: bool = True) -> Header | None:
     c = line[:1]
     for name in order:
         first = _FIRST[name]
@@ -228,7 +228,7 @@ def _try_regexes(line: str, order: Iterable[str]) -> Header | None:
             continue
         m = FORMATS[name][0].match(line)
         if m:
-            return _from_regex(name, m)
+            return _from_regex(name, m, want_ts)
     return None
 
 
@@ -281,7 +281,7 @@ _TS_TOKEN = re.compile(
   | \d{1,2}[-/.]\d{1,2}[-/.]\d{2,4},?
   | \d{1,2}:\d\d(?::\d\d)?(?:[.,:]\d+)?(?:Z|[+-]\d\d:?\d\d)?,?
   | \d{8}[-T ]?\d\d:?\d\d:?\d\d(?:[.,:]\d+)?
-  | 1\d{9}(?:\.\d+)? | 1\d{12}
+  | \d{10}(?:\.\d+)? | \d{13}
   | (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*,?
   | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?
   | UTC | GMT | Z | [+-]\d{4}
@@ -307,7 +307,7 @@ def _is_level(tok: str) -> str:
     return ""
 
 
-_STRONG_TS = re.compile(r"1\d{9}(?:\.\d+)?|1\d{12}|\d{4}-\d\d-\d\d[T_:\-]\d\d[:.]\d\d[:.]\d\d.*")
+_STRONG_TS = re.compile(r"\d{10}(?:\.\d+)?|\d{13}|\d{4}-\d\d-\d\d[T_:\-]\d\d[:.]\d\d[:.]\d\d.*")
 
 
 def _strong_ts_ahead(toks: list[str], kinds: list[str], i: int) -> bool:
@@ -318,7 +318,7 @@ def _strong_ts_ahead(toks: list[str], kinds: list[str], i: int) -> bool:
     return False
 
 
-def _walk(line: str) -> Header | None:
+def _walk(line: str, want_ts: bool = True) -> Header | None:
     spans = _tokens(line)
     if not spans:
         return None
@@ -412,7 +412,7 @@ def _walk(line: str) -> Header | None:
     ts_text = " ".join(t for t, k in zip(toks[: anchor + 1], kinds, strict=False) if k == "ts")
     level = _is_level(toks[level_at]) if level_at >= 0 else ""
     return Header(
-        ts_ns=parse_ts(ts_text) if ts_text else None,
+        ts_ns=parse_ts(ts_text) if ts_text and want_ts else None,
         level=level,
         host=host,
         process=process,
@@ -425,7 +425,7 @@ def _walk(line: str) -> Header | None:
 _PIPE_TS = re.compile(r"[\d:./T-]*\d{2}[:/-]\d{2}[\d:./T-]*\|")
 
 
-def _pipes(line: str) -> Header | None:
+def _pipes(line: str, want_ts: bool = True) -> Header | None:
     """``20171223-22:15:29:606|Component|1234|message``: fields without spaces, then text."""
     m = _PIPE_TS.match(line)
     if not m:
@@ -436,7 +436,7 @@ def _pipes(line: str) -> Header | None:
         used += 1
     start = sum(len(f) + 1 for f in fields[:used])
     return Header(
-        ts_ns=parse_ts(fields[0]),
+        ts_ns=parse_ts(fields[0]) if want_ts else None,
         level="",
         host="",
         process=fields[2] if used > 2 else "",
@@ -450,21 +450,22 @@ _MONTH_INITIALS = "JFMASOND"
 _ORDER = ("rfc5424", "syslog", "klog", "logcat", "nginx-error", "access", "python-default")
 
 
-def split_header(line: str, fmt: str | None = None) -> Header:
+def split_header(line: str, fmt: str | None = None, *, ts: bool = True) -> Header:
     """Split ``line`` into header fields and message. ``fmt`` (from ``detect_format``)
-    is tried first; every other format still applies, line by line."""
+    is tried first; every other format still applies, line by line. ``ts=False`` skips
+    converting the time to nanoseconds (the miner only needs the split)."""
     try:
+        h = None
         if fmt in FORMATS:
-            h = _try_regexes(line, (fmt,))
-            if h is not None:
-                return h
-        h = _try_regexes(line, _ORDER)
-        if h is None and line[:1] in _MONTH_INITIALS:
-            h = _try_regexes(line, ("syslog-bare",))
-        if h is None and "|" in line[:40]:
-            h = _pipes(line)
+            h = _try_regexes(line, (fmt,), ts)
         if h is None:
-            h = _walk(line)
+            h = _try_regexes(line, _ORDER, ts)
+        if h is None and line[:1] in _MONTH_INITIALS:
+            h = _try_regexes(line, ("syslog-bare",), ts)
+        if h is None and "|" in line[:40]:
+            h = _pipes(line, ts)
+        if h is None:
+            h = _walk(line, ts)
     except (ValueError, IndexError, OverflowError):  # never let a header break ingest
         h = None
     if h is None:
