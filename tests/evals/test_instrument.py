@@ -101,6 +101,15 @@ def test_instrument_exports_traces_metrics_and_logs(tmp_path: Path, server: Serv
     metrics = _wait(lambda: call("agents", {"group_by": ["model"]}, store=store)["metrics"])
     assert metrics and metrics[0]["input_tokens"] == 120 and metrics[0]["operations"] == 1
 
+    # The gate through the server, selecting this run by its ID (RUNBRIEF_RUN_ID above).
+    cfg = tmp_path / "runbrief.toml"
+    cfg.write_text('[[gate.check]]\nevaluator = "tool_success_rate"\nmin = 0.5\n'
+                   '[[gate.check]]\nevaluator = "error_free"\n')
+    out = call("gate", {"config": str(cfg), "resource": ["test.run.id=ci-7"]}, store=store)
+    assert (out["status"], out["traces"]) == ("fail", 1)
+    assert [c["status"] for c in out["checks"]] == ["pass", "fail"]
+    assert call("gate", {"config": str(cfg), "resource": ["test.run.id=other"]}, store=store)["traces"] == 0
+
 
 def test_logging_is_bridged(tmp_path: Path, server: ServerProcess) -> None:
     pytest.importorskip("runbrief.distill.distiller", reason="log ingest needs the distiller (issue 3)")

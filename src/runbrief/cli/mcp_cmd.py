@@ -67,7 +67,9 @@ def install(
         typer.Option("--url", help="Connect over streamable HTTP to `runbrief serve` (e.g. http://127.0.0.1:4318/mcp) "
                      "instead of starting `runbrief mcp`."),
     ] = None,
-    store: StoreOpt = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store the server opens (passed as `runbrief mcp --store`).")
+    ] = None,
     read_only: ReadOnlyOpt = False,
     as_json: JsonOpt = False,
 ) -> None:

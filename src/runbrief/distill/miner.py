@@ -115,6 +115,19 @@ def _token_pattern(token: str) -> re.Pattern[str]:
     return rx
 
 
+_VL: dict[str, bool] = {}
+
+
+def _value_like(token: str) -> bool:
+    """``is_value_like`` with a bounded cache (tokens repeat)."""
+    v = _VL.get(token)
+    if v is None:
+        if len(_VL) > 100_000:
+            _VL.clear()
+        v = _VL[token] = is_value_like(token)
+    return v
+
+
 def _key_of(token: str) -> str | None:
     """The name a value hangs on: ``uid`` of ``(uid=<*>)``, ``LOGIN`` of ``LOGIN(uid=<*>)``."""
     m = _KEYED.match(token)
@@ -161,12 +174,11 @@ class Cluster:
     pattern_id: str = ""
     history: list[str] = field(default_factory=list)  # earlier pattern IDs (aliases)
 
-    @property
-    def template(self) -> str:
-        return " ".join(self.tokens)
+    template: str = ""
 
     def refresh_id(self) -> str | None:
-        """Recompute the fingerprint; return the previous ID when it changed."""
+        """Recompute the template and its fingerprint; return the previous ID if it changed."""
+        self.template = " ".join(self.tokens)
         new = fingerprint(self.template)
         old = self.pattern_id
         self.pattern_id = new
@@ -201,59 +213,51 @@ class Miner:
         self._alias_log: list[str] = []  # old ids aliased since the last drain_aliases()
 
     # ------------------------------------------------------------ matching
-    def _score(self, tpl: list[str], toks: list[str]) -> tuple[float, int, int, list[int], int]:
-        """(similarity, value mismatches, word mismatches, their positions, equal constants)."""
-        same = 0
-        const = 0
-        vmis = 0
-        wpos: list[int] = []
-        for p, (t, s) in enumerate(zip(tpl, toks, strict=True)):
-            if t == s:
-                same += 1
-                if t != WILDCARD:
-                    const += 1
-            elif t == WILDCARD or (WILDCARD in t and _token_pattern(t).fullmatch(s) is not None):
-                same += 1
-            elif is_value_like(t) and is_value_like(s) and (
-                _key_of(t) == _key_of(s)
-            ):
-                vmis += 1
-            else:
-                wpos.append(p)
-        return same / len(tpl), vmis, len(wpos), wpos, const
-
     def resolve(self, cid: int) -> int:
         while cid in self.merged_into:
             cid = self.merged_into[cid]
         return cid
 
     def add(self, toks: list[str]) -> int:
-        """Place one masked token sequence; return its cluster id."""
+        """Place one masked token sequence; return its cluster id.
+
+        Counts are the caller's business (the parser counts lines per cluster in bulk)."""
         n = len(toks)
         bucket = self.buckets.setdefault(n, [])
-        best: tuple[float, int] | None = None
+        limit = max(1, int(self.max_value_mismatch * n))
+        clusters = self.clusters
+        best: tuple[int, int] | None = None
         best_cid = -1
         for cid in bucket:
-            c = self.clusters[cid]
-            sim, vmis, wmis, _, const = self._score(c.tokens, toks)
-            if wmis or vmis > max(1.0, self.max_value_mismatch * n):
-                continue
-            if vmis and not const:  # nothing but values in common: no evidence of one event
-                continue
-            key = (sim, -vmis)
+            same = const = vmis = 0
+            for t, s in zip(clusters[cid].tokens, toks):
+                if t == s:
+                    same += 1
+                    if t != WILDCARD:
+                        const += 1
+                elif t == WILDCARD or (WILDCARD in t and _token_pattern(t).fullmatch(s) is not None):
+                    same += 1
+                elif _value_like(t) and _value_like(s) and _key_of(t) == _key_of(s):
+                    vmis += 1
+                    if vmis > limit:
+                        break
+                else:
+                    vmis = limit + 1  # a word differs: another event
+                    break
+            if vmis > limit or (vmis and not const):
+                continue  # nothing but values in common is no evidence of one event
+            key = (same, -vmis)
             if best is None or key > best:
                 best, best_cid = key, cid
         if best_cid >= 0:
-            c = self.clusters[best_cid]
+            c = clusters[best_cid]
             generalize = [p for p, (t, s) in enumerate(zip(c.tokens, toks, strict=True)) if t != s and t != WILDCARD]
             if generalize:
                 for p in generalize:
                     c.tokens[p] = generalize_tokens([c.tokens[p], toks[p]])
                 self._retemplate(c)
-            c.count += 1
             return best_cid
         c = self._new_cluster(list(toks))
-        c.count = 1
         self._families_note(c)
         return self.resolve(c.cid)
 

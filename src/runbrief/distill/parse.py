@@ -33,7 +33,7 @@ __all__ = ["Parsed", "Parser", "ParsedBatch", "clean_line", "MAX_LINE"]
 MAX_LINE = 64 * 1024  # longer lines are mined on their first 64 KiB (the stored body is whole)
 KEY_CACHE_MAX = 200_000
 SHAPE_CACHE_MAX = 100_000
-_KEY = str.maketrans("123456789\x00\r\t", "000000000   ")
+_KEY = bytes.maketrans(b"123456789\x00\r\t", b"000000000   ")
 _CLEAN = str.maketrans("\x00\r\t", "   ")
 _DIGIT_RUN = re.compile(r"\d+")
 
@@ -83,25 +83,26 @@ class ParsedBatch:
         self.lines = lines
         self.entries = entries
         miner = parser.miner
-        self._clusters: dict[int, Cluster] = {}
+        self._info: dict[int, tuple[Cluster, tuple[slice, ...]]] = {}
         for e in {id(e): e for e in entries}.values():
             cid = miner.resolve(e.cid)
             e.cid = cid
-            self._clusters[id(e)] = miner.clusters[cid]
+            c = miner.clusters[cid]
+            self._info[id(e)] = (c, tuple(slice(a, b) for a, b in parser.plan(e, c)))
 
     def __len__(self) -> int:
         return len(self.lines)
 
     def cluster(self, i: int) -> Cluster:
-        return self._clusters[id(self.entries[i])]
+        return self._info[id(self.entries[i])][0]
 
     def pattern_ids(self) -> list[str]:
-        cl = self._clusters
-        return [cl[id(e)].pattern_id for e in self.entries]
+        ids = {k: c.pattern_id for k, (c, _) in self._info.items()}
+        return list(map(ids.__getitem__, map(id, self.entries)))
 
     def templates(self) -> list[str]:
-        cl = self._clusters
-        return [cl[id(e)].template for e in self.entries]
+        tpl = {k: c.template for k, (c, _) in self._info.items()}
+        return list(map(tpl.__getitem__, map(id, self.entries)))
 
     def levels(self) -> list[str]:
         return [e.level for e in self.entries]
@@ -110,17 +111,15 @@ class ParsedBatch:
         return [line[e.start :] for line, e in zip(self.lines, self.entries, strict=True)]
 
     def params(self) -> list[list[str]]:
-        plan = self.parser.plan
-        cl = self._clusters
-        return [[line[a:b] for a, b in plan(e, cl[id(e)])] for line, e in zip(self.lines, self.entries, strict=True)]
+        sl = {k: v[1] for k, v in self._info.items()}
+        return [list(map(line.__getitem__, sl[id(e)])) for line, e in zip(self.lines, self.entries, strict=True)]
 
     def rows(self, *, params: bool = True) -> Iterator[tuple[str, str, str, list[str], str]]:
         """(line, pattern_id, template, params, level) per line, in order."""
-        plan = self.parser.plan
-        cl = self._clusters
+        info = {k: (c.pattern_id, c.template, plan) for k, (c, plan) in self._info.items()}
         for line, e in zip(self.lines, self.entries, strict=True):
-            c = cl[id(e)]
-            yield line, c.pattern_id, c.template, [line[a:b] for a, b in plan(e, c)] if params else [], e.level
+            pid, tpl, plan = info[id(e)]
+            yield line, pid, tpl, list(map(line.__getitem__, plan)) if params else [], e.level
 
 
 class Parser:
@@ -130,8 +129,9 @@ class Parser:
         self.miner = miner or Miner()
         self.masker = masker or Masker()
         self.headers = headers
-        self._keys: dict[str, Entry] = {}
+        self._keys: dict[bytes, Entry] = {}
         self._shapes: dict[str, int] = {}
+        self._checked = False  # some cached entry has digit checks
         self.lines = 0
         self.misses = 0
         self.skipped = 0  # lines with nothing to mine (empty once cleaned)
@@ -165,6 +165,8 @@ class Parser:
             cid = self.miner.resolve(cid)
         vspans = [[(start + a, start + b) for a, b in vs] for vs in masked.value_spans]
         checks = self._checks(text, start, vspans)
+        if checks:
+            self._checked = True
         return Entry(cid, start, level, tokens, [(start + a, start + b) for a, b in masked.token_spans], vspans, checks)
 
     @staticmethod
@@ -182,7 +184,7 @@ class Parser:
             out.append((a, b, m.group()))
         return tuple(out)
 
-    def _lookup(self, line: str, key: str) -> Entry:
+    def _lookup(self, line: str, key: bytes) -> Entry:
         e = self._keys.get(key)
         if e is None:
             e = self._build(line)
@@ -213,20 +215,30 @@ class Parser:
 
     # ------------------------------------------------------------ batches
     def assign(self, lines: list[str]) -> list[Entry]:
-        """The entry of every line (mines the unseen ones); counts each cluster's lines."""
-        keys = [s.translate(_KEY) for s in lines]
-        get = self._keys.get
-        entries = [get(k) for k in keys]
-        for i, e in enumerate(entries):
-            if e is None:
-                entries[i] = self._lookup(lines[i], keys[i])
-            elif e.checks:
-                entries[i] = self._check(lines[i], e)
+        """The entry of every line (mines the unseen ones); counts each cluster's lines.
+
+        The common case is three C-level passes (encode+translate, dict lookups, a
+        counter); only lines whose key is new, or carries digit checks, take the loop."""
+        keys = [s.encode("utf-8", "surrogatepass").translate(_KEY) for s in lines]
+        entries: list[Entry | None] = list(map(self._keys.get, keys))
+        if None in entries:
+            for i, e in enumerate(entries):
+                if e is None:
+                    entries[i] = self._lookup(lines[i], keys[i])
+        if self._checked:
+            for i, e in enumerate(entries):
+                if e.checks:  # type: ignore[union-attr]
+                    entries[i] = self._check(lines[i], e)  # type: ignore[arg-type]
         self.lines += len(lines)
         clusters = self.miner.clusters
         resolve = self.miner.resolve
-        for cid, n in Counter(e.cid for e in entries).items():
-            c = clusters.get(cid) or clusters[resolve(cid)]
+        by_obj = {id(e): e for e in entries}
+        for oid, n in Counter(map(id, entries)).items():
+            e = by_obj[oid]
+            c = clusters.get(e.cid)  # type: ignore[union-attr]
+            if c is None:
+                e.cid = resolve(e.cid)  # type: ignore[union-attr]
+                c = clusters[e.cid]  # type: ignore[union-attr]
             c.count += n
         return entries  # type: ignore[return-value]
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from itertools import islice
 from dataclasses import dataclass
 
 from runbrief.records import severity_name, severity_number_for
@@ -237,42 +238,13 @@ _BR_OPEN = "[({<"
 _BR_CLOSE = {"[": "]", "(": ")", "{": "}", "<": ">"}
 
 
+_TOK = re.compile(r"\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]\S*|\S+")
+
+
 def _tokens(line: str, limit: int = 14) -> list[tuple[int, int]]:
-    """Spans of the first ``limit`` whitespace tokens; a ``[...]`` group is one token."""
-    out: list[tuple[int, int]] = []
-    n = len(line)
-    i = 0
-    while i < n and len(out) < limit:
-        while i < n and line[i] in " \t":
-            i += 1
-        if i >= n:
-            break
-        j = i
-        if line[i] == "[":
-            depth = 0
-            k = i
-            end = min(n, i + 300)
-            while k < end:
-                ch = line[k]
-                if ch == "[":
-                    depth += 1
-                elif ch == "]":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                k += 1
-            if k < end and depth == 0:
-                j = k + 1
-                while j < n and line[j] not in " \t":  # "[...]:" stays one token
-                    j += 1
-                out.append((i, j))
-                i = j
-                continue
-        while j < n and line[j] not in " \t":
-            j += 1
-        out.append((i, j))
-        i = j
-    return out
+    """Spans of the first ``limit`` whitespace tokens; a ``[...]`` group (one level of
+    nesting, blanks allowed) is one token."""
+    return [m.span() for m in islice(_TOK.finditer(line, 0, min(len(line), 2000)), limit)]
 
 
 _TS_TOKEN = re.compile(

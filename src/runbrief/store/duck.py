@@ -19,7 +19,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -148,10 +148,8 @@ class Store:
 
     def close(self) -> None:
         with self._write_lock:
-            try:
+            with suppress(duckdb.Error):
                 self._con.execute("CHECKPOINT")
-            except duckdb.Error:
-                pass
             self._con.close()
 
     def __enter__(self) -> Store:
@@ -177,8 +175,10 @@ class Store:
         return [dict(zip(cols, row, strict=True)) for row in res.fetchall()]
 
     def scalar(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> Any:
-        row = self.cursor().execute(sql, params or []).fetchone()
-        return row[0] if row else None
+        # fetchall, not fetchone: a half-read result left on the thread's cursor makes
+        # DuckDB refuse the next relation built on it.
+        rows = self.cursor().execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
