@@ -105,14 +105,12 @@ class ServiceStat:
     after_errors: int
     count_sumsq: float
     error_sumsq: float
+    after_error_sumsq: float = 0.0
 
-    def error_dispersion(self, baseline_minutes: float, bucket_minutes: int) -> float:
-        n_buckets = baseline_minutes / bucket_minutes
-        if self.before_errors < 5 or n_buckets < 3:
-            return 1.0
-        mean = self.before_errors / n_buckets
-        var = (self.error_sumsq - n_buckets * mean * mean) / (n_buckets - 1)
-        return max(1.0, var / mean)
+    def error_dispersion(self, baseline_minutes: float, bucket_minutes: int, after_minutes: float = 0.0) -> float:
+        """Variance / mean of bucketed error counts: the larger of the two sides (see PatternStat)."""
+        return max(_phi(self.before_errors, self.error_sumsq, baseline_minutes / bucket_minutes),
+                   _phi(self.after_errors, self.after_error_sumsq, after_minutes / bucket_minutes))
 
 
 def _scan(service: str | None, segments: list[Interval], after: Interval | None) -> tuple[str, list[Any]]:
@@ -151,8 +149,9 @@ WITH g AS (
     SELECT service, pattern_id, post, time_bucket(to_minutes(?::BIGINT), minute) AS bucket,
            sum(count) AS n, sum(errors) AS e, count(*) AS mins, min(minute) AS fmin, max(minute) AS lmax
     FROM ({scan}) r GROUP BY ALL),
-sd AS (SELECT service, sum(n * n)::DOUBLE AS n2, sum(e * e)::DOUBLE AS e2
-       FROM (SELECT service, bucket, sum(n) AS n, sum(e) AS e FROM g WHERE NOT post GROUP BY ALL) GROUP BY ALL)
+sd AS (SELECT service, sum(n * n) FILTER (WHERE NOT post)::DOUBLE AS n2, sum(e * e) FILTER (WHERE NOT post)::DOUBLE AS e2,
+              sum(e * e) FILTER (WHERE post)::DOUBLE AS e2_after
+       FROM (SELECT service, post, bucket, sum(n) AS n, sum(e) AS e FROM g GROUP BY ALL) GROUP BY ALL)
 SELECT g.service, g.pattern_id,
     coalesce(sum(n) FILTER (WHERE NOT post), 0)::BIGINT AS before,
     coalesce(sum(n) FILTER (WHERE post), 0)::BIGINT AS after,
@@ -168,7 +167,8 @@ SELECT g.service, g.pattern_id,
     NULL, NULL,
     coalesce(any_value(sd.n2), 0), coalesce(any_value(sd.e2), 0),
     min(fmin) FILTER (WHERE NOT post) AS first_before,
-    coalesce(sum(n * n) FILTER (WHERE post), 0)::DOUBLE AS after_sumsq
+    coalesce(sum(n * n) FILTER (WHERE post), 0)::DOUBLE AS after_sumsq,
+    coalesce(any_value(sd.e2_after), 0)
 FROM g LEFT JOIN sd USING (service)
 GROUP BY g.service, g.pattern_id
 """
@@ -191,7 +191,7 @@ def window_stats(store: Store, service: str | None, segments: list[Interval], af
     for p, row in zip(pats, rows, strict=True):
         sv = services.get(p.service)
         if sv is None:
-            sv = services[p.service] = ServiceStat(p.service, 0, 0, 0, 0, row[15], row[16])
+            sv = services[p.service] = ServiceStat(p.service, 0, 0, 0, 0, row[15], row[16], row[19])
         sv.before += p.before
         sv.after += p.after
         sv.before_errors += p.before_errors

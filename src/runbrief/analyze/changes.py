@@ -266,7 +266,7 @@ def _error_share_items(store: Store, plan: _windows.Plan, stats: list[PatternSta
         delta = share_a - share_b
         ratio = ((sv.after_errors + 0.5) / sv.after) / ((sv.before_errors + 0.5) / sv.before)
         _, p = proportion_test(sv.after_errors, sv.after, sv.before_errors, sv.before,
-                               sv.error_dispersion(t_b, plan.bucket_minutes))
+                               sv.error_dispersion(t_b, plan.bucket_minutes, plan.after.minutes))
         if abs(delta) < MIN_SHARE_SHIFT or 1 / 1.5 < ratio < 1.5 or p * n_tests >= ALPHA:
             continue
         drivers = sorted(

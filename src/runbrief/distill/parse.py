@@ -35,6 +35,9 @@ KEY_CACHE_MAX = 200_000
 SHAPE_CACHE_MAX = 100_000
 _KEY = bytes.maketrans(b"123456789\x00\r\t", b"000000000   ")
 _CLEAN = str.maketrans("\x00\r\t", "   ")
+# The second-chance key also folds hex letters, so lines that differ only in hex IDs
+# (UUIDs, request ids, hashes) share it; a hit is then verified on the constant text.
+_HEXKEY = bytes.maketrans(b"123456789abcdefABCDEF\x00\r\t", b"000000000000000000000   ")
 _DIGIT_RUN = re.compile(r"\d+")
 
 
@@ -48,7 +51,8 @@ def clean_line(text: str) -> str:
 class Entry:
     """What one line key resolved to. Spans are offsets in the (cleaned) line."""
 
-    __slots__ = ("cid", "start", "level", "tokens", "tspans", "vspans", "checks", "variants", "plan_id", "plan")
+    __slots__ = ("cid", "start", "level", "tokens", "tspans", "vspans", "checks", "variants", "plan_id", "plan",
+                 "consts")
 
     def __init__(self, cid: int, start: int, level: str, tokens: list[str], tspans: list[tuple[int, int]],
                  vspans: list[list[tuple[int, int]]], checks: tuple[tuple[int, int, str], ...]) -> None:
@@ -62,6 +66,7 @@ class Entry:
         self.variants: dict[tuple[str, ...], Entry] | None = None
         self.plan_id = ""
         self.plan: list[tuple[int, int]] = []
+        self.consts: tuple[tuple[int, int, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -130,6 +135,7 @@ class Parser:
         self.masker = masker or Masker()
         self.headers = headers
         self._keys: dict[bytes, Entry] = {}
+        self._hex: dict[bytes, Entry] = {}
         self._shapes: dict[str, int] = {}
         self._checked = False  # some cached entry has digit checks
         self.lines = 0
@@ -167,7 +173,18 @@ class Parser:
         checks = self._checks(text, start, vspans)
         if checks:
             self._checked = True
-        return Entry(cid, start, level, tokens, [(start + a, start + b) for a, b in masked.token_spans], vspans, checks)
+        e = Entry(cid, start, level, tokens, [(start + a, start + b) for a, b in masked.token_spans], vspans, checks)
+        consts = []
+        pos = start
+        for vs in vspans:
+            for a, b in vs:
+                if a > pos:
+                    consts.append((pos, a, text[pos:a]))
+                pos = max(pos, b)
+        if pos < len(text):
+            consts.append((pos, len(text), text[pos:]))
+        e.consts = tuple(consts)
+        return e
 
     @staticmethod
     def _checks(text: str, start: int, vspans: list[list[tuple[int, int]]]) -> tuple[tuple[int, int, str], ...]:
@@ -187,7 +204,19 @@ class Parser:
     def _lookup(self, line: str, key: bytes) -> Entry:
         e = self._keys.get(key)
         if e is None:
+            hkey = line.encode("utf-8", "surrogatepass").translate(_HEXKEY)
+            h = self._hex.get(hkey)
+            if h is not None:
+                for a, b, txt in h.consts:
+                    if line[a:b] != txt:
+                        break
+                else:
+                    return h
             e = self._build(line)
+            if len(line) <= MAX_LINE and (h is None or len(self._hex) < KEY_CACHE_MAX):
+                if len(self._hex) >= KEY_CACHE_MAX:
+                    self._hex.clear()
+                self._hex[hkey] = e
             if len(line) <= MAX_LINE:
                 if len(self._keys) >= KEY_CACHE_MAX:
                     self._keys.clear()
