@@ -106,17 +106,20 @@ def fill(store: Store, lines: int, services: int, hours: int, seed: int) -> dict
     return {"lines": int(total), "rows": int(rows), "fill_s": time.perf_counter() - t0}
 
 
-def time_calls(store: Store, calls: list[dict], runs: int) -> tuple[float, float, int]:
-    """Median and worst ms over ``runs`` rounds of ``calls``; number of items of the last answer."""
-    ms: list[float] = []
+def time_calls(store: Store, calls: list[dict], runs: int) -> tuple[float, float, float, int]:
+    """Median wall ms, median CPU ms (all threads) and worst wall ms over ``runs`` rounds of
+    ``calls``; number of items of the last answer."""
+    wall: list[float] = []
+    cpu: list[float] = []
     n_items = 0
     for _ in range(runs):
         for params in calls:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = changes(store, **params)
-            ms.append((time.perf_counter() - t0) * 1000)
+            wall.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
             n_items = len(res["items"])
-    return statistics.median(ms), max(ms), n_items
+    return statistics.median(wall), statistics.median(cpu), max(wall), n_items
 
 
 def _loghub_records(n: int, services: int, seed: int) -> list[LogRecord]:
@@ -130,10 +133,11 @@ def _loghub_records(n: int, services: int, seed: int) -> list[LogRecord]:
             for i in range(n)]
 
 
-def ingest_pace(tmp: Path, n: int, with_queries: bool, seed: int) -> tuple[float, int]:
-    """lines/s through Pipeline.write (2,000-line batches); and how many changes calls ran meanwhile."""
+def ingest_pace(tmp: Path, n: int, query_every_s: float | None, seed: int) -> tuple[float, int]:
+    """lines/s through Pipeline.write (2,000-line batches) while a thread calls ``changes``
+    every ``query_every_s`` seconds (0: back to back; None: no queries); calls made."""
     recs = _loghub_records(n, 10, seed)
-    store = Store.open(tmp / f"ingest-{with_queries}-{seed}")
+    store = Store.open(tmp / f"ingest-{query_every_s}-{seed}")
     pipe = Pipeline(store)
     pipe.write(Batch(logs=recs[:2000]))  # warm: the miner's first templates
     stop, calls = threading.Event(), [0]
@@ -142,8 +146,10 @@ def ingest_pace(tmp: Path, n: int, with_queries: bool, seed: int) -> tuple[float
         while not stop.is_set():
             changes(store, service=f"ing-{calls[0] % 10:02d}", since="1m")
             calls[0] += 1
+            if query_every_s:
+                stop.wait(query_every_s)
 
-    th = threading.Thread(target=query_loop) if with_queries else None
+    th = threading.Thread(target=query_loop) if query_every_s is not None else None
     if th:
         th.start()
     t0 = time.perf_counter()
@@ -174,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
               f"({args.services} services, {args.hours} h) in {info['fill_s']:.1f} s")
         store.close()
         store = Store.open(tmp / "big")  # as a CLI call would find it: a freshly opened file
+        t0 = time.perf_counter()
+        changes(store, service="svc-00", since_deploy=True)
+        print(f"first call after opening the store (cold): {(time.perf_counter() - t0) * 1000:.0f} ms")
         svcs = [f"svc-{s:02d}" for s in range(0, args.services, max(1, args.services // 7))][:7]
         cases = {
             "since deploy (1 service)": [{"service": s, "since_deploy": True} for s in svcs],
@@ -182,19 +191,19 @@ def main(argv: list[str] | None = None) -> int:
             "since 1h, all services": [{"since": "1h"}],
         }
         for name, calls in cases.items():
-            med, worst, n_items = time_calls(store, calls, args.runs)
-            print(f"changes {name}: median {med:.0f} ms, worst {worst:.0f} ms ({n_items} items in the last answer)")
+            med, cpu, worst, n_items = time_calls(store, calls, args.runs)
+            print(f"changes {name}: median {med:.0f} ms (CPU {cpu:.0f} ms), worst {worst:.0f} ms "
+                  f"({n_items} items in the last answer)")
         store.close()
         try:
             import runbrief.distill.distiller  # noqa: F401
         except ImportError:
             print("ingest pace: skipped (runbrief.distill.distiller is not installed yet)")
             return 0
-        alone = [ingest_pace(tmp, args.ingest_lines, False, s)[0] for s in range(3)]
-        busy = [ingest_pace(tmp, args.ingest_lines, True, s) for s in range(3)]
-        print(f"ingest alone: {statistics.median(alone):,.0f} lines/s; with changes queries looping: "
-              f"{statistics.median(b[0] for b in busy):,.0f} lines/s "
-              f"({statistics.median(b[1] for b in busy):.0f} changes calls meanwhile)")
+        for label, every in (("no queries", None), ("changes every 1 s", 1.0), ("changes back to back", 0.0)):
+            got = [ingest_pace(tmp, args.ingest_lines, every, s) for s in range(3)]
+            print(f"ingest with {label}: {statistics.median(g[0] for g in got):,.0f} lines/s "
+                  f"({statistics.median(g[1] for g in got):.0f} changes calls meanwhile)")
     return 0
 
 

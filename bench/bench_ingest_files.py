@@ -92,6 +92,15 @@ def bench_parse(files: list[Path]) -> float:
     return n / (time.perf_counter() - t)
 
 
+def bench_parse_by_kind(files: list[Path]) -> dict[str, float]:
+    """LogStream lines/s for the plain-text files and for the JSON-lines file separately."""
+    out = {}
+    for kind, group in (("text", [f for f in files if f.suffix == ".log"]),
+                        ("json", [f for f in files if f.suffix == ".jsonl"])):
+        out[kind] = bench_parse(group)
+    return out
+
+
 def bench_e2e(files: list[Path], tmp: Path, run: int) -> tuple[float, int]:
     store = Store.open(tmp / f"store-{run}")
     try:
@@ -130,17 +139,19 @@ def main() -> None:
         total = count_lines(files)
         print(f"{len(files)} files, {total:,} lines, {sum(f.stat().st_size for f in files) / 1e6:.0f} MB on disk; "
               f"distiller: {'real' if distiller else 'NOT MERGED (pipeline would fail)'}")
-        split, parse, e2e = [], [], []
+        split, parse, e2e, by_kind = [], [], [], []
         for run in range(args.runs):
             split.append(bench_split(files))
             parse.append(bench_parse(files))
+            by_kind.append(bench_parse_by_kind(files))
             if distiller:
                 rate, logs = bench_e2e(files, tmp, run)
                 e2e.append(rate)
             print(f"run {run + 1}: split_header {split[-1]:,.0f}/s  parse {parse[-1]:,.0f}/s  "
                   + (f"end-to-end {e2e[-1]:,.0f}/s ({logs:,} records)" if e2e else "end-to-end skipped"))
         med = statistics.median
-        print(f"median: split_header {med(split):,.0f} lines/s | LogStream parse {med(parse):,.0f} lines/s | "
+        print(f"median: split_header {med(split):,.0f} lines/s | LogStream parse {med(parse):,.0f} lines/s "
+              f"(text files {med(k['text'] for k in by_kind):,.0f}, JSON lines {med(k['json'] for k in by_kind):,.0f}) | "
               + (f"ingest end to end {med(e2e):,.0f} lines/s" if e2e else "end to end: needs the distiller"))
         if not distiller:
             return

@@ -104,7 +104,7 @@ def describe(s: Symptom) -> dict[str, Any]:
         text = f"{s.count} error span(s) of '{name}' in {svc}" + (f" raising {exc}" if exc else "") + f" from {span}"
         text += ", none in the baseline" if s.before == 0 else f" against {s.before} in the baseline"
     else:
-        text = f"The error share of {svc} rose ({identifier(s.message) or 'up'}) from {span}"
+        text = f"The error share of {svc} rose {s.message or ''} from {span}"  # message: generated from counts
     if s.recurrence:
         text += " (a recurrence after an earlier incident was resolved)"
     return {"text": text + ".", "evidence": _ev(s.evidence, (s.example or {}).get("id"))}

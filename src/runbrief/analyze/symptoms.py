@@ -160,7 +160,7 @@ def _from_changes(store: Store, start: datetime, end: datetime) -> list[Symptom]
                 key=f"share:{it['service']}", kind=kind, service=it["service"], first=start, last=end,
                 count=it["after"]["errors"], errors=it["after"]["errors"], before=it["before"]["errors"],
                 severity="ERROR", evidence=list(it["evidence_ids"]), score=it["score"], workload=it["service"],
-                message=f"{it['before']['share']:.1%} → {it['after']['share']:.1%}"))
+                message=f"from {it['before']['share']:.1%} to {it['after']['share']:.1%} of its lines"))
         else:
             objects = list(it.get("objects") or [])
             wl = it.get("service") or (workload_of(objects[0]) if objects else "unknown")
@@ -176,12 +176,13 @@ def _from_changes(store: Store, start: datetime, end: datetime) -> list[Symptom]
 
 
 def _new_troubling(store: Store, start: datetime, end: datetime, have: set[str]) -> list[Symptom]:
-    """New patterns that read as trouble, however brief.
+    """New error patterns, however brief.
 
     ``changes`` lists a new pattern only when it shows in enough distinct minutes to be
     significant as a *change*; a five-minute burst of a never-seen error is still an
-    incident, so new WARN-or-worse patterns are taken here from the same baseline
-    aggregates (never seen in the service's history, first seen after the split).
+    incident, so new ERROR/FATAL patterns are taken here from the same baseline aggregates
+    (never seen in the service's history, first seen after the split) when they are more
+    than a stray line or a trickle. New warnings are left to ``changes``' significance test.
     """
     from runbrief.analyze import _windows, baseline
 
@@ -208,8 +209,8 @@ def _new_troubling(store: Store, start: datetime, end: datetime, have: set[str])
         m = meta.get(st.pattern_id) or {}
         sev = (m.get("severity") or "").upper()
         sev = "ERROR" if st.after_errors and sev not in _SEV_WEIGHT else sev
-        if (st.service, st.pattern_id) in seen or sev not in _SEV_WEIGHT:
-            continue
+        if (st.service, st.pattern_id) in seen or sev not in ("ERROR", "FATAL"):
+            continue  # a new warning counts only when `changes` finds it significant
         if sev != "FATAL" and not _after_deploy(store, st.service, st.first_after) and \
                 st.after < max(NEW_MIN_LINES, NEW_MIN_SHARE * usual.get(st.service, 0.0)):
             continue  # a stray line, or a trickle in a service full of errors: a change, not an incident
@@ -239,9 +240,13 @@ def _onsets(store: Store, syms: list[Symptom], start: datetime) -> None:
                 [s.service, s.pattern_id, start, max(2, math.ceil(3 * s.base_rate))])
             s.first = t or s.first
         elif s.kind == "error_share":
+            # onset: the first errors, in the window, of the patterns that drive the share up
+            drivers = [e.removeprefix("pat_") for e in s.evidence if e.startswith("pat_")]
             row = store.query(
                 """SELECT min(coalesce(first_ts, minute)) f, max(coalesce(last_ts, minute)) l FROM pattern_counts
-                   WHERE service = ? AND minute >= ? AND errors > 0""", [s.service, start])[0]
+                   WHERE service = ? AND minute >= ? AND errors > 0
+                     AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], pattern_id))""",
+                [s.service, start, drivers, drivers])[0]
             s.first, s.last = row["f"] or s.first, row["l"] or s.last
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import nullcontext
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from rich.progress import (
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit, err_console
 from runbrief.client import call, open_store, server_url
+from runbrief.errors import UsageError
 from runbrief.ingest import _file_sources as sources
 from runbrief.ingest.logfiles import FORMATS
 
@@ -59,6 +61,8 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest log files (plain text, JSON lines, logfmt, kubectl logs, gzip) or kubectl events JSON."""
+    if not paths and sys.stdin.isatty():
+        raise UsageError("nothing to ingest: pass files or globs, or pipe data in (`kubectl logs … | runbrief ingest -`)")
     paths = paths or ["-"]
     srcs = sources.expand(paths)  # fail on a bad path before anything is read
     total = sum(s.size for s in srcs)

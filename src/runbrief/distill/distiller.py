@@ -68,8 +68,6 @@ class Distiller:
 
     # ------------------------------------------------------------ process
     def process(self, records: list[LogRecord]) -> None:
-        parser = self.parser
-        assign = parser.assign
         for r in records:
             if not isinstance(r.body, str):
                 r.body = "" if r.body is None else str(r.body)

@@ -38,6 +38,7 @@ class MaskRule:
     pattern: str
     description: str = ""
     phrase: bool = False  # True: searched in the whole message (may span blanks)
+    hint: tuple[str, ...] = ()  # a phrase rule runs only on messages containing one of these
 
 
 _H = "[0-9a-fA-F]"
@@ -57,18 +58,29 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
         r"|\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}[ T]\d{1,2}:\d\d:\d\d(?:[.,]\d+)?(?: ?(?:Z|[+-]\d\d:?\d\d|UTC))?(?![\w:])",
         "dates with times written with blanks (Sun Jul 24 02:38:22 2005, 2024-01-02 10:00:00)",
         phrase=True,
+        hint=(":",),
     ),
     MaskRule(
         "size_phrase",
         rf"(?<![\w.]){_SIZE_NUM} ?{_SIZE_UNIT}(?: \({_SIZE_NUM} ?{_SIZE_UNIT}\))?(?![\w])",
         "data sizes with their unit, which may vary (1.2 KB, 3 MB, 1039 bytes (1.01 KB))",
         phrase=True,
+        hint=("B", "bytes"),
     ),
     MaskRule(
         "bound_phrase",
         r"(?<![\w<>])[<>]=? ?\d+(?:[.,]\d+)? ?(?i:ns|us|ms|s|sec|secs|seconds?|mins?|minutes?|h|hours?|days?)\b",
         "bounds written with a unit: <1 sec, >= 5 ms",
         phrase=True,
+        hint=("<", ">"),
+    ),
+    MaskRule(
+        "http_request",
+        r"(?:" + "|".join(rf"(?<=\b{m} )" for m in ("GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"))
+        + r")\S+ HTTP/\d(?:\.\d)?(?=[\s\"']|$)",
+        "an HTTP request line's target and version (RFC 9112), one value: \"GET <*>\"",
+        phrase=True,
+        hint=("HTTP/",),
     ),
     MaskRule("uuid", rf"{_H}{{8}}-{_H}{{4}}-{_H}{{4}}-{_H}{{4}}-{_H}{{12}}", "RFC 4122 UUIDs"),
     MaskRule("url", r"[a-zA-Z][a-zA-Z0-9+.\-]{1,15}://\S+", "URLs"),
@@ -137,10 +149,12 @@ class Masker:
         self.rules = tuple(active)
         phrase = [r for r in active if r.phrase]
         token = [r for r in active if not r.phrase]
-        self._phrase = re.compile("|".join(f"(?:{r.pattern})" for r in phrase)) if phrase else None
+        self._phrases = [(re.compile(r.pattern), r.hint) for r in phrase]
         self._whole = re.compile("|".join(f"(?:{r.pattern})" for r in token)) if token else None
         self._suffixed = "numbered_id" in {r.name for r in token} or "number" in {r.name for r in token}
         self._cache: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {}
+        # Every default rule needs a digit or one of / @ \ : in the token; added rules may not.
+        self._precheck = not extra
 
     def config(self) -> list[str]:
         """The active rule names (kept with the miner state, so a change is visible)."""
@@ -162,7 +176,7 @@ class Masker:
         return out
 
     def _mask_token(self, tok: str) -> tuple[str, tuple[tuple[int, int], ...]]:
-        if tok == WILDCARD or not _NEEDS_WORK.search(tok):
+        if tok == WILDCARD or (self._precheck and not _NEEDS_WORK.search(tok)):
             return tok, ()
         a, b = 0, len(tok)
         while a < b and tok[a] in _WRAP_L:
@@ -221,11 +235,29 @@ class Masker:
         return "".join(out), tuple(spans)
 
     # ------------------------------------------------------------ messages
+    def _find_phrases(self, message: str) -> list[re.Match[str]]:
+        """Matches of the phrase rules that apply, leftmost first, without overlaps
+        (at one start the rule listed first wins)."""
+        found: list[re.Match[str]] = []
+        for k, (rx, hint) in enumerate(self._phrases):
+            if hint and not any(h in message for h in hint):
+                continue
+            found.extend(rx.finditer(message))
+            if k and len(found) > 1:
+                found.sort(key=lambda m: m.start())
+        out: list[re.Match[str]] = []
+        end = -1
+        for m in found:
+            if m.start() >= end and m.end() > m.start():
+                out.append(m)
+                end = m.end()
+        return out
+
     def mask(self, message: str) -> Masked:
         tokens: list[str] = []
         tspans: list[tuple[int, int]] = []
         vspans: list[list[tuple[int, int]]] = []
-        phrases = list(self._phrase.finditer(message)) if self._phrase is not None else []
+        phrases = self._find_phrases(message) if self._phrases else []
         pi = 0
         cur = None  # the phrase the last token belongs to
         for m in _TOKEN.finditer(message):

@@ -45,9 +45,7 @@ _TRAIL = ".,;:!?"
 # Nouns after which a word is a value ("for user root", "on host db"): their sibling
 # words merge at the second distinct value instead of waiting for many.
 KEY_NOUNS = frozenset(
-    "user username login account owner group host hostname file filename path dir directory "
-    "folder domain job task pod container namespace table database schema bucket queue topic tenant project "
-    "branch repo repository module package plugin".split()
+    ["user", "username", "login", "account", "owner", "group", "host", "hostname", "file", "filename", "path", "dir", "directory", "folder", "domain", "job", "task", "pod", "container", "namespace", "table", "database", "schema", "bucket", "queue", "topic", "tenant", "project", "branch", "repo", "repository", "module", "package", "plugin"]
 )
 
 
@@ -230,7 +228,7 @@ class Miner:
         best_cid = -1
         for cid in bucket:
             same = const = vmis = 0
-            for t, s in zip(clusters[cid].tokens, toks):
+            for t, s in zip(clusters[cid].tokens, toks, strict=True):
                 if t == s:
                     same += 1
                     if t != WILDCARD:
@@ -317,15 +315,17 @@ class Miner:
         if n < 2:
             return
         for p, t in enumerate(c.tokens):
-            if p == 0 or t == WILDCARD or is_value_like(t):
-                continue  # the first word names the event (boot/halt/wait...): never a value
+            if t == WILDCARD or is_value_like(t):
+                continue
             key = (n, p, tuple(c.tokens[:p] + c.tokens[p + 1 :]))
             fam = self.families.setdefault(key, [])
             fam.append(c.cid)
             live = [cid for cid in dict.fromkeys(self.resolve(x) for x in fam) if cid in self.clusters]
             self.families[key] = live
             need = self.word_merge_siblings
-            if "=" in t or (p > 0 and _core(c.tokens[p - 1])[0].lower() in KEY_NOUNS):
+            if p == 0:
+                need *= 2  # the first word usually names the event (boot/halt/wait): rarely a value
+            elif "=" in t or _core(c.tokens[p - 1])[0].lower() in KEY_NOUNS:
                 need = 2
             if len(live) >= need:
                 self._merge_family(live, p)

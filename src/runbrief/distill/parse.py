@@ -19,14 +19,18 @@ gets the same template and ID. Memory is bounded: the key cache is cleared when 
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from runbrief.distill.mask import WILDCARD, Masker
 from runbrief.distill.miner import Cluster, Miner
 from runbrief.ingest.formats import split_header
+
+_T = TypeVar("_T")
 
 __all__ = ["Parsed", "Parser", "ParsedBatch", "clean_line", "MAX_LINE"]
 
@@ -39,6 +43,24 @@ _CLEAN = str.maketrans("\x00\r\t", "   ")
 # (UUIDs, request ids, hashes) share it; a hit is then verified on the constant text.
 _HEXKEY = bytes.maketrans(b"123456789abcdefABCDEF\x00\r\t", b"000000000000000000000   ")
 _DIGIT_RUN = re.compile(r"\d+")
+
+
+def _no_gc(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Run ``fn`` with the cyclic GC paused: the hot loops allocate many small lists and
+    strings but no cycles, and collections triggered by them cost as much as the work."""
+
+    def wrapper(*args: object, **kw: object) -> _T:
+        if not gc.isenabled():
+            return fn(*args, **kw)
+        gc.disable()
+        try:
+            return fn(*args, **kw)
+        finally:
+            gc.enable()
+
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__name__ = fn.__name__
+    return wrapper
 
 
 def clean_line(text: str) -> str:
@@ -88,26 +110,26 @@ class ParsedBatch:
         self.lines = lines
         self.entries = entries
         miner = parser.miner
-        self._info: dict[int, tuple[Cluster, tuple[slice, ...]]] = {}
-        for e in {id(e): e for e in entries}.values():
+        self._info: dict[Entry, tuple[Cluster, tuple[slice, ...]]] = {}
+        for e in dict.fromkeys(entries):  # entries hash by identity
             cid = miner.resolve(e.cid)
             e.cid = cid
             c = miner.clusters[cid]
-            self._info[id(e)] = (c, tuple(slice(a, b) for a, b in parser.plan(e, c)))
+            self._info[e] = (c, tuple(slice(a, b) for a, b in parser.plan(e, c)))
 
     def __len__(self) -> int:
         return len(self.lines)
 
     def cluster(self, i: int) -> Cluster:
-        return self._info[id(self.entries[i])][0]
+        return self._info[self.entries[i]][0]
 
     def pattern_ids(self) -> list[str]:
         ids = {k: c.pattern_id for k, (c, _) in self._info.items()}
-        return list(map(ids.__getitem__, map(id, self.entries)))
+        return list(map(ids.__getitem__, self.entries))
 
     def templates(self) -> list[str]:
         tpl = {k: c.template for k, (c, _) in self._info.items()}
-        return list(map(tpl.__getitem__, map(id, self.entries)))
+        return list(map(tpl.__getitem__, self.entries))
 
     def levels(self) -> list[str]:
         return [e.level for e in self.entries]
@@ -115,15 +137,16 @@ class ParsedBatch:
     def messages(self) -> list[str]:
         return [line[e.start :] for line, e in zip(self.lines, self.entries, strict=True)]
 
+    @_no_gc
     def params(self) -> list[list[str]]:
         sl = {k: v[1] for k, v in self._info.items()}
-        return [list(map(line.__getitem__, sl[id(e)])) for line, e in zip(self.lines, self.entries, strict=True)]
+        return [list(map(line.__getitem__, sl[e])) for line, e in zip(self.lines, self.entries, strict=True)]
 
     def rows(self, *, params: bool = True) -> Iterator[tuple[str, str, str, list[str], str]]:
         """(line, pattern_id, template, params, level) per line, in order."""
         info = {k: (c.pattern_id, c.template, plan) for k, (c, plan) in self._info.items()}
         for line, e in zip(self.lines, self.entries, strict=True):
-            pid, tpl, plan = info[id(e)]
+            pid, tpl, plan = info[e]
             yield line, pid, tpl, list(map(line.__getitem__, plan)) if params else [], e.level
 
 
@@ -211,18 +234,22 @@ class Parser:
                     if line[a:b] != txt:
                         break
                 else:
+                    self._remember(key, h, line)
                     return h
             e = self._build(line)
-            if len(line) <= MAX_LINE and (h is None or len(self._hex) < KEY_CACHE_MAX):
+            if len(line) <= MAX_LINE:
                 if len(self._hex) >= KEY_CACHE_MAX:
                     self._hex.clear()
                 self._hex[hkey] = e
-            if len(line) <= MAX_LINE:
-                if len(self._keys) >= KEY_CACHE_MAX:
-                    self._keys.clear()
-                self._keys[key] = e
+            self._remember(key, e, line)
             return e
         return self._check(line, e)
+
+    def _remember(self, key: bytes, e: Entry, line: str) -> None:
+        if len(line) <= MAX_LINE:
+            if len(self._keys) >= KEY_CACHE_MAX:
+                self._keys.clear()  # bounded: a cleared cache re-warms from the hex keys
+            self._keys[key] = e
 
     def _check(self, line: str, e: Entry) -> Entry:
         if not e.checks:
@@ -243,6 +270,7 @@ class Parser:
         return v
 
     # ------------------------------------------------------------ batches
+    @_no_gc
     def assign(self, lines: list[str]) -> list[Entry]:
         """The entry of every line (mines the unseen ones); counts each cluster's lines.
 
@@ -261,9 +289,7 @@ class Parser:
         self.lines += len(lines)
         clusters = self.miner.clusters
         resolve = self.miner.resolve
-        by_obj = {id(e): e for e in entries}
-        for oid, n in Counter(map(id, entries)).items():
-            e = by_obj[oid]
+        for e, n in Counter(entries).items():  # entries hash by identity
             c = clusters.get(e.cid)  # type: ignore[union-attr]
             if c is None:
                 e.cid = resolve(e.cid)  # type: ignore[union-attr]
@@ -271,6 +297,7 @@ class Parser:
             c.count += n
         return entries  # type: ignore[return-value]
 
+    @_no_gc
     def parse_batch(self, lines: list[str]) -> ParsedBatch:
         return ParsedBatch(self, lines, self.assign(lines))
 

@@ -29,8 +29,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 
 from runbrief.records import severity_name, severity_number_for
 
