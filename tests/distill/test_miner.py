@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from runbrief.distill.mask import Masker
 from runbrief.distill.miner import Miner, fingerprint, generalize_tokens, is_value_like
 from runbrief.distill.parse import Parser
@@ -104,3 +106,20 @@ def test_parser_hex_key_reuses_shapes_and_params_follow_the_template() -> None:
     assert out[1].params == ["aa2a9c1b-0d4e-4f60-8a1b-2c3d4e5f6a7c", "1ms"]
     assert p.misses == 1
     assert p.miner.cluster(out[0].cid).count == 3
+
+
+def test_eviction_bounds_memory_and_keeps_ids_stable() -> None:
+    p = Parser(Miner(max_clusters=100), headers=False)
+    frequent = [f"heartbeat from worker {i} ok" for i in range(50)]
+    first = p.parse(frequent)[0].pattern_id
+    rng = random.Random(3)
+    junk = [" ".join("".join(rng.choice("abcdefghij") for _ in range(rng.randint(3, 6)))
+                     for _ in range(rng.randint(2, 8))) for _ in range(400)]
+    before = {line: o.pattern_id for line, o in zip(junk, p.parse(junk), strict=True)}
+    for _ in range(5):  # eviction happens between batches
+        p.parse(["heartbeat from worker 1 ok"])
+    assert len(p.miner.clusters) <= 100
+    assert p.miner.epoch >= 1
+    assert p.parse(["heartbeat from worker 7 ok"])[0].pattern_id == first
+    again = p.parse(junk[:20])
+    assert [o.pattern_id for o in again] == [before[s] for s in junk[:20]]

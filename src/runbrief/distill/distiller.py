@@ -61,6 +61,7 @@ class Distiller:
         self._severity: dict[int, Counter[str]] = {}  # cid -> source levels seen
         self._inferred: dict[str, str] = {}  # template -> keyword severity
         self.repaired = 0  # bodies whose invalid code points were replaced
+        self._epoch = self.miner.epoch
 
     @property
     def miner(self) -> Miner:
@@ -78,6 +79,9 @@ class Distiller:
                     r.body = r.body.encode("utf-8", "replace").decode("utf-8")
                     self.repaired += 1
         entries = self.parser.assign([r.body for r in records])
+        if self._epoch != self.miner.epoch:  # clusters were evicted: drop what named them
+            self._epoch = self.miner.epoch
+            self._severity = {k: v for k, v in self._severity.items() if k in self.miner.clusters}
         miner = self.miner
         plan = self.parser.plan
         seen: dict[int, Cluster] = {}

@@ -113,6 +113,23 @@ def _token_pattern(token: str) -> re.Pattern[str]:
     return rx
 
 
+_VKEY = "<V>"
+
+
+def _family_key(n: int, p: int, tokens: list[str]) -> int:
+    """A stable 64-bit key for (length, position, the other tokens)."""
+    text = "\x1f".join([str(n), str(p), *tokens[:p], *tokens[p + 1 :]])
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+
+
+def _bucket_key(tokens: list[str]) -> str:
+    """Clusters are filed by their first token when it is a word (only a template with a
+    value there can take another first word), else together."""
+    if not tokens or _value_like(tokens[0]):
+        return _VKEY
+    return tokens[0]
+
+
 _VL: dict[str, bool] = {}
 
 
@@ -195,15 +212,21 @@ class Miner:
         similarity: float = 0.5,
         word_merge_siblings: int = 6,
         max_value_mismatch: float = 0.5,
+        max_scan: int = 2000,
+        max_clusters: int = 50_000,
     ) -> None:
+        self.max_scan = max_scan  # clusters compared per new shape, newest first (bounds junk input)
         self.similarity = similarity
         self.word_merge_siblings = word_merge_siblings
         self.max_value_mismatch = max_value_mismatch
         self.clusters: dict[int, Cluster] = {}
-        self.buckets: dict[int, list[int]] = {}
+        # (token count, first token or "<V>" for a value) -> cluster ids, newest last
+        self.buckets: dict[tuple[int, str], list[int]] = {}
         self.by_id: dict[str, int] = {}
-        # sibling families: (length, position, other tokens) -> cluster ids differing there
-        self.families: dict[tuple[int, int, tuple[str, ...]], list[int]] = {}
+        # sibling families: hash of (length, position, the other tokens) -> cluster ids
+        self.families: dict[int, list[int]] = {}
+        self.max_clusters = max_clusters
+        self.epoch = 0  # bumped when clusters are evicted: cached cluster ids are then stale
         self.next_cid = 1
         self.aliases: dict[str, str] = {}  # old pattern id -> new pattern id (resolved)
         self.changed: set[int] = set()  # clusters created or changed since the last drain
@@ -221,7 +244,12 @@ class Miner:
 
         Counts are the caller's business (the parser counts lines per cluster in bulk)."""
         n = len(toks)
-        bucket = self.buckets.setdefault(n, [])
+        k0 = _bucket_key(toks)
+        bucket = self.buckets.get((n, k0), [])
+        if k0 != _VKEY:  # a template with a value first may still take this word
+            bucket = bucket + self.buckets.get((n, _VKEY), [])
+        if len(bucket) > self.max_scan:
+            bucket = bucket[-self.max_scan :]
         limit = max(1, int(self.max_value_mismatch * n))
         clusters = self.clusters
         best: tuple[int, int] | None = None
@@ -267,12 +295,27 @@ class Miner:
         if existing is not None and existing in self.clusters:
             return self.clusters[existing]
         self.clusters[c.cid] = c
-        self.buckets.setdefault(len(toks), []).append(c.cid)
+        self.buckets.setdefault((len(toks), _bucket_key(toks)), []).append(c.cid)
         self.by_id[c.pattern_id] = c.cid
         self.changed.add(c.cid)
         return c
 
+    def _unbucket(self, c: Cluster) -> None:
+        for key in ((len(c.tokens), _bucket_key(c.tokens)), (len(c.tokens), _VKEY)):
+            b = self.buckets.get(key)
+            if b and c.cid in b:
+                b.remove(c.cid)
+                return
+        for b in self.buckets.values():  # the first token changed since it was filed
+            if c.cid in b:
+                b.remove(c.cid)
+                return
+
     def _retemplate(self, c: Cluster) -> None:
+        key = (len(c.tokens), _bucket_key(c.tokens))
+        if c.cid not in self.buckets.get(key, ()):
+            self._unbucket(c)
+            self.buckets.setdefault(key, []).append(c.cid)
         old = c.refresh_id()
         self.changed.add(c.cid)
         if old is None:
@@ -301,9 +344,7 @@ class Miner:
         keep.history.extend(gone.history)
         self.merged_into[gone.cid] = keep.cid
         self.clusters.pop(gone.cid, None)
-        bucket = self.buckets.get(len(gone.tokens), [])
-        if gone.cid in bucket:
-            bucket.remove(gone.cid)
+        self._unbucket(gone)
         self.by_id[keep.pattern_id] = keep.cid
         self.changed.add(keep.cid)
 
@@ -317,7 +358,7 @@ class Miner:
         for p, t in enumerate(c.tokens):
             if t == WILDCARD or is_value_like(t):
                 continue
-            key = (n, p, tuple(c.tokens[:p] + c.tokens[p + 1 :]))
+            key = _family_key(n, p, c.tokens)
             fam = self.families.setdefault(key, [])
             fam.append(c.cid)
             live = [cid for cid in dict.fromkeys(self.resolve(x) for x in fam) if cid in self.clusters]
@@ -345,6 +386,33 @@ class Miner:
         for old in olds:
             self._alias(old, keep.pattern_id)
 
+    # ------------------------------------------------------------ bounds
+    def evict(self) -> int:
+        """Forget the least-used tenth of the clusters once there are ``max_clusters``.
+
+        Called by the parser between batches (never while cluster ids are held). A
+        forgotten pattern that comes back is mined afresh and, its template being the
+        same, gets the same fingerprint: IDs stay stable, memory stays bounded."""
+        if len(self.clusters) <= self.max_clusters:
+            return 0
+        keep_n = int(self.max_clusters * 0.9)
+        ranked = sorted(self.clusters.values(), key=lambda c: (c.count, c.cid), reverse=True)
+        gone = ranked[keep_n:]
+        for c in gone:
+            del self.clusters[c.cid]
+            if self.by_id.get(c.pattern_id) == c.cid:
+                del self.by_id[c.pattern_id]
+        self.buckets = {}
+        for c in sorted(self.clusters.values(), key=lambda c: c.cid):
+            self.buckets.setdefault((len(c.tokens), _bucket_key(c.tokens)), []).append(c.cid)
+        self.families = {
+            k: live for k, v in self.families.items() if (live := [x for x in v if x in self.clusters])
+        }
+        self.merged_into = {}
+        self.changed = {x for x in self.changed if x in self.clusters}
+        self.epoch += 1
+        return len(gone)
+
     # ------------------------------------------------------------ access
     def cluster(self, cid: int) -> Cluster:
         return self.clusters[self.resolve(cid)]
@@ -365,30 +433,30 @@ class Miner:
     # ------------------------------------------------------------ state
     def dump(self) -> dict[str, Any]:
         return {
-            "v": 1,
+            "v": 2,
             "params": [self.similarity, self.word_merge_siblings, self.max_value_mismatch],
             "next_cid": self.next_cid,
             "clusters": [[c.cid, c.tokens, c.count, c.history] for c in self.clusters.values()],
-            "families": [[k[0], k[1], list(k[2]), v] for k, v in self.families.items()],
+            "families": [[k, v] for k, v in self.families.items()],
             "aliases": self.aliases,
         }
 
     @classmethod
     def load(cls, state: dict[str, Any] | None, **kw: Any) -> Miner:
         m = cls(**kw)
-        if not state:
-            return m
+        if not state or state.get("v") != 2:
+            return m  # no state, or one from an older layout: start afresh (IDs are fingerprints)
         m.next_cid = int(state.get("next_cid", 1))
         for cid, tokens, count, history in state.get("clusters", []):
             c = Cluster(cid, list(tokens), count, "", list(history))
             c.refresh_id()
             m.clusters[cid] = c
-            m.buckets.setdefault(len(tokens), []).append(cid)
+            m.buckets.setdefault((len(tokens), _bucket_key(tokens)), []).append(cid)
             m.by_id[c.pattern_id] = cid
-        for n, p, others, members in state.get("families", []):
+        for key, members in state.get("families", []):
             live = [x for x in members if x in m.clusters]
             if live:
-                m.families[(n, p, tuple(others))] = live
+                m.families[int(key)] = live
         m.aliases = dict(state.get("aliases", {}))
         return m
 

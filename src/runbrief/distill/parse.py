@@ -161,6 +161,7 @@ class Parser:
         self._hex: dict[bytes, Entry] = {}
         self._shapes: dict[str, int] = {}
         self._checked = False  # some cached entry has digit checks
+        self._epoch = self.miner.epoch
         self.lines = 0
         self.misses = 0
         self.skipped = 0  # lines with nothing to mine (empty once cleaned)
@@ -276,6 +277,12 @@ class Parser:
 
         The common case is three C-level passes (encode+translate, dict lookups, a
         counter); only lines whose key is new, or carries digit checks, take the loop."""
+        if self.miner.evict() or self.miner.epoch != self._epoch:
+            self._epoch = self.miner.epoch  # cached entries name forgotten clusters
+            self._keys.clear()
+            self._hex.clear()
+            self._shapes.clear()
+            self._checked = False
         keys = [s.encode("utf-8", "surrogatepass").translate(_KEY) for s in lines]
         entries: list[Entry | None] = list(map(self._keys.get, keys))
         if None in entries:
