@@ -41,7 +41,10 @@ def write_address(db_path: Path, url: str, token: str | None = None) -> None:
         data["token"] = token
     path = store_dir(db_path) / ADDRESS_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
+    # 0600: the file may hold the server's token.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(data))
     tmp.replace(path)
 
 

@@ -95,7 +95,9 @@ def _deploy_row(store: Store, deploy: str) -> dict[str, Any]:
 
 
 def _latest_deploy(store: Store, service: str | None, anchor: datetime) -> dict[str, Any]:
-    where, args = "ts <= ?", [anchor]
+    # Any deploy, even one marked after the newest telemetry: "since the deploy" then has
+    # nothing to compare yet, which `plan` says plainly instead of picking an older deploy.
+    where, args = "TRUE", []
     if service:
         where += " AND service = ?"
         args.append(service)
@@ -158,6 +160,10 @@ def plan(store: Store, *, service: str | None = None, since_deploy: bool = False
         mode = "since"
 
     after = Interval(_minute(split), end)
+    if after.minutes <= 0 and dep_row is not None:
+        raise UsageError(f"dep_{dep_row['id']} ({dep_row['service']} {dep_row['version']}) was marked at "
+                         f"{fmt_ts(split)}, after the newest telemetry ({fmt_ts(anchor)}): nothing to compare "
+                         "yet; ask again once the new version has run")
     if after.minutes <= 0:
         raise UsageError(f"nothing recorded after {fmt_ts(split)} (newest data: {fmt_ts(anchor)}); "
                          "pick an earlier --since or deploy")

@@ -358,11 +358,16 @@ def diagnose(store: Store, inc: dict[str, Any], exclude_id: int | None = None) -
     primary = next((s for s in syms if cause and s.key == cause["symptom"]), origin)
     claims: list[dict[str, Any]] = [{**describe(primary), "kind": "symptom"}]
     if deploy:
-        gap = (primary.first - parse_time(deploy["ts"])).total_seconds() / 60 if deploy.get("ts") else None
+        # The deploy belongs to one service; state what it preceded in that service, which
+        # may not be the service the incident started in.
+        dep_svc = deploy.get("service") or origin.service
+        follower = next((s for s in syms if s.deploy and s.deploy.get("id") == deploy["id"]), primary)
+        gap = (follower.first - parse_time(deploy["ts"])).total_seconds() / 60 if deploy.get("ts") else None
         ver = identifier(deploy.get("version"), max_chars=40)
-        text = (f"Deploy {deploy['id']} of {identifier(origin.service)}" + (f" (version {ver})" if ver else "")
-                + (f" preceded it by {gap:.0f} min." if gap is not None and gap >= 0 else " preceded it."))
-        claims.append({"text": text, "evidence": [deploy["id"], *primary.evidence[:1]], "kind": "deploy"})
+        text = (f"Deploy {deploy['id']} of {identifier(dep_svc)}" + (f" (version {ver})" if ver else "")
+                + (f" preceded the first symptom in {identifier(follower.service)} by {gap:.0f} min."
+                   if gap is not None and gap >= 0 else f" came before the symptom in {identifier(follower.service)}."))
+        claims.append({"text": text, "evidence": [deploy["id"], *follower.evidence[:1]], "kind": "deploy"})
     if cause:
         text = f"Known cause: {cause['label'].lower()}." + (f" Fix: {cause['fix']}" if cause.get("fix") else "")
         claims.append({"text": text, "evidence": cause["evidence"], "kind": "cause"})

@@ -307,14 +307,14 @@ def _attach_traces(store: Store, syms: list[Symptom], start: datetime) -> None:
 def _attach_deploys(store: Store, syms: list[Symptom]) -> None:
     for s in syms:
         rows = store.query(
-            "SELECT id, ts, version, commit FROM deploys WHERE service = ? AND ts <= ? AND ts >= ? "
+            "SELECT id, ts, service, version, commit FROM deploys WHERE service = ? AND ts <= ? AND ts >= ? "
             "ORDER BY ts DESC, id DESC LIMIT 1",
             [s.service, s.first + timedelta(seconds=1), s.first - DEPLOY_HORIZON],
         )
         if rows:
             r = rows[0]
-            s.deploy = {"id": ids.make("dep", r["id"]), "ts": fmt_ts(r["ts"]), "version": r["version"],
-                        "commit": r["commit"]}
+            s.deploy = {"id": ids.make("dep", r["id"]), "ts": fmt_ts(r["ts"]), "service": r["service"],
+                        "version": r["version"], "commit": r["commit"]}
 
 
 def collect(store: Store, start: datetime, end: datetime) -> list[Symptom]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from runbrief.errors import RunbriefError, UsageError
@@ -43,17 +42,16 @@ for _mod in COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app and map errors to exit codes (2 usage, 1 failure)."""
+    """Entry point: run the app and map errors to exit codes (2 usage, 1 failure).
+
+    Typer's standalone mode renders its own usage errors (exit 2); our library errors
+    propagate out of it and are mapped here, once.
+    """
     try:
-        rv = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        sys.stderr.write("aborted\n")
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
@@ -62,5 +60,4 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    return rv if isinstance(rv, int) else 0
-
+    return 0

@@ -110,6 +110,10 @@ def build_app(server: RunbriefServer) -> Starlette:
     modules = [importlib.import_module(mod) for mod in ROUTE_MODULES]
     for module in modules:
         routes.extend(module.routes)
+    # `/api/<op>` as a short alias of `/api/op/<op>`, last so specific routes win.
+    from runbrief.server.api import alias_routes
+
+    routes.extend(alias_routes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
