@@ -47,8 +47,9 @@ def questions(deploy_ts: str) -> list[tuple[str, str, dict[str, Any]]]:
     """The questions the demo asks, in order: (result key, operation, parameters)."""
     return [
         ("changes", "changes", {"service": "shop", "since_deploy": True}),
-        # inventory did not deploy: compare it around the shop's deploy time
-        ("changes_inventory", "changes", {"service": "inventory", "since": deploy_ts}),
+        # inventory did not deploy: compare it around the shop's deploy time, against the
+        # whole hour of traffic before it (as `changes --since-deploy` does for shop)
+        ("changes_inventory", "changes", {"service": "inventory", "since": deploy_ts, "baseline": "60m"}),
         ("incidents", "incidents", {}),
         ("trace_summary", "trace_summary", {"latest": True, "route": "/cart", "service": "shop"}),
         ("perf", "perf", {"service": "shop", "since": deploy_ts}),
