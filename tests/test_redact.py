@@ -136,3 +136,17 @@ def test_batch_hook_redacts_before_storage(store: Store) -> None:
     for secret in ("s3cr3tpw", "abcdef0123456789abcdef", "pw0rd123", "zzz999zzz", "eyJzdWIi", "AKIAIOSFODNN7EXAMPLE"):
         assert secret not in dump, secret
     assert "[REDACTED:" in dump
+
+
+def test_batch_prefilter_flags_exactly_the_lines_the_per_line_check_flags() -> None:
+    """The one-pass batch search must never miss a line the per-line check would redact."""
+    from runbrief.redact import _TRIGGERS, _suspects
+
+    lines = []
+    for f in sorted(LOGHUB.glob("*/*_2k.log"))[:4]:
+        lines += f.read_text(errors="replace").splitlines()[:500]
+    lines += ["Authorization: Bearer abc.def", "x" * 50 + "password=hunter2", "", "AKIAIOSFODNN7EXAMPLE at end",
+              "ends with sk-", "ünïcödé then token=zzz"]
+    want = {i for i, t in enumerate(lines) if any(x in t.lower() for x in _TRIGGERS)}
+    assert _suspects(lines, emails=False) == want
+    assert len(want) >= 6

@@ -213,15 +213,10 @@ def _resolve_log(store: Store, key: str) -> dict[str, Any] | None:
     return out
 
 
-@ids.resolver("dep")
-def _resolve_deploy(store: Store, key: str) -> dict[str, Any] | None:
-    if not key.isdigit():
-        return None
-    rows = store.query("SELECT * FROM deploys WHERE id = ?", [int(key)])
-    if not rows:
-        return None
-    r = rows[0]
+def deploy_row(r: dict[str, Any]) -> dict[str, Any]:
+    """A `deploys` row as the API shows it."""
     return {
+        "id": ids.make("dep", r["id"]),
         "ts": fmt_ts(r["ts"]),
         "service": r["service"],
         "version": r["version"],
@@ -230,6 +225,14 @@ def _resolve_deploy(store: Store, key: str) -> dict[str, Any] | None:
         "source": r["source"],
         "attributes": _json(r["attributes"]) or {},
     }
+
+
+@ids.resolver("dep")
+def _resolve_deploy(store: Store, key: str) -> dict[str, Any] | None:
+    if not key.isdigit():
+        return None
+    rows = store.query("SELECT * FROM deploys WHERE id = ?", [int(key)])
+    return deploy_row(rows[0]) if rows else None
 
 
 @ids.resolver("evt")

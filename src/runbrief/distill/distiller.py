@@ -85,6 +85,7 @@ class Distiller:
         miner = self.miner
         plan = self.parser.plan
         seen: dict[int, Cluster] = {}
+        levels: Counter[tuple[int, int]] = Counter()  # (cluster, severity number) -> lines
         for r, e in zip(records, entries, strict=True):
             c = seen.get(e.cid)
             if c is None:
@@ -93,7 +94,12 @@ class Distiller:
             body = r.body
             r.params = [body[a:b] for a, b in plan(e, c)] or None
             if r.severity_number:
-                self._severity.setdefault(c.cid, Counter())[severity_name(r.severity_number)] += 1
+                levels[(c.cid, r.severity_number)] += 1
+        for (cid, number), n in levels.items():
+            learned = self._severity.get(cid)
+            if learned is None:
+                learned = self._severity[cid] = Counter()
+            learned[severity_name(number)] += n
         for r in records:
             if not r.severity_number:
                 r.severity_inferred = self.severity_of(miner.by_id.get(r.pattern_id, -1))

@@ -34,6 +34,7 @@ from runbrief import ids
 from runbrief.errors import IngestError, UsageError
 from runbrief.ingest.pipeline import Batch, Pipeline, batch_hook
 from runbrief.ops import operation
+from runbrief.queries import deploy_row
 from runbrief.records import Deploy, Resource
 
 if TYPE_CHECKING:
@@ -105,21 +106,6 @@ def find_deploy_id(store: Store, d: Deploy) -> str:
     if not row or row[0]["id"] is None:
         raise IngestError(f"the deploy of {d.service} {d.version} was not found after writing it")
     return ids.make("dep", row[0]["id"])
-
-
-def deploy_row(r: dict[str, Any]) -> dict[str, Any]:
-    from runbrief.queries import _json, fmt_ts
-
-    return {
-        "id": ids.make("dep", r["id"]),
-        "ts": fmt_ts(r["ts"]),
-        "service": r["service"],
-        "version": r["version"],
-        "commit": r["commit"],
-        "environment": r["environment"],
-        "source": r["source"],
-        "attributes": _json(r["attributes"]) or {},
-    }
 
 
 @operation("deploy_mark", read_only=False)
