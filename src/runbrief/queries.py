@@ -60,7 +60,7 @@ def _log_row(row: dict[str, Any]) -> dict[str, Any]:
         "severity": row["severity_text"] or "",
         "severity_inferred": row["severity_inferred"] or "",
         "body": row["body"],
-        "pattern_id": row["pattern_id"],
+        "pattern_id": ids.make("pat", row["pattern_id"]) if row["pattern_id"] else None,
         "trace_id": row["trace_id"],
         "span_id": row["span_id"],
         "attributes": _json(row["attributes"]) or {},

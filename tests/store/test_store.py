@@ -104,3 +104,17 @@ def test_retention_by_size_drops_oldest_first(store: Store, monkeypatch: pytest.
     left = store.scalar("SELECT count(*) FROM spans")
     if left:
         assert store.scalar("SELECT count(*) FROM spans WHERE start_ts > ?", [now - timedelta(days=1, hours=12)]) > 0
+
+
+def test_retention_counts_back_from_the_newest_record_so_imported_history_stays(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    year_ago = datetime(2025, 11, 1, 12, 0)
+    ts = int(year_ago.timestamp() * 1e9)
+    Pipeline(store).write(Batch(spans=_spans(10, ts)))
+    old = int((year_ago - timedelta(days=30)).timestamp() * 1e9)
+    Pipeline(store).write(Batch(spans=[Span(trace_id="f" * 32, span_id="e" * 16, name="old", start_ns=old,
+                                            end_ns=old + 1, resource=RES)]))
+    monkeypatch.setenv("RUNBRIEF_RETENTION_DAYS", "7")
+    out = apply_retention(store)  # wall clock: a year later
+    assert out["deleted"] == {"spans": 1}
+    assert store.scalar("SELECT count(*) FROM spans") == 10

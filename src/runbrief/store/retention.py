@@ -1,6 +1,7 @@
 """Retention by age and by size, on by default.
 
-Raw records go first (logs, spans, metric points, events); the per-minute pattern counts
+Age counts back from the newest record in the store (see ``apply_retention``). Raw records
+go first (logs, spans, metric points, events); the per-minute pattern counts
 that baselines rest on are kept much longer because they are tiny. Deploys and incidents
 are never dropped: they are the memory. Size is enforced by dropping the oldest day of
 raw records at a time until the store is under its limit (DuckDB reuses freed blocks
@@ -40,8 +41,21 @@ def _delete_before(store: Store, cutoff: datetime) -> dict[str, int]:
     return deleted
 
 
+def _newest(store: Store) -> datetime | None:
+    return store.scalar("SELECT greatest((SELECT max(ts) FROM logs), (SELECT max(start_ts) FROM spans), "
+                        "(SELECT max(ts) FROM metric_points))")
+
+
 def apply_retention(store: Store, now: datetime | None = None) -> dict[str, Any]:
-    now = now or datetime.now(UTC).replace(tzinfo=None)
+    """Drop what is older than the retention window, counted back from the newest record.
+
+    Anchored on the newest record rather than the wall clock, so a log file imported from
+    last year is not wiped by the next run: the window keeps the last N days *of data*.
+    """
+    if now is None:
+        wall = datetime.now(UTC).replace(tzinfo=None)
+        newest = _newest(store)
+        now = min(wall, newest) if newest is not None else wall
     deleted: dict[str, int] = {}
     days = settings.get("retention_days")
     if days > 0:
