@@ -90,14 +90,29 @@ const VIEWS = {
     }));
   },
   async changes() {
-    const r = await op("changes", { service: service(), since_deploy: service() ? true : "", since: service() ? "" : "1h" });
-    const items = r.items ?? [];
+    // One service: since its latest deploy (else the last hour). All services: each
+    // deployed service since its own latest deploy, so a newcomer sees what shipped broke.
+    const one = service();
+    let results = [];
+    if (one) {
+      results = [await op("changes", { service: one, since_deploy: true }).catch(() => op("changes", { service: one, since: "1h" }))];
+    } else {
+      const d = await op("deploys", { limit: 200 });
+      const services = [...new Set((d.deploys ?? []).map((x) => x.service))];
+      results = services.length
+        ? await Promise.all(services.map((s) => op("changes", { service: s, since_deploy: true }).catch(() => ({ items: [] }))))
+        : [await op("changes", { since: "1h" })];
+    }
+    const items = results.flatMap((r) => (r.items ?? []).map((i) => ({ service: r.service, ...i })));
+    items.sort((a, b) => (b.score ?? 0) - (a.score ?? 0));
     if (!items.length) return empty("Nothing changed.");
     return table([
       ["kind", (i) => el("span", { class: "kind" }, i.kind)],
-      ["what", (i) => el("div", {}, linked(i.template ?? i.reason ?? i.title ?? ""), i.example ? linked(typeof i.example === "string" ? i.example : (i.example.body ?? ""), "div", "fence") : null)],
+      ["what", (i) => el("div", {}, linked(i.template ?? i.summary ?? i.reason ?? i.title ?? ""), i.example ? linked(typeof i.example === "string" ? i.example : (i.example.body ?? ""), "div", "fence") : null)],
       ["service", (i) => i.service ?? ""],
-      ["before → after", (i) => `${i.before?.count ?? i.before_count ?? ""} → ${i.after?.count ?? i.after_count ?? ""}`],
+      ["before → after", (i) => i.kind === "error_share"
+        ? `${(100 * (i.before?.share ?? 0)).toFixed(1)}% → ${(100 * (i.after?.share ?? 0)).toFixed(1)}% errors`
+        : `${i.before?.per_min ?? ""} → ${i.after?.per_min ?? ""} /min`],
       ["evidence", (i) => eidLink(i.evidence_id)],
     ], items);
   },
