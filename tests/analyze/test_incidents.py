@@ -335,3 +335,45 @@ def test_incidents_filter_by_service_and_status(store: Store, filler: Filler) ->
     assert ops.run(store, "incidents", {"status": "resolved"})["incidents"] == []
     with pytest.raises(UsageError):
         ops.run(store, "incidents", {"status": "bogus"})
+
+
+def test_location_hints_put_the_applications_frames_before_a_librarys() -> None:
+    from runbrief.analyze.diagnose import _frames
+
+    tb = '''Traceback (most recent call last):
+  File "/srv/shop/app/cart.py", line 88, in add_loyalty
+    cur.execute("UPDATE loyalty SET points = points + 1")
+  File "/srv/shop/.venv/lib/python3.11/site-packages/opentelemetry/instrumentation/dbapi/__init__.py", line 540, in execute
+    return query_method(*args, **kwargs)
+sqlite3.OperationalError: no such table: loyalty'''
+    hints = _frames(tb)
+    assert hints[0] == "/srv/shop/app/cart.py:88 in add_loyalty"
+    assert any("site-packages" in h for h in hints[1:])
+
+
+def test_error_span_surge_starts_where_the_rate_left_its_baseline(tmp_path) -> None:
+    from datetime import datetime, timedelta
+
+    from runbrief.analyze import symptoms
+    from runbrief.ingest.pipeline import Batch, Pipeline
+    from runbrief.records import Resource, Span
+    from runbrief.store.duck import Store
+
+    res = Resource({"service.name": "inventory"})
+    t0 = datetime(2026, 11, 20, 10, 0)
+
+    def err(i: int, at: datetime) -> Span:
+        ns = int(at.timestamp() * 1e9)
+        return Span(trace_id=f"{i:032x}", span_id=f"{i:016x}", name="POST /reserve", start_ns=ns,
+                    end_ns=ns + 5_000_000, resource=res, status_code="ERROR", kind="SERVER")
+
+    spans = [err(i + 1, t0 + timedelta(minutes=10 * i)) for i in range(6)]            # baseline hour: 6
+    spans += [err(100 + i, t0 + timedelta(minutes=62 + 10 * i)) for i in range(2)]     # window, normal
+    burst_at = t0 + timedelta(minutes=95)
+    spans += [err(200 + i, burst_at + timedelta(seconds=i)) for i in range(40)]        # the surge
+    with Store.open(tmp_path / "s") as store:
+        Pipeline(store).write(Batch(spans=spans))
+        found = symptoms._span_symptoms(store, t0 + timedelta(hours=1), t0 + timedelta(hours=2))
+        (sym,) = found
+        assert sym.first == burst_at + timedelta(milliseconds=5)  # the first surging span ends
+        assert sym.evidence[0] == f"spn_{200:016x}"

@@ -119,12 +119,23 @@ _FRAME_RES = [
 ]
 
 
+_LIBRARY_PATHS = ("site-packages", "dist-packages", "/lib/python", "node_modules", "<frozen", "/usr/lib/",
+                  "java.base/", "jdk.internal", "/go/pkg/mod/", "runtime/")
+
+
+def _is_library(path: str | None) -> bool:
+    return bool(path) and any(p in path for p in _LIBRARY_PATHS)
+
+
 def _frames(text: str) -> list[str]:
     for rx in _FRAME_RES:
         found = [m for m in rx.finditer(text)]
         if found:
             if rx is _FRAME_RES[0]:
                 found = found[::-1]  # Python prints the innermost frame last
+            # The application's own frames first: the innermost frames are usually a
+            # library's (a driver raising), while the fix lives in the caller's code.
+            found.sort(key=lambda m: _is_library(m.group("file")))
             out = []
             for m in found[:3]:
                 d = m.groupdict()

@@ -264,28 +264,54 @@ def _span_symptoms(store: Store, start: datetime, end: datetime) -> list[Symptom
                             arg_min(status_message, end_ns) msg
                      FROM e WHERE start_ts >= ? GROUP BY ALL),
                b AS (SELECT service, name, exc, count(*) n FROM e WHERE start_ts < ? GROUP BY ALL),
-               cov AS (SELECT service, count(*) n FROM spans WHERE start_ts >= ? AND start_ts < ? GROUP BY ALL)
-           SELECT a.*, coalesce(b.n, 0) bn, coalesce(cov.n, 0) base_spans
+               cov AS (SELECT service, count(*) n, min(start_ts) first FROM spans
+                       WHERE start_ts >= ? AND start_ts < ? GROUP BY ALL)
+           SELECT a.*, coalesce(b.n, 0) bn, coalesce(cov.n, 0) base_spans, cov.first base_first
            FROM a LEFT JOIN b USING (service, name, exc) LEFT JOIN cov USING (service)""",
         [base_start, end, start, start, base_start, start],
     )
     out = []
-    base_minutes = max(1.0, (start - base_start).total_seconds() / 60)
     win_minutes = max(1.0, (end - start).total_seconds() / 60)
     for r in rows:
+        # The baseline covers only the history the store has: a day-long window over an
+        # hour of data would make any error rate look like a surge.
+        base_from = max(base_start, r["base_first"]) if r["base_first"] else base_start
+        base_minutes = max(1.0, (start - base_from).total_seconds() / 60)
         expected = r["bn"] * win_minutes / base_minutes
         new = r["bn"] == 0 and r["base_spans"] > 0        # a baseline existed and had none of these
         surge = r["n"] >= SPAN_MIN_SURGE and r["n"] > 3 * expected + 3
         if not (new or surge):
             continue
-        first = _from_ns(r["f"])
+        first, spans = _from_ns(r["f"]), r["spans"]
+        if not new and r["bn"]:
+            # A surge starts where the rate left its baseline, not at the window's first error.
+            onset = _span_onset(store, r, start, end, max(2.0, 3 * r["bn"] / base_minutes))
+            if onset is not None:
+                first, spans = onset
         out.append(Symptom(
             key=f"spn:{r['service']}:{r['name']}:{r['exc']}", kind="error_spans", service=r["service"], first=first,
             last=_from_ns(r["l"]), count=r["n"], errors=r["n"], before=r["bn"],
-            severity="ERROR", evidence=[ids.make("spn", s) for s in r["spans"]] + [ids.make("trc", r["traces"][0])],
+            severity="ERROR", evidence=[ids.make("spn", s) for s in spans] + [ids.make("trc", r["traces"][0])],
             exception=r["exc"] or None, span_name=r["name"], message=r["msg"], workload=r["service"],
             trace_ids=set(r["traces"])))
     return out
+
+
+def _span_onset(store: Store, r: dict[str, Any], start: datetime, end: datetime,
+                per_minute: float) -> tuple[datetime, list[str]] | None:
+    """First minute with more error spans than ``per_minute``, and the first spans from it."""
+    rows = store.query(
+        f"""WITH e AS (SELECT start_ts, end_ns, span_id FROM spans
+                       WHERE status_code = 'ERROR' AND service = ? AND name = ? AND {_EXC} = ?
+                         AND start_ts >= ? AND start_ts < ?),
+               m AS (SELECT date_trunc('minute', start_ts) AS mn FROM e GROUP BY ALL HAVING count(*) > ?
+                     ORDER BY mn LIMIT 1)
+           SELECT min(e.end_ns) f, list(e.span_id ORDER BY e.end_ns)[:3] spans
+           FROM e, m WHERE e.start_ts >= m.mn""",
+        [r["service"], r["name"], r["exc"], start, end, per_minute])
+    if not rows or rows[0]["f"] is None:
+        return None
+    return _from_ns(rows[0]["f"]), rows[0]["spans"]
 
 
 # ------------------------------------------------------------------ enrichment
