@@ -87,3 +87,28 @@ def test_detect_format_picks_the_common_one() -> None:
 def test_huge_and_odd_lines_do_not_raise() -> None:
     for line in ["[" * 5000, "2024-01-01 " + "x" * 1_000_000, "\ud800 surrogate", "2024-13-45 99:99:99 INFO x"]:
         split_header(line)
+
+
+def test_cached_walk_plans_split_like_a_fresh_walk() -> None:
+    """The walk's plan is cached by the digit-masked shape of the first tokens: a line that
+    reuses another line's plan must split exactly as if walked afresh."""
+    import random
+    from pathlib import Path
+
+    from runbrief.ingest import formats
+
+    data = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "loghub-2k"
+    lines = [ln for f in sorted(data.glob("*/*_2k.log")) for ln in f.read_text(errors="replace").splitlines()[:300]]
+    rnd = random.Random(7)
+    variants = ["".join(str(rnd.randint(0, 9)) if c.isdigit() else c for c in ln) for ln in lines]
+    formats._PLANS.clear()
+    for ln in lines:  # warm the cache with the originals' shapes
+        formats.split_header(ln)
+    warm = [formats.split_header(v) for v in variants]
+    formats._PLANS.clear()
+    fresh = []
+    for v in variants:
+        formats._PLANS.clear()
+        fresh.append(formats.split_header(v))
+    assert warm == fresh
+    assert any(h.fmt in ("level", "timestamp") for h in fresh)

@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
 from runbrief.records import severity_name, severity_number_for
 
@@ -290,11 +291,56 @@ def _strong_ts_ahead(toks: list[str], kinds: list[str], i: int) -> bool:
     return False
 
 
+_DIGITS = str.maketrans("123456789", "000000000")
+_MISS = object()
+_PLANS: dict[str, tuple[Any, ...] | None] = {}
+_PLANS_MAX = 50_000
+
+
 def _walk(line: str, want_ts: bool = True) -> Header | None:
+    """The generic header walk, cached by the shape of the line's first tokens.
+
+    Every rule of the walk looks at character classes, token lengths and letters, never
+    at which digit stands where, so lines whose first tokens differ only in their digits
+    split the same way: the plan (token indices) is computed once per shape and applied to
+    each line (measured on loghub-2k: about 2x faster than walking every line).
+    """
     spans = _tokens(line)
     if not spans:
         return None
     toks = [line[a:b] for a, b in spans]
+    key = "\x1f".join(toks).translate(_DIGITS)
+    plan = _PLANS.get(key, _MISS)
+    if plan is _MISS:
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        plan = _PLANS[key] = _walk_plan(toks)
+    if plan is None:
+        return None
+    msg_tok, ts_idx, level_at, host_idx, process, logger_idx, fmt = plan
+    n = len(toks)
+    if process is None:
+        proc = ""
+    elif process[0] == "strip":
+        proc = toks[process[1]].strip("[]")
+    elif process[0] == "range":
+        proc = line[spans[process[1]][0] : spans[process[2]][1]]
+    else:  # "tag"
+        proc = toks[process[1]][:-1]
+    ts_text = " ".join(toks[i] for i in ts_idx)
+    return Header(
+        ts_ns=parse_ts(ts_text) if ts_text and want_ts else None,
+        level=_is_level(toks[level_at]) if level_at >= 0 else "",
+        host=toks[host_idx] if host_idx >= 0 else "",
+        process=proc,
+        logger=toks[logger_idx].rstrip(":") if logger_idx >= 0 else "",
+        message=line[spans[msg_tok][0]:] if msg_tok < n else "",
+        fmt=fmt,
+    )
+
+
+def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
+    """Where the header of a line with these tokens ends, and which tokens are its fields."""
     kinds: list[str] = []
     for t in toks:
         if _TS_TOKEN.fullmatch(t) or (t[:1] == "[" and _TIME_IN.search(t) and len(t) < 48):
@@ -339,7 +385,8 @@ def _walk(line: str, want_ts: bool = True) -> Header | None:
             return None
     if not has_ts and level_at > 0:
         return None  # a level word deep in a line without a time is message text
-    host = process = logger = ""
+    host_idx = logger_idx = -1
+    process: tuple[Any, ...] | None = None
     i = anchor + 1
     n = len(toks)
     if level_at < 0:
@@ -353,13 +400,13 @@ def _walk(line: str, want_ts: bool = True) -> Header | None:
             if kinds[j] == "ts":
                 break
             if kinds[j] == "id" and _LOGGER.fullmatch(toks[j]) and not toks[j][:1].isdigit():
-                logger = toks[j].rstrip(":")
+                logger_idx = j
                 break
         if i < n and kinds[i] == "br" and i + 1 < n and (toks[i + 1] in ("-", ":") or _LOGGER.fullmatch(toks[i + 1])):
-            process = toks[i].strip("[]")
+            process = ("strip", i)
             i += 1
         if i < n and _LOGGER.fullmatch(toks[i]):
-            logger = toks[i].rstrip(":")
+            logger_idx = i
             i += 1
             if not toks[i - 1].endswith(":") and i < n and kinds[i] == "br" and i + 1 < n:
                 i += 1  # oslo's [request-id user tenant ...] context after the logger
@@ -370,28 +417,18 @@ def _walk(line: str, want_ts: bool = True) -> Header | None:
         if dash > 0 and dash + 1 < n and kinds[i] in ("id", "word") and all(
             kinds[j] in ("id", "int") for j in range(i + 1, dash)
         ):
-            process = line[spans[i][0] : spans[dash - 1][1]]  # "[time] program *64 - message"
+            process = ("range", i, dash - 1)  # "[time] program *64 - message"
             i = dash + 1
         elif i < n and kinds[i] == "id" and i + 1 < n and _TAG.fullmatch(toks[i + 1]):
-            host, process = toks[i], toks[i + 1][:-1]  # "<time> host tag[pid]: message"
+            host_idx, process = i, ("tag", i + 1)  # "<time> host tag[pid]: message"
             i += 2
         elif i < n and _TAG.fullmatch(toks[i]):
-            process = toks[i][:-1]
+            process = ("tag", i)
             i += 1
         elif i < n and toks[i] in ("-", "|"):
             i += 1
-    start = spans[i][0] if i < n else len(line)
-    ts_text = " ".join(t for t, k in zip(toks[: anchor + 1], kinds, strict=False) if k == "ts")
-    level = _is_level(toks[level_at]) if level_at >= 0 else ""
-    return Header(
-        ts_ns=parse_ts(ts_text) if ts_text and want_ts else None,
-        level=level,
-        host=host,
-        process=process,
-        logger=logger,
-        message=line[start:],
-        fmt="level" if level_at >= 0 else "timestamp",
-    )
+    ts_idx = tuple(j for j, k in enumerate(kinds[: anchor + 1]) if k == "ts")
+    return (i, ts_idx, level_at, host_idx, process, logger_idx, "level" if level_at >= 0 else "timestamp")
 
 
 _PIPE_TS = re.compile(r"[\d:./T-]*\d{2}[:/-]\d{2}[\d:./T-]*\|")
