@@ -46,7 +46,7 @@ def test_brief_holds_every_incident_within_budget(store: Store, filler: Filler) 
     assert b["fits"] and b["tokens"] <= 2000
     assert b["tokens"] == tokens.count(b["text"])
     assert b["tokenizer"].startswith("o200k_base")
-    incs = ops.run(store, "incidents", {})["incidents"]
+    incs = ops.run(store, "incidents", {})
     assert len(incs) == 3
     for inc in incs:
         assert inc["id"] in b["text"]
@@ -105,7 +105,7 @@ def test_cli_incidents_show_brief_resolve(tmp_path, capsys: pytest.CaptureFixtur
         quiet(filler)
         oom_after_deploy(store, filler, FAULT_AT)
     assert main(["incidents", "--json", "--store", path]) == 0
-    listed = json.loads(capsys.readouterr().out)["incidents"]
+    listed = json.loads(capsys.readouterr().out)
     assert listed[0]["id"] == "inc_1" and listed[0]["claims"][0]["evidence"]
     assert main(["show", "inc_1", "--json", "--store", path]) == 0
     assert json.loads(capsys.readouterr().out)["kind"] == "incident"
@@ -123,7 +123,7 @@ def test_cli_incidents_show_brief_resolve(tmp_path, capsys: pytest.CaptureFixtur
     assert main(["resolve", "inc_1", "--fix", "raised limit", "--store", path]) == 0
     capsys.readouterr()
     assert main(["incidents", "--all", "--json", "--store", path]) == 0
-    assert json.loads(capsys.readouterr().out)["incidents"][0]["status"] == "resolved"
+    assert json.loads(capsys.readouterr().out)[0]["status"] == "resolved"
 
 
 # ------------------------------------------------------------------ narrative
@@ -172,7 +172,7 @@ def _span_incident(store: Store, filler: Filler) -> dict[str, Any]:
     quiet(filler)
     ok_spans(store, "frontend", T0, 4 * 60)
     error_spans(store, "frontend", FAULT_AT, message="cart id 77 has no owner")
-    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    (inc,) = ops.run(store, "incidents", {})
     return inc
 
 

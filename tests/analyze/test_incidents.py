@@ -112,13 +112,13 @@ def test_quiet_baseline_makes_no_incident(store: Store, filler: Filler) -> None:
     quiet(filler)
     out = inc_mod.detect(store)
     assert out["created"] == []
-    assert ops.run(store, "incidents", {})["incidents"] == []
+    assert ops.run(store, "incidents", {}) == []
 
 
 def test_oom_after_deploy_is_one_incident_with_memory_limit_fix(store: Store, filler: Filler) -> None:
     quiet(filler)
     dep = oom_after_deploy(store, filler, FAULT_AT)
-    found = ops.run(store, "incidents", {})["incidents"]
+    found = ops.run(store, "incidents", {})
     assert len(found) == 1
     inc = found[0]
     assert inc["id"].startswith("inc_") and inc["service"] == "checkout" and inc["status"] == "open"
@@ -138,7 +138,7 @@ def test_oom_after_deploy_is_one_incident_with_memory_limit_fix(store: Store, fi
 def test_pool_exhaustion_storm_names_pool_size(store: Store, filler: Filler) -> None:
     quiet(filler)
     pid = pool_storm(filler, "checkout", FAULT_AT)
-    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    (inc,) = ops.run(store, "incidents", {})
     assert inc["cause"]["name"] == "pool_exhausted"
     assert "pool" in inc["title"].lower()
     first = inc["claims"][0]
@@ -155,7 +155,7 @@ def test_new_exception_in_spans_gives_location_hints_not_a_patch(store: Store, f
     quiet(filler)
     ok_spans(store, "frontend", T0, BASE_H * 60 + 60)
     traces = error_spans(store, "frontend", FAULT_AT)
-    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    (inc,) = ops.run(store, "incidents", {})
     assert inc["service"] == "frontend" and "ValueError" in inc["title"]
     assert inc["claims"][0]["evidence"][0].startswith("spn_")
     cause = next(c for c in inc["claims"] if c["kind"] == "cause")
@@ -177,7 +177,7 @@ def test_symptoms_sharing_traces_are_one_incident_started_by_the_earliest(store:
         for i, t in enumerate(traces)]
     with store.write() as con:
         writer.insert_logs(con, recs, store.next_ids("logs", len(recs)))
-    found = ops.run(store, "incidents", {})["incidents"]
+    found = ops.run(store, "incidents", {})
     assert len(found) == 1
     assert found[0]["service"] == "checkout"
     assert found[0]["affected_services"] == ["checkout", "frontend"]
@@ -187,7 +187,7 @@ def test_unrelated_faults_are_separate_incidents(store: Store, filler: Filler) -
     quiet(filler, services=("checkout", "frontend", "payments"))
     oom_after_deploy(store, filler, FAULT_AT)
     pool_storm(filler, "payments", FAULT_AT + timedelta(minutes=20))
-    found = ops.run(store, "incidents", {})["incidents"]
+    found = ops.run(store, "incidents", {})
     assert sorted(i["cause"]["name"] for i in found) == ["memory_limit", "pool_exhausted"]
     assert {i["service"] for i in found} == {"checkout", "payments"}
 
@@ -198,7 +198,7 @@ def test_upstream_timeouts_point_at_the_upstream_incident(store: Store, filler: 
     pid = filler.pattern("fe-timeout", "request to checkout timed out after <*> ms", "ERROR")
     filler.series("frontend", pid, FAULT_AT + timedelta(minutes=15), 20, 50, errors=True)
     filler.flush()
-    found = {i["service"]: i for i in ops.run(store, "incidents", {})["incidents"]}
+    found = {i["service"]: i for i in ops.run(store, "incidents", {})}
     assert set(found) == {"checkout", "frontend"}
     fe = found["frontend"]
     assert fe["cause"]["name"] == "upstream_timeout"
@@ -229,7 +229,7 @@ def test_resolve_memory_and_recurrence_survive_restart(tmp_path) -> None:
     filler = Filler(store)
     quiet(filler)
     oom_after_deploy(store, filler, FAULT_AT)
-    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    (inc,) = ops.run(store, "incidents", {})
     with pytest.raises(UsageError):
         ops.run(store, "resolve", {"id": inc["id"], "fix": "x", "outcome": "maybe"})
     done = ops.run(store, "resolve", {"id": inc["id"], "fix": "raised memory limit to 512Mi", "commit": "abc123"})
@@ -244,14 +244,14 @@ def test_resolve_memory_and_recurrence_survive_restart(tmp_path) -> None:
     store.close()
     store = Store.open(tmp_path / "mem")
     try:
-        found = ops.run(store, "incidents", {})["incidents"]
+        found = ops.run(store, "incidents", {})
         assert len(found) == 1 and found[0]["id"] != inc["id"]
         sim = found[0]["similar"][0]
         assert sim["id"] == inc["id"] and sim["similarity"] >= 0.8
         assert sim["fixes"][0]["fix"] == "raised memory limit to 512Mi"
         assert "same causes" in sim["why"] and "event_kinds" in sim["similarity_parts"]
         assert ops.run(store, "similar_incidents", {"id": found[0]["id"]})["similar"][0]["id"] == inc["id"]
-        history = ops.run(store, "incidents", {"all": True})["incidents"]
+        history = ops.run(store, "incidents", {"all": True})
         assert {i["status"] for i in history} == {"open", "resolved"}
     finally:
         store.close()
@@ -260,7 +260,7 @@ def test_resolve_memory_and_recurrence_survive_restart(tmp_path) -> None:
 def test_show_resolves_incident_ids_and_rejects_unknown(store: Store, filler: Filler) -> None:
     quiet(filler)
     oom_after_deploy(store, filler, FAULT_AT)
-    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    (inc,) = ops.run(store, "incidents", {})
     shown = ops.run(store, "show", {"id": inc["id"]})
     assert shown["kind"] == "incident" and shown["title"] == inc["title"]
     for bad in ("inc_999", "inc_x"):
@@ -287,7 +287,7 @@ def test_crash_loop_with_config_error_at_startup_names_the_variable(store: Store
         Event(ns(FAULT_AT + timedelta(minutes=2 + k)), "BackOff", "Back-off restarting failed container",
               type="Warning", object_kind="Pod", object_name="checkout-7d9f8b6c5-x2x4z", namespace="shop",
               service="checkout") for k in range(5)]))
-    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    (inc,) = ops.run(store, "incidents", {})
     assert inc["cause"]["name"] == "config_at_startup"
     assert "PAYMENT_API_URL" in inc["cause"]["fix"] and dep in inc["cause"]["evidence"]
     first = inc["claims"][0]["evidence"]
@@ -300,7 +300,7 @@ def test_permission_denials_after_a_deploy_point_at_the_policy(store: Store, fil
     pid = filler.pattern("rls", 'ERROR: new row violates row-level security policy for table "orders"', "ERROR")
     filler.series("checkout", pid, FAULT_AT + timedelta(minutes=2), 15, 20, errors=True)
     filler.flush()
-    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    (inc,) = ops.run(store, "incidents", {})
     assert inc["cause"]["name"] == "policy_after_deploy" and dep in inc["cause"]["fix"]
     assert inc["title"].startswith("Permission denials after deploy")
 
@@ -310,7 +310,7 @@ def test_bad_image_after_deploy(store: Store, filler: Filler) -> None:
     dep = filler.deploy("checkout", FAULT_AT, "1.7.0-typo")
     evt = filler.event("checkout", FAULT_AT + timedelta(minutes=1), "ImagePullBackOff",
                        object_name="pod/checkout-7d9f8b6c5-x2x4z")
-    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    (inc,) = ops.run(store, "incidents", {})
     assert inc["cause"]["name"] == "bad_image" and inc["title"].startswith("Bad image tag in checkout")
     assert inc["claims"][0]["evidence"] == [evt] and dep in inc["cause"]["evidence"]
 
@@ -318,7 +318,7 @@ def test_bad_image_after_deploy(store: Store, filler: Filler) -> None:
 def test_claims_whose_evidence_is_gone_are_not_shown(store: Store, filler: Filler) -> None:
     quiet(filler)
     dep = oom_after_deploy(store, filler, FAULT_AT)
-    (inc,) = ops.run(store, "incidents", {})["incidents"]
+    (inc,) = ops.run(store, "incidents", {})
     with store.write() as con:  # as retention would
         con.execute("DELETE FROM events")
     again = ops.run(store, "incident", {"id": inc["id"]})
@@ -331,8 +331,8 @@ def test_incidents_filter_by_service_and_status(store: Store, filler: Filler) ->
     quiet(filler, services=("checkout", "frontend", "payments"))
     oom_after_deploy(store, filler, FAULT_AT)
     pool_storm(filler, "payments", FAULT_AT + timedelta(minutes=20))
-    assert [i["service"] for i in ops.run(store, "incidents", {"service": "payments"})["incidents"]] == ["payments"]
-    assert ops.run(store, "incidents", {"status": "resolved"})["incidents"] == []
+    assert [i["service"] for i in ops.run(store, "incidents", {"service": "payments"})] == ["payments"]
+    assert ops.run(store, "incidents", {"status": "resolved"}) == []
     with pytest.raises(UsageError):
         ops.run(store, "incidents", {"status": "bogus"})
 

@@ -185,7 +185,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     replay.run(T0, 3)
     quiet_created = list(replay.created)
     replay.run(T0 + timedelta(hours=3), 1, FAULTS)
-    incidents = ops.run(store, "incidents", {"limit": 50})["incidents"]
+    incidents = ops.run(store, "incidents", {"limit": 50})
     brief = ops.run(store, "brief", {"budget": 2000})
     yield {"store": store, "replay": replay, "quiet_created": quiet_created, "incidents": incidents, "brief": brief}
     store.close()

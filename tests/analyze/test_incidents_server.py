@@ -29,7 +29,7 @@ def test_server_job_detects_and_the_api_serves_incidents(tmp_path: Path) -> None
             time.sleep(0.2)
         assert r.status_code == 200, r.text
         assert r.json()["kind"] == "incident" and "memory" in r.json()["title"].lower()
-        listed = httpx.post(f"{sp.url}/api/op/incidents", json={}, timeout=30).json()["incidents"]
+        listed = httpx.post(f"{sp.url}/api/op/incidents", json={}, timeout=30).json()
         assert [i["id"] for i in listed] == ["inc_1"]
         brief = httpx.post(f"{sp.url}/api/op/brief", json={"budget": 600}, timeout=30).json()
         assert brief["tokens"] <= 600 and "inc_1" in brief["text"]

@@ -161,7 +161,7 @@ def test_swallowed_error_and_retry_storm_show_in_checkout_traces(run: dict[str, 
 
 @needs_incidents
 def test_incidents_cite_the_regressions(run: dict[str, Any], opened: Store) -> None:
-    incidents = run["results"]["incidents"]["incidents"]
+    incidents = run["results"]["incidents"]
     assert incidents
     found = {f["key"]: f for f in run["findings"]}
     by_incident = [f for f in found.values() if any(h["answer"] == "incidents" for h in f["by"])]

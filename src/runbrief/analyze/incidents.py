@@ -355,15 +355,14 @@ def _key(inc_id: str | int) -> int:
 # ------------------------------------------------------------------ operations
 @operation("incidents")
 def incidents(store: Store, all: bool = False, service: str | None = None,  # noqa: A002
-              status: str | None = None, limit: int = 20) -> dict[str, Any]:
-    """Incidents ranked by impact: open ones, or history too with ``all``.
+              status: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """Incidents ranked by impact: open ones, or history too with ``all``. A JSON list.
 
     Each has its title, the service that started it, impact and its parts, the claims of
     its diagnosis with evidence IDs, its timeline and similar past incidents with their fixes.
     """
     refresh(store)
-    items = list_incidents(store, all=all, service=service, status=status, limit=limit)
-    return {"incidents": items, "count": len(items)}
+    return list_incidents(store, all=all, service=service, status=status, limit=limit)
 
 
 @operation("incident")

@@ -13,11 +13,11 @@ from runbrief.cli._common import JsonOpt, StoreOpt, emit
 from runbrief.client import call
 
 
-def _render_list(con: Console, result: dict[str, Any]) -> None:
-    if not result["incidents"]:
-        con.print("no incidents" + ("" if result.get("all") else " open (`runbrief incidents --all` lists history)"))
+def _render_list(con: Console, result: list[dict[str, Any]]) -> None:
+    if not result:
+        con.print("no open incidents (`runbrief incidents --all` lists history)")
         return
-    for inc in result["incidents"]:
+    for inc in result:
         style = "bold red" if inc["status"] == "open" else "dim"
         con.print(f"[{style}]{inc['id']:<8}[/] [bold]{escape(inc['title'])}[/]  [dim]impact {inc['impact']} · "
                   f"{inc['status']} · since {inc['started_at']} · {', '.join(inc['affected_services'])}[/]")

@@ -94,7 +94,7 @@ def _problem_hits(result: Any, key: str, label: str, route_key: str | None = Non
 def _incident_hits(result: Any, key: str, patterns: set[str]) -> list[dict[str, Any]]:
     """Incidents whose claims cite (in their evidence or their sentences) the regression's patterns."""
     hits = []
-    incidents = (result or {}).get("incidents", []) if isinstance(result, dict) else []
+    incidents = result if isinstance(result, list) else []
     for inc in incidents:
         cited = collect_ids(inc.get("claims")) | ids_in_text(inc.get("claims"))
         if cited & patterns or _mentions([inc.get("title"), inc.get("claims")], MARKERS[key]):
