@@ -69,6 +69,11 @@ def test_bad_bodies_get_their_status_and_the_server_keeps_serving(server: Server
     r = httpx.post(f"{url}/v1/traces", content=good, headers={**PB, "content-encoding": "gzip"})
     assert r.status_code == 200
     assert httpx.get(f"{url}/api/op/stats").json()["spans"] == 3
+    # The IANA-registered spelling of the protobuf type is the same encoding.
+    r = httpx.post(f"{url}/v1/traces", content=_request(2, seed=9).SerializeToString(),
+                   headers={"content-type": "application/protobuf"})
+    assert r.status_code == 200
+    assert httpx.get(f"{url}/api/op/stats").json()["spans"] == 5
 
 
 def test_partial_success_rejects_only_the_bad_spans(server: ServerProcess) -> None:

@@ -38,6 +38,8 @@ from runbrief.records import (
 __all__ = ["Decoded", "decode_logs", "decode_traces", "decode_metrics", "parse_request", "SIGNALS", "any_value"]
 
 PROTOBUF = "application/x-protobuf"
+# The IANA-registered spelling, sent by some newer clients; read as the same encoding.
+PROTOBUF_TYPES = (PROTOBUF, "application/protobuf")
 JSON = "application/json"
 
 
@@ -128,7 +130,7 @@ def parse_request(signal: str, body: bytes, content_type: str) -> Message:
     cls = SIGNALS[signal]
     msg = cls()
     ctype = (content_type or "").split(";", 1)[0].strip().lower()
-    if ctype == PROTOBUF:
+    if ctype in PROTOBUF_TYPES:
         try:
             msg.ParseFromString(body)
         except (DecodeError, RuntimeError, ValueError) as exc:

@@ -85,7 +85,7 @@ def _receiver(signal: str):  # noqa: ANN202 - a Starlette endpoint
         cfg = server.config
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         json = ctype == otlp.JSON
-        if ctype not in (otlp.JSON, otlp.PROTOBUF):
+        if ctype != otlp.JSON and ctype not in otlp.PROTOBUF_TYPES:
             return _error(415, f"unsupported content type {ctype or '(none)'!r}; send {otlp.PROTOBUF} or {otlp.JSON}",
                           False)
         try:
