@@ -13,7 +13,7 @@ import contextlib
 import importlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +56,6 @@ class RunbriefServer:
         self.queue = WriteQueue(self.pipeline, max_pending=self.config.max_pending_records)
         self._stop = threading.Event()
         self._job_threads: list[threading.Thread] = []
-        # Hooks run once the HTTP app starts/stops (e.g. the MCP session manager).
-        self.lifespan_hooks: list[Callable[[], contextlib.AbstractAsyncContextManager[Any]]] = []
 
     async def submit(self, batch: Batch) -> dict[str, int]:
         """Queue a batch for the writer and wait until it is committed."""
@@ -118,8 +116,6 @@ def build_app(server: RunbriefServer) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            for hook in server.lifespan_hooks:
-                await stack.enter_async_context(hook())
             # A route module may need the app's lifetime too (the MCP session manager).
             for module in modules:
                 if hasattr(module, "lifespan"):
@@ -134,4 +130,5 @@ def build_app(server: RunbriefServer) -> Starlette:
 async def health(request: Request) -> JSONResponse:
     srv: RunbriefServer = request.app.state.runbrief
     return JSONResponse({"ok": True, "store": str(srv.store.path), "pending": srv.queue.pending,
-                         "committed": srv.queue.committed})
+                         "committed": srv.queue.committed, "commits": srv.queue.commits,
+                         "last_write_error": srv.queue.last_error})
