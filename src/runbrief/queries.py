@@ -89,18 +89,17 @@ def logs(
         where.append("service = ?")
         args.append(service)
     if severity:
-        from runbrief.records import SEVERITY_NAMES, severity_number_for
+        from runbrief.records import SEVERITY_NAMES, severities_at_least
 
-        floor = severity_number_for(severity)
-        if not floor:
-            raise UsageError(f"unknown severity {severity!r}; use one of {', '.join(SEVERITY_NAMES)}")
-        bucket = (floor - 1) // 4
-        names = SEVERITY_NAMES[bucket:]
+        try:
+            names = severities_at_least(severity)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         where.append(
             "(severity_number >= ? OR (coalesce(severity_number, 0) = 0 AND severity_inferred IN "
             f"({', '.join('?' * len(names))})))"
         )
-        args.append(bucket * 4 + 1)
+        args.append(SEVERITY_NAMES.index(names[0]) * 4 + 1)
         args.extend(names)
     if (t := parse_time(since)) is not None:
         where.append("ts >= ?")

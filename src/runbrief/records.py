@@ -26,6 +26,7 @@ __all__ = [
     "SEVERITY_NAMES",
     "severity_name",
     "severity_number_for",
+    "severities_at_least",
 ]
 
 # OTLP SeverityNumber ranges (logs data model): 1-4 TRACE, 5-8 DEBUG, 9-12 INFO,
@@ -51,6 +52,17 @@ def severity_number_for(text: str | None) -> int:
     if not text:
         return 0
     return _LEVEL_ALIASES.get(text.strip().upper(), 0)
+
+
+def severities_at_least(text: str) -> tuple[str, ...]:
+    """The level names at or above ``text`` (``warn`` → WARN, ERROR, FATAL), for filters.
+
+    Raises ValueError naming the accepted levels for an unknown word.
+    """
+    number = severity_number_for(text)
+    if not number:
+        raise ValueError(f"unknown severity {text!r}; use one of {', '.join(SEVERITY_NAMES)}")
+    return SEVERITY_NAMES[(number - 1) // 4 :]
 
 
 def _stable_hash(data: Any) -> str:

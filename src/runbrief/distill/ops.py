@@ -13,7 +13,7 @@ from runbrief import ids
 from runbrief.errors import UsageError
 from runbrief.ops import operation
 from runbrief.queries import fmt_ts, parse_time, stats_section
-from runbrief.records import SEVERITY_NAMES, severity_number_for
+from runbrief.records import severities_at_least
 from runbrief.store.duck import Store
 
 __all__ = ["patterns", "pattern_detail", "compression"]
@@ -65,10 +65,10 @@ def patterns(
         where.append("c.minute < ?")
         args.append(end)
     if severity:
-        floor = severity_number_for(severity)
-        if not floor:
-            raise UsageError(f"unknown severity {severity!r}; use one of {', '.join(SEVERITY_NAMES)}")
-        names = list(SEVERITY_NAMES[(floor - 1) // 4 :])
+        try:
+            names = list(severities_at_least(severity))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         where.append(f"(p.severity IN ({', '.join('?' * len(names))}) OR c.errors > 0)")
         args.extend(names)
     limit = max(1, min(int(limit), 1000))
