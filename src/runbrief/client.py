@@ -20,19 +20,25 @@ from runbrief import ops
 from runbrief.errors import NotFound, RunbriefError, StoreError, UsageError
 from runbrief.store.duck import Store, resolve_store_path, store_dir
 
-__all__ = ["call", "server_url", "write_address", "clear_address", "open_store"]
+__all__ = ["call", "server_url", "write_address", "clear_address", "open_store", "pid_alive"]
 
 ADDRESS_FILE = "server.json"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Is process ``pid`` running? A zombie counts as dead: it only awaits its parent."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc: trust the signal check
 
 
 def write_address(db_path: Path, url: str, token: str | None = None) -> None:
@@ -68,7 +74,7 @@ def server_url(store: str | os.PathLike[str] | None = None) -> tuple[str, str | 
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not _pid_alive(int(data.get("pid", 0))):
+    if not pid_alive(int(data.get("pid", 0))):
         return None
     return str(data["url"]).rstrip("/"), data.get("token")
 

@@ -14,12 +14,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runbrief import ops
+from runbrief.client import pid_alive
 from runbrief.demo.evidence import collect_ids
 from runbrief.demo.scenario import has_op
 from runbrief.errors import NotFound
@@ -58,18 +58,6 @@ def show(store: Store, eid: str) -> dict[str, Any]:
     return ops.run(store, "show", {"id": eid})
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purpose; it only awaits its parent's wait()
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
 def _items(result: dict[str, Any], text: str, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
     return [i for i in result["items"] if i["kind"] in kinds
             and (text in (i.get("template") or "") or text in ((i.get("example") or {}).get("body") or ""))]
@@ -83,7 +71,7 @@ def test_traffic_ran_on_both_versions_and_nothing_is_left_running(run: dict[str,
     # the swallowed error keeps checkout answering 200: only telemetry can tell
     assert t["after_deploy"]["by_route"].get("POST /checkout 200", 0) >= 10
     assert set(run["processes"]) == {"runbrief-serve", "inventory-1.4.2", "shop-1.0.0", "shop-2.0.0"}
-    assert not [n for n, pid in run["processes"].items() if _alive(pid)]
+    assert not [n for n, pid in run["processes"].items() if pid_alive(pid)]
     assert run["server"]["kept"] is False
     assert run["deploy"]["evidence_id"].startswith("dep_")
 

@@ -12,16 +12,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
+from runbrief.client import pid_alive
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> dict:
@@ -47,15 +38,15 @@ def test_no_process_survives_the_demo(tmp_path: Path, sig: signal.Signals) -> No
         shop = _wait_for(store / "demo" / "shop-1.0.0.ready", proc)
         inventory = _wait_for(store / "demo" / "inventory-1.4.2.ready", proc)
         pids = {"server": server["pid"], "shop": shop["pid"], "inventory": inventory["pid"]}
-        assert all(_alive(p) for p in pids.values())
+        assert all(pid_alive(p) for p in pids.values())
         proc.send_signal(sig)
         code = proc.wait(timeout=60)
         if sig != signal.SIGKILL:
             assert code == 130, proc.stderr.read().decode()[-2000:] if proc.stderr else code
         deadline = time.monotonic() + 30  # after SIGKILL the children get SIGTERM from the kernel and flush
-        while time.monotonic() < deadline and any(_alive(p) for p in pids.values()):
+        while time.monotonic() < deadline and any(pid_alive(p) for p in pids.values()):
             time.sleep(0.1)
-        assert not [n for n, p in pids.items() if _alive(p)]
+        assert not [n for n, p in pids.items() if pid_alive(p)]
     finally:
         if proc.poll() is None:
             proc.kill()
