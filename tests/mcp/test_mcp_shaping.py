@@ -109,15 +109,15 @@ def test_every_tool_passes_only_parameters_its_operation_accepts() -> None:
     assert checked >= len(TOOLS) - 2
 
 
-def test_a_tool_whose_operation_is_missing_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_tool_whose_operation_is_missing_says_so(tmp_path: Path) -> None:
     """A tool over an operation this build lacks is listed, and answers with an error naming it."""
 
     def future_tool(service: str | None = None) -> dict[str, object]:
         """A tool over an operation that does not exist yet, for this test."""
         return {"service": service}
 
-    monkeypatch.setattr(srv, "TOOLS", [*TOOLS, ToolSpec("future_tool", "no_such_op", "Future", future_tool)])
-    server = srv.build_server(srv.client_runner(tmp_path / "store"))
+    tools = [*TOOLS, ToolSpec("future_tool", "no_such_op", "Future", future_tool)]
+    server = srv.build_server(srv.client_runner(tmp_path / "store"), tools=tools)
 
     async def scenario() -> object:
         async with Client(server) as client:

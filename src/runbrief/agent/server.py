@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
@@ -123,15 +123,16 @@ def _error_text(exc: BaseException, spec: ToolSpec) -> str:
 class _Invoker:
     """Runs a tool's operation and turns the outcome into a bounded, fenced tool result."""
 
-    def __init__(self, runner: Runner, timeout: float) -> None:
+    def __init__(self, runner: Runner, timeout: float, tools: Sequence[ToolSpec]) -> None:
         self.runner = runner
         self.timeout = timeout
+        self.tools = tools
 
     async def __call__(self, spec: ToolSpec, params: dict[str, Any], budget: int) -> CallToolResult:
         known = available_ops()
         op = known.get(spec.op)
         if op is None:
-            working = ", ".join(t.name for t in TOOLS if t.op in known and t.name != spec.name)
+            working = ", ".join(t.name for t in self.tools if t.op in known and t.name != spec.name)
             raise ToolError(
                 f"{spec.name}: this runbrief build has no `{spec.op}` operation yet, so this tool cannot "
                 f"answer; these tools can: {working}"
@@ -232,8 +233,12 @@ def _make_tool_fn(spec: ToolSpec, invoke: _Invoker, forced: dict[str, Any]) -> C
     return call
 
 
-def build_server(runner: Runner, *, read_only: bool = False, timeout: float | None = None) -> MCPServer:
-    """The runbrief MCPServer over ``runner``; ``read_only`` leaves out every tool that writes."""
+def build_server(runner: Runner, *, read_only: bool = False, timeout: float | None = None,
+                 tools: Sequence[ToolSpec] = TOOLS) -> MCPServer:
+    """The runbrief MCPServer over ``runner``; ``read_only`` leaves out every tool that writes.
+
+    ``tools`` defaults to every runbrief tool; a caller (a test, an embedding) may pass others.
+    """
     from runbrief import __version__
 
     server: MCPServer = MCPServer(
@@ -244,9 +249,9 @@ def build_server(runner: Runner, *, read_only: bool = False, timeout: float | No
         version=__version__,
         log_level="WARNING",
     )
-    invoke = _Invoker(runner, timeout if timeout is not None else _timeout())
+    invoke = _Invoker(runner, timeout if timeout is not None else _timeout(), tools)
     known = available_ops()
-    for spec in TOOLS:
+    for spec in tools:
         write = _is_write(spec, known)
         forced: dict[str, Any] = {}
         if write and read_only:
