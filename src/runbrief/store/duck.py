@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
@@ -194,10 +194,6 @@ class Store:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
-
-    def with_write(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        with self.write() as con:
-            return fn(con)
 
     def next_ids(self, table: str, n: int) -> int:
         """Reserve ``n`` consecutive integer IDs for ``table``; returns the first.
