@@ -227,46 +227,16 @@ class OracleDistiller:
             r.pattern_id = hashlib.blake2b(f"{r.service}/{eid}".encode(), digest_size=8).hexdigest()
         self._pending = records
 
-    def flush(self, con: Any) -> None:
-        import orjson
+    def take(self) -> Any:
         import pyarrow as pa
 
+        from runbrief.distill.distiller import Distilled
+
         recs, self._pending = self._pending, []
-        first = self.store._ids["logs"] - len(recs)  # the IDs Pipeline.write just reserved
-        agg: dict[tuple[str, str, int], list[Any]] = {}
-        for i, r in enumerate(recs):
-            key = (r.service, r.pattern_id, r.ts_ns // 60_000_000_000)
-            a = agg.get(key)
-            err = 1 if r.severity_number >= 17 else 0
-            if a is None:
-                agg[key] = [1, err, r.ts_ns, r.ts_ns, first + i, r.body]
-            else:
-                a[0] += 1
-                a[1] += err
-                a[2], a[3] = min(a[2], r.ts_ns), max(a[3], r.ts_ns)
-        keys = list(agg)
-        us = pa.timestamp("us")
-        tbl = pa.table({
-            "service": [k[0] for k in keys], "pattern_id": [k[1] for k in keys],
-            "minute": pa.array([k[2] * 60_000_000 for k in keys], us),
-            "count": pa.array([agg[k][0] for k in keys], pa.int64()),
-            "errors": pa.array([agg[k][1] for k in keys], pa.int64()),
-            "first_ts": pa.array([agg[k][2] // 1000 for k in keys], us),
-            "last_ts": pa.array([agg[k][3] // 1000 for k in keys], us),
-            "examples": [orjson.dumps([{"log_id": agg[k][4], "body": agg[k][5]}]).decode() for k in keys],
-        })
-        pids = sorted({k[1] for k in keys})
-        pats = pa.table({"pattern_id": pids, "template": [self._by_pid.get(p, p) for p in pids]})
-        con.register("_oracle_pc", tbl)
-        con.register("_oracle_pt", pats)
-        con.execute("""INSERT INTO pattern_counts SELECT service, pattern_id, minute, count, errors, first_ts,
-                       last_ts, examples::JSON FROM _oracle_pc
-                       ON CONFLICT DO UPDATE SET count = pattern_counts.count + excluded.count,
-                       errors = pattern_counts.errors + excluded.errors,
-                       last_ts = greatest(pattern_counts.last_ts, excluded.last_ts)""")
-        con.execute("INSERT OR IGNORE INTO patterns (pattern_id, template) SELECT pattern_id, template FROM _oracle_pt")
-        con.unregister("_oracle_pc")
-        con.unregister("_oracle_pt")
+        pids = sorted({r.pattern_id for r in recs})
+        pats = pa.table({"pattern_id": pids, "template": [self._by_pid.get(p, p) for p in pids],
+                         "severity": pa.array([None] * len(pids), pa.string())})
+        return Distilled(pats, {}, None)
 
 
 def ingest(store: Store, sc: Scenario, *, distiller: str = "real", batch_minutes: int = 5) -> dict[str, float]:

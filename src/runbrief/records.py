@@ -16,6 +16,7 @@ import orjson
 
 __all__ = [
     "Resource",
+    "ResourceSeen",
     "LogRecord",
     "SpanEvent",
     "SpanLink",
@@ -111,6 +112,15 @@ class Resource:
         if not self._fp:
             self._fp.append(_stable_hash(self.attributes))
         return self._fp[0]
+
+
+@dataclass(slots=True)
+class ResourceSeen:
+    """A resource and the span of record times it produced in one batch."""
+
+    resource: Resource
+    first_ns: int
+    last_ns: int
 
 
 @dataclass(slots=True)

@@ -196,7 +196,7 @@ def _suspects(texts: list[str], emails: bool) -> set[int] | None:
 
 
 @batch_hook
-def redact_batch(store: Any, batch: Batch) -> None:
+def redact_batch(batch: Batch) -> None:
     """Redact log bodies, string attributes, span messages and event texts in place."""
     emails = emails_enabled()
     resources: dict[int, Resource] = {}

@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from runbrief import ids
 from runbrief.errors import IngestError, UsageError
-from runbrief.ingest.pipeline import Batch, Pipeline, batch_hook
+from runbrief.ingest.pipeline import Batch, Pipeline, Prepared, commit_hook
 from runbrief.ops import operation
 from runbrief.queries import deploy_row
-from runbrief.records import Deploy, Resource
+from runbrief.records import Deploy, Resource, ResourceSeen
 
 if TYPE_CHECKING:
     from runbrief.store.duck import Store
@@ -274,27 +274,6 @@ def _state(store: Store) -> _Versions:
         return st
 
 
-def _batch_versions(batch: Batch) -> dict[int, Resource]:
-    res: dict[int, Resource] = {}
-    for group in (batch.logs, batch.spans, batch.metrics):
-        if group:
-            res.update({id(r.resource): r.resource for r in group})
-    return res
-
-
-def _max_ts(batch: Batch) -> int:
-    return max(max((r.ts_ns for r in batch.logs), default=0), max((s.end_ns for s in batch.spans), default=0),
-               max((m.ts_ns for m in batch.metrics), default=0))
-
-
-def _first_ts(resource_ids: set[int], batch: Batch) -> int:
-    """Earliest record time among the batch's records of these resources (0 if none)."""
-    ts = [r.ts_ns for r in batch.logs if id(r.resource) in resource_ids and r.ts_ns]
-    ts += [s.start_ns for s in batch.spans if id(s.resource) in resource_ids and s.start_ns]
-    ts += [m.ts_ns for m in batch.metrics if id(m.resource) in resource_ids and m.ts_ns]
-    return min(ts, default=0)
-
-
 def _explained_by_mark(st: _Versions, svc: str, ver: str, t: int) -> bool:
     mark = st.marks.get(svc)
     if mark is None or mark[2]:
@@ -306,11 +285,10 @@ def _explained_by_mark(st: _Versions, svc: str, ver: str, t: int) -> bool:
     return False
 
 
-@batch_hook
-def infer_deploys(store: Store, batch: Batch) -> None:
+@commit_hook
+def infer_deploys(store: Store, batch: Prepared) -> None:
     """Add a Deploy (source 'inferred') when a service's service.version changes."""
-    resources = _batch_versions(batch)
-    versioned = [r for r in resources.values() if r.attributes.get("service.version") is not None]
+    versioned = [s for s in batch.resources if s.resource.attributes.get("service.version") is not None]
     if not versioned and not batch.deploys:
         return
     st = _state(store)
@@ -322,10 +300,10 @@ def infer_deploys(store: Store, batch: Batch) -> None:
             return
         # Cheap path first (this hook sees every OTLP batch): group the batch's distinct
         # resources by (service, version); only a candidate change costs a pass over records.
-        groups: dict[tuple[str, str], list[Resource]] = {}
-        for r in versioned:
-            groups.setdefault((r.service, str(r.version)), []).append(r)
-        batch_last = _max_ts(batch) or time.time_ns()
+        groups: dict[tuple[str, str], list[ResourceSeen]] = {}
+        for s in versioned:
+            groups.setdefault((s.resource.service, str(s.resource.version)), []).append(s)
+        batch_last = batch.max_ts or time.time_ns()
         quiet_ns = ROLLBACK_QUIET_S * 10**9
         found: list[tuple[int, str, str, Resource, bool]] = []
         for (svc, ver), rs in groups.items():
@@ -334,9 +312,9 @@ def infer_deploys(store: Store, batch: Batch) -> None:
             if prev is None:
                 st.current[svc] = ver  # first sight of the service: nothing changed
             elif ver != prev and (last is None or batch_last - last > quiet_ns):
-                first = _first_ts({id(r) for r in rs}, batch) or batch_last
+                first = min((s.first_ns for s in rs if s.first_ns), default=0) or batch_last
                 if last is None or first - last > quiet_ns:
-                    found.append((first, svc, ver, rs[0], last is not None))
+                    found.append((first, svc, ver, rs[0].resource, last is not None))
         for first, svc, ver, r, rollback in sorted(found, key=lambda f: f[0]):
             prev = st.current.get(svc)
             if prev == ver:

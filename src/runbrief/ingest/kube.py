@@ -29,12 +29,12 @@ from runbrief.errors import IngestError, UsageError
 from runbrief.ingest._k8s_owners import correlate
 from runbrief.ingest._structured import is_k8s_event
 from runbrief.ingest._times import to_ns
-from runbrief.ingest.pipeline import batch_hook
+from runbrief.ingest.pipeline import batch_hook, commit_hook
 from runbrief.ops import operation
 from runbrief.records import Event, LogRecord
 
 if TYPE_CHECKING:
-    from runbrief.ingest.pipeline import Batch
+    from runbrief.ingest.pipeline import Batch, Prepared
     from runbrief.store.duck import Store
 
 __all__ = [
@@ -266,33 +266,38 @@ def log_to_event(rec: LogRecord) -> tuple[bool, list[Event]]:
 
 
 @batch_hook
-def k8s_events_hook(store: Store, batch: Batch) -> None:
-    """Turn collector k8s-event log records into Event records; correlate every event."""
-    objects: list[dict[str, Any]] = []
-    if batch.logs:
-        keep: list[LogRecord] | None = None
-        for i, rec in enumerate(batch.logs):
-            a = rec.attributes
-            if not a or not ("k8s.event.reason" in a or "k8s.resource.name" in a or "event.domain" in a):
-                if keep is not None:
-                    keep.append(rec)
-                continue
-            is_event, evs = log_to_event(rec)
-            if not is_event:
-                if a.get("k8s.resource.name") in ("pods", "replicasets", "jobs"):
-                    obj = _body_object(rec.body)
-                    if isinstance(obj, dict):
-                        objects.append(obj.get("object", obj) if "type" in obj else obj)
-                if keep is not None:
-                    keep.append(rec)
-                continue
-            if keep is None:
-                keep = batch.logs[:i]
-            batch.events.extend(evs)
-        if keep is not None:
-            batch.logs = keep
-    if batch.events or objects:
-        batch.events = correlate(store, batch.events, objects)
+def k8s_events_hook(batch: Batch) -> None:
+    """Turn collector k8s-event log records into Event records; keep k8s objects seen."""
+    if not batch.logs:
+        return
+    keep: list[LogRecord] | None = None
+    for i, rec in enumerate(batch.logs):
+        a = rec.attributes
+        if not a or not ("k8s.event.reason" in a or "k8s.resource.name" in a or "event.domain" in a):
+            if keep is not None:
+                keep.append(rec)
+            continue
+        is_event, evs = log_to_event(rec)
+        if not is_event:
+            if a.get("k8s.resource.name") in ("pods", "replicasets", "jobs"):
+                obj = _body_object(rec.body)
+                if isinstance(obj, dict):
+                    batch.objects.append(obj.get("object", obj) if "type" in obj else obj)
+            if keep is not None:
+                keep.append(rec)
+            continue
+        if keep is None:
+            keep = batch.logs[:i]
+        batch.events.extend(evs)
+    if keep is not None:
+        batch.logs = keep
+
+
+@commit_hook
+def k8s_correlate_hook(store: Store, prep: Prepared) -> None:
+    """Correlate every event with its owners and service (reads and teaches the store)."""
+    if prep.events or prep.objects:
+        prep.events = correlate(store, prep.events, prep.objects)
 
 
 # ---------------------------------------------------------------- query

@@ -1,28 +1,40 @@
-"""The ingest pipeline: a batch of normalized records → distill → one store transaction.
+"""The ingest pipeline: a batch of normalized records → prepared → one store transaction.
 
 Every source (OTLP over HTTP or gRPC, files, kubectl, CI hooks) ends here, so the rules
 that must hold for all of them live here once: records of a batch commit together or not
-at all (an acknowledged batch is durable), log lines get their pattern before they are
-stored, and batch hooks (deploys inferred from ``service.version``, Kubernetes events
-that arrive as OTLP logs) see every batch.
+at all (an acknowledged batch is durable), secrets are redacted and log lines get their
+pattern before they are stored, and hooks see every batch.
+
+The work is split in two because only one process may write the store:
+
+- ``Preparer.prepare(batch)`` needs no store: batch hooks (redaction, Kubernetes events
+  carried as OTLP logs), distill, and the Arrow tables of the rows. The server runs it in
+  ingest worker processes, in parallel, each owning the services routed to it.
+- ``commit(store, prepared)`` is the store's writer: commit hooks that need the store
+  (deploys inferred from ``service.version``, Kubernetes owner correlation), IDs, and the
+  inserts, in one transaction per group of batches.
+
+``Pipeline`` is both in one process, for file ingest and tests.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from runbrief.records import Deploy, Event, LogRecord, MetricPoint, Span
+import pyarrow as pa
+
+from runbrief.distill import persist
+from runbrief.records import Deploy, Event, LogRecord, MetricPoint, ResourceSeen, Span
 from runbrief.store import writer
 
 if TYPE_CHECKING:
-    import duckdb
-
+    from runbrief.distill.distiller import Distilled
     from runbrief.store.duck import Store
 
-__all__ = ["Batch", "Pipeline", "batch_hook", "Distills"]
+__all__ = ["Batch", "Prepared", "Preparer", "Pipeline", "commit", "batch_hook", "commit_hook", "Distills"]
 
 
 @dataclass
@@ -32,6 +44,8 @@ class Batch:
     metrics: list[MetricPoint] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     deploys: list[Deploy] = field(default_factory=list)
+    # Kubernetes objects (pods, replica sets) seen in the input, for owner correlation.
+    objects: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: Batch) -> None:
         self.logs.extend(other.logs)
@@ -39,6 +53,7 @@ class Batch:
         self.metrics.extend(other.metrics)
         self.events.extend(other.events)
         self.deploys.extend(other.deploys)
+        self.objects.extend(other.objects)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -53,77 +68,235 @@ class Batch:
         return len(self.logs) + len(self.spans) + len(self.metrics) + len(self.events) + len(self.deploys)
 
 
+def _resources_seen(batch: Batch) -> list[ResourceSeen]:
+    spans: dict[int, ResourceSeen] = {}
+
+    def note(res: Any, first: int, last: int) -> None:
+        s = spans.get(id(res))
+        if s is None:
+            spans[id(res)] = ResourceSeen(res, first, last)
+        else:
+            if first < s.first_ns:
+                s.first_ns = first
+            if last > s.last_ns:
+                s.last_ns = last
+
+    for r in batch.logs:
+        note(r.resource, r.ts_ns, r.ts_ns)
+    for s in batch.spans:
+        note(s.resource, s.start_ns, s.end_ns)
+    for m in batch.metrics:
+        note(m.resource, m.ts_ns, m.ts_ns)
+    return list(spans.values())
+
+
+@dataclass
+class Prepared:
+    """A batch made ready for the store: rows as Arrow tables, plus what the commit hooks
+    and the distill writes need. Plain data, so it can cross from a worker process."""
+
+    logs: pa.Table | None = None  # the logs table's columns but id
+    spans: pa.Table | None = None
+    metrics: pa.Table | None = None
+    events: list[Event] = field(default_factory=list)
+    deploys: list[Deploy] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    resources: list[ResourceSeen] = field(default_factory=list)
+    patterns: pa.Table | None = None  # pattern_id, template, severity
+    aliases: dict[str, str] = field(default_factory=dict)
+    states: dict[str, bytes] = field(default_factory=dict)  # miner_state key -> serialized miner
+    rejected: int = 0  # records refused by the decoder (OTLP partial success)
+    errors: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "logs": self.logs.num_rows if self.logs is not None else 0,
+            "spans": self.spans.num_rows if self.spans is not None else 0,
+            "metric_points": self.metrics.num_rows if self.metrics is not None else 0,
+            "events": len(self.events),
+            "deploys": len(self.deploys),
+        }
+
+    def __len__(self) -> int:
+        return sum(self.counts().values())
+
+    @property
+    def max_ts(self) -> int:
+        return max((r.last_ns for r in self.resources), default=0)
+
+    @classmethod
+    def merge(cls, group: list[Prepared]) -> Prepared:
+        """One Prepared for a group commit. Aliases apply in order; pattern rows keep the
+        latest template per ID."""
+        if len(group) == 1:
+            return group[0]
+        out = cls()
+        for p in group:
+            out.events.extend(p.events)
+            out.deploys.extend(p.deploys)
+            out.objects.extend(p.objects)
+            out.resources.extend(p.resources)
+            out.aliases.update(p.aliases)
+            out.states.update(p.states)
+            out.rejected += p.rejected
+            out.errors.extend(p.errors)
+        out.logs = _concat([p.logs for p in group])
+        out.spans = _concat([p.spans for p in group])
+        out.metrics = _concat([p.metrics for p in group])
+        pats = [p.patterns for p in group if p.patterns is not None and p.patterns.num_rows]
+        if pats:
+            rows: dict[str, tuple[str, str | None]] = {}
+            for t in pats:
+                for pid, tpl, sev in zip(*(t.column(i).to_pylist() for i in range(3)), strict=True):
+                    rows[pid] = (tpl, sev)
+            ids_ = list(rows)
+            out.patterns = pa.table({"pattern_id": pa.array(ids_, pa.string()),
+                                     "template": pa.array([rows[i][0] for i in ids_], pa.string()),
+                                     "severity": pa.array([rows[i][1] for i in ids_], pa.string())})
+        return out
+
+
+def _concat(tables: Iterable[pa.Table | None]) -> pa.Table | None:
+    got = [t for t in tables if t is not None and t.num_rows]
+    if not got:
+        return None
+    return got[0] if len(got) == 1 else pa.concat_tables(got)
+
+
 class Distills(Protocol):
     """What the pipeline needs from distill (runbrief.distill.distiller.Distiller)."""
 
     def process(self, records: list[LogRecord]) -> None:
         """Fill pattern_id, params and severity_inferred on each record, in place."""
 
-    def flush(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Write pattern changes and per-minute counts inside the caller's transaction."""
+    def take(self) -> Distilled:
+        """The pattern rows, aliases and state changes since the last call."""
 
 
-BatchHook = Callable[["Store", Batch], None]
-_HOOKS: list[BatchHook] = []
+PrepareHook = Callable[[Batch], None]
+CommitHook = Callable[["Store", Prepared], None]
+_PREPARE_HOOKS: list[PrepareHook] = []
+_COMMIT_HOOKS: list[CommitHook] = []
 
 
-def batch_hook(fn: BatchHook) -> BatchHook:
-    """Register a function that sees (and may add to) every batch before it is written."""
-    _HOOKS.append(fn)
+def batch_hook(fn: PrepareHook) -> PrepareHook:
+    """Register a function that sees (and may change) every batch before it is prepared.
+    It gets no store: it may run in an ingest worker process."""
+    _PREPARE_HOOKS.append(fn)
     return fn
 
 
-def _default_distiller(store: Store) -> Distills:
-    from runbrief.distill.distiller import Distiller
+def commit_hook(fn: CommitHook) -> CommitHook:
+    """Register a function that sees every prepared batch on the store's writer, before
+    its transaction; it may read the store and add events or deploys."""
+    _COMMIT_HOOKS.append(fn)
+    return fn
 
-    return Distiller(store)
+
+def _load_hooks() -> None:
+    # Modules that register hooks; imported here so every preparer and writer has them.
+    import runbrief.ingest.hooks  # noqa: F401
 
 
-class Pipeline:
-    """Owns the write path of one store. Thread-safe; one batch at a time."""
+class Preparer:
+    """Turns batches into ``Prepared``; owns a Distiller (built on first log batch)."""
 
-    def __init__(self, store: Store, distiller: Distills | None = None) -> None:
-        self.store = store
-        self._distiller = distiller
-        self._lock = threading.Lock()
-        self._load_hooks()
-
-    @staticmethod
-    def _load_hooks() -> None:
-        # Modules that register batch hooks; imported here so every writer has them.
-        import runbrief.ingest.hooks  # noqa: F401
+    def __init__(self, distiller: Distills | Callable[[], Distills] | None = None) -> None:
+        _load_hooks()
+        self._distiller: Distills | None = None
+        self._make: Callable[[], Distills] | None = None
+        if callable(distiller) and not hasattr(distiller, "process"):
+            self._make = distiller
+        else:
+            self._distiller = distiller  # type: ignore[assignment]
 
     @property
     def distiller(self) -> Distills:
-        # Built on first use: span- or metric-only writers never load the miner's state.
+        # Built on first use: span- or metric-only preparers never load the miner's state.
         if self._distiller is None:
-            self._distiller = _default_distiller(self.store)
+            if self._make is None:
+                from runbrief.distill.distiller import Distiller
+
+                self._distiller = Distiller()
+            else:
+                self._distiller = self._make()
         return self._distiller
+
+    def prepare(self, batch: Batch) -> Prepared:
+        for hook in _PREPARE_HOOKS:
+            hook(batch)
+        out = Prepared(events=batch.events, deploys=batch.deploys, objects=batch.objects,
+                       resources=_resources_seen(batch))
+        if batch.logs:
+            d = self.distiller
+            d.process(batch.logs)
+            out.logs = writer.logs_table(batch.logs)
+            taken = d.take()
+            out.patterns, out.aliases = taken.patterns, taken.aliases
+            if taken.state is not None:
+                out.states[taken.state[0]] = taken.state[1]
+        if batch.spans:
+            out.spans = writer.spans_table(batch.spans)
+        if batch.metrics:
+            out.metrics = writer.metrics_table(batch.metrics)
+        return out
+
+
+def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
+    """Write prepared batches in one transaction (the store's single writer)."""
+    _load_hooks()
+    prep = Prepared.merge(group)
+    for hook in _COMMIT_HOOKS:
+        hook(store, prep)
+    n_logs = prep.logs.num_rows if prep.logs is not None else 0
+    log_id = store.next_ids("logs", n_logs) if n_logs else 0
+    evt_id = store.next_ids("events", len(prep.events)) if prep.events else 0
+    dep_id = store.next_ids("deploys", len(prep.deploys)) if prep.deploys else 0
+    with store.write() as con:
+        writer.upsert_resources(con, prep.resources)
+        persist.write_aliases(con, prep.aliases)
+        if n_logs:
+            assert prep.logs is not None
+            con.register("_rb_logs", writer.with_ids(prep.logs, log_id))
+            try:
+                src = persist.logs_source(con, "_rb_logs")
+                con.execute(f"INSERT INTO logs SELECT * FROM {src}")
+                persist.write_counts(con, src)
+                persist.write_patterns(con, prep.patterns, src)
+            finally:
+                con.unregister("_rb_logs")
+        elif prep.patterns is not None:
+            persist.write_patterns(con, prep.patterns, None)
+        writer.insert_table(con, "spans", prep.spans)
+        writer.insert_table(con, "metric_points", prep.metrics)
+        writer.insert_events(con, prep.events, evt_id)
+        writer.insert_deploys(con, prep.deploys, dep_id)
+        for key, blob in prep.states.items():
+            persist.save_state(con, key, blob)
+    return prep.counts()
+
+
+class Pipeline:
+    """Prepare and commit in this process. Thread-safe; one batch at a time."""
+
+    def __init__(self, store: Store, distiller: Distills | None = None) -> None:
+        self.store = store
+        self.preparer = Preparer(distiller if distiller is not None else self._from_store)
+        self._lock = threading.Lock()
+
+    def _from_store(self) -> Distills:
+        from runbrief.distill.distiller import Distiller
+
+        return Distiller.from_store(self.store)
+
+    @property
+    def distiller(self) -> Distills:
+        return self.preparer.distiller
+
+    def prepare(self, batch: Batch) -> Prepared:
+        with self._lock:
+            return self.preparer.prepare(batch)
 
     def write(self, batch: Batch) -> dict[str, int]:
         with self._lock:
-            for hook in _HOOKS:
-                hook(self.store, batch)
-            if batch.logs:
-                self.distiller.process(batch.logs)
-            store = self.store
-            log_id = store.next_ids("logs", len(batch.logs)) if batch.logs else 0
-            evt_id = store.next_ids("events", len(batch.events)) if batch.events else 0
-            dep_id = store.next_ids("deploys", len(batch.deploys)) if batch.deploys else 0
-            resources = [r.resource for r in batch.logs] + [s.resource for s in batch.spans] + [
-                m.resource for m in batch.metrics
-            ]
-            ts = max((r.ts_ns for r in batch.logs), default=0) or max((s.end_ns for s in batch.spans), default=0)
-            with store.write() as con:
-                writer.upsert_resources(con, resources, ts)
-                writer.insert_logs(con, batch.logs, log_id)
-                writer.insert_spans(con, batch.spans)
-                writer.insert_metrics(con, batch.metrics)
-                writer.insert_events(con, batch.events, evt_id)
-                writer.insert_deploys(con, batch.deploys, dep_id)
-                if batch.logs:
-                    if getattr(self.distiller, "takes_first_log_id", False):
-                        self.distiller.flush(con, first_log_id=log_id)  # type: ignore[call-arg]
-                    else:
-                        self.distiller.flush(con)
-            return batch.counts()
+            return commit(self.store, [self.preparer.prepare(batch)])

@@ -14,9 +14,11 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from runbrief.records import Deploy, Event, LogRecord, MetricPoint, Resource, Span
+from runbrief.records import Deploy, Event, LogRecord, MetricPoint, Resource, ResourceSeen, Span
 
-__all__ = ["insert_logs", "insert_spans", "insert_metrics", "insert_events", "insert_deploys", "upsert_resources"]
+__all__ = ["logs_table", "with_ids", "spans_table", "metrics_table", "insert_table", "insert_logs", "insert_spans",
+           "insert_metrics", "insert_events", "insert_deploys",
+           "upsert_resources"]
 
 _TS = pa.timestamp("us")
 
@@ -31,29 +33,35 @@ def _us(ns: int) -> int:
     return ns // 1000
 
 
-def upsert_resources(con: duckdb.DuckDBPyConnection, resources: Sequence[Resource], ts_ns: int) -> None:
-    """Record each distinct resource once, keeping first/last seen."""
-    seen: dict[str, Resource] = {}
-    for r in resources:
-        seen.setdefault(r.fingerprint, r)
-    if not seen:
+def upsert_resources(con: duckdb.DuckDBPyConnection, seen: Sequence[ResourceSeen]) -> None:
+    """Record each distinct resource once, keeping when it was first and last seen."""
+    merged: dict[str, list[Any]] = {}
+    for s in seen:
+        fp = s.resource.fingerprint
+        m = merged.get(fp)
+        if m is None:
+            merged[fp] = [s.resource, s.first_ns, s.last_ns]
+        else:
+            m[1], m[2] = min(m[1], s.first_ns), max(m[2], s.last_ns)
+    if not merged:
         return
-    rows = list(seen.items())
+    rows = list(merged.items())
     tbl = pa.table(
         {
             "resource_id": [k for k, _ in rows],
-            "service": [r.service for _, r in rows],
-            "version": [r.version for _, r in rows],
-            "environment": [r.environment for _, r in rows],
-            "attributes": [_dumps(r.attributes) for _, r in rows],
-            "ts": pa.array([_us(ts_ns)] * len(rows), _TS),
+            "service": [m[0].service for _, m in rows],
+            "version": [m[0].version for _, m in rows],
+            "environment": [m[0].environment for _, m in rows],
+            "attributes": [_dumps(m[0].attributes) for _, m in rows],
+            "first_seen": pa.array([_us(m[1]) for _, m in rows], _TS),
+            "last_seen": pa.array([_us(m[2]) for _, m in rows], _TS),
         }
     )
     con.register("_rb_res", tbl)
     try:
         con.execute(
-            """INSERT INTO resources SELECT resource_id, service, version, environment, attributes::JSON, ts, ts
-               FROM _rb_res
+            """INSERT INTO resources
+               SELECT resource_id, service, version, environment, attributes::JSON, first_seen, last_seen FROM _rb_res
                ON CONFLICT (resource_id) DO UPDATE SET last_seen = greatest(resources.last_seen, excluded.last_seen)"""
         )
     finally:
@@ -69,10 +77,9 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table, select: s
         con.unregister(name)
 
 
-def insert_logs(con: duckdb.DuckDBPyConnection, records: Sequence[LogRecord], first_id: int) -> None:
-    n = len(records)
-    if not n:
-        return
+def logs_table(records: Sequence[LogRecord]) -> pa.Table:
+    """The log rows of ``records`` in the ``logs`` table's column order, all but ``id``
+    (IDs are handed out by the writer, at commit)."""
     rid_cache: dict[int, str] = {}
 
     def rid(r: Resource) -> str:
@@ -82,27 +89,30 @@ def insert_logs(con: duckdb.DuckDBPyConnection, records: Sequence[LogRecord], fi
             v = rid_cache[key] = r.fingerprint
         return v
 
-    tbl = pa.table(
+    return pa.table(
         {
-            "id": pa.array(range(first_id, first_id + n), pa.int64()),
             "ts": pa.array([_us(r.ts_ns) for r in records], _TS),
             "observed_ts": pa.array([_us(r.observed_ns) if r.observed_ns else None for r in records], _TS),
             "service": [r.resource.service for r in records],
             "severity_number": pa.array([r.severity_number for r in records], pa.int8()),
             "severity_text": [r.severity_text or None for r in records],
             "severity_inferred": [r.severity_inferred or None for r in records],
-            "body": [r.body for r in records],
-            "pattern_id": [r.pattern_id or None for r in records],
-            "params": [_dumps(r.params) for r in records],
-            "trace_id": [r.trace_id or None for r in records],
-            "span_id": [r.span_id or None for r in records],
-            "attributes": [_dumps(r.attributes) for r in records],
-            "resource_id": [rid(r.resource) for r in records],
-            "scope": [r.scope or None for r in records],
-            "source": [r.source for r in records],
+            "body": pa.array([r.body for r in records], pa.string()),
+            "pattern_id": pa.array([r.pattern_id or None for r in records], pa.string()),
+            "params": pa.array([_dumps(r.params) for r in records], pa.string()),
+            "trace_id": pa.array([r.trace_id or None for r in records], pa.string()),
+            "span_id": pa.array([r.span_id or None for r in records], pa.string()),
+            "attributes": pa.array([_dumps(r.attributes) for r in records], pa.string()),
+            "resource_id": pa.array([rid(r.resource) for r in records], pa.string()),
+            "scope": pa.array([r.scope or None for r in records], pa.string()),
+            "source": pa.array([r.source for r in records], pa.string()),
         }
     )
-    _insert(con, "logs", tbl)
+
+
+def with_ids(tbl: pa.Table, first_id: int) -> pa.Table:
+    """``tbl`` with an ``id`` column first: first_id, first_id + 1, ..."""
+    return tbl.add_column(0, "id", pa.array(range(first_id, first_id + tbl.num_rows), pa.int64()))
 
 
 def _route(attrs: dict[str, Any]) -> str | None:
@@ -114,10 +124,8 @@ def _route(attrs: dict[str, Any]) -> str | None:
     return None
 
 
-def insert_spans(con: duckdb.DuckDBPyConnection, spans: Sequence[Span]) -> None:
-    if not spans:
-        return
-    tbl = pa.table(
+def spans_table(spans: Sequence[Span]) -> pa.Table:
+    return pa.table(
         {
             "trace_id": [s.trace_id for s in spans],
             "span_id": [s.span_id for s in spans],
@@ -145,13 +153,10 @@ def insert_spans(con: duckdb.DuckDBPyConnection, spans: Sequence[Span]) -> None:
             "scope": [s.scope or None for s in spans],
         }
     )
-    _insert(con, "spans", tbl)
 
 
-def insert_metrics(con: duckdb.DuckDBPyConnection, points: Sequence[MetricPoint]) -> None:
-    if not points:
-        return
-    tbl = pa.table(
+def metrics_table(points: Sequence[MetricPoint]) -> pa.Table:
+    return pa.table(
         {
             "ts": pa.array([_us(p.ts_ns) for p in points], _TS),
             "start_ts": pa.array([_us(p.start_ns) if p.start_ns else None for p in points], _TS),
@@ -172,7 +177,12 @@ def insert_metrics(con: duckdb.DuckDBPyConnection, points: Sequence[MetricPoint]
             "scope": [p.scope or None for p in points],
         }
     )
-    _insert(con, "metric_points", tbl)
+
+
+def insert_table(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | None) -> None:
+    """Insert a prepared Arrow table (columns in the table's order) in one statement."""
+    if tbl is not None and tbl.num_rows:
+        _insert(con, table, tbl)
 
 
 def insert_events(con: duckdb.DuckDBPyConnection, events: Sequence[Event], first_id: int) -> None:
@@ -216,3 +226,20 @@ def insert_deploys(con: duckdb.DuckDBPyConnection, deploys: Sequence[Deploy], fi
         }
     )
     _insert(con, "deploys", tbl)
+
+
+def insert_logs(con: duckdb.DuckDBPyConnection, records: Sequence[LogRecord], first_id: int) -> None:
+    """Log records as they are (no distill), numbered from ``first_id``: for tools and tests
+    that fill a store directly; ingest goes through the pipeline."""
+    if records:
+        _insert(con, "logs", with_ids(logs_table(records), first_id))
+
+
+def insert_spans(con: duckdb.DuckDBPyConnection, spans: Sequence[Span]) -> None:
+    if spans:
+        _insert(con, "spans", spans_table(spans))
+
+
+def insert_metrics(con: duckdb.DuckDBPyConnection, points: Sequence[MetricPoint]) -> None:
+    if points:
+        _insert(con, "metric_points", metrics_table(points))
