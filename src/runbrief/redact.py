@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import os
 import re
-from bisect import bisect_right
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from runbrief.ingest.pipeline import Batch, batch_hook
 from runbrief.records import Resource
@@ -65,7 +67,8 @@ _EMAIL = ("email", r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,2
 _TRIGGERS = (
     "-----begin", "eyj", "akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa", "abia", "acca",
     "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "sk_live", "sk_test", "rk_live", "rk_test",
-    "sk-", "aiza", "://", "bearer", "basic", "token", "key", "secret", "pass", "pwd", "credential", "sig",
+    "sk-", "aiza", "://", "bearer", "basic", "token", "key", "secret", "pass", "pwd", "credential", "sig=",
+    "signature=", "authorization",
 )
 
 
@@ -170,29 +173,24 @@ def injection(text: str) -> str | None:
 
 
 # --------------------------------------------------------------- ingest hook
-def _suspects(texts: list[str], emails: bool) -> set[int] | None:
-    """Indexes of the texts that contain a trigger, found in one pass per trigger over the
-    whole batch joined (C-speed substring search) instead of a Python loop per line:
-    most lines hold no secret. None when the batch cannot be searched that way (lowercasing
-    changed its length, so offsets would not map back to lines)."""
-    if not texts:
+def _suspects(texts: list[str] | pa.Array, emails: bool) -> set[int]:
+    """Indexes of the texts that contain a trigger (case-insensitive), found for the whole
+    batch at once by RE2 in Arrow's compute kernels: one linear-time automaton pass, about
+    ten times faster than a Python substring search per trigger. Most lines hold no secret
+    and skip the Python regex entirely."""
+    try:
+        arr = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string())
+    except (UnicodeError, pa.ArrowException):  # a lone surrogate: check line by line
+        triggers = (*_TRIGGERS, "@") if emails else _TRIGGERS
+        return {i for i, t in enumerate(texts) if any(x in t.lower() for x in triggers)}
+    if not len(arr):
         return set()
-    joined = "\n".join(t if isinstance(t, str) else "" for t in texts)
-    low = joined.lower()
-    if len(low) != len(joined):
-        return None
-    starts = [0]
-    for t in texts:
-        starts.append(starts[-1] + (len(t) if isinstance(t, str) else 0) + 1)
-    found: set[int] = set()
-    for trigger in (*_TRIGGERS, "@") if emails else _TRIGGERS:
-        i = low.find(trigger)
-        while i != -1:
-            line = bisect_right(starts, i) - 1
-            found.add(line)
-            i = low.find(trigger, starts[line + 1])
-    return found
+    hit = pc.match_substring_regex(arr, _TRIGGER_RE2_EMAIL if emails else _TRIGGER_RE2, ignore_case=True)
+    return set(pc.indices_nonzero(pc.fill_null(hit, False)).to_pylist())
 
+
+_TRIGGER_RE2 = "|".join(re.escape(t) for t in _TRIGGERS)
+_TRIGGER_RE2_EMAIL = _TRIGGER_RE2 + "|@"
 
 
 @batch_hook
@@ -209,9 +207,9 @@ def redact_batch(batch: Batch) -> None:
             got = resources[key] = r if attrs == r.attributes else Resource(attrs)
         return got
 
-    suspects = _suspects([rec.body for rec in batch.logs], emails)
+    suspects = _suspects([rec.body if isinstance(rec.body, str) else "" for rec in batch.logs], emails)
     for i, rec in enumerate(batch.logs):
-        if suspects is None or i in suspects:
+        if i in suspects:
             rec.body = redact(rec.body, emails=emails)
         if rec.attributes:
             rec.attributes = redact_value(rec.attributes, emails=emails)

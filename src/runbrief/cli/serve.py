@@ -56,6 +56,9 @@ def serve(
                                               help="Require 'Authorization: Bearer TOKEN' on every request.")] = None,
     no_jobs: Annotated[bool, typer.Option("--no-jobs", help="Do not run background detection and retention.")] = False,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
+    ingest_workers: Annotated[int | None, typer.Option(
+        "--ingest-workers", help="Processes that decode, redact and distill incoming telemetry "
+        "(default: one per core; 0 = all in the server process).")] = None,
 ) -> None:
     """Run the server: OTLP receiver (HTTP 4318, gRPC 4317), API, MCP and web page."""
     if not _is_loopback(host) and not token:
@@ -65,12 +68,12 @@ def serve(
     sock = _bind(host, http_port)
     db = Store.open(store)
     config = ServerConfig(host=host, http_port=sock.getsockname()[1], grpc_port=grpc_port, token=token,
-                          jobs=not no_jobs)
+                          jobs=not no_jobs, ingest_workers=ingest_workers)
     server = RunbriefServer(db, config)
     grpc_server = None
     if grpc_port >= 0:
         try:
-            grpc_server, config.grpc_port = start_grpc(server.queue, host, grpc_port)
+            grpc_server, config.grpc_port = start_grpc(server.ingestor, host, grpc_port)
         except (OSError, RuntimeError) as exc:
             server.close()
             db.close()

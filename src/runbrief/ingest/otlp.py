@@ -78,11 +78,22 @@ def any_value(v: Any) -> Any:
     return None
 
 
+_SCALARS = frozenset(("string_value", "int_value", "double_value", "bool_value"))
+
+
 def _attrs(kvs: Any) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in kvs}
+    out: dict[str, Any] = {}
+    for kv in kvs:
+        v = kv.value
+        which = v.WhichOneof("value")
+        # Scalars (nearly every attribute) are read directly; the rest by any_value.
+        out[kv.key] = getattr(v, which) if which in _SCALARS else any_value(v)
+    return out
 
 
 def _body_text(v: Any) -> str:
+    if v.WhichOneof("value") == "string_value":
+        return v.string_value
     val = any_value(v)
     if val is None:
         return ""
@@ -170,39 +181,49 @@ def _resource(res: Any, cache: dict[bytes, Resource]) -> Resource:
     return r
 
 
+_SEVERITY_NAME = tuple(severity_name(n) for n in range(25))
+
+
 def walk_logs(req: ExportLogsServiceRequest) -> Decoded:
     now = time.time_ns()
     out: list[LogRecord] = []
     errors: list[str] = []
     rejected = 0
     cache: dict[bytes, Resource] = {}
+    append = out.append
     for rl in req.resource_logs:
         resource = _resource(rl.resource, cache)
         for sl in rl.scope_logs:
             scope = sl.scope.name
             for lr in sl.log_records:
-                trace_id = _hex_id(lr.trace_id, 16, "trace_id", errors)
-                span_id = _hex_id(lr.span_id, 8, "span_id", errors)
-                if trace_id is None or span_id is None:
+                # The walk is the per-record cost of every OTLP log, so the common case
+                # (IDs of the right length or absent, a string body) is read inline.
+                trace_id = lr.trace_id
+                span_id = lr.span_id
+                if (trace_id and len(trace_id) != 16) or (span_id and len(span_id) != 8):
+                    _hex_id(trace_id, 16, "trace_id", errors)
+                    _hex_id(span_id, 8, "span_id", errors)
                     rejected += 1
                     continue
-                ts = lr.time_unix_nano or lr.observed_time_unix_nano or now
+                body = lr.body
+                observed = lr.observed_time_unix_nano or now
                 sev = lr.severity_number
+                attrs = lr.attributes
                 rec = LogRecord(
-                    ts_ns=ts,
-                    body=_body_text(lr.body),
-                    resource=resource,
-                    observed_ns=lr.observed_time_unix_nano or now,
-                    severity_number=sev,
-                    severity_text=lr.severity_text or severity_name(sev),
-                    attributes=_attrs(lr.attributes) if lr.attributes else {},
-                    trace_id=trace_id,
-                    span_id=span_id,
-                    scope=scope,
+                    lr.time_unix_nano or observed,
+                    body.string_value if body.WhichOneof("value") == "string_value" else _body_text(body),
+                    resource,
+                    observed,
+                    sev,
+                    lr.severity_text or (_SEVERITY_NAME[sev] if 0 <= sev < 25 else severity_name(sev)),
+                    _attrs(attrs) if attrs else {},
+                    trace_id.hex() if trace_id else "",
+                    span_id.hex() if span_id else "",
+                    scope,
                 )
                 if lr.event_name:
                     rec.attributes["event.name"] = lr.event_name
-                out.append(rec)
+                append(rec)
     return Decoded(Batch(logs=out), rejected, errors)
 
 

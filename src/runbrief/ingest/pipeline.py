@@ -242,6 +242,55 @@ class Preparer:
         return out
 
 
+@dataclass
+class _Written:
+    """What this store's writer knows it committed, so a group does not rewrite rows that
+    would not change (each such upsert costs milliseconds however few its rows)."""
+
+    resources: dict[str, int] = field(default_factory=dict)  # fingerprint -> last_seen written (ns)
+    patterns: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (template, severity)
+
+    RESOURCE_STEP_NS = 10 * 10**9  # last_seen is kept to within this
+
+    def fresh_resources(self, seen: list[ResourceSeen]) -> list[ResourceSeen]:
+        out = []
+        for s in seen:
+            last = self.resources.get(s.resource.fingerprint)
+            if last is None or s.last_ns - last >= self.RESOURCE_STEP_NS:
+                out.append(s)
+        return out
+
+    def fresh_patterns(self, patterns: pa.Table | None) -> pa.Table | None:
+        if patterns is None or not patterns.num_rows:
+            return None
+        cols = [patterns.column(i).to_pylist() for i in range(3)]
+        keep = [i for i, (pid, tpl, sev) in enumerate(zip(*cols, strict=True)) if self.patterns.get(pid) != (tpl, sev)]
+        if len(keep) == len(cols[0]):
+            return patterns
+        return patterns.take(pa.array(keep, pa.int64())) if keep else None
+
+    def committed(self, resources: list[ResourceSeen], patterns: pa.Table | None, aliases: dict[str, str]) -> None:
+        for s in resources:
+            fp = s.resource.fingerprint
+            self.resources[fp] = max(self.resources.get(fp, 0), s.last_ns)
+        if len(self.patterns) > 200_000:
+            self.patterns.clear()
+        if patterns is not None:
+            for pid, tpl, sev in zip(*(patterns.column(i).to_pylist() for i in range(3)), strict=True):
+                self.patterns[pid] = (tpl, sev)
+        for old, new in aliases.items():  # rows moved or deleted: write them afresh next time
+            self.patterns.pop(old, None)
+            self.patterns.pop(new, None)
+
+
+def _written(store: Store) -> _Written:
+    w = getattr(store, "_rb_written", None)
+    if w is None:
+        w = _Written()
+        store._rb_written = w  # type: ignore[attr-defined]
+    return w
+
+
 def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
     """Write prepared batches in one transaction (the store's single writer)."""
     _load_hooks()
@@ -252,8 +301,11 @@ def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
     log_id = store.next_ids("logs", n_logs) if n_logs else 0
     evt_id = store.next_ids("events", len(prep.events)) if prep.events else 0
     dep_id = store.next_ids("deploys", len(prep.deploys)) if prep.deploys else 0
+    known = _written(store)
+    resources = known.fresh_resources(prep.resources)
+    patterns = prep.patterns if prep.aliases else known.fresh_patterns(prep.patterns)
     with store.write() as con:
-        writer.upsert_resources(con, prep.resources)
+        writer.upsert_resources(con, resources)
         persist.write_aliases(con, prep.aliases)
         if n_logs:
             assert prep.logs is not None
@@ -262,17 +314,18 @@ def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
                 src = persist.logs_source(con, "_rb_logs")
                 con.execute(f"INSERT INTO logs SELECT * FROM {src}")
                 persist.write_counts(con, src)
-                persist.write_patterns(con, prep.patterns, src)
+                persist.write_patterns(con, patterns, src)
             finally:
                 con.unregister("_rb_logs")
-        elif prep.patterns is not None:
-            persist.write_patterns(con, prep.patterns, None)
+        elif patterns is not None:
+            persist.write_patterns(con, patterns, None)
         writer.insert_table(con, "spans", prep.spans)
         writer.insert_table(con, "metric_points", prep.metrics)
         writer.insert_events(con, prep.events, evt_id)
         writer.insert_deploys(con, prep.deploys, dep_id)
         for key, blob in prep.states.items():
             persist.save_state(con, key, blob)
+    known.committed(resources, patterns, prep.aliases)
     return prep.counts()
 
 

@@ -23,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runbrief.ingest.pipeline import Batch, Pipeline
+from runbrief.ingest.pipeline import Batch, Preparer
 from runbrief.server import background
+from runbrief.server.ingest import Ingestor
 from runbrief.server.routes import ROUTE_MODULES
 from runbrief.server.write_queue import WriteQueue
 from runbrief.store.duck import Store
@@ -44,6 +45,7 @@ class ServerConfig:
     max_decompressed_bytes: int = 64 * 1024 * 1024
     max_pending_records: int = 500_000
     jobs: bool = True
+    ingest_workers: int | None = None  # None: one per core (runbrief.server.ingest.default_workers)
 
 
 class RunbriefServer:
@@ -52,16 +54,22 @@ class RunbriefServer:
     def __init__(self, store: Store, config: ServerConfig | None = None) -> None:
         self.store = store
         self.config = config or ServerConfig()
-        self.pipeline = Pipeline(store)
-        self.queue = WriteQueue(self.pipeline, max_pending=self.config.max_pending_records)
+        self.queue = WriteQueue(store, Preparer(self._distiller), max_pending=self.config.max_pending_records)
+        self.ingestor = Ingestor(store, self.queue, self.config.ingest_workers)
         self._stop = threading.Event()
         self._job_threads: list[threading.Thread] = []
 
     async def submit(self, batch: Batch) -> dict[str, int]:
         """Queue a batch for the writer and wait until it is committed."""
-        if not len(batch):
+        if not len(batch) and not batch.objects:
             return batch.counts()
-        return await asyncio.wrap_future(self.queue.submit(batch))
+        return await asyncio.wrap_future(self.ingestor.submit_batch(batch))
+
+    def _distiller(self) -> Any:
+        # The writer mines logs itself only when there are no ingest workers.
+        from runbrief.distill.distiller import Distiller
+
+        return Distiller.from_store(self.store)
 
     def start_jobs(self) -> None:
         if not self.config.jobs:
@@ -80,6 +88,7 @@ class RunbriefServer:
 
     def close(self) -> None:
         self._stop.set()
+        self.ingestor.close()
         self.queue.close()
         for t in self._job_threads:
             t.join(timeout=5)
@@ -130,5 +139,6 @@ def build_app(server: RunbriefServer) -> Starlette:
 async def health(request: Request) -> JSONResponse:
     srv: RunbriefServer = request.app.state.runbrief
     return JSONResponse({"ok": True, "store": str(srv.store.path), "pending": srv.queue.pending,
+                         "ingest_workers": srv.ingestor.workers,
                          "committed": srv.queue.committed, "commits": srv.queue.commits,
                          "last_write_error": srv.queue.last_error})

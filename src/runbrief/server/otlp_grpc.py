@@ -3,6 +3,9 @@
 Same semantics as the HTTP receiver: partial success for rejected records, and
 UNAVAILABLE (retryable, per the OTLP spec) when the write queue is full. The reply is
 sent only after the batch is committed.
+
+The handlers take the request as raw bytes (no deserializer): the ingest workers decode
+it, so the receiving process parses only what routing needs, as for OTLP/HTTP.
 """
 
 from __future__ import annotations
@@ -11,68 +14,59 @@ from concurrent import futures
 from typing import Any
 
 import grpc
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from runbrief.errors import Overloaded
+from runbrief.errors import IngestError, Overloaded
 from runbrief.ingest import otlp
-from runbrief.server.write_queue import WriteQueue
+from runbrief.server.ingest import Ingestor
 
 __all__ = ["start_grpc"]
 
 # The SDK exporters send up to 4 MiB by default; allow generous headroom.
 MAX_MESSAGE = 64 * 1024 * 1024
 
-
-def _handle(queue: WriteQueue, walker: Any, request: Any, response: Any, field: str, context: grpc.ServicerContext) -> Any:
-    decoded = walker(request)
-    try:
-        queue.write_now(decoded.batch)
-    except Overloaded as exc:
-        context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-    if decoded.rejected:
-        setattr(response.partial_success, field, decoded.rejected)
-        response.partial_success.error_message = decoded.error_message
-    return response
+_SERVICES = {
+    "logs": ("opentelemetry.proto.collector.logs.v1.LogsService",
+             logs_service_pb2.ExportLogsServiceResponse, "rejected_log_records"),
+    "traces": ("opentelemetry.proto.collector.trace.v1.TraceService",
+               trace_service_pb2.ExportTraceServiceResponse, "rejected_spans"),
+    "metrics": ("opentelemetry.proto.collector.metrics.v1.MetricsService",
+                metrics_service_pb2.ExportMetricsServiceResponse, "rejected_data_points"),
+}
 
 
-class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
-    def __init__(self, queue: WriteQueue) -> None:
-        self.queue = queue
+def _handler(ingestor: Ingestor, signal: str) -> grpc.RpcMethodHandler:
+    _, resp_cls, field = _SERVICES[signal]
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 - gRPC name
-        return _handle(self.queue, otlp.walk_logs, request, logs_service_pb2.ExportLogsServiceResponse(),
-                       "rejected_log_records", context)
+    def export(request: bytes, context: grpc.ServicerContext) -> Any:
+        try:
+            outcome = ingestor.submit_otlp(signal, request, otlp.PROTOBUF).result()
+        except IngestError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Overloaded as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        response = resp_cls()
+        if outcome.rejected:
+            setattr(response.partial_success, field, outcome.rejected)
+            response.partial_success.error_message = outcome.error_message
+        return response
 
-
-class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, queue: WriteQueue) -> None:
-        self.queue = queue
-
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return _handle(self.queue, otlp.walk_traces, request, trace_service_pb2.ExportTraceServiceResponse(),
-                       "rejected_spans", context)
-
-
-class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
-    def __init__(self, queue: WriteQueue) -> None:
-        self.queue = queue
-
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return _handle(self.queue, otlp.walk_metrics, request, metrics_service_pb2.ExportMetricsServiceResponse(),
-                       "rejected_data_points", context)
+    return grpc.unary_unary_rpc_method_handler(export, request_deserializer=None,
+                                               response_serializer=resp_cls.SerializeToString)
 
 
-def start_grpc(queue: WriteQueue, host: str, port: int) -> tuple[grpc.Server, int]:
+def start_grpc(ingestor: Ingestor, host: str, port: int) -> tuple[grpc.Server, int]:
     """Start the gRPC server; returns it and the bound port (port 0 picks a free one)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="otlp-grpc"),
         options=[("grpc.max_receive_message_length", MAX_MESSAGE)],
     )
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(queue), server)
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(queue), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(queue), server)
+    server.add_generic_rpc_handlers([
+        grpc.method_handlers_generic_handler(_SERVICES[signal][0], {"Export": _handler(ingestor, signal)})
+        for signal in _SERVICES
+    ])
     addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(addr)
     if not bound:

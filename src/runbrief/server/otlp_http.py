@@ -9,6 +9,7 @@ queue is full. The response uses the request's encoding.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 
 from google.protobuf import json_format
@@ -101,17 +102,15 @@ def _receiver(signal: str):  # noqa: ANN202 - a Starlette endpoint
         except (IngestError, zlib.error) as exc:
             return _error(400, f"cannot decompress the body: {exc}", json)
         try:
-            decoded = otlp.decode(signal, body, ctype)
+            outcome = await asyncio.wrap_future(server.ingestor.submit_otlp(signal, body, ctype))
         except IngestError as exc:
             return _error(400, str(exc), json)
-        try:
-            await server.submit(decoded.batch)
         except Overloaded as exc:
             return _error(503, str(exc), json, {"Retry-After": str(exc.retry_after)})
         resp = resp_cls()
-        if decoded.rejected:
-            setattr(resp.partial_success, rejected_field, decoded.rejected)
-            resp.partial_success.error_message = decoded.error_message
+        if outcome.rejected:
+            setattr(resp.partial_success, rejected_field, outcome.rejected)
+            resp.partial_success.error_message = outcome.error_message
         return Response(_encode(resp, json), 200, media_type=otlp.JSON if json else otlp.PROTOBUF)
 
     return receive

@@ -1,0 +1,365 @@
+"""The server's way in for telemetry: OTLP payloads and batches → prepared → write queue.
+
+Why worker processes: decoding, redaction, distill and building the Arrow rows are Python,
+and under one interpreter they shared one core with the receivers and the writer. Here
+they run in a pool of processes (one per core by default) and only the prepared rows
+cross back to the store's single writer, whose DuckDB work runs outside the GIL.
+
+Why routing by service: each worker owns a log miner, and a service's lines must always
+meet the same miner for its patterns to stay one set. A request is split by resource
+(``service.name``) before it is sent; a request from one service (what SDK exporters send)
+goes whole, as it came. A service seen for the first time goes to the worker that has
+been sent the fewest records, and stays there (the map is saved with the miners' state,
+so a restart keeps it). Traces and metrics need no miner and go round robin.
+
+With ``workers=0`` everything runs in the server process, as the in-process ``Pipeline``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from runbrief.errors import IngestError, Overloaded
+from runbrief.ingest import otlp
+from runbrief.ingest.pipeline import Batch, Prepared, Preparer
+from runbrief.records import Resource
+
+if TYPE_CHECKING:
+    from runbrief.server.write_queue import WriteQueue
+    from runbrief.store.duck import Store
+
+__all__ = ["Ingestor", "Outcome", "default_workers", "shard_key"]
+
+log = logging.getLogger("runbrief.server")
+
+
+def default_workers() -> int:
+    """One ingest worker per core (at most 8); none on a single core, where a second
+    process would only add copying."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 0 if cores < 2 else min(cores, 8)
+
+
+def shard_key(index: int, count: int) -> str:
+    """The miner_state key of worker ``index`` of ``count``."""
+    return f"miner:{index}/{count}"
+
+
+def routes_key(count: int) -> str:
+    """The miner_state key of the service -> worker map for ``count`` workers."""
+    return f"routes/{count}"
+
+
+@dataclass
+class Outcome:
+    """What the receiver answers with once a request is committed."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def error_message(self) -> str:
+        errs = self.errors
+        head = "; ".join(errs[:3])
+        return head + (f" (and {len(errs) - 3} more)" if len(errs) > 3 else "")
+
+
+# ------------------------------------------------------------------ worker side
+_PREPARER: Preparer | None = None
+
+
+def _worker_init(key: str, state: bytes | None) -> None:
+    # Ctrl-C reaches the whole process group: the server decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    global _PREPARER
+    from runbrief.distill.distiller import Distiller
+
+    _PREPARER = Preparer(lambda: Distiller(state, key))
+
+
+def _worker_ready() -> int:
+    return os.getpid()
+
+
+def _prepare_otlp(signal_name: str, body: bytes, ctype: str) -> Prepared:
+    assert _PREPARER is not None
+    decoded = otlp.decode(signal_name, body, ctype)
+    prep = _PREPARER.prepare(decoded.batch)
+    prep.rejected, prep.errors = decoded.rejected, list(decoded.errors or [])
+    return prep
+
+
+def _prepare_batch(batch: Batch) -> Prepared:
+    assert _PREPARER is not None
+    return _PREPARER.prepare(batch)
+
+
+# ------------------------------------------------------------------ routing
+def _service_of(attrs: dict[str, Any]) -> str:
+    return Resource(attrs).service
+
+
+Part = tuple[str, bytes, int]  # (service, request body, records)
+
+
+def _split_protobuf(signal_name: str, body: bytes) -> tuple[list[Part], int]:
+    """One part per service of a protobuf request, and its record count. Parsing is cheap
+    (upb builds Python objects lazily); the walk over records happens in the worker."""
+    req: Any = otlp.parse_request(signal_name, body, otlp.PROTOBUF)
+    if signal_name == "logs":
+        groups = req.resource_logs
+        sizes = [sum(len(sl.log_records) for sl in g.scope_logs) for g in groups]
+    elif signal_name == "traces":
+        groups = req.resource_spans
+        sizes = [sum(len(ss.spans) for ss in g.scope_spans) for g in groups]
+    else:
+        groups = req.resource_metrics
+        sizes = [sum(len(sm.metrics) for sm in g.scope_metrics) for g in groups]
+    count = sum(sizes)
+    if signal_name != "logs" or len(groups) < 2:
+        svc = _service_of(otlp._attrs(groups[0].resource.attributes)) if len(groups) else ""
+        return [(svc, body, count)], count
+    by_service: dict[str, tuple[list[Any], list[int]]] = {}
+    for g, n in zip(groups, sizes, strict=True):
+        gs, ns = by_service.setdefault(_service_of(otlp._attrs(g.resource.attributes)), ([], []))
+        gs.append(g)
+        ns.append(n)
+    if len(by_service) == 1:
+        return [(next(iter(by_service)), body, count)], count
+    cls = otlp.SIGNALS[signal_name]
+    return [(svc, cls(resource_logs=gs).SerializeToString(), sum(ns)) for svc, (gs, ns) in by_service.items()], count
+
+
+def _json_attrs(res: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    attrs = res.get("attributes") if isinstance(res, dict) else None
+    for kv in attrs if isinstance(attrs, list) else []:
+        if isinstance(kv, dict) and isinstance(kv.get("value"), dict):
+            v = kv["value"]
+            out[str(kv.get("key"))] = v.get("stringValue", v.get("string_value"))
+    return out
+
+
+def _split_json(signal_name: str, body: bytes) -> tuple[list[Part], int]:
+    """As ``_split_protobuf`` for OTLP/JSON; a body that is not the expected shape goes
+    whole to one worker, whose decoder says what is wrong with it."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(f"the body is not valid JSON: {exc}") from None
+    outer = {"logs": ("resourceLogs", "resource_logs", "scopeLogs", "scope_logs", "logRecords", "log_records"),
+             "traces": ("resourceSpans", "resource_spans", "scopeSpans", "scope_spans", "spans", "spans"),
+             "metrics": ("resourceMetrics", "resource_metrics", "scopeMetrics", "scope_metrics", "metrics",
+                         "metrics")}[signal_name]
+    groups = data.get(outer[0], data.get(outer[1])) if isinstance(data, dict) else None
+    if not isinstance(groups, list):
+        return [("", body, 0)], 0
+    count = 0
+    by_service: dict[str, tuple[list[Any], list[int]]] = {}
+    for g in groups:
+        if not isinstance(g, dict):
+            return [("", body, 0)], 0
+        n = 0
+        for sc in g.get(outer[2], g.get(outer[3])) or []:
+            recs = sc.get(outer[4], sc.get(outer[5])) if isinstance(sc, dict) else None
+            n += len(recs) if isinstance(recs, list) else 0
+        count += n
+        gs, ns = by_service.setdefault(_service_of(_json_attrs(g.get("resource") or {})), ([], []))
+        gs.append(g)
+        ns.append(n)
+    if signal_name != "logs" or len(by_service) < 2:
+        return [(next(iter(by_service), ""), body, count)], count
+    return [(svc, orjson.dumps({outer[0]: gs}), sum(ns)) for svc, (gs, ns) in by_service.items()], count
+
+
+class Ingestor:
+    """Routes telemetry to the ingest workers (or prepares in-process) and on to the
+    write queue; answers with an ``Outcome`` once everything is committed."""
+
+    def __init__(self, store: Store, queue: WriteQueue, workers: int | None = None) -> None:
+        self.store = store
+        self.queue = queue
+        self.workers = default_workers() if workers is None else max(0, workers)
+        self._pools: list[ProcessPoolExecutor | None] = [None] * self.workers
+        self._lock = threading.Lock()
+        self._rr = itertools.count()
+        self._ctx = multiprocessing.get_context("spawn")
+        self._routes: dict[str, int] = {}
+        self._routes_changed = False
+        self._sent = [0] * self.workers  # records sent to each worker since start
+        if self.workers:
+            from runbrief.distill.distiller import load_state
+
+            saved = load_state(store, routes_key(self.workers))
+            routes = orjson.loads(saved) if saved else {}
+            self._routes = {str(k): int(v) for k, v in routes.items() if 0 <= int(v) < self.workers}
+        for i in range(self.workers):
+            self._pool(i).submit(_worker_ready)  # start now, not on the first request
+
+    # ------------------------------------------------------------ pool
+    def _pool(self, i: int) -> ProcessPoolExecutor:
+        with self._lock:
+            pool = self._pools[i]
+            if pool is None:
+                from runbrief.distill.distiller import STATE_KEY, load_state
+
+                key = shard_key(i, self.workers)
+                # A worker new to this layout starts from the in-process miner's state:
+                # pattern IDs are template fingerprints, so both agree on settled patterns.
+                state = load_state(self.store, key, STATE_KEY)
+                pool = self._pools[i] = ProcessPoolExecutor(
+                    max_workers=1, mp_context=self._ctx, initializer=_worker_init, initargs=(key, state))
+            return pool
+
+    def _broken(self, i: int, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pools[i] is pool:
+                log.error("ingest worker %d died; starting another from the saved state", i)
+                self._pools[i] = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def _shard(self, service: str, records: int) -> int:
+        with self._lock:
+            i = self._routes.get(service)
+            if i is None:
+                i = self._routes[service] = min(range(self.workers), key=lambda k: (self._sent[k], k))
+                self._routes_changed = True
+            self._sent[i] += records
+            return i
+
+    def _routes_state(self) -> dict[str, bytes]:
+        """The service map to save with the next commit, when it changed."""
+        with self._lock:
+            if not self._routes_changed:
+                return {}
+            self._routes_changed = False
+            return {routes_key(self.workers): orjson.dumps(self._routes)}
+
+    def _run(self, i: int, fn: Any, *args: Any) -> Future[Prepared]:
+        pool = self._pool(i)
+        try:
+            fut = pool.submit(fn, *args)
+        except BrokenProcessPool:
+            self._broken(i, pool)
+            pool = self._pool(i)
+            fut = pool.submit(fn, *args)
+
+        def check(f: Future[Prepared]) -> None:
+            if isinstance(f.exception(), BrokenProcessPool):
+                self._broken(i, pool)
+
+        fut.add_done_callback(check)
+        return fut
+
+    # ------------------------------------------------------------ entry points
+    def submit_otlp(self, signal_name: str, body: bytes, content_type: str) -> Future[Outcome]:
+        """Decode, prepare and commit one OTLP export request. Raises IngestError for a body
+        that cannot be decoded and Overloaded when the queue is full; the future's result
+        comes once the request is committed."""
+        ctype = (content_type or "").split(";", 1)[0].strip().lower()
+        if not self.workers:
+            decoded = otlp.decode(signal_name, body, ctype)
+            out = Outcome(rejected=decoded.rejected, errors=list(decoded.errors or []))
+            return _chain(self.queue.submit(decoded.batch), lambda counts: _set_counts(out, counts))
+        if ctype in otlp.PROTOBUF_TYPES:
+            parts, count = _split_protobuf(signal_name, body)
+        elif ctype == otlp.JSON:
+            parts, count = _split_json(signal_name, body)
+        else:
+            raise IngestError(f"unsupported content type {content_type!r}; send {otlp.PROTOBUF} or {otlp.JSON}")
+        self.queue.reserve(count)
+        futs = []
+        for svc, part, n in parts:
+            shard = self._shard(svc, n) if signal_name == "logs" else next(self._rr) % self.workers
+            futs.append(self._run(shard, _prepare_otlp, signal_name, part, ctype))
+        return self._commit_when_prepared(futs, count)
+
+    def submit_batch(self, batch: Batch) -> Future[dict[str, int]]:
+        """Commit a batch of records from the server's other inputs (file ingest, deploy
+        marks). Log records go to the worker that owns their service."""
+        if not self.workers or not batch.logs:
+            return self.queue.submit(batch)
+        by_service: dict[str, list[Any]] = {}
+        for r in batch.logs:
+            by_service.setdefault(r.resource.service, []).append(r)
+        shards: dict[int, Batch] = {}
+        for svc, recs in by_service.items():
+            shards.setdefault(self._shard(svc, len(recs)), Batch()).logs.extend(recs)
+        # The rest (no miner needed) is prepared by the writer, in the same transaction.
+        rest = Batch(spans=batch.spans, metrics=batch.metrics, events=batch.events, deploys=batch.deploys,
+                     objects=batch.objects)
+        count = len(batch)
+        self.queue.reserve(count)
+        futs = [self._run(i, _prepare_batch, b) for i, b in shards.items()]
+        return _chain(self._commit_when_prepared(futs, count, [rest] if len(rest) or rest.objects else []),
+                      lambda o: o.counts)
+
+    def _commit_when_prepared(self, futs: list[Future[Prepared]], reserved: int,
+                              extra: list[Batch] | None = None) -> Future[Outcome]:
+        result: Future[Outcome] = Future()
+        left = [len(futs)]
+        lock = threading.Lock()
+
+        def one_done(_: Future[Prepared]) -> None:
+            with lock:
+                left[0] -= 1
+                if left[0]:
+                    return
+            errs = [f.exception() for f in futs if f.exception() is not None]
+            if errs:
+                self.queue.release(reserved)
+                exc = errs[0]
+                if isinstance(exc, BrokenProcessPool):
+                    exc = Overloaded("an ingest worker stopped; retry", retry_after=1)
+                result.set_exception(exc)
+                return
+            preps = [f.result() for f in futs]
+            preps[0].states.update(self._routes_state())
+            out = Outcome(rejected=sum(p.rejected for p in preps), errors=[e for p in preps for e in p.errors])
+            committed = self.queue.submit([*preps, *(extra or [])], reserved=reserved)
+            _chain(committed, lambda counts: _set_counts(out, counts), into=result)
+
+        for f in futs:
+            f.add_done_callback(one_done)
+        return result
+
+    def close(self) -> None:
+        """Finish what the workers hold (their results still reach the queue), then stop them."""
+        for pool in self._pools:
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+
+def _set_counts(out: Outcome, counts: dict[str, int]) -> Outcome:
+    out.counts = counts
+    return out
+
+
+def _chain(fut: Future[Any], fn: Any, into: Future[Any] | None = None) -> Future[Any]:
+    """A future of ``fn(fut.result())``, or of its exception."""
+    result: Future[Any] = into if into is not None else Future()
+
+    def done(f: Future[Any]) -> None:
+        exc = f.exception()
+        if exc is not None:
+            result.set_exception(exc)
+        else:
+            try:
+                result.set_result(fn(f.result()))
+            except Exception as e:  # noqa: BLE001 - handed to the waiter
+                result.set_exception(e)
+
+    fut.add_done_callback(done)
+    return result
