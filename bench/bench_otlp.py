@@ -3,12 +3,17 @@
 
 A separate sender process posts pre-encoded, realistic log batches (real Loghub lines,
 several services, trace IDs on a share of them, a few attributes) over OTLP/HTTP and
-OTLP/gRPC from several connections; the rate counts from the first send to the last
-acknowledgement (an acknowledgement means committed). The decode-and-walk rate of the same
-payloads is measured in this process in the same run: protobuf parse + walk into records,
-no store. Also: store bytes per million log records and the server's peak RSS.
+OTLP/gRPC from several connections, each waiting for its answer before the next send (as
+an exporter does); the rate counts from the first send to the last acknowledgement (an
+acknowledgement means committed). The decode-and-walk rate of the same payloads is
+measured in this process in the same run: protobuf parse + walk into records, no store.
+Also: store bytes per million log records, the peak RSS of the server and of its ingest
+workers, and CPU time per record in each process.
 
-    .venv/bin/python bench/bench_otlp.py [--records 400000] [--runs 3]
+    .venv/bin/python bench/bench_otlp.py [--records 400000] [--runs 3] [--conns 4,10,16]
+
+10 connections is the OpenTelemetry Collector exporter's default (sending_queue
+num_consumers); 4 is a light sender; 16 a busy one.
 """
 
 from __future__ import annotations
@@ -131,9 +136,41 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def end_to_end(payloads: list[bytes], transport: str, conns: int = 4) -> dict[str, float]:
+_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TCK
+
+
+def _workers(pid: int) -> list[int]:
+    """The server's ingest worker processes: its children started by multiprocessing's spawn."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if parent == pid and b"spawn_main" in cmdline:
+            out.append(int(entry.name))
+    return out
+
+
+def end_to_end(payloads: list[bytes], transport: str, conns: int = 10) -> dict[str, float]:
     n = sum(len(ExportLogsServiceRequest.FromString(p).resource_logs[0].scope_logs[0].log_records) for p in payloads)
     with tempfile.TemporaryDirectory() as d, ServerProcess(Path(d) / "store", jobs=False) as sp:
+        import httpx
+
+        for _ in range(100):  # the ingest workers start in the background: let them
+            if len(_workers(sp.proc.pid)) >= httpx.get(f"{sp.url}/api/health").json()["ingest_workers"]:  # type: ignore[union-attr]
+                break
+            time.sleep(0.1)
+        procs = [sp.proc.pid, *_workers(sp.proc.pid)]  # type: ignore[union-attr]
+        cpu0 = [_cpu_s(pid) for pid in procs]
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
         target = _send_http if transport == "http" else _send_grpc
@@ -142,37 +179,46 @@ def end_to_end(payloads: list[bytes], transport: str, conns: int = 4) -> dict[st
         p.start()
         elapsed = q.get()
         p.join()
+        cpu = [_cpu_s(pid) - c for pid, c in zip(procs, cpu0, strict=True)]
         rss = _peak_rss_mb(sp.proc.pid)  # type: ignore[union-attr]
-        import httpx
-
+        worker_rss = max((_peak_rss_mb(pid) for pid in procs[1:]), default=0.0)
         stored = httpx.get(f"{sp.url}/api/op/stats").json()
         assert stored["logs"] == n, (stored["logs"], n)
         sp.stop()
         db = Path(d) / "store" / "runbrief.duckdb"
         size = db.stat().st_size + (db.with_suffix(".duckdb.wal").stat().st_size if db.with_suffix(".duckdb.wal").exists() else 0)
-    return {"records_per_s": n / elapsed, "peak_rss_mb": rss, "store_bytes_per_million": size / n * 1e6}
+    return {"records_per_s": n / elapsed, "peak_rss_mb": rss, "worker_peak_rss_mb": worker_rss,
+            "store_bytes_per_million": size / n * 1e6, "cpu_us_per_record_server": cpu[0] / n * 1e6,
+            "cpu_us_per_record_workers": sum(cpu[1:]) / n * 1e6}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=400_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--conns", default="10", help="comma-separated sender connection counts")
+    ap.add_argument("--transports", default="http,grpc")
     args = ap.parse_args()
     payloads = make_payloads(args.records)
-    out: dict[str, object] = {"records": args.records, "batch": BATCH, "runs": args.runs}
+    out: dict[str, object] = {"records": args.records, "batch": BATCH, "runs": args.runs,
+                              "cores": len(os.sched_getaffinity(0))}
     walk = [decode_rate(payloads) for _ in range(args.runs)]
     out["decode_walk_records_per_s"] = statistics.median(walk)
-    for transport in ("http", "grpc"):
-        runs = [end_to_end(payloads, transport) for _ in range(args.runs)]
-        med = statistics.median(r["records_per_s"] for r in runs)
-        out[transport] = {
-            "records_per_s": med,
-            "ratio_to_decode_walk": med / out["decode_walk_records_per_s"],  # type: ignore[operator]
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-            "store_bytes_per_million_logs": statistics.median(r["store_bytes_per_million"] for r in runs),
-            "runs": [round(r["records_per_s"]) for r in runs],
-        }
+    for conns in (int(c) for c in args.conns.split(",")):
+        for transport in args.transports.split(","):
+            runs = [end_to_end(payloads, transport, conns) for _ in range(args.runs)]
+            med = statistics.median(r["records_per_s"] for r in runs)
+            out[f"{transport}_{conns}conns"] = {
+                "records_per_s": round(med),
+                "ratio_to_decode_walk": round(med / out["decode_walk_records_per_s"], 3),  # type: ignore[operator]
+                "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
+                "worker_peak_rss_mb": round(max(r["worker_peak_rss_mb"] for r in runs)),
+                "store_bytes_per_million_logs": round(statistics.median(r["store_bytes_per_million"] for r in runs)),
+                "cpu_us_per_record": {k: round(statistics.median(r[f"cpu_us_per_record_{k}"] for r in runs), 2)
+                                      for k in ("server", "workers")},
+                "runs": [round(r["records_per_s"]) for r in runs],
+            }
+            print(json.dumps({f"{transport}_{conns}conns": out[f"{transport}_{conns}conns"]}), file=sys.stderr)
     print(json.dumps(out, indent=2))
 
 

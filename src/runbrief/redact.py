@@ -173,6 +173,42 @@ def injection(text: str) -> str | None:
 
 
 # --------------------------------------------------------------- ingest hook
+_SECRET_KEY_MEMO: dict[str, bool] = {}
+
+
+def _secret_key(key: str) -> bool:
+    got = _SECRET_KEY_MEMO.get(key)
+    if got is None:
+        if len(_SECRET_KEY_MEMO) > 10_000:
+            _SECRET_KEY_MEMO.clear()
+        got = _SECRET_KEY_MEMO[key] = bool(_SECRET_KEY.search(str(key)))
+    return got
+
+
+def _redact_log_attributes(logs: list[Any], emails: bool) -> None:
+    """``redact_value`` on every record's attributes, with the common case made cheap:
+    scalar values under ordinary keys are left alone, string values are checked for the
+    batch at once by the trigger prefilter, and only nested values take the slow path."""
+    texts: list[str] = []
+    where: list[tuple[dict[str, Any], str]] = []
+    for rec in logs:
+        attrs = rec.attributes
+        if not attrs:
+            continue
+        for k, v in attrs.items():
+            if isinstance(v, str):
+                if v and _secret_key(k):
+                    attrs[k] = MASK.format("secret")
+                else:
+                    texts.append(v)
+                    where.append((attrs, k))
+            elif isinstance(v, (dict, list)):
+                attrs[k] = redact_value(v, emails=emails)
+    for i in _suspects(texts, emails):
+        attrs, k = where[i]
+        attrs[k] = redact(texts[i], emails=emails)
+
+
 def _suspects(texts: list[str] | pa.Array, emails: bool) -> set[int]:
     """Indexes of the texts that contain a trigger (case-insensitive), found for the whole
     batch at once by RE2 in Arrow's compute kernels: one linear-time automaton pass, about
@@ -207,13 +243,15 @@ def redact_batch(batch: Batch) -> None:
             got = resources[key] = r if attrs == r.attributes else Resource(attrs)
         return got
 
-    suspects = _suspects([rec.body if isinstance(rec.body, str) else "" for rec in batch.logs], emails)
-    for i, rec in enumerate(batch.logs):
-        if i in suspects:
-            rec.body = redact(rec.body, emails=emails)
-        if rec.attributes:
-            rec.attributes = redact_value(rec.attributes, emails=emails)
-        rec.resource = res(rec.resource)
+    logs = batch.logs
+    for i in _suspects([rec.body if isinstance(rec.body, str) else "" for rec in logs], emails):
+        logs[i].body = redact(logs[i].body, emails=emails)
+    _redact_log_attributes(logs, emails)
+    # Records share their Resource: redact each distinct one once, re-point only if it changed.
+    distinct = {id(rec.resource): rec.resource for rec in logs}
+    if any(res(r) is not r for r in distinct.values()):
+        for rec in logs:
+            rec.resource = res(rec.resource)
     for span in batch.spans:
         if span.attributes:
             span.attributes = redact_value(span.attributes, emails=emails)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
 
-from runbrief.distill.miner import Cluster, Miner
+from runbrief.distill.miner import Miner
 from runbrief.distill.parse import Parser
 from runbrief.distill.severity import infer
 from runbrief.records import LogRecord, severity_name
@@ -94,26 +94,37 @@ class Distiller:
             self._severity = {k: v for k, v in self._severity.items() if k in self.miner.clusters}
         miner = self.miner
         plan = self.parser.plan
-        seen: dict[int, Cluster] = {}
-        levels: Counter[tuple[int, int]] = Counter()  # (cluster, severity number) -> lines
+        # Lines of one entry share cluster, ID and value spans: look those up once per
+        # entry (entries hash by identity), then each line is a few slices.
+        info: dict[Any, tuple[str, list[tuple[int, int]], int]] = {}
+        cids: list[int] = []
         for r, e in zip(records, entries, strict=True):
-            c = seen.get(e.cid)
-            if c is None:
-                c = seen[e.cid] = miner.cluster(e.cid)
-            r.pattern_id = c.pattern_id
-            body = r.body
-            r.params = [body[a:b] for a, b in plan(e, c)] or None
-            if r.severity_number:
-                levels[(c.cid, r.severity_number)] += 1
+            got = info.get(e)
+            if got is None:
+                c = miner.cluster(e.cid)
+                got = info[e] = (c.pattern_id, plan(e, c), c.cid)
+            r.pattern_id, spans, cid = got
+            if spans:
+                body = r.body
+                r.params = [body[a:b] for a, b in spans]
+            cids.append(cid)
+        levels = Counter(zip(cids, [r.severity_number for r in records], strict=True))
         for (cid, number), n in levels.items():
+            if not number:
+                continue
             learned = self._severity.get(cid)
             if learned is None:
                 learned = self._severity[cid] = Counter()
             learned[severity_name(number)] += n
-        for r in records:
-            if not r.severity_number:
-                r.severity_inferred = self.severity_of(miner.by_id.get(r.pattern_id, -1))
-        self._pending.update(seen)
+        if 0 in {number for _, number in levels}:
+            inferred: dict[int, str] = {}
+            for r, cid in zip(records, cids, strict=True):
+                if not r.severity_number:
+                    sev = inferred.get(cid)
+                    if sev is None:
+                        sev = inferred[cid] = self.severity_of(cid)
+                    r.severity_inferred = sev
+        self._pending.update(cid for _, _, cid in info.values())
 
     def severity_of(self, cid: int) -> str:
         """A pattern's learned severity: the level most of its leveled lines carried,
@@ -153,9 +164,9 @@ class Distiller:
         if rows:
             ids_ = list(rows)
             patterns = pa.table({
-                "pattern_id": ids_,
-                "template": [rows[i][0] for i in ids_],
-                "severity": [rows[i][1] or None for i in ids_],
+                "pattern_id": pa.array(ids_, pa.string()),
+                "template": pa.array([rows[i][0] for i in ids_], pa.string()),
+                "severity": pa.array([rows[i][1] or None for i in ids_], pa.string()),
             })
         state = orjson.dumps(miner.dump()) if changed or aliases else None
         return Distilled(patterns, aliases, (self.state_key, state) if state is not None else None)

@@ -1,8 +1,9 @@
 """The store's side of distill: patterns, aliases, per-minute counts and the miner's state.
 
-Everything here runs inside the pipeline's write transaction, on the single writer, from
-data the Distiller produced (possibly in another process). The counts are computed by
-DuckDB from the very log rows being inserted, so they always agree with ``logs``.
+The writes run inside the pipeline's write transaction, on the single writer, from data
+prepared elsewhere (possibly in an ingest worker process): the Distiller's pattern rows
+and the per-minute count rows ``aggregate_counts`` computed from the very log rows being
+inserted, so the counts always agree with ``logs``.
 
 Several miners may feed one store (one per ingest worker, each owning some services), so
 the store's alias table is the authority: an incoming pattern ID that some miner already
@@ -15,23 +16,66 @@ import time
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["EXAMPLE_CHARS", "logs_source", "write_aliases", "write_counts", "write_patterns", "save_state"]
+__all__ = ["EXAMPLE_CHARS", "aggregate_counts", "has_aliases", "logs_source", "counts_source", "write_aliases", "write_counts",
+           "write_patterns", "save_state"]
 
 EXAMPLE_CHARS = 2000  # an example line is cut here (the full body stays in logs)
 _EXAMPLES_TYPE = '[{"log_id": "BIGINT", "body": "VARCHAR"}]'
 
 
-def logs_source(con: duckdb.DuckDBPyConnection, name: str) -> str:
+def aggregate_counts(logs: pa.Table) -> pa.Table:
+    """One row per (service, pattern, minute) of a batch's log rows: lines, errors,
+    first/last time and the first three examples (row index in ``logs`` and body).
+
+    Pure Arrow (C++ kernels): it runs where the batch is prepared, an ingest worker, so
+    the store's single writer merges a few hundred rows instead of scanning every line."""
+    n = logs.num_rows
+    err = pc.fill_null(pc.or_(pc.greater_equal(logs["severity_number"], 17),
+                              pc.is_in(logs["severity_inferred"], pa.array(["ERROR", "FATAL"]))), False)
+    t = pa.table({
+        "service": logs["service"], "pattern_id": logs["pattern_id"],
+        "minute": pc.floor_temporal(logs["ts"], unit="minute"), "ts": logs["ts"],
+        "err": pc.cast(err, pa.int64()), "idx": pa.array(range(n), pa.int64()),
+    }).filter(pc.is_valid(logs["pattern_id"]))
+    g = t.group_by(["service", "pattern_id", "minute"], use_threads=False).aggregate(
+        [("idx", "count"), ("err", "sum"), ("ts", "min"), ("ts", "max"), ("idx", "list")])
+    first3 = pc.list_slice(g["idx_list"].combine_chunks(), 0, 3)
+    idx = pc.list_flatten(first3)
+    bodies = pc.utf8_slice_codeunits(pc.take(logs["body"], idx), 0, EXAMPLE_CHARS)
+    examples = pa.ListArray.from_arrays(
+        first3.offsets, pa.StructArray.from_arrays([idx, bodies.combine_chunks()], names=["idx", "body"]))
+    return pa.table({
+        "service": g["service"], "pattern_id": g["pattern_id"], "minute": g["minute"],
+        "count": g["idx_count"], "errors": g["err_sum"], "first_ts": g["ts_min"], "last_ts": g["ts_max"],
+        "examples": examples, "base": pa.array([0] * g.num_rows, pa.int64()),
+    })
+
+
+def has_aliases(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT EXISTS (SELECT 1 FROM pattern_aliases)").fetchone()[0])
+
+
+def logs_source(name: str, aliases: bool) -> str:
     """A SQL relation over the registered log rows ``name``, pattern IDs re-pointed
     through the store's aliases (no join at all while there are none)."""
-    if not con.execute("SELECT EXISTS (SELECT 1 FROM pattern_aliases)").fetchone()[0]:
+    if not aliases:
         return name
     return (f"(SELECT l.* REPLACE (coalesce(a.new_id, l.pattern_id) AS pattern_id) FROM {name} l "
             "LEFT JOIN pattern_aliases a ON a.old_id = l.pattern_id)")
+
+
+def counts_source(name: str, aliases: bool) -> str:
+    """A SQL relation over the registered count rows ``name``, pattern IDs re-pointed
+    through the store's aliases (no join at all while there are none)."""
+    if not aliases:
+        return name
+    return (f"(SELECT c.* REPLACE (coalesce(a.new_id, c.pattern_id) AS pattern_id) FROM {name} c "
+            "LEFT JOIN pattern_aliases a ON a.old_id = c.pattern_id)")
 
 
 def write_aliases(con: duckdb.DuckDBPyConnection, aliases: dict[str, str]) -> None:
@@ -78,15 +122,15 @@ def write_aliases(con: duckdb.DuckDBPyConnection, aliases: dict[str, str]) -> No
         con.unregister("_rb_alias")
 
 
-def write_counts(con: duckdb.DuckDBPyConnection, src: str) -> None:
-    """One row per (service, pattern, minute) of the log rows in ``src``, merged into the
-    counts: lines, errors, first/last time and the first three examples with their IDs."""
+def write_counts(con: duckdb.DuckDBPyConnection, src: str, first_log_id: int) -> None:
+    """Merge the count rows in ``src`` (``aggregate_counts``, possibly of several batches
+    whose logs were numbered from ``first_log_id`` in order) into pattern_counts."""
     con.execute(
         f"""INSERT INTO pattern_counts
-        SELECT service, pattern_id, date_trunc('minute', ts) AS minute, count(*),
-               count(*) FILTER (WHERE severity_number >= 17 OR severity_inferred IN ('ERROR', 'FATAL')),
-               min(ts), max(ts), to_json(min_by({{'log_id': id, 'body': left(body, {EXAMPLE_CHARS})}}, id, 3))
-        FROM {src} WHERE pattern_id IS NOT NULL GROUP BY ALL
+        SELECT service, pattern_id, minute, sum(count), sum(errors), min(first_ts), max(last_ts),
+               to_json(list_slice(flatten(list(list_transform(examples,
+                   lambda x: {{'log_id': x.idx + base + {int(first_log_id)}, 'body': x.body}}) ORDER BY base)), 1, 3))
+        FROM {src} GROUP BY service, pattern_id, minute
         ON CONFLICT (service, pattern_id, minute) DO UPDATE SET
           count = pattern_counts.count + excluded.count,
           errors = pattern_counts.errors + excluded.errors,
@@ -101,7 +145,7 @@ def write_counts(con: duckdb.DuckDBPyConnection, src: str) -> None:
 
 def write_patterns(con: duckdb.DuckDBPyConnection, patterns: pa.Table | None, src: str | None) -> None:
     """Templates and severities from the miner (retired IDs skipped), then each pattern's
-    first/last time and line count from the log rows in ``src``."""
+    first/last time and line count from the count rows in ``src``."""
     if patterns is not None and patterns.num_rows:
         con.register("_rb_pat", patterns)
         try:
@@ -117,8 +161,8 @@ def write_patterns(con: duckdb.DuckDBPyConnection, patterns: pa.Table | None, sr
     if src is not None:
         con.execute(
             f"""INSERT INTO patterns
-            SELECT pattern_id, '', NULL, min(ts), max(ts), count(*) FROM {src}
-            WHERE pattern_id IS NOT NULL GROUP BY pattern_id
+            SELECT pattern_id, '', NULL, min(first_ts), max(last_ts), sum(count) FROM {src}
+            GROUP BY pattern_id
             ON CONFLICT (pattern_id) DO UPDATE SET
               first_seen = least(patterns.first_seen, excluded.first_seen),
               last_seen = greatest(patterns.last_seen, excluded.last_seen),

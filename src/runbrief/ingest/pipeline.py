@@ -103,6 +103,7 @@ class Prepared:
     objects: list[dict[str, Any]] = field(default_factory=list)
     resources: list[ResourceSeen] = field(default_factory=list)
     patterns: pa.Table | None = None  # pattern_id, template, severity
+    pattern_counts: pa.Table | None = None  # per (service, pattern, minute) of ``logs`` (persist.aggregate_counts)
     aliases: dict[str, str] = field(default_factory=dict)
     states: dict[str, bytes] = field(default_factory=dict)  # miner_state key -> serialized miner
     rejected: int = 0  # records refused by the decoder (OTLP partial success)
@@ -141,6 +142,16 @@ class Prepared:
             out.rejected += p.rejected
             out.errors.extend(p.errors)
         out.logs = _concat([p.logs for p in group])
+        # Count rows cite their examples by row index in their own batch: shift each
+        # batch's by where its rows start in the merged logs.
+        counts, base = [], 0
+        for p in group:
+            pc_ = p.pattern_counts
+            if pc_ is not None and pc_.num_rows:
+                counts.append(pc_.set_column(pc_.schema.get_field_index("base"), "base",
+                                             pa.array([base] * pc_.num_rows, pa.int64())))
+            base += p.logs.num_rows if p.logs is not None else 0
+        out.pattern_counts = _concat(counts)
         out.spans = _concat([p.spans for p in group])
         out.metrics = _concat([p.metrics for p in group])
         pats = [p.patterns for p in group if p.patterns is not None and p.patterns.num_rows]
@@ -231,6 +242,7 @@ class Preparer:
             d = self.distiller
             d.process(batch.logs)
             out.logs = writer.logs_table(batch.logs)
+            out.pattern_counts = persist.aggregate_counts(out.logs)
             taken = d.take()
             out.patterns, out.aliases = taken.patterns, taken.aliases
             if taken.state is not None:
@@ -249,8 +261,9 @@ class _Written:
 
     resources: dict[str, int] = field(default_factory=dict)  # fingerprint -> last_seen written (ns)
     patterns: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (template, severity)
+    aliases: bool | None = None  # does pattern_aliases have rows (None: not looked yet)
 
-    RESOURCE_STEP_NS = 10 * 10**9  # last_seen is kept to within this
+    RESOURCE_STEP_NS = 60 * 10**9  # a resource's last_seen is kept to within this (data time)
 
     def fresh_resources(self, seen: list[ResourceSeen]) -> list[ResourceSeen]:
         out = []
@@ -281,6 +294,8 @@ class _Written:
         for old, new in aliases.items():  # rows moved or deleted: write them afresh next time
             self.patterns.pop(old, None)
             self.patterns.pop(new, None)
+        if aliases:
+            self.aliases = True
 
 
 def _written(store: Store) -> _Written:
@@ -310,13 +325,22 @@ def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
         if n_logs:
             assert prep.logs is not None
             con.register("_rb_logs", writer.with_ids(prep.logs, log_id))
+            if prep.pattern_counts is not None:
+                con.register("_rb_counts", prep.pattern_counts)
+            if known.aliases is None or prep.aliases:
+                known.aliases = persist.has_aliases(con)
             try:
-                src = persist.logs_source(con, "_rb_logs")
-                con.execute(f"INSERT INTO logs SELECT * FROM {src}")
-                persist.write_counts(con, src)
-                persist.write_patterns(con, patterns, src)
+                con.execute(f"INSERT INTO logs SELECT * FROM {persist.logs_source('_rb_logs', known.aliases)}")
+                if prep.pattern_counts is not None:
+                    src = persist.counts_source("_rb_counts", known.aliases)
+                    persist.write_counts(con, src, log_id)
+                    persist.write_patterns(con, patterns, src)
+                else:
+                    persist.write_patterns(con, patterns, None)
             finally:
                 con.unregister("_rb_logs")
+                if prep.pattern_counts is not None:
+                    con.unregister("_rb_counts")
         elif patterns is not None:
             persist.write_patterns(con, patterns, None)
         writer.insert_table(con, "spans", prep.spans)

@@ -17,6 +17,8 @@ With ``workers=0`` everything runs in the server process, as the in-process ``Pi
 
 from __future__ import annotations
 
+import functools
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -93,6 +95,24 @@ def _worker_ready() -> int:
     return os.getpid()
 
 
+def _gc_paused(fn: Any) -> Any:
+    """Run ``fn`` with the cyclic GC paused. A request allocates hundreds of thousands of
+    small acyclic objects (records, dicts, strings) that reference counting frees; the
+    young-generation collections they trigger cost ~1 us a record (measured) and find
+    nothing. The collector runs as usual between requests."""
+
+    @functools.wraps(fn)  # keeps the name, so the pool can pickle a reference to it
+    def wrapper(*args: Any) -> Any:
+        gc.disable()
+        try:
+            return fn(*args)
+        finally:
+            gc.enable()
+
+    return wrapper
+
+
+@_gc_paused
 def _prepare_otlp(signal_name: str, body: bytes, ctype: str) -> Prepared:
     assert _PREPARER is not None
     decoded = otlp.decode(signal_name, body, ctype)
@@ -101,6 +121,7 @@ def _prepare_otlp(signal_name: str, body: bytes, ctype: str) -> Prepared:
     return prep
 
 
+@_gc_paused
 def _prepare_batch(batch: Batch) -> Prepared:
     assert _PREPARER is not None
     return _PREPARER.prepare(batch)

@@ -195,6 +195,11 @@ class Store:
                 raise
             con.execute("COMMIT")
 
+    def set_threads(self, n: int) -> None:
+        """How many threads DuckDB may use for every query and write of this store."""
+        with self._write_lock:
+            self._con.execute(f"SET threads = {int(n)}")
+
     def next_ids(self, table: str, n: int) -> int:
         """Reserve ``n`` consecutive integer IDs for ``table``; returns the first.
 

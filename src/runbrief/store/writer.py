@@ -14,7 +14,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from runbrief.records import Deploy, Event, LogRecord, MetricPoint, Resource, ResourceSeen, Span
+from runbrief.records import Deploy, Event, LogRecord, MetricPoint, ResourceSeen, Span
 
 __all__ = ["logs_table", "with_ids", "spans_table", "metrics_table", "insert_table", "insert_logs", "insert_spans",
            "insert_metrics", "insert_events", "insert_deploys",
@@ -31,6 +31,13 @@ def _dumps(obj: Any) -> str | None:
 
 def _us(ns: int) -> int:
     return ns // 1000
+
+
+def _table(columns: dict[str, Any]) -> pa.Table:
+    """An Arrow table whose plain-list columns are strings, declared rather than inferred:
+    a column that is all None in one batch must not become a null column, or batches
+    could not be concatenated for a group commit."""
+    return pa.table({k: pa.array(v, pa.string()) if isinstance(v, list) else v for k, v in columns.items()})
 
 
 def upsert_resources(con: duckdb.DuckDBPyConnection, seen: Sequence[ResourceSeen]) -> None:
@@ -77,33 +84,40 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table, select: s
         con.unregister(name)
 
 
+def _ns_to_us(values: list[int | None]) -> pa.Array:
+    """Nanosecond integers as a microsecond timestamp column, truncated like ``// 1000``
+    (one vectorized cast instead of a Python division per row)."""
+    return pa.array(values, pa.int64()).cast(pa.timestamp("ns")).cast(_TS, safe=False)
+
+
 def logs_table(records: Sequence[LogRecord]) -> pa.Table:
     """The log rows of ``records`` in the ``logs`` table's column order, all but ``id``
-    (IDs are handed out by the writer, at commit)."""
-    rid_cache: dict[int, str] = {}
-
-    def rid(r: Resource) -> str:
-        key = id(r)
-        v = rid_cache.get(key)
-        if v is None:
-            v = rid_cache[key] = r.fingerprint
-        return v
-
+    (IDs are handed out by the writer, at commit). This runs for every log record, so
+    per-resource values are computed once per resource and conversions are vectorized."""
+    by_resource: dict[int, tuple[str, str]] = {}
+    for r in records:
+        res = r.resource
+        if id(res) not in by_resource:
+            by_resource[id(res)] = (res.service, res.fingerprint)
+    per_record = [by_resource[id(r.resource)] for r in records]
+    dumps, opt = orjson.dumps, orjson.OPT_NON_STR_KEYS
     return pa.table(
         {
-            "ts": pa.array([_us(r.ts_ns) for r in records], _TS),
-            "observed_ts": pa.array([_us(r.observed_ns) if r.observed_ns else None for r in records], _TS),
-            "service": [r.resource.service for r in records],
+            "ts": _ns_to_us([r.ts_ns for r in records]),
+            "observed_ts": _ns_to_us([r.observed_ns or None for r in records]),
+            "service": pa.array([x[0] for x in per_record], pa.string()),
             "severity_number": pa.array([r.severity_number for r in records], pa.int8()),
-            "severity_text": [r.severity_text or None for r in records],
-            "severity_inferred": [r.severity_inferred or None for r in records],
+            "severity_text": pa.array([r.severity_text or None for r in records], pa.string()),
+            "severity_inferred": pa.array([r.severity_inferred or None for r in records], pa.string()),
             "body": pa.array([r.body for r in records], pa.string()),
             "pattern_id": pa.array([r.pattern_id or None for r in records], pa.string()),
-            "params": pa.array([_dumps(r.params) for r in records], pa.string()),
+            "params": pa.array([dumps(r.params).decode() if r.params else None for r in records], pa.string()),
             "trace_id": pa.array([r.trace_id or None for r in records], pa.string()),
             "span_id": pa.array([r.span_id or None for r in records], pa.string()),
-            "attributes": pa.array([_dumps(r.attributes) for r in records], pa.string()),
-            "resource_id": pa.array([rid(r.resource) for r in records], pa.string()),
+            "attributes": pa.array(
+                [dumps(r.attributes, option=opt, default=str).decode() if r.attributes else None for r in records],
+                pa.string()),
+            "resource_id": pa.array([x[1] for x in per_record], pa.string()),
             "scope": pa.array([r.scope or None for r in records], pa.string()),
             "source": pa.array([r.source for r in records], pa.string()),
         }
@@ -125,7 +139,7 @@ def _route(attrs: dict[str, Any]) -> str | None:
 
 
 def spans_table(spans: Sequence[Span]) -> pa.Table:
-    return pa.table(
+    return _table(
         {
             "trace_id": [s.trace_id for s in spans],
             "span_id": [s.span_id for s in spans],
@@ -156,7 +170,7 @@ def spans_table(spans: Sequence[Span]) -> pa.Table:
 
 
 def metrics_table(points: Sequence[MetricPoint]) -> pa.Table:
-    return pa.table(
+    return _table(
         {
             "ts": pa.array([_us(p.ts_ns) for p in points], _TS),
             "start_ts": pa.array([_us(p.start_ns) if p.start_ns else None for p in points], _TS),

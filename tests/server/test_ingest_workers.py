@@ -1,0 +1,119 @@
+"""The server's ingest workers: requests split by service, one miner per service, the
+service map kept across restarts, and a worker that dies is replaced without losing
+anything acknowledged."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+
+from runbrief.store.duck import Store
+from runbrief.testing import ServerProcess
+
+PB = {"content-type": "application/x-protobuf"}
+T0 = 1_772_409_600 * 10**9
+
+
+def _resource_logs(service: str, bodies: list[str], start: int = 0) -> ResourceLogs:
+    rl = ResourceLogs(scope_logs=[ScopeLogs()])
+    rl.resource.attributes.add(key="service.name").value.string_value = service
+    for i, body in enumerate(bodies):
+        lr = LogRecord(time_unix_nano=T0 + (start + i) * 10**9, severity_number=9)
+        lr.body.string_value = body
+        rl.scope_logs[0].log_records.append(lr)
+    return rl
+
+
+def _request(services: dict[str, list[str]], start: int = 0) -> bytes:
+    return ExportLogsServiceRequest(
+        resource_logs=[_resource_logs(s, b, start) for s, b in services.items()]).SerializeToString()
+
+
+def _workers(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if parent == pid and b"spawn_main" in (entry / "cmdline").read_bytes():
+                    out.append(int(entry.name))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def _post(url: str, body: bytes, headers: dict[str, str] = PB) -> httpx.Response:
+    for _ in range(50):  # 503 is the retryable answer; anything else is final
+        r = httpx.post(f"{url}/v1/logs", content=body, headers=headers, timeout=30)
+        if r.status_code != 503:
+            return r
+        time.sleep(0.2)
+    return r
+
+
+def _lines(n: int, what: str) -> list[str]:
+    return [f"{what} {i} took {i * 3} ms" for i in range(n)]
+
+
+def test_a_request_from_several_services_is_split_and_each_service_stays_with_one_miner(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    services = {f"svc-{k}": _lines(20, f"job-{k} finished") for k in range(4)}
+    services["svc-0"] += ["cache warmed in 12 ms"] * 5
+    services["svc-3"] += ["cache warmed in 15 ms"] * 5
+    with ServerProcess(store, jobs=False, extra_args=["--ingest-workers", "2"]) as sp:
+        assert httpx.get(f"{sp.url}/api/health").json()["ingest_workers"] == 2
+        r = _post(sp.url, _request(services))
+        assert r.status_code == 200, r.text
+        # the same services again, as OTLP/JSON, one request holding them all
+        js = {"resourceLogs": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": s}}]},
+                                "scopeLogs": [{"logRecords": [
+                                    {"timeUnixNano": str(T0 + (100 + i) * 10**9), "body": {"stringValue": b}}
+                                    for i, b in enumerate(bodies)]}]} for s, bodies in services.items()]}
+        r = _post(sp.url, orjson.dumps(js), {"content-type": "application/json"})
+        assert r.status_code == 200, r.text
+        stats = httpx.get(f"{sp.url}/api/op/stats").json()
+        assert stats["logs"] == 2 * sum(len(b) for b in services.values())
+    with Store.open(store) as s:
+        per_service = {r["service"]: r["n"] for r in s.query("SELECT service, count(*) n FROM logs GROUP BY 1")}
+        assert per_service == {k: 2 * len(v) for k, v in services.items()}
+        # a template shared by two services, mined in whichever workers own them, is one pattern
+        shared = s.query("SELECT DISTINCT pattern_id FROM logs WHERE body LIKE 'cache warmed%'")
+        assert len(shared) == 1
+        # every pattern the logs cite has its row, with a real template
+        orphans = s.scalar("""SELECT count(*) FROM (SELECT DISTINCT pattern_id FROM logs) l
+                              LEFT JOIN patterns p USING (pattern_id) WHERE p.template IS NULL OR p.template = ''""")
+        assert orphans == 0
+        routes = orjson.loads(bytes(s.scalar("SELECT state FROM miner_state WHERE key = 'routes/2'")))
+        assert set(routes) == set(services) and set(routes.values()) == {0, 1}  # spread over both workers
+        assert s.scalar("SELECT count(*) FROM miner_state WHERE key LIKE 'miner:%/2'") == 2
+    # a restart keeps each service with its worker
+    with ServerProcess(store, jobs=False, extra_args=["--ingest-workers", "2"]) as sp:
+        assert _post(sp.url, _request({"svc-new": _lines(3, "hello")}, start=500)).status_code == 200
+    with Store.open(store) as s:
+        again = orjson.loads(bytes(s.scalar("SELECT state FROM miner_state WHERE key = 'routes/2'")))
+        assert {k: again[k] for k in routes} == routes and "svc-new" in again
+
+
+def test_a_worker_that_dies_is_replaced_and_nothing_acknowledged_is_lost(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    acked = 0
+    with ServerProcess(store, jobs=False, extra_args=["--ingest-workers", "2"]) as sp:
+        assert _post(sp.url, _request({"api": _lines(50, "request")})).status_code == 200
+        acked += 50
+        victims = _workers(sp.proc.pid)  # type: ignore[union-attr]
+        assert len(victims) == 2
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        for k in range(5):
+            r = _post(sp.url, _request({"api": _lines(50, "request")}, start=100 * (k + 1)))
+            assert r.status_code == 200, r.text
+            acked += 50
+        assert not set(_workers(sp.proc.pid)) & set(victims)  # type: ignore[union-attr]
+        assert httpx.get(f"{sp.url}/api/op/stats").json()["logs"] == acked
