@@ -37,7 +37,7 @@ from runbrief.ingest import otlp
 from runbrief.testing import ServerProcess
 
 LOGHUB = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub-2k"
-BATCH = 2000
+BATCH = int(os.environ.get("BENCH_BATCH", "2000"))
 
 
 def _lines() -> list[str]:

@@ -26,9 +26,9 @@ def test_batches_prepared_apart_commit_as_one_group(tmp_path: Path) -> None:
     rich = Span("c" * 32, "d" * 16, "GET /x", T0, T0 + 10**6, res, status_code="ERROR", status_message="boom",
                 attributes={"http.route": "/x"})
     group = [
-        prep.prepare(Batch(logs=_logs("api", ["user 1 logged in", "user 2 logged in"]), spans=[plain])),
-        prep.prepare(Batch(logs=_logs("api", ["user 3 logged in", "disk full"], start=10), spans=[rich])),
-        prep.prepare(Batch(logs=_logs("web", ["user 4 logged in"], start=20))),
+        prep.prepare(Batch(logs=_logs("api", ["user 1 logged in", "user 2 logged in"]), spans=[plain]), 1),
+        prep.prepare(Batch(logs=_logs("api", ["user 3 logged in", "disk full"], start=10), spans=[rich]), 3),
+        prep.prepare(Batch(logs=_logs("web", ["user 4 logged in"], start=20)), 5),
     ]
     with Store.open(tmp_path / "s") as store:
         counts = commit(store, group)
@@ -51,13 +51,16 @@ def test_an_id_another_miner_retired_is_repointed_at_commit(tmp_path: Path) -> N
     stale template does not overwrite the pattern's."""
     a, b = Preparer(Distiller(state_key="miner:0/2")), Preparer(Distiller(state_key="miner:1/2"))
     with Store.open(tmp_path / "s") as store:
-        commit(store, [a.prepare(Batch(logs=_logs("a", ["session opened for user alice by sshd"] * 3)))])
-        commit(store, [b.prepare(Batch(logs=_logs("b", ["session opened for user alice by sshd"] * 3)))])
+        def commit_one(prep: Preparer, batch: Batch) -> None:
+            commit(store, [prep.prepare(batch, store.next_ids("logs", len(batch.logs)))])
+
+        commit_one(a, Batch(logs=_logs("a", ["session opened for user alice by sshd"] * 3)))
+        commit_one(b, Batch(logs=_logs("b", ["session opened for user alice by sshd"] * 3)))
         users = ["bob", "carol", "dave", "erin", "frank"]
         for k, u in enumerate(users):  # miner a sees the user vary and generalizes
-            commit(store, [a.prepare(Batch(logs=_logs("a", [f"session opened for user {u} by sshd"], start=10 + k)))])
+            commit_one(a, Batch(logs=_logs("a", [f"session opened for user {u} by sshd"], start=10 + k)))
         assert store.scalar("SELECT count(*) FROM pattern_aliases") >= 1
-        commit(store, [b.prepare(Batch(logs=_logs("b", ["session opened for user alice by sshd"] * 2, start=50)))])
+        commit_one(b, Batch(logs=_logs("b", ["session opened for user alice by sshd"] * 2, start=50)))
         ids = {r["pattern_id"] for r in store.query("SELECT DISTINCT pattern_id FROM logs")}
         assert len(ids) == 1, ids
         (pid,) = ids

@@ -16,6 +16,7 @@ ingest splits headers), so no header handling happens here.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 __all__ = ["Distiller", "Distilled", "STATE_KEY", "load_state"]
 
 STATE_KEY = "miner"
+# Pattern rows are handed over when new or changed. If a commit carrying one failed, the
+# row would be missing until the pattern next changed; resending all of them this often
+# bounds that (the writer skips rows it already has).
+RESEND_S = 300.0
 
 
 @dataclass
@@ -65,6 +70,9 @@ class Distiller:
         self.parser = Parser(Miner.load(orjson.loads(state) if state else None), headers=False)
         self._pending: set[int] = set()  # clusters of the records processed since take()
         self._severity: dict[int, Counter[str]] = {}  # cid -> source levels seen
+        self._best: dict[int, str] = {}  # cid -> the level seen most (kept as counts change)
+        self._sent: dict[str, tuple[str, str]] = {}  # pattern id -> (template, severity) last handed over
+        self._sent_at = time.monotonic()
         self._inferred: dict[str, str] = {}  # template -> keyword severity
         self.repaired = 0  # bodies whose invalid code points were replaced
         self._epoch = self.miner.epoch
@@ -92,6 +100,7 @@ class Distiller:
         if self._epoch != self.miner.epoch:  # clusters were evicted: drop what named them
             self._epoch = self.miner.epoch
             self._severity = {k: v for k, v in self._severity.items() if k in self.miner.clusters}
+            self._best = {k: v for k, v in self._best.items() if k in self.miner.clusters}
         miner = self.miner
         plan = self.parser.plan
         # Lines of one entry share cluster, ID and value spans: look those up once per
@@ -115,7 +124,11 @@ class Distiller:
             learned = self._severity.get(cid)
             if learned is None:
                 learned = self._severity[cid] = Counter()
-            learned[severity_name(number)] += n
+            name = severity_name(number)
+            learned[name] += n
+            best = self._best.get(cid)
+            if best is None or (best != name and learned[name] > learned[best]):
+                self._best[cid] = name
         if 0 in {number for _, number in levels}:
             inferred: dict[int, str] = {}
             for r, cid in zip(records, cids, strict=True):
@@ -129,9 +142,9 @@ class Distiller:
     def severity_of(self, cid: int) -> str:
         """A pattern's learned severity: the level most of its leveled lines carried,
         else what the words of its template suggest."""
-        seen = self._severity.get(cid)
-        if seen:
-            return seen.most_common(1)[0][0]
+        best = self._best.get(cid)
+        if best:
+            return best
         c = self.miner.clusters.get(cid)
         if c is None:
             return ""
@@ -153,13 +166,17 @@ class Distiller:
         changed, _ = miner.drain_changes()
         aliases = miner.drain_aliases()
         cids, self._pending = self._pending, set()
+        if time.monotonic() - self._sent_at > RESEND_S:  # now and then, everything again (see RESEND_S)
+            self._sent.clear()
+            self._sent_at = time.monotonic()
         rows: dict[str, tuple[str, str]] = {}
-        for c in changed:
-            rows[c.pattern_id] = (c.template, self.severity_of(c.cid))
-        for cid in cids:
-            c = miner.clusters.get(miner.resolve(cid))
+        for c in [*changed, *(miner.clusters.get(miner.resolve(cid)) for cid in cids)]:
             if c is not None:
-                rows[c.pattern_id] = (c.template, self.severity_of(c.cid))
+                row = (c.template, self.severity_of(c.cid))
+                if self._sent.get(c.pattern_id) != row:
+                    rows[c.pattern_id] = self._sent[c.pattern_id] = row
+        if len(self._sent) > 200_000:
+            self._sent.clear()
         patterns = None
         if rows:
             ids_ = list(rows)

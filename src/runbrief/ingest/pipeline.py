@@ -95,7 +95,7 @@ class Prepared:
     """A batch made ready for the store: rows as Arrow tables, plus what the commit hooks
     and the distill writes need. Plain data, so it can cross from a worker process."""
 
-    logs: pa.Table | None = None  # the logs table's columns but id
+    logs: pa.Table | None = None  # the logs table's rows, IDs included
     spans: pa.Table | None = None
     metrics: pa.Table | None = None
     events: list[Event] = field(default_factory=list)
@@ -103,7 +103,7 @@ class Prepared:
     objects: list[dict[str, Any]] = field(default_factory=list)
     resources: list[ResourceSeen] = field(default_factory=list)
     patterns: pa.Table | None = None  # pattern_id, template, severity
-    pattern_counts: pa.Table | None = None  # per (service, pattern, minute) of ``logs`` (persist.aggregate_counts)
+    pattern_counts: list[list[Any]] = field(default_factory=list)  # persist.aggregate_counts of ``logs``
     aliases: dict[str, str] = field(default_factory=dict)
     states: dict[str, bytes] = field(default_factory=dict)  # miner_state key -> serialized miner
     rejected: int = 0  # records refused by the decoder (OTLP partial success)
@@ -141,17 +141,8 @@ class Prepared:
             out.states.update(p.states)
             out.rejected += p.rejected
             out.errors.extend(p.errors)
+            out.pattern_counts.extend(p.pattern_counts)  # merged by key at commit (persist.merge_counts)
         out.logs = _concat([p.logs for p in group])
-        # Count rows cite their examples by row index in their own batch: shift each
-        # batch's by where its rows start in the merged logs.
-        counts, base = [], 0
-        for p in group:
-            pc_ = p.pattern_counts
-            if pc_ is not None and pc_.num_rows:
-                counts.append(pc_.set_column(pc_.schema.get_field_index("base"), "base",
-                                             pa.array([base] * pc_.num_rows, pa.int64())))
-            base += p.logs.num_rows if p.logs is not None else 0
-        out.pattern_counts = _concat(counts)
         out.spans = _concat([p.spans for p in group])
         out.metrics = _concat([p.metrics for p in group])
         pats = [p.patterns for p in group if p.patterns is not None and p.patterns.num_rows]
@@ -233,7 +224,9 @@ class Preparer:
                 self._distiller = self._make()
         return self._distiller
 
-    def prepare(self, batch: Batch) -> Prepared:
+    def prepare(self, batch: Batch, first_log_id: int) -> Prepared:
+        """``first_log_id`` starts a range of ``len(batch.logs)`` IDs reserved for its log
+        records (``Store.next_ids``); records a hook drops leave their IDs unused."""
         for hook in _PREPARE_HOOKS:
             hook(batch)
         out = Prepared(events=batch.events, deploys=batch.deploys, objects=batch.objects,
@@ -241,8 +234,8 @@ class Preparer:
         if batch.logs:
             d = self.distiller
             d.process(batch.logs)
-            out.logs = writer.logs_table(batch.logs)
-            out.pattern_counts = persist.aggregate_counts(out.logs)
+            out.logs = writer.logs_table(batch.logs, first_log_id)
+            out.pattern_counts = persist.aggregate_counts(batch.logs, first_log_id)
             taken = d.take()
             out.patterns, out.aliases = taken.patterns, taken.aliases
             if taken.state is not None:
@@ -261,7 +254,7 @@ class _Written:
 
     resources: dict[str, int] = field(default_factory=dict)  # fingerprint -> last_seen written (ns)
     patterns: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (template, severity)
-    aliases: bool | None = None  # does pattern_aliases have rows (None: not looked yet)
+    aliases: persist.AliasMap | None = None  # the store's retired pattern IDs (loaded on first commit)
 
     RESOURCE_STEP_NS = 60 * 10**9  # a resource's last_seen is kept to within this (data time)
 
@@ -294,8 +287,6 @@ class _Written:
         for old, new in aliases.items():  # rows moved or deleted: write them afresh next time
             self.patterns.pop(old, None)
             self.patterns.pop(new, None)
-        if aliases:
-            self.aliases = True
 
 
 def _written(store: Store) -> _Written:
@@ -312,43 +303,35 @@ def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
     prep = Prepared.merge(group)
     for hook in _COMMIT_HOOKS:
         hook(store, prep)
-    n_logs = prep.logs.num_rows if prep.logs is not None else 0
-    log_id = store.next_ids("logs", n_logs) if n_logs else 0
     evt_id = store.next_ids("events", len(prep.events)) if prep.events else 0
     dep_id = store.next_ids("deploys", len(prep.deploys)) if prep.deploys else 0
     known = _written(store)
     resources = known.fresh_resources(prep.resources)
     patterns = prep.patterns if prep.aliases else known.fresh_patterns(prep.patterns)
     with store.write() as con:
+        if known.aliases is None:
+            known.aliases = persist.AliasMap.load(con)
+        aliases = persist.AliasMap(known.aliases)  # the committed map is updated only on success
         writer.upsert_resources(con, resources)
-        persist.write_aliases(con, prep.aliases)
-        if n_logs:
-            assert prep.logs is not None
-            con.register("_rb_logs", writer.with_ids(prep.logs, log_id))
-            if prep.pattern_counts is not None:
-                con.register("_rb_counts", prep.pattern_counts)
-            if known.aliases is None or prep.aliases:
-                known.aliases = persist.has_aliases(con)
-            try:
-                con.execute(f"INSERT INTO logs SELECT * FROM {persist.logs_source('_rb_logs', known.aliases)}")
-                if prep.pattern_counts is not None:
-                    src = persist.counts_source("_rb_counts", known.aliases)
-                    persist.write_counts(con, src, log_id)
-                    persist.write_patterns(con, patterns, src)
-                else:
-                    persist.write_patterns(con, patterns, None)
-            finally:
-                con.unregister("_rb_logs")
-                if prep.pattern_counts is not None:
-                    con.unregister("_rb_counts")
-        elif patterns is not None:
-            persist.write_patterns(con, patterns, None)
+        if prep.aliases:
+            persist.write_aliases(con, prep.aliases)
+            aliases.add(prep.aliases)
+        if prep.logs is not None:
+            logs = prep.logs
+            if aliases:
+                i = logs.schema.get_field_index("pattern_id")
+                logs = logs.set_column(i, "pattern_id", aliases.repoint(logs["pattern_id"]))
+            writer.insert_table(con, "logs", logs)
+        rows = persist.merge_counts([prep.pattern_counts], aliases)
+        persist.write_counts(con, rows)
+        persist.write_patterns(con, patterns, rows, aliases)
         writer.insert_table(con, "spans", prep.spans)
         writer.insert_table(con, "metric_points", prep.metrics)
         writer.insert_events(con, prep.events, evt_id)
         writer.insert_deploys(con, prep.deploys, dep_id)
         for key, blob in prep.states.items():
             persist.save_state(con, key, blob)
+    known.aliases = aliases
     known.committed(resources, patterns, prep.aliases)
     return prep.counts()
 
@@ -372,8 +355,11 @@ class Pipeline:
 
     def prepare(self, batch: Batch) -> Prepared:
         with self._lock:
-            return self.preparer.prepare(batch)
+            return self.preparer.prepare(batch, self._first_id(batch))
+
+    def _first_id(self, batch: Batch) -> int:
+        return self.store.next_ids("logs", len(batch.logs)) if batch.logs else 0
 
     def write(self, batch: Batch) -> dict[str, int]:
         with self._lock:
-            return commit(self.store, [self.preparer.prepare(batch)])
+            return commit(self.store, [self.preparer.prepare(batch, self._first_id(batch))])

@@ -113,18 +113,21 @@ def _gc_paused(fn: Any) -> Any:
 
 
 @_gc_paused
-def _prepare_otlp(signal_name: str, body: bytes, ctype: str) -> Prepared:
+def _prepare_otlp(signal_name: str, body: bytes, ctype: str, first_log_id: int, reserved: int) -> Prepared:
     assert _PREPARER is not None
     decoded = otlp.decode(signal_name, body, ctype)
-    prep = _PREPARER.prepare(decoded.batch)
+    if len(decoded.batch.logs) > reserved:  # the router counted differently: never reuse an ID
+        raise IngestError(f"the request holds {len(decoded.batch.logs)} log records where {reserved} were "
+                          "counted; send it as OTLP protobuf, or report this shape of OTLP/JSON")
+    prep = _PREPARER.prepare(decoded.batch, first_log_id)
     prep.rejected, prep.errors = decoded.rejected, list(decoded.errors or [])
     return prep
 
 
 @_gc_paused
-def _prepare_batch(batch: Batch) -> Prepared:
+def _prepare_batch(batch: Batch, first_log_id: int) -> Prepared:
     assert _PREPARER is not None
-    return _PREPARER.prepare(batch)
+    return _PREPARER.prepare(batch, first_log_id)
 
 
 # ------------------------------------------------------------------ routing
@@ -303,8 +306,11 @@ class Ingestor:
         self.queue.reserve(count)
         futs = []
         for svc, part, n in parts:
-            shard = self._shard(svc, n) if signal_name == "logs" else next(self._rr) % self.workers
-            futs.append(self._run(shard, _prepare_otlp, signal_name, part, ctype))
+            if signal_name == "logs":  # log IDs are handed out here, so workers number their rows
+                shard, first = self._shard(svc, n), self.store.next_ids("logs", n) if n else 0
+            else:
+                shard, first = next(self._rr) % self.workers, 0
+            futs.append(self._run(shard, _prepare_otlp, signal_name, part, ctype, first, n if first else 0))
         return self._commit_when_prepared(futs, count)
 
     def submit_batch(self, batch: Batch) -> Future[dict[str, int]]:
@@ -323,7 +329,7 @@ class Ingestor:
                      objects=batch.objects)
         count = len(batch)
         self.queue.reserve(count)
-        futs = [self._run(i, _prepare_batch, b) for i, b in shards.items()]
+        futs = [self._run(i, _prepare_batch, b, self.store.next_ids("logs", len(b.logs))) for i, b in shards.items()]
         return _chain(self._commit_when_prepared(futs, count, [rest] if len(rest) or rest.objects else []),
                       lambda o: o.counts)
 

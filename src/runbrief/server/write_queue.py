@@ -139,7 +139,7 @@ class WriteQueue:
             t0 = time.perf_counter()
             reserved = sum(r.reserved for r in group)
             try:
-                preps = [x if isinstance(x, Prepared) else self.preparer.prepare(x) for r in group for x in r.items]
+                preps = [x if isinstance(x, Prepared) else self._prepare(x) for r in group for x in r.items]
                 commit(self.store, preps)
             except Exception as exc:  # the requests fail, the server keeps serving
                 log.exception("write failed")
@@ -155,6 +155,10 @@ class WriteQueue:
                 with self._cv:
                     self._pending -= reserved
             log.debug("committed %d records in %.1f ms", sum(r.size for r in group), (time.perf_counter() - t0) * 1e3)
+
+    def _prepare(self, batch: Batch) -> Prepared:
+        first = self.store.next_ids("logs", len(batch.logs)) if batch.logs else 0
+        return self.preparer.prepare(batch, first)
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop accepting, write what is queued, and stop the thread."""

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from runbrief.records import Deploy, Event, LogRecord, MetricPoint, ResourceSeen, Span
 
-__all__ = ["logs_table", "with_ids", "spans_table", "metrics_table", "insert_table", "insert_logs", "insert_spans",
+__all__ = ["logs_table", "spans_table", "metrics_table", "insert_table", "insert_logs", "insert_spans",
            "insert_metrics", "insert_events", "insert_deploys",
            "upsert_resources"]
 
@@ -90,10 +90,10 @@ def _ns_to_us(values: list[int | None]) -> pa.Array:
     return pa.array(values, pa.int64()).cast(pa.timestamp("ns")).cast(_TS, safe=False)
 
 
-def logs_table(records: Sequence[LogRecord]) -> pa.Table:
-    """The log rows of ``records`` in the ``logs`` table's column order, all but ``id``
-    (IDs are handed out by the writer, at commit). This runs for every log record, so
-    per-resource values are computed once per resource and conversions are vectorized."""
+def logs_table(records: Sequence[LogRecord], first_id: int) -> pa.Table:
+    """The log rows of ``records``, numbered from ``first_id``, in the ``logs`` table's
+    column order. This runs for every log record, so per-resource values are computed
+    once per resource and conversions are vectorized."""
     by_resource: dict[int, tuple[str, str]] = {}
     for r in records:
         res = r.resource
@@ -103,6 +103,7 @@ def logs_table(records: Sequence[LogRecord]) -> pa.Table:
     dumps, opt = orjson.dumps, orjson.OPT_NON_STR_KEYS
     return pa.table(
         {
+            "id": pa.array(range(first_id, first_id + len(records)), pa.int64()),
             "ts": _ns_to_us([r.ts_ns for r in records]),
             "observed_ts": _ns_to_us([r.observed_ns or None for r in records]),
             "service": pa.array([x[0] for x in per_record], pa.string()),
@@ -122,11 +123,6 @@ def logs_table(records: Sequence[LogRecord]) -> pa.Table:
             "source": pa.array([r.source for r in records], pa.string()),
         }
     )
-
-
-def with_ids(tbl: pa.Table, first_id: int) -> pa.Table:
-    """``tbl`` with an ``id`` column first: first_id, first_id + 1, ..."""
-    return tbl.add_column(0, "id", pa.array(range(first_id, first_id + tbl.num_rows), pa.int64()))
 
 
 def _route(attrs: dict[str, Any]) -> str | None:
@@ -246,7 +242,7 @@ def insert_logs(con: duckdb.DuckDBPyConnection, records: Sequence[LogRecord], fi
     """Log records as they are (no distill), numbered from ``first_id``: for tools and tests
     that fill a store directly; ingest goes through the pipeline."""
     if records:
-        _insert(con, "logs", with_ids(logs_table(records), first_id))
+        _insert(con, "logs", logs_table(records, first_id))
 
 
 def insert_spans(con: duckdb.DuckDBPyConnection, spans: Sequence[Span]) -> None:
