@@ -81,22 +81,26 @@ def _example(body: Any) -> str:
 
 def merge_counts(groups: Iterable[list[CountRow]], aliases: AliasMap) -> list[CountRow]:
     """The count rows of several batches as one set, keys unique (an upsert may touch a
-    row once), retired pattern IDs re-pointed."""
+    row once), retired pattern IDs re-pointed. Rows are merged in place: each batch's
+    rows are used by one commit only."""
     out: dict[tuple[str, str, int], CountRow] = {}
     for rows in groups:
         for row in rows:
-            pid = aliases.get(row[1], row[1])
-            key = (row[0], pid, row[2])
+            if aliases:
+                row[1] = aliases.get(row[1], row[1])
+            key = (row[0], row[1], row[2])
             a = out.get(key)
             if a is None:
-                out[key] = [row[0], pid, *row[2:7], list(row[7])]
-            else:
-                a[3] += row[3]
-                a[4] += row[4]
-                a[5] = min(a[5], row[5])
-                a[6] = max(a[6], row[6])
-                if len(a[7]) < EXAMPLES_KEPT:
-                    a[7] = sorted(a[7] + row[7])[:EXAMPLES_KEPT]
+                out[key] = row
+                continue
+            a[3] += row[3]
+            a[4] += row[4]
+            if row[5] < a[5]:
+                a[5] = row[5]
+            if row[6] > a[6]:
+                a[6] = row[6]
+            if len(a[7]) < EXAMPLES_KEPT:
+                a[7] = sorted(a[7] + row[7])[:EXAMPLES_KEPT]
     return list(out.values())
 
 

@@ -43,7 +43,7 @@ class _Request:
 
 class WriteQueue:
     def __init__(self, store: Store, preparer: Preparer, *, max_pending: int = 500_000,
-                 max_group: int = 100_000, min_group: int = 50_000, linger_s: float = 0.05) -> None:
+                 max_group: int = 100_000, min_group: int = 50_000, linger_s: float = 0.02) -> None:
         self.store = store
         # Prepares what arrives as plain batches (everything, when there are no ingest workers).
         self.preparer = preparer
