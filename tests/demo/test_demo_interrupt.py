@@ -51,3 +51,26 @@ def test_no_process_survives_the_demo(tmp_path: Path, sig: signal.Signals) -> No
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_service_stops_on_sigterm_sent_the_moment_it_is_ready(tmp_path: Path) -> None:
+    """The ready file is written before uvicorn installs its signal handlers: a SIGTERM in
+    that window (the demo killed right after start) must still stop the service."""
+    from runbrief.demo.catalog import seed_inventory
+
+    seed_inventory(tmp_path / "inv.sqlite")
+    ready = tmp_path / "inv.ready"
+    proc = subprocess.Popen([sys.executable, "-m", "runbrief.demo.service", "inventory", "--version", "1",
+                             "--otlp", "http://127.0.0.1:9", "--db", str(tmp_path / "inv.sqlite"),
+                             "--ready-file", str(ready)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -71,10 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     sock.listen(512)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                            timeout_graceful_shutdown=5))
-    # uvicorn re-raises the signal that stopped it once it returns; these no-op handlers
-    # take it, so the flush below runs instead of the process dying with spans queued.
+    # uvicorn re-raises the signal that stopped it once it returns; these handlers take it,
+    # so the flush below runs instead of the process dying with spans queued. A signal that
+    # lands before uvicorn installs its own handlers (the ready file is already written)
+    # must still stop the server: the handler asks it to exit, which it checks at startup.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
+        signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
     _write_ready(args.ready_file, sock.getsockname()[1])
     try:
         server.run(sockets=[sock])
