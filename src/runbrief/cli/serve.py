@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import os
@@ -83,7 +84,11 @@ def serve(
     url = f"http://{url_host}:{config.http_port}"
     write_address(db.path, url, token)
     server.start_jobs()
-    uv = uvicorn.Server(uvicorn.Config(build_app(server), log_level=log_level, access_log=False,
+    app = build_app(server)
+    # What is alive now (modules, the app, the store) lives as long as the server: keep it
+    # out of the cyclic GC's full collections, which the writer's allocations trigger.
+    gc.freeze()
+    uv = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False,
                                        timeout_graceful_shutdown=5))
     print(f"runbrief serving {db.path}", flush=True)
     print(f"  OTLP/HTTP, API, MCP, web: {url}  (http_port={config.http_port})", flush=True)
