@@ -353,10 +353,6 @@ class Pipeline:
     def distiller(self) -> Distills:
         return self.preparer.distiller
 
-    def prepare(self, batch: Batch) -> Prepared:
-        with self._lock:
-            return self.preparer.prepare(batch, self._first_id(batch))
-
     def _first_id(self, batch: Batch) -> int:
         return self.store.next_ids("logs", len(batch.logs)) if batch.logs else 0
 

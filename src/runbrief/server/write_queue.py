@@ -102,10 +102,6 @@ class WriteQueue:
             self._cv.notify_all()
         return fut
 
-    def write_now(self, batch: Batch) -> dict[str, int]:
-        """Submit and wait: for callers on a worker thread."""
-        return self.submit(batch).result()
-
     def _take(self) -> list[_Request]:
         with self._cv:
             while not self._items and not self._closed:

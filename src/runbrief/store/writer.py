@@ -16,9 +16,8 @@ import pyarrow as pa
 
 from runbrief.records import Deploy, Event, LogRecord, MetricPoint, ResourceSeen, Span
 
-__all__ = ["logs_table", "spans_table", "metrics_table", "insert_table", "insert_logs", "insert_spans",
-           "insert_metrics", "insert_events", "insert_deploys",
-           "upsert_resources"]
+__all__ = ["logs_table", "spans_table", "metrics_table", "insert_table", "insert_logs", "insert_events",
+           "insert_deploys", "upsert_resources"]
 
 _TS = pa.timestamp("us")
 
@@ -243,13 +242,3 @@ def insert_logs(con: duckdb.DuckDBPyConnection, records: Sequence[LogRecord], fi
     that fill a store directly; ingest goes through the pipeline."""
     if records:
         _insert(con, "logs", logs_table(records, first_id))
-
-
-def insert_spans(con: duckdb.DuckDBPyConnection, spans: Sequence[Span]) -> None:
-    if spans:
-        _insert(con, "spans", spans_table(spans))
-
-
-def insert_metrics(con: duckdb.DuckDBPyConnection, points: Sequence[MetricPoint]) -> None:
-    if points:
-        _insert(con, "metric_points", metrics_table(points))
