@@ -117,3 +117,26 @@ def test_a_worker_that_dies_is_replaced_and_nothing_acknowledged_is_lost(tmp_pat
             acked += 50
         assert not set(_workers(sp.proc.pid)) & set(victims)  # type: ignore[union-attr]
         assert httpx.get(f"{sp.url}/api/op/stats").json()["logs"] == acked
+
+
+def test_the_router_counts_what_the_decoder_will_find() -> None:
+    """Log IDs are reserved from the router's count, so it must match the decoder's for
+    every spelling OTLP allows (protobuf; JSON in lowerCamelCase and snake_case)."""
+    from runbrief.ingest import otlp
+    from runbrief.server.ingest import _split_json, _split_protobuf
+
+    body = _request({"a": _lines(3, "x"), "b": _lines(2, "y"), "c": []})
+    parts, count = _split_protobuf("logs", body)
+    assert count == len(otlp.decode("logs", body).batch.logs) == 5
+    assert sorted((svc, n) for svc, _, n in parts) == [("a", 3), ("b", 2), ("c", 0)]
+    assert sum(len(otlp.decode("logs", part).batch.logs) for _, part, _ in parts) == 5
+    for outer, scope, recs in (("resourceLogs", "scopeLogs", "logRecords"),
+                               ("resource_logs", "scope_logs", "log_records")):
+        doc = {outer: [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": s}}]},
+                        scope: [{recs: [{"body": {"stringValue": f"{s} {i}"}} for i in range(n)]}]}
+                       for s, n in (("a", 3), ("b", 4))]}
+        raw = orjson.dumps(doc)
+        parts, count = _split_json("logs", raw)
+        assert count == len(otlp.decode("logs", raw, otlp.JSON).batch.logs) == 7
+        assert sorted((svc, n) for svc, _, n in parts) == [("a", 3), ("b", 4)]
+        assert sum(len(otlp.decode("logs", part, otlp.JSON).batch.logs) for _, part, _ in parts) == 7
