@@ -140,3 +140,30 @@ def test_the_router_counts_what_the_decoder_will_find() -> None:
         assert count == len(otlp.decode("logs", raw, otlp.JSON).batch.logs) == 7
         assert sorted((svc, n) for svc, _, n in parts) == [("a", 3), ("b", 4)]
         assert sum(len(otlp.decode("logs", part, otlp.JSON).batch.logs) for _, part, _ in parts) == 7
+
+
+def test_workers_leave_with_a_server_that_is_killed(tmp_path: Path) -> None:
+    sp = ServerProcess(tmp_path / "s", jobs=False, extra_args=["--ingest-workers", "2"]).start()
+    try:
+        assert _post(sp.url, _request({"api": _lines(5, "request")})).status_code == 200
+        workers = _workers(sp.proc.pid)  # type: ignore[union-attr]
+        assert len(workers) == 2
+    finally:
+        sp.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.1)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+             and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert not alive
+
+
+def test_workers_leave_with_a_server_that_stops(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "s", jobs=False, extra_args=["--ingest-workers", "2"]) as sp:
+        assert _post(sp.url, _request({"api": _lines(5, "request")})).status_code == 200
+        workers = _workers(sp.proc.pid)  # type: ignore[union-attr]
+        assert len(workers) == 2
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]

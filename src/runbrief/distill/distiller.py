@@ -87,16 +87,20 @@ class Distiller:
 
     # ------------------------------------------------------------ process
     def process(self, records: list[LogRecord]) -> None:
-        for r in records:
-            if not isinstance(r.body, str):
-                r.body = "" if r.body is None else str(r.body)
-            if not r.body.isascii():
-                try:
-                    r.body.encode("utf-8")
-                except UnicodeEncodeError:  # lone surrogates cannot be stored: replace them
-                    r.body = r.body.encode("utf-8", "replace").decode("utf-8")
-                    self.repaired += 1
-        entries = self.parser.assign([r.body for r in records])
+        bodies = [r.body for r in records]
+        # Nearly every batch is all-ASCII text: one C-level check instead of one per line.
+        if not all(type(b) is str for b in bodies) or not "".join(bodies).isascii():
+            for r in records:
+                if not isinstance(r.body, str):
+                    r.body = "" if r.body is None else str(r.body)
+                if not r.body.isascii():
+                    try:
+                        r.body.encode("utf-8")
+                    except UnicodeEncodeError:  # lone surrogates cannot be stored: replace them
+                        r.body = r.body.encode("utf-8", "replace").decode("utf-8")
+                        self.repaired += 1
+            bodies = [r.body for r in records]
+        entries = self.parser.assign(bodies)
         if self._epoch != self.miner.epoch:  # clusters were evicted: drop what named them
             self._epoch = self.miner.epoch
             self._severity = {k: v for k, v in self._severity.items() if k in self.miner.clusters}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
@@ -68,26 +69,33 @@ class Batch:
         return len(self.logs) + len(self.spans) + len(self.metrics) + len(self.events) + len(self.deploys)
 
 
+_TIMES = ((attrgetter("ts_ns"), attrgetter("ts_ns")), (attrgetter("start_ns"), attrgetter("end_ns")),
+          (attrgetter("ts_ns"), attrgetter("ts_ns")))
+
+
 def _resources_seen(batch: Batch) -> list[ResourceSeen]:
-    spans: dict[int, ResourceSeen] = {}
+    """Each resource of the batch with the span of its records' times. This runs for every
+    record; most batches come from one resource (an OTLP request from one SDK), which is
+    read with C-level passes only."""
+    seen: dict[int, ResourceSeen] = {}
 
     def note(res: Any, first: int, last: int) -> None:
-        s = spans.get(id(res))
-        if s is None:
-            spans[id(res)] = ResourceSeen(res, first, last)
+        got = seen.get(id(res))
+        if got is None:
+            seen[id(res)] = ResourceSeen(res, first, last)
         else:
-            if first < s.first_ns:
-                s.first_ns = first
-            if last > s.last_ns:
-                s.last_ns = last
+            got.first_ns, got.last_ns = min(got.first_ns, first), max(got.last_ns, last)
 
-    for r in batch.logs:
-        note(r.resource, r.ts_ns, r.ts_ns)
-    for s in batch.spans:
-        note(s.resource, s.start_ns, s.end_ns)
-    for m in batch.metrics:
-        note(m.resource, m.ts_ns, m.ts_ns)
-    return list(spans.values())
+    for records, (first_of, last_of) in zip((batch.logs, batch.spans, batch.metrics), _TIMES, strict=True):
+        if not records:
+            continue
+        resources = list(map(attrgetter("resource"), records))
+        if resources.count(resources[0]) == len(resources):
+            note(resources[0], min(map(first_of, records)), max(map(last_of, records)))
+        else:
+            for r, res in zip(records, resources, strict=True):
+                note(res, first_of(r), last_of(r))
+    return list(seen.values())
 
 
 @dataclass

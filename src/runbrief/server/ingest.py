@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -85,6 +86,16 @@ _PREPARER: Preparer | None = None
 def _worker_init(key: str, state: bytes | None) -> None:
     # Ctrl-C reaches the whole process group: the server decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker holds both ends of its task queue, so a server that dies without closing it
+    # (SIGKILL, a crash) would leave it waiting forever: it leaves when its parent does.
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, name="runbrief-parent-watch", daemon=True).start()
     global _PREPARER
     from runbrief.distill.distiller import Distiller
 

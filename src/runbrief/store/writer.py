@@ -93,19 +93,21 @@ def logs_table(records: Sequence[LogRecord], first_id: int) -> pa.Table:
     """The log rows of ``records``, numbered from ``first_id``, in the ``logs`` table's
     column order. This runs for every log record, so per-resource values are computed
     once per resource and conversions are vectorized."""
-    by_resource: dict[int, tuple[str, str]] = {}
-    for r in records:
-        res = r.resource
-        if id(res) not in by_resource:
-            by_resource[id(res)] = (res.service, res.fingerprint)
-    per_record = [by_resource[id(r.resource)] for r in records]
+    resources = [r.resource for r in records]
+    if resources and resources.count(resources[0]) == len(resources):  # one resource: the usual batch
+        services = [resources[0].service] * len(records)
+        resource_ids = [resources[0].fingerprint] * len(records)
+    else:
+        by_resource = {id(res): (res.service, res.fingerprint) for res in resources}
+        services = [by_resource[id(res)][0] for res in resources]
+        resource_ids = [by_resource[id(res)][1] for res in resources]
     dumps, opt = orjson.dumps, orjson.OPT_NON_STR_KEYS
     return pa.table(
         {
             "id": pa.array(range(first_id, first_id + len(records)), pa.int64()),
             "ts": _ns_to_us([r.ts_ns for r in records]),
             "observed_ts": _ns_to_us([r.observed_ns or None for r in records]),
-            "service": pa.array([x[0] for x in per_record], pa.string()),
+            "service": pa.array(services, pa.string()),
             "severity_number": pa.array([r.severity_number for r in records], pa.int8()),
             "severity_text": pa.array([r.severity_text or None for r in records], pa.string()),
             "severity_inferred": pa.array([r.severity_inferred or None for r in records], pa.string()),
@@ -117,7 +119,7 @@ def logs_table(records: Sequence[LogRecord], first_id: int) -> pa.Table:
             "attributes": pa.array(
                 [dumps(r.attributes, option=opt, default=str).decode() if r.attributes else None for r in records],
                 pa.string()),
-            "resource_id": pa.array([x[1] for x in per_record], pa.string()),
+            "resource_id": pa.array(resource_ids, pa.string()),
             "scope": pa.array([r.scope or None for r in records], pa.string()),
             "source": pa.array([r.source for r in records], pa.string()),
         }
