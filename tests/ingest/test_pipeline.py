@@ -71,3 +71,26 @@ def test_an_id_another_miner_retired_is_repointed_at_commit(tmp_path: Path) -> N
         assert store.scalar("SELECT count(*) FROM pattern_counts WHERE pattern_id <> ?", [pid]) == 0
         keys = {r["key"] for r in store.query("SELECT key FROM miner_state")}
         assert {"miner:0/2", "miner:1/2"} <= keys
+
+
+def test_examples_fill_to_three_and_stay_when_the_writer_skips_them(tmp_path: Path) -> None:
+    pipe_store = Store.open(tmp_path / "s")
+    try:
+        from runbrief.ingest.pipeline import Pipeline, forget_written
+
+        pipe = Pipeline(pipe_store)
+        pipe.write(Batch(logs=_logs("api", ["disk full"])))  # one example
+        pipe.write(Batch(logs=_logs("api", ["disk full"] * 4, start=1)))  # topped up to three
+        pipe.write(Batch(logs=_logs("api", ["disk full"] * 4, start=5)))  # known full: sent without
+        row = pipe_store.query("SELECT count, examples FROM pattern_counts")[0]
+        examples = orjson.loads(row["examples"])
+        assert row["count"] == 9 and len(examples) == 3
+        assert [e["log_id"] for e in examples] == sorted(e["log_id"] for e in examples)
+        # retention deletes the minute; a late line for it must bring its example again
+        with pipe_store.write() as con:
+            con.execute("DELETE FROM pattern_counts")
+            forget_written(pipe_store)
+        pipe.write(Batch(logs=_logs("api", ["disk full"], start=20)))
+        assert orjson.loads(pipe_store.scalar("SELECT examples FROM pattern_counts"))
+    finally:
+        pipe_store.close()

@@ -174,10 +174,15 @@ def write_aliases(con: duckdb.DuckDBPyConnection, aliases: dict[str, str]) -> No
         con.unregister("_rb_alias")
 
 
-def write_counts(con: duckdb.DuckDBPyConnection, rows: list[CountRow]) -> None:
-    """Upsert merged count rows (``merge_counts``) into pattern_counts."""
+def write_counts(con: duckdb.DuckDBPyConnection, rows: list[CountRow],
+                 full: set[tuple[str, str, int]] | None = None) -> None:
+    """Upsert merged count rows (``merge_counts``) into pattern_counts.
+
+    ``full``: keys known to hold their three examples already; their rows carry none, so
+    the upsert skips reading the stored examples (half the statement's cost, measured)."""
     if not rows:
         return
+    full = full or set()
     tbl = pa.table({
         "service": pa.array([r[0] for r in rows], pa.string()),
         "pattern_id": pa.array([r[1] for r in rows], pa.string()),
@@ -186,7 +191,8 @@ def write_counts(con: duckdb.DuckDBPyConnection, rows: list[CountRow]) -> None:
         "errors": pa.array([r[4] for r in rows], pa.int64()),
         "first_ts": pa.array([r[5] // 1000 for r in rows], _TS),
         "last_ts": pa.array([r[6] // 1000 for r in rows], _TS),
-        "examples": pa.array([orjson.dumps([{"log_id": i, "body": b} for i, b in r[7]]).decode() for r in rows],
+        "examples": pa.array([None if (r[0], r[1], r[2]) in full else
+                              orjson.dumps([{"log_id": i, "body": b} for i, b in r[7]]).decode() for r in rows],
                              pa.string()),
     })
     con.register("_rb_counts", tbl)
@@ -198,7 +204,8 @@ def write_counts(con: duckdb.DuckDBPyConnection, rows: list[CountRow]) -> None:
               errors = pattern_counts.errors + excluded.errors,
               first_ts = least(pattern_counts.first_ts, excluded.first_ts),
               last_ts = greatest(pattern_counts.last_ts, excluded.last_ts),
-              examples = CASE WHEN json_array_length(pattern_counts.examples) >= {EXAMPLES_KEPT}
+              examples = CASE WHEN excluded.examples IS NULL
+                  OR json_array_length(pattern_counts.examples) >= {EXAMPLES_KEPT}
                 THEN pattern_counts.examples
                 ELSE to_json(list_slice(list_concat(
                   from_json(pattern_counts.examples, '{_EXAMPLES_TYPE}'),

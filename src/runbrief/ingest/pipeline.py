@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from runbrief.distill.distiller import Distilled
     from runbrief.store.duck import Store
 
-__all__ = ["Batch", "Prepared", "Preparer", "Pipeline", "commit", "batch_hook", "commit_hook", "Distills"]
+__all__ = ["Batch", "Prepared", "Preparer", "Pipeline", "commit", "forget_written", "batch_hook", "commit_hook", "Distills"]
 
 
 @dataclass
@@ -263,6 +263,7 @@ class _Written:
     resources: dict[str, int] = field(default_factory=dict)  # fingerprint -> last_seen written (ns)
     patterns: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (template, severity)
     aliases: persist.AliasMap | None = None  # the store's retired pattern IDs (loaded on first commit)
+    full_examples: set[tuple[str, str, int]] = field(default_factory=set)  # count rows holding 3 examples
 
     RESOURCE_STEP_NS = 60 * 10**9  # a resource's last_seen is kept to within this (data time)
 
@@ -283,7 +284,8 @@ class _Written:
             return patterns
         return patterns.take(pa.array(keep, pa.int64())) if keep else None
 
-    def committed(self, resources: list[ResourceSeen], patterns: pa.Table | None, aliases: dict[str, str]) -> None:
+    def committed(self, resources: list[ResourceSeen], patterns: pa.Table | None, aliases: dict[str, str],
+                  counts: list[list[Any]]) -> None:
         for s in resources:
             fp = s.resource.fingerprint
             self.resources[fp] = max(self.resources.get(fp, 0), s.last_ns)
@@ -295,6 +297,9 @@ class _Written:
         for old, new in aliases.items():  # rows moved or deleted: write them afresh next time
             self.patterns.pop(old, None)
             self.patterns.pop(new, None)
+        if aliases or len(self.full_examples) > 500_000:
+            self.full_examples.clear()  # an alias merges count rows; forget, rather than track
+        self.full_examples.update((r[0], r[1], r[2]) for r in counts if len(r[7]) >= persist.EXAMPLES_KEPT)
 
 
 def _written(store: Store) -> _Written:
@@ -303,6 +308,15 @@ def _written(store: Store) -> _Written:
         w = _Written()
         store._rb_written = w  # type: ignore[attr-defined]
     return w
+
+
+def forget_written(store: Store) -> None:
+    """Rows were deleted behind the writer's back (retention): drop what it remembers.
+    Call it holding the store's write lock, as commits use these while they hold it."""
+    w = _written(store)
+    w.resources.clear()
+    w.patterns.clear()
+    w.full_examples.clear()
 
 
 def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
@@ -331,7 +345,7 @@ def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
                 logs = logs.set_column(i, "pattern_id", aliases.repoint(logs["pattern_id"]))
             writer.insert_table(con, "logs", logs)
         rows = persist.merge_counts([prep.pattern_counts], aliases)
-        persist.write_counts(con, rows)
+        persist.write_counts(con, rows, known.full_examples)
         persist.write_patterns(con, patterns, rows, aliases)
         writer.insert_table(con, "spans", prep.spans)
         writer.insert_table(con, "metric_points", prep.metrics)
@@ -340,7 +354,7 @@ def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
         for key, blob in prep.states.items():
             persist.save_state(con, key, blob)
     known.aliases = aliases
-    known.committed(resources, patterns, prep.aliases)
+    known.committed(resources, patterns, prep.aliases, rows)
     return prep.counts()
 
 

@@ -67,6 +67,9 @@ def apply_retention(store: Store, now: datetime | None = None) -> dict[str, Any]
             n = con.execute("DELETE FROM pattern_counts WHERE minute < ?", [now - timedelta(days=rollup_days)]).fetchone()[0]
             if n:
                 deleted["pattern_counts"] = int(n)
+                from runbrief.ingest.pipeline import forget_written
+
+                forget_written(store)  # the writer must not take a deleted row for one it holds
     limit = settings.get("max_store_mb") * 1024 * 1024
     if limit > 0 and _size(store) > limit:
         store.cursor().execute("CHECKPOINT")
