@@ -167,3 +167,18 @@ def test_workers_leave_with_a_server_that_stops(tmp_path: Path) -> None:
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
         time.sleep(0.1)
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_without_workers_the_server_prepares_in_process(tmp_path: Path) -> None:
+    """`--ingest-workers 0` (the default on one core): the same answers, mined in the server."""
+    with ServerProcess(tmp_path / "s", jobs=False, extra_args=["--ingest-workers", "0"]) as sp:
+        assert httpx.get(f"{sp.url}/api/health").json()["ingest_workers"] == 0
+        assert not _workers(sp.proc.pid)  # type: ignore[union-attr]
+        r = _post(sp.url, _request({"a": _lines(4, "job done"), "b": ["cache warmed in 12 ms"] * 3}))
+        assert r.status_code == 200, r.text
+        r = httpx.post(f"{sp.url}/v1/logs", content=b"\x0a\xff\xff", headers=PB)
+        assert r.status_code == 400
+        stats = httpx.get(f"{sp.url}/api/op/stats").json()
+        assert stats["logs"] == 7
+        pats = httpx.get(f"{sp.url}/api/op/patterns").json()["patterns"]
+        assert {p["template"] for p in pats} == {"job done <*> took <*> ms", "cache warmed in <*> ms"}
