@@ -35,7 +35,7 @@ from runbrief.records import (
     severity_name,
 )
 
-__all__ = ["Decoded", "decode_logs", "decode_traces", "decode_metrics", "parse_request", "SIGNALS", "any_value"]
+__all__ = ["Decoded", "error_summary", "decode_logs", "decode_traces", "decode_metrics", "parse_request", "SIGNALS", "any_value"]
 
 PROTOBUF = "application/x-protobuf"
 # The IANA-registered spelling, sent by some newer clients; read as the same encoding.
@@ -51,9 +51,13 @@ class Decoded:
 
     @property
     def error_message(self) -> str:
-        errs = self.errors or []
-        head = "; ".join(errs[:3])
-        return head + (f" (and {len(errs) - 3} more)" if len(errs) > 3 else "")
+        return error_summary(self.errors or [])
+
+
+def error_summary(errors: list[str]) -> str:
+    """The partial-success message: the first few reasons and how many more."""
+    head = "; ".join(errors[:3])
+    return head + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
 
 
 def any_value(v: Any) -> Any:

@@ -74,9 +74,7 @@ class Outcome:
 
     @property
     def error_message(self) -> str:
-        errs = self.errors
-        head = "; ".join(errs[:3])
-        return head + (f" (and {len(errs) - 3} more)" if len(errs) > 3 else "")
+        return otlp.error_summary(self.errors)
 
 
 # ------------------------------------------------------------------ worker side
