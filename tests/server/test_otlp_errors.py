@@ -138,3 +138,35 @@ def _batch(n: int) -> Batch:
     from runbrief.ingest.otlp import walk_traces
 
     return walk_traces(_request(n, seed=threading.get_ident() % 1000)).batch
+
+
+def test_zstd_and_deflate_bodies_as_the_collector_sends_them(server: ServerProcess) -> None:
+    import zlib
+
+    import zstandard
+
+    url = server.url
+    before = httpx.get(f"{url}/api/op/stats").json()["spans"]
+    raw = _request(4, seed=21).SerializeToString()
+    r = httpx.post(f"{url}/v1/traces", content=zstandard.ZstdCompressor().compress(raw),
+                   headers={**PB, "content-encoding": "zstd"})
+    assert r.status_code == 200, _status(r)
+    r = httpx.post(f"{url}/v1/traces", content=zlib.compress(_request(3, seed=22).SerializeToString()),
+                   headers={**PB, "content-encoding": "deflate"})
+    assert r.status_code == 200, _status(r)
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    body = raw_deflate.compress(_request(2, seed=23).SerializeToString()) + raw_deflate.flush()
+    r = httpx.post(f"{url}/v1/traces", content=body, headers={**PB, "content-encoding": "deflate"})
+    assert r.status_code == 200, _status(r)
+    assert httpx.get(f"{url}/api/op/stats").json()["spans"] == before + 9
+
+    bomb = zstandard.ZstdCompressor(level=19).compress(b"\0" * (200 * 1024 * 1024))
+    assert len(bomb) < 1024 * 1024
+    r = httpx.post(f"{url}/v1/traces", content=bomb, headers={**PB, "content-encoding": "zstd"})
+    assert r.status_code == 413
+    z = zstandard.ZstdCompressor().compress(raw * 50)
+    r = httpx.post(f"{url}/v1/traces", content=z[: len(z) // 2], headers={**PB, "content-encoding": "zstd"})
+    assert r.status_code == 400 and "zstd" in _status(r)
+    r = httpx.post(f"{url}/v1/traces", content=raw, headers={**PB, "content-encoding": "br"})
+    assert r.status_code == 415 and "encoding" in _status(r)
+    assert httpx.get(f"{url}/api/op/stats").json()["spans"] == before + 9

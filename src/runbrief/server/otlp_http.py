@@ -3,15 +3,18 @@
 Status codes as the OTLP specification sets them: 200 with partial success when some
 records were rejected, 400 with a Status message for an undecodable body, 413 for a body
 over the limit (compressed or decompressed: a gzip bomb is cut off while inflating, never
-inflated whole), 415 for an unsupported content type, 503 with Retry-After when the write
-queue is full. The response uses the request's encoding.
+inflated whole), 415 for an unsupported content type or encoding, 503 with Retry-After when
+the write queue is full. Bodies may be gzip (what OTLP requires), zstd or deflate (what the
+OpenTelemetry Collector also offers). The response uses the request's encoding.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import zlib
 
+import zstandard
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -52,8 +55,8 @@ def _error(status: int, message: str, json: bool, headers: dict[str, str] | None
     return Response(body, status, media_type=otlp.JSON if json else otlp.PROTOBUF, headers=headers)
 
 
-def _gunzip(data: bytes, limit: int) -> bytes:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+def _inflate(data: bytes, wbits: int, limit: int, name: str) -> bytes:
+    d = zlib.decompressobj(wbits)
     out = bytearray()
     chunk = data
     while chunk:
@@ -62,8 +65,40 @@ def _gunzip(data: bytes, limit: int) -> bytes:
             raise _TooLarge
         chunk = d.unconsumed_tail
     if not d.eof:
-        raise IngestError("the gzip body is truncated")
+        raise IngestError(f"the {name} body is truncated")
     return bytes(out)
+
+
+def _unzstd(data: bytes, limit: int) -> bytes:
+    # Read at most limit + 1 bytes first: a zstd bomb is cut off there, never inflated whole.
+    try:
+        head = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read(limit + 1)
+        if len(head) > limit:
+            raise _TooLarge
+        d = zstandard.ZstdDecompressor().decompressobj()
+        out = d.decompress(data)  # known to fit now; tells a truncated frame apart
+    except zstandard.ZstdError as exc:
+        raise IngestError(f"the zstd body is corrupt: {exc}") from None
+    if not d.eof:
+        raise IngestError("the zstd body is truncated")
+    return out
+
+
+def _decompress(data: bytes, encoding: str, limit: int) -> bytes | None:
+    """The body as sent, decompressed within ``limit`` bytes; None for an unknown encoding.
+    gzip is what OTLP requires; deflate and zstd are what the Collector also offers."""
+    if encoding in ("", "identity"):
+        return data
+    if encoding in ("gzip", "x-gzip"):
+        return _inflate(data, 16 + zlib.MAX_WBITS, limit, "gzip")
+    if encoding == "deflate":  # zlib-wrapped per HTTP; some senders send raw deflate
+        try:
+            return _inflate(data, zlib.MAX_WBITS, limit, "deflate")
+        except zlib.error:
+            return _inflate(data, -zlib.MAX_WBITS, limit, "deflate")
+    if encoding == "zstd":
+        return _unzstd(data, limit)
+    return None
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -92,10 +127,11 @@ def _receiver(signal: str):  # noqa: ANN202 - a Starlette endpoint
         try:
             body = await _read_body(request, cfg.max_body_bytes)
             encoding = request.headers.get("content-encoding", "").strip().lower()
-            if encoding == "gzip":
-                body = _gunzip(body, cfg.max_decompressed_bytes)
-            elif encoding not in ("", "identity"):
-                return _error(415, f"unsupported content encoding {encoding!r}; use gzip or none", json)
+            inflated = _decompress(body, encoding, cfg.max_decompressed_bytes)
+            if inflated is None:
+                return _error(415, f"unsupported content encoding {encoding!r}; use gzip, zstd, deflate or none",
+                              json)
+            body = inflated
         except _TooLarge:
             return _error(413, f"the body exceeds the limit ({cfg.max_body_bytes} bytes sent, "
                                f"{cfg.max_decompressed_bytes} decompressed); send smaller batches", json)
