@@ -272,6 +272,10 @@ class Ingestor:
             self._sent[i] += records
             return i
 
+    def _mark_routes_changed(self) -> None:
+        with self._lock:
+            self._routes_changed = True
+
     def _routes_state(self) -> dict[str, bytes]:
         """The service map to save with the next commit, when it changed."""
         with self._lock:
@@ -362,9 +366,12 @@ class Ingestor:
                 result.set_exception(exc)
                 return
             preps = [f.result() for f in futs]
-            preps[0].states.update(self._routes_state())
+            routes = self._routes_state()
+            preps[0].states.update(routes)
             out = Outcome(rejected=sum(p.rejected for p in preps), errors=[e for p in preps for e in p.errors])
             committed = self.queue.submit([*preps, *(extra or [])], reserved=reserved)
+            if routes:  # not saved if this commit fails: save it with the next one
+                committed.add_done_callback(lambda f: f.exception() is not None and self._mark_routes_changed())
             _chain(committed, lambda counts: _set_counts(out, counts), into=result)
 
         for f in futs:

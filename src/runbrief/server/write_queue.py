@@ -90,7 +90,7 @@ class WriteQueue:
             req.reserved = req.size
         else:
             req.reserved = reserved
-        if not req.size and not any(isinstance(x, Batch) and x.objects for x in req.items):
+        if not req.size and not any(_writes_without_rows(x) for x in req.items):
             self.release(req.reserved)
             fut.set_result(_counts(req.items))
             return fut
@@ -162,6 +162,13 @@ class WriteQueue:
             self._closed = True
             self._cv.notify_all()
         self._thread.join(timeout)
+
+
+def _writes_without_rows(item: Item) -> bool:
+    """Something to store though no record came: k8s objects, state (e.g. a new route)."""
+    if isinstance(item, Batch):
+        return bool(item.objects)
+    return bool(item.objects or item.states or item.aliases)
 
 
 def _counts(items: list[Item]) -> dict[str, int]:
