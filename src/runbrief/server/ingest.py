@@ -29,7 +29,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -192,11 +192,8 @@ def _split_json(signal_name: str, body: bytes) -> tuple[list[Part], int]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise IngestError(f"the body is not valid JSON: {exc}") from None
-    outer = {"logs": ("resourceLogs", "resource_logs", "scopeLogs", "scope_logs", "logRecords", "log_records"),
-             "traces": ("resourceSpans", "resource_spans", "scopeSpans", "scope_spans", "spans", "spans"),
-             "metrics": ("resourceMetrics", "resource_metrics", "scopeMetrics", "scope_metrics", "metrics",
-                         "metrics")}[signal_name]
-    groups = data.get(outer[0], data.get(outer[1])) if isinstance(data, dict) else None
+    f = _JSON_FIELDS[signal_name]
+    groups = _get(data, f.groups) if isinstance(data, dict) else None
     if not isinstance(groups, list):
         return [("", body, 0)], 0
     count = 0
@@ -205,16 +202,36 @@ def _split_json(signal_name: str, body: bytes) -> tuple[list[Part], int]:
         if not isinstance(g, dict):
             return [("", body, 0)], 0
         n = 0
-        for sc in g.get(outer[2], g.get(outer[3])) or []:
-            recs = sc.get(outer[4], sc.get(outer[5])) if isinstance(sc, dict) else None
-            n += len(recs) if isinstance(recs, list) else 0
+        for scope in _get(g, f.scopes) or []:
+            records = _get(scope, f.records) if isinstance(scope, dict) else None
+            n += len(records) if isinstance(records, list) else 0
         count += n
         gs, ns = by_service.setdefault(_service_of(_json_attrs(g.get("resource") or {})), ([], []))
         gs.append(g)
         ns.append(n)
     if signal_name != "logs" or len(by_service) < 2:
         return [(next(iter(by_service), ""), body, count)], count
-    return [(svc, orjson.dumps({outer[0]: gs}), sum(ns)) for svc, (gs, ns) in by_service.items()], count
+    return [(svc, orjson.dumps({f.groups[0]: gs}), sum(ns)) for svc, (gs, ns) in by_service.items()], count
+
+
+class _Fields(NamedTuple):
+    """An OTLP/JSON level's key in both spellings the decoder accepts (lowerCamelCase first)."""
+
+    groups: tuple[str, str]
+    scopes: tuple[str, str]
+    records: tuple[str, str]
+
+
+_JSON_FIELDS = {
+    "logs": _Fields(("resourceLogs", "resource_logs"), ("scopeLogs", "scope_logs"), ("logRecords", "log_records")),
+    "traces": _Fields(("resourceSpans", "resource_spans"), ("scopeSpans", "scope_spans"), ("spans", "spans")),
+    "metrics": _Fields(("resourceMetrics", "resource_metrics"), ("scopeMetrics", "scope_metrics"),
+                       ("metrics", "metrics")),
+}
+
+
+def _get(obj: dict[str, Any], keys: tuple[str, str]) -> Any:
+    return obj.get(keys[0], obj.get(keys[1]))
 
 
 class Ingestor:
