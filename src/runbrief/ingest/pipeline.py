@@ -211,14 +211,12 @@ def _load_hooks() -> None:
 class Preparer:
     """Turns batches into ``Prepared``; owns a Distiller (built on first log batch)."""
 
-    def __init__(self, distiller: Distills | Callable[[], Distills] | None = None) -> None:
+    def __init__(self, distiller: Distills | None = None, *, make: Callable[[], Distills] | None = None) -> None:
+        """``distiller``, or ``make`` to build one on the first log batch (default: a fresh
+        Distiller)."""
         _load_hooks()
-        self._distiller: Distills | None = None
-        self._make: Callable[[], Distills] | None = None
-        if callable(distiller) and not hasattr(distiller, "process"):
-            self._make = distiller
-        else:
-            self._distiller = distiller  # type: ignore[assignment]
+        self._distiller = distiller
+        self._make = make
 
     @property
     def distiller(self) -> Distills:
@@ -363,7 +361,7 @@ class Pipeline:
 
     def __init__(self, store: Store, distiller: Distills | None = None) -> None:
         self.store = store
-        self.preparer = Preparer(distiller if distiller is not None else self._from_store)
+        self.preparer = Preparer(distiller, make=self._from_store)
         self._lock = threading.Lock()
 
     def _from_store(self) -> Distills:

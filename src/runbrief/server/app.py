@@ -56,7 +56,7 @@ class RunbriefServer:
     def __init__(self, store: Store, config: ServerConfig | None = None) -> None:
         self.store = store
         self.config = config or ServerConfig()
-        self.queue = WriteQueue(store, Preparer(self._distiller), max_pending=self.config.max_pending_records)
+        self.queue = WriteQueue(store, Preparer(make=self._distiller), max_pending=self.config.max_pending_records)
         self.ingestor = Ingestor(store, self.queue, self.config.ingest_workers)
         threads = self.config.duckdb_threads
         if threads is None and self.ingestor.workers:

@@ -97,7 +97,7 @@ def _worker_init(key: str, state: bytes | None) -> None:
     global _PREPARER
     from runbrief.distill.distiller import Distiller
 
-    _PREPARER = Preparer(lambda: Distiller(state, key))
+    _PREPARER = Preparer(make=lambda: Distiller(state, key))
 
 
 def _worker_ready() -> int:
