@@ -228,15 +228,11 @@ class OracleDistiller:
         self._pending = records
 
     def take(self) -> Any:
-        import pyarrow as pa
-
         from runbrief.distill.distiller import Distilled
 
         recs, self._pending = self._pending, []
         pids = sorted({r.pattern_id for r in recs})
-        pats = pa.table({"pattern_id": pids, "template": [self._by_pid.get(p, p) for p in pids],
-                         "severity": pa.array([None] * len(pids), pa.string())})
-        return Distilled(pats, {}, None)
+        return Distilled({p: (self._by_pid.get(p, p), None) for p in pids}, {}, None)
 
 
 def ingest(store: Store, sc: Scenario, *, distiller: str = "real", batch_minutes: int = 5) -> dict[str, float]:

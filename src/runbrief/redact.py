@@ -126,7 +126,7 @@ def redact_value(value: Any, *, emails: bool | None = None) -> Any:
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if isinstance(v, str) and _SECRET_KEY.search(str(k)) and v:
+            if isinstance(v, str) and v and _secret_key(k):
                 out[k] = MASK.format("secret")
             else:
                 out[k] = redact_value(v, emails=emails)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import pyarrow as pa
 
 from runbrief.distill.miner import Miner
 from runbrief.distill.parse import Parser
@@ -45,7 +44,7 @@ RESEND_S = 300.0
 class Distilled:
     """The store's share of a distilled batch (see ``Distiller.take``)."""
 
-    patterns: pa.Table | None  # pattern_id, template, severity
+    patterns: dict[str, tuple[str, str | None]]  # pattern_id -> (template, severity)
     aliases: dict[str, str]  # old pattern id -> current id
     state: tuple[str, bytes] | None  # (miner_state key, serialized miner) when it changed
 
@@ -181,13 +180,6 @@ class Distiller:
                     rows[c.pattern_id] = self._sent[c.pattern_id] = row
         if len(self._sent) > 200_000:
             self._sent.clear()
-        patterns = None
-        if rows:
-            ids_ = list(rows)
-            patterns = pa.table({
-                "pattern_id": pa.array(ids_, pa.string()),
-                "template": pa.array([rows[i][0] for i in ids_], pa.string()),
-                "severity": pa.array([rows[i][1] or None for i in ids_], pa.string()),
-            })
         state = orjson.dumps(miner.dump()) if changed or aliases else None
-        return Distilled(patterns, aliases, (self.state_key, state) if state is not None else None)
+        return Distilled({pid: (tpl, sev or None) for pid, (tpl, sev) in rows.items()}, aliases,
+                         (self.state_key, state) if state is not None else None)

@@ -79,28 +79,27 @@ def _example(body: Any) -> str:
     return (body if isinstance(body, str) else str(body))[:EXAMPLE_CHARS]
 
 
-def merge_counts(groups: Iterable[list[CountRow]], aliases: AliasMap) -> list[CountRow]:
+def merge_counts(rows: Iterable[CountRow], aliases: AliasMap) -> list[CountRow]:
     """The count rows of several batches as one set, keys unique (an upsert may touch a
     row once), retired pattern IDs re-pointed. Rows are merged in place: each batch's
     rows are used by one commit only."""
     out: dict[tuple[str, str, int], CountRow] = {}
-    for rows in groups:
-        for row in rows:
-            if aliases:
-                row[1] = aliases.get(row[1], row[1])
-            key = (row[0], row[1], row[2])
-            a = out.get(key)
-            if a is None:
-                out[key] = row
-                continue
-            a[3] += row[3]
-            a[4] += row[4]
-            if row[5] < a[5]:
-                a[5] = row[5]
-            if row[6] > a[6]:
-                a[6] = row[6]
-            if len(a[7]) < EXAMPLES_KEPT:
-                a[7] = sorted(a[7] + row[7])[:EXAMPLES_KEPT]
+    for row in rows:
+        if aliases:
+            row[1] = aliases.get(row[1], row[1])
+        key = (row[0], row[1], row[2])
+        a = out.get(key)
+        if a is None:
+            out[key] = row
+            continue
+        a[3] += row[3]
+        a[4] += row[4]
+        if row[5] < a[5]:
+            a[5] = row[5]
+        if row[6] > a[6]:
+            a[6] = row[6]
+        if len(a[7]) < EXAMPLES_KEPT:
+            a[7] = sorted(a[7] + row[7])[:EXAMPLES_KEPT]
     return list(out.values())
 
 
@@ -215,14 +214,17 @@ def write_counts(con: duckdb.DuckDBPyConnection, rows: list[CountRow],
         con.unregister("_rb_counts")
 
 
-def write_patterns(con: duckdb.DuckDBPyConnection, patterns: pa.Table | None, rows: list[CountRow],
-                   aliases: AliasMap) -> None:
+def write_patterns(con: duckdb.DuckDBPyConnection, patterns: dict[str, tuple[str, str | None]],
+                   rows: list[CountRow], aliases: AliasMap) -> None:
     """Templates and severities from the miner (retired IDs skipped), then each pattern's
     first/last time and line count from the merged count rows."""
-    if patterns is not None and patterns.num_rows and aliases:
-        patterns = patterns.filter(pc.invert(pc.is_in(patterns["pattern_id"], pa.array(list(aliases), pa.string()))))
-    if patterns is not None and patterns.num_rows:
-        con.register("_rb_pat", patterns)
+    ids = [pid for pid in patterns if pid not in aliases]
+    if ids:
+        con.register("_rb_pat", pa.table({
+            "pattern_id": pa.array(ids, pa.string()),
+            "template": pa.array([patterns[i][0] for i in ids], pa.string()),
+            "severity": pa.array([patterns[i][1] for i in ids], pa.string()),
+        }))
         try:
             con.execute(
                 """INSERT INTO patterns SELECT pattern_id, template, severity, NULL, NULL, 0 FROM _rb_pat

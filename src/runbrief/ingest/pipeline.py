@@ -20,6 +20,7 @@ The work is split in two because only one process may write the store:
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -110,7 +111,7 @@ class Prepared:
     deploys: list[Deploy] = field(default_factory=list)
     objects: list[dict[str, Any]] = field(default_factory=list)
     resources: list[ResourceSeen] = field(default_factory=list)
-    patterns: pa.Table | None = None  # pattern_id, template, severity
+    patterns: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (template, severity)
     pattern_counts: list[list[Any]] = field(default_factory=list)  # persist.aggregate_counts of ``logs``
     aliases: dict[str, str] = field(default_factory=dict)
     states: dict[str, bytes] = field(default_factory=dict)  # miner_state key -> serialized miner
@@ -146,6 +147,7 @@ class Prepared:
             out.objects.extend(p.objects)
             out.resources.extend(p.resources)
             out.aliases.update(p.aliases)
+            out.patterns.update(p.patterns)  # the latest template per ID
             out.states.update(p.states)
             out.rejected += p.rejected
             out.errors.extend(p.errors)
@@ -153,16 +155,6 @@ class Prepared:
         out.logs = _concat([p.logs for p in group])
         out.spans = _concat([p.spans for p in group])
         out.metrics = _concat([p.metrics for p in group])
-        pats = [p.patterns for p in group if p.patterns is not None and p.patterns.num_rows]
-        if pats:
-            rows: dict[str, tuple[str, str | None]] = {}
-            for t in pats:
-                for pid, tpl, sev in zip(*(t.column(i).to_pylist() for i in range(3)), strict=True):
-                    rows[pid] = (tpl, sev)
-            ids_ = list(rows)
-            out.patterns = pa.table({"pattern_id": pa.array(ids_, pa.string()),
-                                     "template": pa.array([rows[i][0] for i in ids_], pa.string()),
-                                     "severity": pa.array([rows[i][1] for i in ids_], pa.string())})
         return out
 
 
@@ -273,25 +265,17 @@ class _Written:
                 out.append(s)
         return out
 
-    def fresh_patterns(self, patterns: pa.Table | None) -> pa.Table | None:
-        if patterns is None or not patterns.num_rows:
-            return None
-        cols = [patterns.column(i).to_pylist() for i in range(3)]
-        keep = [i for i, (pid, tpl, sev) in enumerate(zip(*cols, strict=True)) if self.patterns.get(pid) != (tpl, sev)]
-        if len(keep) == len(cols[0]):
-            return patterns
-        return patterns.take(pa.array(keep, pa.int64())) if keep else None
+    def fresh_patterns(self, patterns: dict[str, tuple[str, str | None]]) -> dict[str, tuple[str, str | None]]:
+        return {pid: row for pid, row in patterns.items() if self.patterns.get(pid) != row}
 
-    def committed(self, resources: list[ResourceSeen], patterns: pa.Table | None, aliases: dict[str, str],
-                  counts: list[list[Any]]) -> None:
+    def committed(self, resources: list[ResourceSeen], patterns: dict[str, tuple[str, str | None]],
+                  aliases: dict[str, str], counts: list[list[Any]]) -> None:
         for s in resources:
             fp = s.resource.fingerprint
             self.resources[fp] = max(self.resources.get(fp, 0), s.last_ns)
         if len(self.patterns) > 200_000:
             self.patterns.clear()
-        if patterns is not None:
-            for pid, tpl, sev in zip(*(patterns.column(i).to_pylist() for i in range(3)), strict=True):
-                self.patterns[pid] = (tpl, sev)
+        self.patterns.update(patterns)
         for old, new in aliases.items():  # rows moved or deleted: write them afresh next time
             self.patterns.pop(old, None)
             self.patterns.pop(new, None)
@@ -300,11 +284,13 @@ class _Written:
         self.full_examples.update((r[0], r[1], r[2]) for r in counts if len(r[7]) >= persist.EXAMPLES_KEPT)
 
 
+_WRITTEN: weakref.WeakKeyDictionary[Any, _Written] = weakref.WeakKeyDictionary()
+
+
 def _written(store: Store) -> _Written:
-    w = getattr(store, "_rb_written", None)
+    w = _WRITTEN.get(store)
     if w is None:
-        w = _Written()
-        store._rb_written = w  # type: ignore[attr-defined]
+        w = _WRITTEN[store] = _Written()
     return w
 
 
@@ -342,7 +328,7 @@ def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
                 i = logs.schema.get_field_index("pattern_id")
                 logs = logs.set_column(i, "pattern_id", aliases.repoint(logs["pattern_id"]))
             writer.insert_table(con, "logs", logs)
-        rows = persist.merge_counts([prep.pattern_counts], aliases)
+        rows = persist.merge_counts(prep.pattern_counts, aliases)
         persist.write_counts(con, rows, known.full_examples)
         persist.write_patterns(con, patterns, rows, aliases)
         writer.insert_table(con, "spans", prep.spans)

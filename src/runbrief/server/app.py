@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import os
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runbrief.ingest.pipeline import Batch, Preparer
 from runbrief.server import background
-from runbrief.server.ingest import Ingestor
+from runbrief.server.ingest import Ingestor, cores
 from runbrief.server.routes import ROUTE_MODULES
 from runbrief.server.write_queue import WriteQueue
 from runbrief.store.duck import Store
@@ -62,8 +61,7 @@ class RunbriefServer:
         if threads is None and self.ingestor.workers:
             # The cores are shared with the ingest workers: DuckDB's own parallelism then
             # costs more CPU (measured: +1-3 us a record on commits) than it saves time.
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            threads = max(1, cores - self.ingestor.workers)
+            threads = max(1, cores() - self.ingestor.workers)
         if threads:
             store.set_threads(threads)
         self._stop = threading.Event()

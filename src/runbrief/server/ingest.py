@@ -42,16 +42,21 @@ if TYPE_CHECKING:
     from runbrief.server.write_queue import WriteQueue
     from runbrief.store.duck import Store
 
-__all__ = ["Ingestor", "Outcome", "default_workers", "shard_key"]
+__all__ = ["Ingestor", "Outcome", "cores", "default_workers", "shard_key"]
 
 log = logging.getLogger("runbrief.server")
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def default_workers() -> int:
     """One ingest worker per core (at most 8); none on a single core, where a second
     process would only add copying."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 0 if cores < 2 else min(cores, 8)
+    n = cores()
+    return 0 if n < 2 else min(n, 8)
 
 
 def shard_key(index: int, count: int) -> str:
