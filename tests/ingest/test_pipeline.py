@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from runbrief.distill.distiller import Distiller
-from runbrief.ingest.pipeline import Batch, Preparer, commit
+from runbrief.ingest import pipeline
+from runbrief.ingest.pipeline import Batch, Preparer, commit, unfolded
 from runbrief.records import LogRecord, Resource, Span
 from runbrief.store.duck import Store
 
@@ -94,3 +96,101 @@ def test_examples_fill_to_three_and_stay_when_the_writer_skips_them(tmp_path: Pa
         assert orjson.loads(pipe_store.scalar("SELECT examples FROM pattern_counts"))
     finally:
         pipe_store.close()
+
+
+LOGHUB = Path(__file__).resolve().parents[3] / "shared" / "data" / "loghub-2k"
+
+
+def _loghub_batches(n_batches: int, size: int) -> list[Batch]:
+    """Real lines from three systems, as batches from three services, one minute apart."""
+    lines = []
+    for system in ("HDFS", "OpenStack", "Linux"):
+        lines.extend((LOGHUB / system / f"{system}_2k.log").read_text(errors="replace").splitlines()[:600])
+    out = []
+    for b in range(n_batches):
+        chunk = [lines[(b * size + i) * 7 % len(lines)] for i in range(size)]
+        out.append(Batch(logs=_logs(("hdfs", "nova", "sshd")[b % 3], chunk, start=b * 20)))
+    return out
+
+
+def _derived(store: Store) -> tuple[list[tuple], list[tuple]]:
+    counts = store.query("""SELECT service, pattern_id, minute, count, errors, first_ts, last_ts, examples
+                            FROM pattern_counts ORDER BY ALL""")
+    pats = store.query("SELECT pattern_id, template, first_seen, last_seen, count FROM patterns ORDER BY ALL")
+    return ([tuple(r.values()) for r in counts], [tuple(r.values()) for r in pats])
+
+
+@pytest.fixture
+def no_timed_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deferred commits fold only when told (or on an alias), whatever the clock says."""
+    monkeypatch.setattr(pipeline, "FOLD_S", 10**9)
+
+
+@pytest.mark.usefixtures("no_timed_fold")
+def test_deferred_commits_fold_to_the_same_derived_rows(tmp_path: Path) -> None:
+    """Under load the writer appends count rows to pattern_counts_pending and folds them
+    later. After the fold, counts, examples and pattern stats are exactly those of
+    committing each group with its fold."""
+    batches = _loghub_batches(12, 150)
+    with Store.open(tmp_path / "now") as now, Store.open(tmp_path / "later") as later:
+        for store, defer in ((now, False), (later, True)):
+            prep = Preparer(Distiller())
+            for i in range(0, len(batches), 2):
+                group = [prep.prepare(b, store.next_ids("logs", len(b.logs))) for b in batches[i:i + 2]]
+                commit(store, group, defer=defer)
+        assert later.scalar("SELECT count(*) FROM pattern_counts_pending") > 0
+        assert now.scalar("SELECT count(*) FROM pattern_counts_pending") == 0
+        assert unfolded(later)
+        commit(later, [])  # the fold on its own, as the idle writer runs it
+        assert not unfolded(later)
+        assert later.scalar("SELECT count(*) FROM pattern_counts_pending") == 0
+        assert _derived(later) == _derived(now)
+        assert now.scalar("SELECT sum(count) FROM pattern_counts") == 12 * 150
+
+
+@pytest.mark.usefixtures("no_timed_fold")
+def test_rows_a_crashed_writer_left_pending_are_folded_by_the_next(tmp_path: Path) -> None:
+    """Pending count rows are durable with their logs: a writer that stopped before its
+    fold (a crash) leaves them, and the next writer of the store folds them first."""
+    lines = [r.body for r in _loghub_batches(1, 100)[0].logs]
+    prep = Preparer(Distiller())
+    store = Store.open(tmp_path / "s")
+    commit(store, [prep.prepare(Batch(logs=_logs("hdfs", lines)), store.next_ids("logs", 100))])
+    for k in (1, 2):  # the same lines again: no template changes, nothing forces a fold
+        batch = Batch(logs=_logs("hdfs", lines, start=100 * k))
+        commit(store, [prep.prepare(batch, store.next_ids("logs", 100))], defer=True)
+    assert store.scalar("SELECT count(*) FROM pattern_counts_pending") > 0
+    store._con.close()  # gone without a fold or a checkpoint, as after SIGKILL  # noqa: SLF001
+    with Store.open(tmp_path / "s") as again:
+        assert again.scalar("SELECT count(*) FROM pattern_counts_pending") > 0
+        commit(again, [prep.prepare(Batch(logs=_logs("hdfs", lines, start=300)), again.next_ids("logs", 100))])
+        assert again.scalar("SELECT count(*) FROM pattern_counts_pending") == 0
+        assert again.scalar("SELECT sum(count) FROM pattern_counts") == 400 == again.scalar("SELECT count(*) FROM logs")
+        assert again.scalar("SELECT sum(count) FROM patterns") == 400
+        per_pattern = again.query("""SELECT l.pattern_id, count(*) n, sum(c.count) / count(*) c FROM logs l
+            JOIN (SELECT pattern_id, sum(count) count FROM pattern_counts GROUP BY 1) c USING (pattern_id)
+            GROUP BY 1 HAVING n <> c""")
+        assert per_pattern == []
+
+
+@pytest.mark.usefixtures("no_timed_fold")
+def test_an_alias_during_deferred_commits_repoints_pending_rows(tmp_path: Path) -> None:
+    """Count rows pending under an ID that a later batch retires end up under its
+    successor: an alias makes that commit fold."""
+    prep = Preparer(Distiller())
+    with Store.open(tmp_path / "s") as store:
+        def one(batch: Batch) -> None:
+            commit(store, [prep.prepare(batch, store.next_ids("logs", len(batch.logs)))], defer=True)
+
+        commit(store, [])  # a writer's first commit folds (what a crash left); this one has nothing
+        one(Batch(logs=_logs("a", ["session opened for user alice by sshd"] * 3)))
+        assert store.scalar("SELECT count(*) FROM pattern_counts_pending") == 1
+        for k, u in enumerate(["bob", "carol", "dave", "erin", "frank"]):
+            one(Batch(logs=_logs("a", [f"session opened for user {u} by sshd"], start=10 + k)))
+        assert store.scalar("SELECT count(*) FROM pattern_aliases") >= 1
+        commit(store, [])
+        rows = store.query("SELECT pattern_id, sum(count) n FROM pattern_counts GROUP BY 1")
+        assert len(rows) == 1 and rows[0]["n"] == 8
+        assert store.scalar("SELECT template FROM patterns WHERE pattern_id = ?", [rows[0]["pattern_id"]]) == \
+            "session opened for user <*> by sshd"
+        assert store.scalar("SELECT count FROM patterns WHERE pattern_id = ?", [rows[0]["pattern_id"]]) == 8

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from runbrief.records import LogRecord
 
 __all__ = ["EXAMPLE_CHARS", "CountRow", "AliasMap", "aggregate_counts", "merge_counts", "write_aliases",
-           "write_counts", "write_patterns", "save_state"]
+           "write_counts", "write_pending", "take_pending", "write_templates", "write_pattern_stats", "save_state"]
 
 EXAMPLE_CHARS = 2000  # an example line is cut here (the full body stays in logs)
 EXAMPLES_KEPT = 3
@@ -173,6 +173,21 @@ def write_aliases(con: duckdb.DuckDBPyConnection, aliases: dict[str, str]) -> No
         con.unregister("_rb_alias")
 
 
+def _counts_table(rows: list[CountRow], full: set[tuple[str, str, int]]) -> pa.Table:
+    return pa.table({
+        "service": pa.array([r[0] for r in rows], pa.string()),
+        "pattern_id": pa.array([r[1] for r in rows], pa.string()),
+        "minute": pa.array([r[2] // 1000 for r in rows], _TS),
+        "count": pa.array([r[3] for r in rows], pa.int64()),
+        "errors": pa.array([r[4] for r in rows], pa.int64()),
+        "first_ts": pa.array([r[5] // 1000 for r in rows], _TS),
+        "last_ts": pa.array([r[6] // 1000 for r in rows], _TS),
+        "examples": pa.array([None if not r[7] or (r[0], r[1], r[2]) in full else
+                              orjson.dumps([{"log_id": i, "body": b} for i, b in r[7]]).decode() for r in rows],
+                             pa.string()),
+    })
+
+
 def write_counts(con: duckdb.DuckDBPyConnection, rows: list[CountRow],
                  full: set[tuple[str, str, int]] | None = None) -> None:
     """Upsert merged count rows (``merge_counts``) into pattern_counts.
@@ -181,20 +196,7 @@ def write_counts(con: duckdb.DuckDBPyConnection, rows: list[CountRow],
     the upsert skips reading the stored examples (half the statement's cost, measured)."""
     if not rows:
         return
-    full = full or set()
-    tbl = pa.table({
-        "service": pa.array([r[0] for r in rows], pa.string()),
-        "pattern_id": pa.array([r[1] for r in rows], pa.string()),
-        "minute": pa.array([r[2] // 1000 for r in rows], _TS),
-        "count": pa.array([r[3] for r in rows], pa.int64()),
-        "errors": pa.array([r[4] for r in rows], pa.int64()),
-        "first_ts": pa.array([r[5] // 1000 for r in rows], _TS),
-        "last_ts": pa.array([r[6] // 1000 for r in rows], _TS),
-        "examples": pa.array([None if (r[0], r[1], r[2]) in full else
-                              orjson.dumps([{"log_id": i, "body": b} for i, b in r[7]]).decode() for r in rows],
-                             pa.string()),
-    })
-    con.register("_rb_counts", tbl)
+    con.register("_rb_counts", _counts_table(rows, full or set()))
     try:
         con.execute(
             f"""INSERT INTO pattern_counts SELECT * FROM _rb_counts
@@ -214,26 +216,58 @@ def write_counts(con: duckdb.DuckDBPyConnection, rows: list[CountRow],
         con.unregister("_rb_counts")
 
 
-def write_patterns(con: duckdb.DuckDBPyConnection, patterns: dict[str, tuple[str, str | None]],
-                   rows: list[CountRow], aliases: AliasMap) -> None:
-    """Templates and severities from the miner (retired IDs skipped), then each pattern's
-    first/last time and line count from the merged count rows."""
+def write_pending(con: duckdb.DuckDBPyConnection, rows: list[CountRow],
+                  full: set[tuple[str, str, int]] | None = None) -> None:
+    """Append count rows to pattern_counts_pending, to be folded later (``take_pending``):
+    a plain insert, a fraction of the upsert's fixed cost."""
+    if not rows:
+        return
+    con.register("_rb_pending", _counts_table(rows, full or set()))
+    try:
+        con.execute("INSERT INTO pattern_counts_pending SELECT * FROM _rb_pending")
+    finally:
+        con.unregister("_rb_pending")
+
+
+def take_pending(con: duckdb.DuckDBPyConnection) -> list[CountRow]:
+    """The pending count rows, removed from the table (inside the caller's transaction,
+    which writes them to pattern_counts)."""
+    got = con.execute(
+        """SELECT service, pattern_id, epoch_ns(minute), count, errors, epoch_ns(first_ts), epoch_ns(last_ts),
+                  examples FROM pattern_counts_pending"""
+    ).fetchall()
+    if not got:
+        return []
+    con.execute("DELETE FROM pattern_counts_pending")
+    return [[svc, pid, minute, n, err, first, last,
+             [(e["log_id"], e["body"]) for e in orjson.loads(ex)] if ex else []]
+            for svc, pid, minute, n, err, first, last, ex in got]
+
+
+def write_templates(con: duckdb.DuckDBPyConnection, patterns: dict[str, tuple[str, str | None]],
+                    aliases: AliasMap) -> None:
+    """Templates and severities from the miner (retired IDs skipped)."""
     ids = [pid for pid in patterns if pid not in aliases]
-    if ids:
-        con.register("_rb_pat", pa.table({
-            "pattern_id": pa.array(ids, pa.string()),
-            "template": pa.array([patterns[i][0] for i in ids], pa.string()),
-            "severity": pa.array([patterns[i][1] for i in ids], pa.string()),
-        }))
-        try:
-            con.execute(
-                """INSERT INTO patterns SELECT pattern_id, template, severity, NULL, NULL, 0 FROM _rb_pat
-                ON CONFLICT (pattern_id) DO UPDATE SET
-                  template = excluded.template,
-                  severity = coalesce(excluded.severity, patterns.severity)"""
-            )
-        finally:
-            con.unregister("_rb_pat")
+    if not ids:
+        return
+    con.register("_rb_pat", pa.table({
+        "pattern_id": pa.array(ids, pa.string()),
+        "template": pa.array([patterns[i][0] for i in ids], pa.string()),
+        "severity": pa.array([patterns[i][1] for i in ids], pa.string()),
+    }))
+    try:
+        con.execute(
+            """INSERT INTO patterns SELECT pattern_id, template, severity, NULL, NULL, 0 FROM _rb_pat
+            ON CONFLICT (pattern_id) DO UPDATE SET
+              template = excluded.template,
+              severity = coalesce(excluded.severity, patterns.severity)"""
+        )
+    finally:
+        con.unregister("_rb_pat")
+
+
+def write_pattern_stats(con: duckdb.DuckDBPyConnection, rows: list[CountRow]) -> None:
+    """Each pattern's first/last time and line count, from merged count rows."""
     stats: dict[str, list[int]] = {}
     for r in rows:
         st = stats.get(r[1])

@@ -20,6 +20,7 @@ The work is split in two because only one process may write the store:
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
     from runbrief.distill.distiller import Distilled
     from runbrief.store.duck import Store
 
-__all__ = ["Batch", "Prepared", "Preparer", "Pipeline", "commit", "forget_written", "batch_hook", "commit_hook", "Distills"]
+__all__ = ["Batch", "Prepared", "Preparer", "Pipeline", "commit", "unfolded", "forget_written", "batch_hook",
+           "commit_hook", "Distills", "FOLD_S"]
 
 
 @dataclass
@@ -140,7 +142,7 @@ class Prepared:
         latest template per ID."""
         if len(group) == 1:
             return group[0]
-        out = cls()
+        out = cls()  # also the empty group of a fold on its own
         for p in group:
             out.events.extend(p.events)
             out.deploys.extend(p.deploys)
@@ -248,31 +250,58 @@ class Preparer:
 @dataclass
 class _Written:
     """What this store's writer knows it committed, so a group does not rewrite rows that
-    would not change (each such upsert costs milliseconds however few its rows)."""
+    would not change (each such upsert costs milliseconds however few its rows), and what
+    it holds back until the next fold (see ``commit``)."""
 
     resources: dict[str, int] = field(default_factory=dict)  # fingerprint -> last_seen written (ns)
     patterns: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (template, severity)
     aliases: persist.AliasMap | None = None  # the store's retired pattern IDs (loaded on first commit)
     full_examples: set[tuple[str, str, int]] = field(default_factory=set)  # count rows holding 3 examples
+    # Held until the next fold: resources whose last_seen moved on, the newest miner states.
+    stale: dict[str, ResourceSeen] = field(default_factory=dict)
+    states: dict[str, bytes] = field(default_factory=dict)
+    unfolded: bool = True  # pattern_counts_pending may hold rows (unknown at start: look)
+    folded_at: float = float("-inf")  # time.monotonic() of the last fold (none yet: the first commit folds)
 
     RESOURCE_STEP_NS = 60 * 10**9  # a resource's last_seen is kept to within this (data time)
 
-    def fresh_resources(self, seen: list[ResourceSeen]) -> list[ResourceSeen]:
+    def fold_due(self) -> bool:
+        return time.monotonic() - self.folded_at >= FOLD_S
+
+    def fresh_resources(self, seen: list[ResourceSeen], fold: bool) -> list[ResourceSeen]:
+        """The resources to upsert now: new ones always; ones whose last_seen moved on by
+        RESOURCE_STEP_NS at a fold (held in ``stale`` until then)."""
         out = []
         for s in seen:
-            last = self.resources.get(s.resource.fingerprint)
-            if last is None or s.last_ns - last >= self.RESOURCE_STEP_NS:
+            fp = s.resource.fingerprint
+            last = self.resources.get(fp)
+            if last is None:
                 out.append(s)
+            elif s.last_ns - last >= self.RESOURCE_STEP_NS:
+                held = self.stale.get(fp)
+                if held is None:
+                    self.stale[fp] = ResourceSeen(s.resource, s.first_ns, s.last_ns)
+                else:
+                    held.first_ns, held.last_ns = min(held.first_ns, s.first_ns), max(held.last_ns, s.last_ns)
+        if fold:
+            out.extend(self.stale.values())
         return out
 
     def fresh_patterns(self, patterns: dict[str, tuple[str, str | None]]) -> dict[str, tuple[str, str | None]]:
         return {pid: row for pid, row in patterns.items() if self.patterns.get(pid) != row}
 
     def committed(self, resources: list[ResourceSeen], patterns: dict[str, tuple[str, str | None]],
-                  aliases: dict[str, str], counts: list[list[Any]]) -> None:
+                  aliases: dict[str, str], counts: list[list[Any]], folded: bool) -> None:
         for s in resources:
             fp = s.resource.fingerprint
             self.resources[fp] = max(self.resources.get(fp, 0), s.last_ns)
+        if folded:
+            self.stale.clear()
+            self.states.clear()
+            self.unfolded = False
+            self.folded_at = time.monotonic()
+        elif counts:
+            self.unfolded = True
         if len(self.patterns) > 200_000:
             self.patterns.clear()
         self.patterns.update(patterns)
@@ -281,8 +310,11 @@ class _Written:
             self.patterns.pop(new, None)
         if aliases or len(self.full_examples) > 500_000:
             self.full_examples.clear()  # an alias merges count rows; forget, rather than track
-        self.full_examples.update((r[0], r[1], r[2]) for r in counts if len(r[7]) >= persist.EXAMPLES_KEPT)
+        if folded:  # pending rows are not in pattern_counts yet: only a fold fills a row's examples
+            self.full_examples.update((r[0], r[1], r[2]) for r in counts if len(r[7]) >= persist.EXAMPLES_KEPT)
 
+
+FOLD_S = 1.0  # under load, derived rows are folded into their tables at most this long apart
 
 _WRITTEN: weakref.WeakKeyDictionary[Any, _Written] = weakref.WeakKeyDictionary()
 
@@ -303,8 +335,25 @@ def forget_written(store: Store) -> None:
     w.full_examples.clear()
 
 
-def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
-    """Write prepared batches in one transaction (the store's single writer)."""
+def unfolded(store: Store) -> bool:
+    """Whether a deferred commit left derived rows for a fold (``commit(store, [])``)."""
+    w = _written(store)
+    return w.unfolded or bool(w.stale or w.states)
+
+
+def commit(store: Store, group: list[Prepared], *, defer: bool = False) -> dict[str, int]:
+    """Write prepared batches in one transaction (the store's single writer).
+
+    Records are always written here, whatever ``defer`` says. What is derived from them
+    (the per-minute pattern counts, each pattern's first/last seen and count, resources'
+    last_seen, the miners' states) is written by a fold: at once by default; with
+    ``defer`` (the server under load), count rows are appended to pattern_counts_pending
+    and the rest held in memory, and the fold runs at most every FOLD_S seconds. A fold
+    costs ~10 ms of upserts whatever its size, so under load this writes each derived
+    table once a second instead of once a commit. A crash loses nothing: pending count
+    rows are durable with their logs and folded by the next writer; held resource times
+    and miner states are refreshed by later records.
+    """
     _load_hooks()
     prep = Prepared.merge(group)
     for hook in _COMMIT_HOOKS:
@@ -312,8 +361,14 @@ def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
     evt_id = store.next_ids("events", len(prep.events)) if prep.events else 0
     dep_id = store.next_ids("deploys", len(prep.deploys)) if prep.deploys else 0
     known = _written(store)
-    resources = known.fresh_resources(prep.resources)
+    fold = not defer or bool(prep.aliases) or known.fold_due()
+    resources = known.fresh_resources(prep.resources, fold)
     patterns = prep.patterns if prep.aliases else known.fresh_patterns(prep.patterns)
+    if fold:
+        states = {**known.states, **prep.states}
+    else:
+        known.states.update(prep.states)
+        states = {}
     with store.write() as con:
         if known.aliases is None:
             known.aliases = persist.AliasMap.load(con)
@@ -329,16 +384,22 @@ def commit(store: Store, group: list[Prepared]) -> dict[str, int]:
                 logs = logs.set_column(i, "pattern_id", aliases.repoint(logs["pattern_id"]))
             writer.insert_table(con, "logs", logs)
         rows = persist.merge_counts(prep.pattern_counts, aliases)
-        persist.write_counts(con, rows, known.full_examples)
-        persist.write_patterns(con, patterns, rows, aliases)
+        if not fold:
+            persist.write_pending(con, rows, known.full_examples)
+        else:
+            if known.unfolded:
+                rows = persist.merge_counts([*persist.take_pending(con), *rows], aliases)
+            persist.write_counts(con, rows, known.full_examples)
+            persist.write_pattern_stats(con, rows)
+        persist.write_templates(con, patterns, aliases)
         writer.insert_table(con, "spans", prep.spans)
         writer.insert_table(con, "metric_points", prep.metrics)
         writer.insert_events(con, prep.events, evt_id)
         writer.insert_deploys(con, prep.deploys, dep_id)
-        for key, blob in prep.states.items():
+        for key, blob in states.items():
             persist.save_state(con, key, blob)
     known.aliases = aliases
-    known.committed(resources, patterns, prep.aliases, rows)
+    known.committed(resources, patterns, prep.aliases, rows, fold)
     return prep.counts()
 
 

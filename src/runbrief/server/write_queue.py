@@ -21,7 +21,7 @@ from collections import deque
 from concurrent.futures import Future
 
 from runbrief.errors import Overloaded
-from runbrief.ingest.pipeline import Batch, Prepared, Preparer, commit
+from runbrief.ingest.pipeline import FOLD_S, Batch, Prepared, Preparer, commit, unfolded
 from runbrief.store.duck import Store
 
 __all__ = ["WriteQueue"]
@@ -102,10 +102,12 @@ class WriteQueue:
             self._cv.notify_all()
         return fut
 
-    def _take(self) -> list[_Request]:
+    def _take(self) -> list[_Request] | None:
+        """The next group; None when a deferred fold is due and nothing else is."""
         with self._cv:
             while not self._items and not self._closed:
-                self._cv.wait()
+                if not self._cv.wait(FOLD_S if unfolded(self.store) else None) and not self._items:
+                    return None
             # Linger: a commit has a near-fixed cost (~10-20 ms of statements and the WAL
             # flush), so while more requests are already on their way (reserved, still in
             # the ingest workers) waiting briefly for them makes a cheaper, bigger group.
@@ -131,12 +133,16 @@ class WriteQueue:
         while True:
             group = self._take()
             if not group:
+                self._fold()
+                if group is None:
+                    continue
                 return  # closed and drained
             t0 = time.perf_counter()
             reserved = sum(r.reserved for r in group)
             try:
                 preps = [x if isinstance(x, Prepared) else self._prepare(x) for r in group for x in r.items]
-                commit(self.store, preps)
+                # More records on their way: leave derived rows to a fold (pipeline.commit).
+                commit(self.store, preps, defer=self._pending > reserved)
             except Exception as exc:  # the requests fail, the server keeps serving
                 log.exception("write failed")
                 self.last_error = str(exc)
@@ -151,6 +157,15 @@ class WriteQueue:
                 with self._cv:
                     self._pending -= reserved
             log.debug("committed %d records in %.1f ms", sum(r.size for r in group), (time.perf_counter() - t0) * 1e3)
+
+    def _fold(self) -> None:
+        if not unfolded(self.store):
+            return
+        try:
+            commit(self.store, [])
+        except Exception as exc:  # retried at the next commit; the records are safe
+            log.exception("fold failed")
+            self.last_error = str(exc)
 
     def _prepare(self, batch: Batch) -> Prepared:
         first = self.store.next_ids("logs", len(batch.logs)) if batch.logs else 0
