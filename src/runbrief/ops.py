@@ -117,4 +117,6 @@ def run(store: Store, name: str, params: dict[str, Any] | None = None, *, coerce
         raise UsageError(f"{name}: unknown parameter(s) {', '.join(unknown)}; accepted: {', '.join(known)}")
     if coerce:
         params = {k: _coerce(v, known[k]) for k, v in params.items()}
+    if store.settle is not None:
+        store.settle()
     return op.fn(store, **params)

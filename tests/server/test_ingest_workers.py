@@ -182,3 +182,25 @@ def test_without_workers_the_server_prepares_in_process(tmp_path: Path) -> None:
         assert stats["logs"] == 7
         pats = httpx.get(f"{sp.url}/api/op/patterns").json()["patterns"]
         assert {p["template"] for p in pats} == {"job done <*> took <*> ms", "cache warmed in <*> ms"}
+
+
+def test_a_read_right_after_a_burst_sees_every_acknowledged_line_in_the_patterns(tmp_path: Path) -> None:
+    """Under load the writer holds derived rows (pattern counts) for a fold; an operation
+    that reads folds them first, so the counts agree with the logs the moment the last
+    request is acknowledged, without waiting for the writer's timer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(k: int) -> int:
+        body = _request({f"svc-{k % 3}": [f"order {k * 100 + i} shipped in {i} ms" for i in range(40)]
+                         + [f"cache warmed in {k} ms"] * 10}, start=k * 50)
+        return _post(url, body).status_code
+
+    with ServerProcess(tmp_path / "s", jobs=False) as sp:
+        url = sp.url
+        with ThreadPoolExecutor(6) as ex:
+            assert set(ex.map(send, range(30))) == {200}
+        pats = httpx.get(f"{url}/api/op/patterns", params={"limit": 50}).json()["patterns"]
+        counts = {p["template"]: p["count"] for p in pats}
+        assert counts == {"order <*> shipped in <*> ms": 1200, "cache warmed in <*> ms": 300}, counts
+        stats = httpx.get(f"{url}/api/op/stats").json()
+        assert stats["logs"] == 1500

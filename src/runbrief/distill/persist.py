@@ -2,9 +2,11 @@
 
 Count rows are computed where a batch is prepared (an ingest worker), from the very log
 records being stored, with their final log IDs (handed out before preparing), so they
-always agree with ``logs``. The single writer merges the rows of a group commit in
-Python (a few hundred rows) and upserts them in one plain statement: SQL-side grouping
-with list lambdas cost ~5 ms a commit whatever the size.
+always agree with ``logs``. They travel as Arrow. The single writer appends them to
+pattern_counts_pending with their logs (a plain insert) and ``fold`` merges them into
+pattern_counts in SQL: per group when idle, at most every FOLD_S under load, and before
+any operation reads (``Store.settle``). Merging them in Python on the writer cost ~3 us
+a row, and an upsert per commit several milliseconds whatever its size.
 
 Several miners may feed one store (one per ingest worker, each owning some services), so
 the store's alias table is the authority: an incoming pattern ID that some miner already
@@ -15,7 +17,7 @@ template is ignored.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,8 +29,8 @@ if TYPE_CHECKING:
 
     from runbrief.records import LogRecord
 
-__all__ = ["EXAMPLE_CHARS", "CountRow", "AliasMap", "aggregate_counts", "merge_counts", "write_aliases",
-           "write_counts", "write_pending", "take_pending", "write_templates", "write_pattern_stats", "save_state"]
+__all__ = ["EXAMPLE_CHARS", "COUNTS_SCHEMA", "AliasMap", "aggregate_counts", "write_aliases", "write_pending", "fold",
+           "write_templates", "save_state"]
 
 EXAMPLE_CHARS = 2000  # an example line is cut here (the full body stays in logs)
 EXAMPLES_KEPT = 3
@@ -37,11 +39,15 @@ _MINUTE_NS = 60 * 10**9
 _ERROR_WORDS = frozenset(("ERROR", "FATAL"))
 _TS = pa.timestamp("us")
 
-# [service, pattern_id, minute (ns), lines, errors, first ns, last ns, [(log_id, body), ...]]
+# While aggregating: [service, pattern_id, minute (ns), lines, errors, first ns, last ns, [(log_id, body), ...]]
 CountRow = list
+COUNTS_SCHEMA = pa.schema([  # pattern_counts' columns
+    ("service", pa.string()), ("pattern_id", pa.string()), ("minute", _TS), ("count", pa.int64()),
+    ("errors", pa.int64()), ("first_ts", _TS), ("last_ts", _TS), ("examples", pa.string()),
+])
 
 
-def aggregate_counts(records: Sequence[LogRecord], first_log_id: int) -> list[CountRow]:
+def aggregate_counts(records: Sequence[LogRecord], first_log_id: int) -> pa.Table:
     """One row per (service, pattern, minute) of a batch's log records (numbered from
     ``first_log_id``): lines, errors, first/last time and the first three examples.
 
@@ -72,35 +78,22 @@ def aggregate_counts(records: Sequence[LogRecord], first_log_id: int) -> list[Co
                 a[6] = ts
             if len(a[7]) < EXAMPLES_KEPT:
                 a[7].append((first_log_id + i, _example(r.body)))
-    return list(agg.values())
+    rows = list(agg.values())
+    dumps = orjson.dumps
+    return pa.table([
+        pa.array([r[0] for r in rows], pa.string()),
+        pa.array([r[1] for r in rows], pa.string()),
+        pa.array([r[2] // 1000 for r in rows], _TS),
+        pa.array([r[3] for r in rows], pa.int64()),
+        pa.array([r[4] for r in rows], pa.int64()),
+        pa.array([r[5] // 1000 for r in rows], _TS),
+        pa.array([r[6] // 1000 for r in rows], _TS),
+        pa.array([dumps([{"log_id": i, "body": b} for i, b in r[7]]).decode() for r in rows], pa.string()),
+    ], schema=COUNTS_SCHEMA)
 
 
 def _example(body: Any) -> str:
     return (body if isinstance(body, str) else str(body))[:EXAMPLE_CHARS]
-
-
-def merge_counts(rows: Iterable[CountRow], aliases: AliasMap) -> list[CountRow]:
-    """The count rows of several batches as one set, keys unique (an upsert may touch a
-    row once), retired pattern IDs re-pointed. Rows are merged in place: each batch's
-    rows are used by one commit only."""
-    out: dict[tuple[str, str, int], CountRow] = {}
-    for row in rows:
-        if aliases:
-            row[1] = aliases.get(row[1], row[1])
-        key = (row[0], row[1], row[2])
-        a = out.get(key)
-        if a is None:
-            out[key] = row
-            continue
-        a[3] += row[3]
-        a[4] += row[4]
-        if row[5] < a[5]:
-            a[5] = row[5]
-        if row[6] > a[6]:
-            a[6] = row[6]
-        if len(a[7]) < EXAMPLES_KEPT:
-            a[7] = sorted(a[7] + row[7])[:EXAMPLES_KEPT]
-    return list(out.values())
 
 
 class AliasMap(dict[str, str]):
@@ -173,75 +166,57 @@ def write_aliases(con: duckdb.DuckDBPyConnection, aliases: dict[str, str]) -> No
         con.unregister("_rb_alias")
 
 
-def _counts_table(rows: list[CountRow], full: set[tuple[str, str, int]]) -> pa.Table:
-    return pa.table({
-        "service": pa.array([r[0] for r in rows], pa.string()),
-        "pattern_id": pa.array([r[1] for r in rows], pa.string()),
-        "minute": pa.array([r[2] // 1000 for r in rows], _TS),
-        "count": pa.array([r[3] for r in rows], pa.int64()),
-        "errors": pa.array([r[4] for r in rows], pa.int64()),
-        "first_ts": pa.array([r[5] // 1000 for r in rows], _TS),
-        "last_ts": pa.array([r[6] // 1000 for r in rows], _TS),
-        "examples": pa.array([None if not r[7] or (r[0], r[1], r[2]) in full else
-                              orjson.dumps([{"log_id": i, "body": b} for i, b in r[7]]).decode() for r in rows],
-                             pa.string()),
-    })
-
-
-def write_counts(con: duckdb.DuckDBPyConnection, rows: list[CountRow],
-                 full: set[tuple[str, str, int]] | None = None) -> None:
-    """Upsert merged count rows (``merge_counts``) into pattern_counts.
-
-    ``full``: keys known to hold their three examples already; their rows carry none, so
-    the upsert skips reading the stored examples (half the statement's cost, measured)."""
-    if not rows:
+def write_pending(con: duckdb.DuckDBPyConnection, counts: pa.Table | None) -> None:
+    """Append a group's count rows to pattern_counts_pending, for ``fold`` (a plain
+    insert: a fraction of an upsert's fixed cost)."""
+    if counts is None or not counts.num_rows:
         return
-    con.register("_rb_counts", _counts_table(rows, full or set()))
-    try:
-        con.execute(
-            f"""INSERT INTO pattern_counts SELECT * FROM _rb_counts
-            ON CONFLICT (service, pattern_id, minute) DO UPDATE SET
-              count = pattern_counts.count + excluded.count,
-              errors = pattern_counts.errors + excluded.errors,
-              first_ts = least(pattern_counts.first_ts, excluded.first_ts),
-              last_ts = greatest(pattern_counts.last_ts, excluded.last_ts),
-              examples = CASE WHEN excluded.examples IS NULL
-                  OR json_array_length(pattern_counts.examples) >= {EXAMPLES_KEPT}
-                THEN pattern_counts.examples
-                ELSE to_json(list_slice(list_concat(
-                  from_json(pattern_counts.examples, '{_EXAMPLES_TYPE}'),
-                  from_json(excluded.examples, '{_EXAMPLES_TYPE}')), 1, {EXAMPLES_KEPT})) END"""
-        )
-    finally:
-        con.unregister("_rb_counts")
-
-
-def write_pending(con: duckdb.DuckDBPyConnection, rows: list[CountRow],
-                  full: set[tuple[str, str, int]] | None = None) -> None:
-    """Append count rows to pattern_counts_pending, to be folded later (``take_pending``):
-    a plain insert, a fraction of the upsert's fixed cost."""
-    if not rows:
-        return
-    con.register("_rb_pending", _counts_table(rows, full or set()))
+    con.register("_rb_pending", counts)
     try:
         con.execute("INSERT INTO pattern_counts_pending SELECT * FROM _rb_pending")
     finally:
         con.unregister("_rb_pending")
 
 
-def take_pending(con: duckdb.DuckDBPyConnection) -> list[CountRow]:
-    """The pending count rows, removed from the table (inside the caller's transaction,
-    which writes them to pattern_counts)."""
-    got = con.execute(
-        """SELECT service, pattern_id, epoch_ns(minute), count, errors, epoch_ns(first_ts), epoch_ns(last_ts),
-                  examples FROM pattern_counts_pending"""
-    ).fetchall()
-    if not got:
-        return []
+# Pending rows under their current pattern ID (an alias may have come after them).
+_PENDING = """(SELECT p.service, coalesce(a.new_id, p.pattern_id) pattern_id, p.minute, p.count, p.errors,
+                  p.first_ts, p.last_ts, p.examples
+               FROM pattern_counts_pending p LEFT JOIN pattern_aliases a ON a.old_id = p.pattern_id)"""
+
+
+def fold(con: duckdb.DuckDBPyConnection) -> None:
+    """Move pending count rows into pattern_counts (one row per key: counts summed,
+    first/last time, the three lowest-numbered examples) and each pattern's first/last
+    time and count into patterns, in SQL, inside the caller's transaction. It costs a few
+    milliseconds whatever its size, so under load it runs at most every FOLD_S."""
+    if not con.execute("SELECT count(*) FROM pattern_counts_pending").fetchall()[0][0]:
+        return
+    con.execute(
+        f"""INSERT INTO pattern_counts
+        SELECT service, pattern_id, minute, sum(count), sum(errors), min(first_ts), max(last_ts),
+               to_json(list_slice(list_sort(flatten(list(from_json(examples, '{_EXAMPLES_TYPE}')))),
+                                  1, {EXAMPLES_KEPT}))
+        FROM {_PENDING} GROUP BY service, pattern_id, minute
+        ON CONFLICT (service, pattern_id, minute) DO UPDATE SET
+          count = pattern_counts.count + excluded.count,
+          errors = pattern_counts.errors + excluded.errors,
+          first_ts = least(pattern_counts.first_ts, excluded.first_ts),
+          last_ts = greatest(pattern_counts.last_ts, excluded.last_ts),
+          examples = CASE WHEN json_array_length(pattern_counts.examples) >= {EXAMPLES_KEPT}
+            THEN pattern_counts.examples
+            ELSE to_json(list_slice(list_concat(
+              from_json(pattern_counts.examples, '{_EXAMPLES_TYPE}'),
+              from_json(excluded.examples, '{_EXAMPLES_TYPE}')), 1, {EXAMPLES_KEPT})) END"""
+    )
+    con.execute(
+        f"""INSERT INTO patterns
+        SELECT pattern_id, '', NULL, min(first_ts), max(last_ts), sum(count) FROM {_PENDING} GROUP BY pattern_id
+        ON CONFLICT (pattern_id) DO UPDATE SET
+          first_seen = least(patterns.first_seen, excluded.first_seen),
+          last_seen = greatest(patterns.last_seen, excluded.last_seen),
+          count = patterns.count + excluded.count"""
+    )
     con.execute("DELETE FROM pattern_counts_pending")
-    return [[svc, pid, minute, n, err, first, last,
-             [(e["log_id"], e["body"]) for e in orjson.loads(ex)] if ex else []]
-            for svc, pid, minute, n, err, first, last, ex in got]
 
 
 def write_templates(con: duckdb.DuckDBPyConnection, patterns: dict[str, tuple[str, str | None]],
@@ -264,36 +239,6 @@ def write_templates(con: duckdb.DuckDBPyConnection, patterns: dict[str, tuple[st
         )
     finally:
         con.unregister("_rb_pat")
-
-
-def write_pattern_stats(con: duckdb.DuckDBPyConnection, rows: list[CountRow]) -> None:
-    """Each pattern's first/last time and line count, from merged count rows."""
-    stats: dict[str, list[int]] = {}
-    for r in rows:
-        st = stats.get(r[1])
-        if st is None:
-            stats[r[1]] = [r[5], r[6], r[3]]
-        else:
-            st[0], st[1], st[2] = min(st[0], r[5]), max(st[1], r[6]), st[2] + r[3]
-    if not stats:
-        return
-    ids = list(stats)
-    con.register("_rb_pstats", pa.table({
-        "pattern_id": pa.array(ids, pa.string()),
-        "first_seen": pa.array([stats[i][0] // 1000 for i in ids], _TS),
-        "last_seen": pa.array([stats[i][1] // 1000 for i in ids], _TS),
-        "count": pa.array([stats[i][2] for i in ids], pa.int64()),
-    }))
-    try:
-        con.execute(
-            """INSERT INTO patterns SELECT pattern_id, '', NULL, first_seen, last_seen, count FROM _rb_pstats
-            ON CONFLICT (pattern_id) DO UPDATE SET
-              first_seen = least(patterns.first_seen, excluded.first_seen),
-              last_seen = greatest(patterns.last_seen, excluded.last_seen),
-              count = patterns.count + excluded.count"""
-        )
-    finally:
-        con.unregister("_rb_pstats")
 
 
 def save_state(con: duckdb.DuckDBPyConnection, key: str, blob: bytes) -> None:

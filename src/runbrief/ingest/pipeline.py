@@ -114,7 +114,7 @@ class Prepared:
     objects: list[dict[str, Any]] = field(default_factory=list)
     resources: list[ResourceSeen] = field(default_factory=list)
     patterns: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (template, severity)
-    pattern_counts: list[list[Any]] = field(default_factory=list)  # persist.aggregate_counts of ``logs``
+    pattern_counts: pa.Table | None = None  # persist.aggregate_counts of ``logs``
     aliases: dict[str, str] = field(default_factory=dict)
     states: dict[str, bytes] = field(default_factory=dict)  # miner_state key -> serialized miner
     rejected: int = 0  # records refused by the decoder (OTLP partial success)
@@ -153,10 +153,10 @@ class Prepared:
             out.states.update(p.states)
             out.rejected += p.rejected
             out.errors.extend(p.errors)
-            out.pattern_counts.extend(p.pattern_counts)  # merged by key at commit (persist.merge_counts)
         out.logs = _concat([p.logs for p in group])
         out.spans = _concat([p.spans for p in group])
         out.metrics = _concat([p.metrics for p in group])
+        out.pattern_counts = _concat([p.pattern_counts for p in group])  # keys merge at the fold
         return out
 
 
@@ -256,7 +256,6 @@ class _Written:
     resources: dict[str, int] = field(default_factory=dict)  # fingerprint -> last_seen written (ns)
     patterns: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (template, severity)
     aliases: persist.AliasMap | None = None  # the store's retired pattern IDs (loaded on first commit)
-    full_examples: set[tuple[str, str, int]] = field(default_factory=set)  # count rows holding 3 examples
     # Held until the next fold: resources whose last_seen moved on, the newest miner states.
     stale: dict[str, ResourceSeen] = field(default_factory=dict)
     states: dict[str, bytes] = field(default_factory=dict)
@@ -291,7 +290,7 @@ class _Written:
         return {pid: row for pid, row in patterns.items() if self.patterns.get(pid) != row}
 
     def committed(self, resources: list[ResourceSeen], patterns: dict[str, tuple[str, str | None]],
-                  aliases: dict[str, str], counts: list[list[Any]], folded: bool) -> None:
+                  aliases: dict[str, str], counts: pa.Table | None, folded: bool) -> None:
         for s in resources:
             fp = s.resource.fingerprint
             self.resources[fp] = max(self.resources.get(fp, 0), s.last_ns)
@@ -300,7 +299,7 @@ class _Written:
             self.states.clear()
             self.unfolded = False
             self.folded_at = time.monotonic()
-        elif counts:
+        elif counts is not None and counts.num_rows:
             self.unfolded = True
         if len(self.patterns) > 200_000:
             self.patterns.clear()
@@ -308,13 +307,9 @@ class _Written:
         for old, new in aliases.items():  # rows moved or deleted: write them afresh next time
             self.patterns.pop(old, None)
             self.patterns.pop(new, None)
-        if aliases or len(self.full_examples) > 500_000:
-            self.full_examples.clear()  # an alias merges count rows; forget, rather than track
-        if folded:  # pending rows are not in pattern_counts yet: only a fold fills a row's examples
-            self.full_examples.update((r[0], r[1], r[2]) for r in counts if len(r[7]) >= persist.EXAMPLES_KEPT)
 
 
-FOLD_S = 1.0  # under load, derived rows are folded into their tables at most this long apart
+FOLD_S = 0.5  # under load, derived rows are folded into their tables at most this long apart
 
 _WRITTEN: weakref.WeakKeyDictionary[Any, _Written] = weakref.WeakKeyDictionary()
 
@@ -332,7 +327,6 @@ def forget_written(store: Store) -> None:
     w = _written(store)
     w.resources.clear()
     w.patterns.clear()
-    w.full_examples.clear()
 
 
 def unfolded(store: Store) -> bool:
@@ -344,14 +338,14 @@ def unfolded(store: Store) -> bool:
 def commit(store: Store, group: list[Prepared], *, defer: bool = False) -> dict[str, int]:
     """Write prepared batches in one transaction (the store's single writer).
 
-    Records are always written here, whatever ``defer`` says. What is derived from them
-    (the per-minute pattern counts, each pattern's first/last seen and count, resources'
-    last_seen, the miners' states) is written by a fold: at once by default; with
-    ``defer`` (the server under load), count rows are appended to pattern_counts_pending
-    and the rest held in memory, and the fold runs at most every FOLD_S seconds. A fold
-    costs ~10 ms of upserts whatever its size, so under load this writes each derived
-    table once a second instead of once a commit. A crash loses nothing: pending count
-    rows are durable with their logs and folded by the next writer; held resource times
+    Records are always written here, whatever ``defer`` says, and so are their count rows,
+    to pattern_counts_pending. What is derived from them (pattern_counts, each pattern's
+    first/last seen and count, resources' last_seen, the miners' states) is written by a
+    fold: at once by default; with ``defer`` (the server's writer), at most every FOLD_S
+    seconds, or sooner when a reader asks (``Store.settle``) or the writer goes idle. A
+    fold costs tens of milliseconds of upserts whatever its size, so under load this runs
+    it twice a second instead of once a commit. A crash loses nothing: pending count rows
+    are durable with their logs and the next writer folds them first; held resource times
     and miner states are refreshed by later records.
     """
     _load_hooks()
@@ -361,7 +355,7 @@ def commit(store: Store, group: list[Prepared], *, defer: bool = False) -> dict[
     evt_id = store.next_ids("events", len(prep.events)) if prep.events else 0
     dep_id = store.next_ids("deploys", len(prep.deploys)) if prep.deploys else 0
     known = _written(store)
-    fold = not defer or bool(prep.aliases) or known.fold_due()
+    fold = not defer or known.fold_due()
     resources = known.fresh_resources(prep.resources, fold)
     patterns = prep.patterns if prep.aliases else known.fresh_patterns(prep.patterns)
     if fold:
@@ -383,14 +377,9 @@ def commit(store: Store, group: list[Prepared], *, defer: bool = False) -> dict[
                 i = logs.schema.get_field_index("pattern_id")
                 logs = logs.set_column(i, "pattern_id", aliases.repoint(logs["pattern_id"]))
             writer.insert_table(con, "logs", logs)
-        rows = persist.merge_counts(prep.pattern_counts, aliases)
-        if not fold:
-            persist.write_pending(con, rows, known.full_examples)
-        else:
-            if known.unfolded:
-                rows = persist.merge_counts([*persist.take_pending(con), *rows], aliases)
-            persist.write_counts(con, rows, known.full_examples)
-            persist.write_pattern_stats(con, rows)
+        persist.write_pending(con, prep.pattern_counts)
+        if fold:
+            persist.fold(con)
         persist.write_templates(con, patterns, aliases)
         writer.insert_table(con, "spans", prep.spans)
         writer.insert_table(con, "metric_points", prep.metrics)
@@ -399,7 +388,7 @@ def commit(store: Store, group: list[Prepared], *, defer: bool = False) -> dict[
         for key, blob in states.items():
             persist.save_state(con, key, blob)
     known.aliases = aliases
-    known.committed(resources, patterns, prep.aliases, rows, fold)
+    known.committed(resources, patterns, prep.aliases, prep.pattern_counts, fold)
     return prep.counts()
 
 

@@ -57,6 +57,7 @@ class RunbriefServer:
         self.config = config or ServerConfig()
         self.queue = WriteQueue(store, Preparer(make=self._distiller), max_pending=self.config.max_pending_records)
         self.ingestor = Ingestor(store, self.queue, self.config.ingest_workers)
+        store.settle = self.queue.settle
         threads = self.config.duckdb_threads
         if threads is None and self.ingestor.workers:
             # The cores are shared with the ingest workers: DuckDB's own parallelism then
@@ -98,6 +99,7 @@ class RunbriefServer:
         self._stop.set()
         self.ingestor.close()
         self.queue.close()
+        self.store.settle = None
         for t in self._job_threads:
             t.join(timeout=5)
 

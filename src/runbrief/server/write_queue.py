@@ -32,13 +32,14 @@ Item = Batch | Prepared
 
 
 class _Request:
-    __slots__ = ("items", "size", "reserved", "future")
+    __slots__ = ("items", "size", "reserved", "future", "fold")
 
-    def __init__(self, items: list[Item], reserved: int, future: Future[dict[str, int]]) -> None:
+    def __init__(self, items: list[Item], reserved: int, future: Future[dict[str, int]], fold: bool = False) -> None:
         self.items = items
         self.size = sum(len(x) for x in items)
         self.reserved = reserved
         self.future = future
+        self.fold = fold  # fold derived rows with this group (a reader is waiting for them)
 
 
 class WriteQueue:
@@ -102,6 +103,19 @@ class WriteQueue:
             self._cv.notify_all()
         return fut
 
+    def settle(self, timeout: float = 30.0) -> None:
+        """Fold what deferred commits held back, now, and wait for it: a read that follows
+        sees everything acknowledged (``Store.settle``). A no-op when nothing is held."""
+        if not unfolded(self.store) or threading.current_thread() is self._thread:
+            return
+        fut: Future[dict[str, int]] = Future()
+        with self._cv:
+            if self._closed:
+                return
+            self._items.append(_Request([], 0, fut, fold=True))
+            self._cv.notify_all()
+        fut.result(timeout)
+
     def _take(self) -> list[_Request] | None:
         """The next group; None when a deferred fold is due and nothing else is."""
         with self._cv:
@@ -141,8 +155,9 @@ class WriteQueue:
             reserved = sum(r.reserved for r in group)
             try:
                 preps = [x if isinstance(x, Prepared) else self._prepare(x) for r in group for x in r.items]
-                # More records on their way: leave derived rows to a fold (pipeline.commit).
-                commit(self.store, preps, defer=self._pending > reserved)
+                # Derived rows wait for a fold at most FOLD_S away (pipeline.commit), or
+                # until a reader asks (settle); an idle writer folds on its own.
+                commit(self.store, preps, defer=not any(r.fold for r in group))
             except Exception as exc:  # the requests fail, the server keeps serving
                 log.exception("write failed")
                 self.last_error = str(exc)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
@@ -87,6 +87,9 @@ class Store:
         self._local = threading.local()
         self._ids: dict[str, int] = {}
         self._id_lock = threading.Lock()
+        # Called before an operation reads (ops.run): the server's writer sets it to fold
+        # the derived rows it holds back under load, so a read sees every acknowledged record.
+        self.settle: Callable[[], None] | None = None
 
     # ---------------------------------------------------------------- opening
     @classmethod
