@@ -112,7 +112,9 @@ class WriteQueue:
         with self._cv:
             if self._closed:
                 return
-            self._items.append(_Request([], 0, fut, fold=True))
+            # First in line: the read waits for the commit under way and one fold, not for
+            # the queue (what is queued behind is not acknowledged yet).
+            self._items.appendleft(_Request([], 0, fut, fold=True))
             self._cv.notify_all()
         fut.result(timeout)
 
