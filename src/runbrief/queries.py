@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from runbrief import ids
+from runbrief.distill.params import params_of
 from runbrief.errors import UsageError
 from runbrief.ops import operation
 from runbrief.store.duck import Store
@@ -207,8 +208,13 @@ def _resolve_log(store: Store, key: str) -> dict[str, Any] | None:
     rows = store.query("SELECT * FROM logs WHERE id = ?", [int(key)])
     if not rows:
         return None
-    out = _log_row(rows[0])
+    row = rows[0]
+    out = _log_row(row)
     out.pop("id")
+    # One line opened on its own: its values, read back from its pattern's template (they
+    # are not stored; see distill.params). Lists of lines leave them out: they repeat the body.
+    template = store.scalar("SELECT template FROM patterns WHERE pattern_id = ?", [row["pattern_id"]])
+    out["params"] = params_of(template, row["body"])
     return out
 
 

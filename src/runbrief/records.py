@@ -138,7 +138,6 @@ class LogRecord:
     source: str = "otlp"
     # Filled by distill.
     pattern_id: str = ""
-    params: list[str] | None = None
     severity_inferred: str = ""
 
     @property

@@ -45,7 +45,7 @@ def test_storm_is_one_row_per_minute_with_counts_and_examples(store: Store) -> N
     assert pat[0]["template"] == "retrying request <*> to <*> after <*>"
 
 
-def test_records_get_pattern_params_and_inferred_severity(store: Store) -> None:
+def test_records_get_pattern_and_inferred_severity_and_shown_params(store: Store) -> None:
     recs = [rec(0, "connection refused by db-1 port 5432"), rec(1, "user 7 logged in", sev=9),
             rec(2, "cache warmed in 12ms")]
     Pipeline(store).write(Batch(logs=recs))
@@ -53,7 +53,8 @@ def test_records_get_pattern_params_and_inferred_severity(store: Store) -> None:
     assert recs[0].severity_inferred == "ERROR"
     assert recs[1].severity_inferred == ""  # the source level stands; nothing inferred
     assert recs[2].severity_inferred == "INFO"
-    assert recs[2].params == ["12ms"]
+    shown = ops.run(store, "logs", {})["logs"][::-1]  # a line opened on its own: values read back from the template
+    assert [ops.run(store, "show", {"id": r["id"]})["params"] for r in shown] == [["1", "5432"], ["7"], ["12ms"]]
     assert store.scalar("SELECT errors FROM pattern_counts WHERE pattern_id = ?", [recs[0].pattern_id]) == 1
 
 

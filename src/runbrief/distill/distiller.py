@@ -1,6 +1,6 @@
 """The Distiller: the ingest pipeline's link to the miner (``ingest.pipeline.Distills``).
 
-``process(records)`` gives every log record its pattern, parameters and, where the source
+``process(records)`` gives every log record its pattern and, where the source
 had no level, an inferred severity. ``take()`` then hands over, as plain data, what the
 store needs: the rows of the batch's patterns (new and changed ones included), aliases for
 templates that evolved (the store re-points older rows to the new ID so drill-down finds
@@ -105,21 +105,17 @@ class Distiller:
             self._severity = {k: v for k, v in self._severity.items() if k in self.miner.clusters}
             self._best = {k: v for k, v in self._best.items() if k in self.miner.clusters}
         miner = self.miner
-        plan = self.parser.plan
-        # Lines of one entry share cluster, ID and value spans: look those up once per
-        # entry (entries hash by identity), then each line is a few slices.
-        info: dict[Any, tuple[str, list[tuple[int, int]], int]] = {}
-        cids: list[int] = []
-        for r, e in zip(records, entries, strict=True):
-            got = info.get(e)
-            if got is None:
-                c = miner.cluster(e.cid)
-                got = info[e] = (c.pattern_id, plan(e, c), c.cid)
-            r.pattern_id, spans, cid = got
-            if spans:
-                body = r.body
-                r.params = [body[a:b] for a, b in spans]
-            cids.append(cid)
+        # Lines of one entry share cluster and ID: look those up once per entry (entries
+        # hash by identity). Parameters are not sliced out here: they are read back from
+        # the template when a line is shown (distill.params).
+        info: dict[Any, tuple[str, int]] = {}
+        for e in dict.fromkeys(entries):
+            c = miner.cluster(e.cid)
+            info[e] = (c.pattern_id, c.cid)
+        got = list(map(info.__getitem__, entries))
+        for r, (pid, _) in zip(records, got, strict=True):
+            r.pattern_id = pid
+        cids = [cid for _, cid in got]
         levels = Counter(zip(cids, [r.severity_number for r in records], strict=True))
         for (cid, number), n in levels.items():
             if not number:
@@ -140,7 +136,7 @@ class Distiller:
                     if sev is None:
                         sev = inferred[cid] = self.severity_of(cid)
                     r.severity_inferred = sev
-        self._pending.update(cid for _, _, cid in info.values())
+        self._pending.update(cid for _, cid in info.values())
 
     def severity_of(self, cid: int) -> str:
         """A pattern's learned severity: the level most of its leveled lines carried,

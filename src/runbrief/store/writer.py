@@ -113,7 +113,6 @@ def logs_table(records: Sequence[LogRecord], first_id: int) -> pa.Table:
             "severity_inferred": pa.array([r.severity_inferred or None for r in records], pa.string()),
             "body": pa.array([r.body for r in records], pa.string()),
             "pattern_id": pa.array([r.pattern_id or None for r in records], pa.string()),
-            "params": pa.array([dumps(r.params).decode() if r.params else None for r in records], pa.string()),
             "trace_id": pa.array([r.trace_id or None for r in records], pa.string()),
             "span_id": pa.array([r.span_id or None for r in records], pa.string()),
             "attributes": pa.array(
