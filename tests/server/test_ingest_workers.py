@@ -204,3 +204,24 @@ def test_a_read_right_after_a_burst_sees_every_acknowledged_line_in_the_patterns
         assert counts == {"order <*> shipped in <*> ms": 1200, "cache warmed in <*> ms": 300}, counts
         stats = httpx.get(f"{url}/api/op/stats").json()
         assert stats["logs"] == 1500
+
+
+def test_miner_states_held_back_under_load_are_saved_when_the_server_stops(tmp_path: Path) -> None:
+    """Workers send their miner's state at most every STATE_EVERY_S; what they hold back at
+    the end is committed on a clean stop, so a restart knows every pattern learned."""
+    from runbrief.distill.distiller import Distiller
+
+    store = tmp_path / "s"
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
+    with ServerProcess(store, jobs=False, extra_args=["--ingest-workers", "1"]) as sp:
+        t = time.monotonic()
+        for k, w in enumerate(words):  # each request teaches the miner a new template
+            r = _post(sp.url, _request({"svc": [f"{w} stage {k} done for job {i}" for i in range(10)]}, 20 * k))
+            assert r.status_code == 200, r.text
+        assert time.monotonic() - t < 2.0, "too slow to exercise the throttle"
+    with Store.open(store) as s:
+        cited = {r["pattern_id"] for r in s.query("SELECT DISTINCT pattern_id FROM logs")}
+        state = bytes(s.scalar("SELECT state FROM miner_state WHERE key = 'miner:0/1'"))
+    assert len(cited) == len(words)
+    known = {c.pattern_id for c in Distiller(state).miner.clusters.values()}
+    assert cited <= known

@@ -64,8 +64,16 @@ def load_state(store: Store, *keys: str) -> bytes | None:
 class Distiller:
     """Mines log bodies into patterns. One owner; its state is saved under ``state_key``."""
 
-    def __init__(self, state: bytes | None = None, state_key: str = STATE_KEY) -> None:
+    def __init__(self, state: bytes | None = None, state_key: str = STATE_KEY, *, state_every_s: float = 0.0) -> None:
+        """``state_every_s``: hand the miner's state over at most this often (0: on every
+        change). A learning miner changes on most batches and its state is hundreds of KB;
+        the server's workers send it every few seconds and once more when they stop, so a
+        crash loses only that much learning, which the next lines teach again (pattern IDs
+        are template fingerprints, so they come out the same)."""
         self.state_key = state_key
+        self.state_every_s = state_every_s
+        self._state_dirty = False
+        self._state_at = float("-inf")
         self.parser = Parser(Miner.load(orjson.loads(state) if state else None), headers=False)
         self._pending: set[int] = set()  # clusters of the records processed since take()
         self._severity: dict[int, Counter[str]] = {}  # cid -> source levels seen
@@ -156,11 +164,12 @@ class Distiller:
         return sev
 
     # ------------------------------------------------------------ take
-    def take(self) -> Distilled:
+    def take(self, *, final: bool = False) -> Distilled:
         """What the store needs from the batches processed since the last call: the rows of
         their patterns (and of every pattern created or changed), the aliases of templates
-        that evolved, and the miner's state when it changed. Pure data: it crosses from an
-        ingest worker process to the store's writer."""
+        that evolved, and the miner's state when it changed (at most every
+        ``state_every_s``; ``final`` hands over a held one now). Pure data: it crosses from
+        an ingest worker process to the store's writer."""
         miner = self.miner
         changed, _ = miner.drain_changes()
         aliases = miner.drain_aliases()
@@ -176,6 +185,10 @@ class Distiller:
                     rows[c.pattern_id] = self._sent[c.pattern_id] = row
         if len(self._sent) > 200_000:
             self._sent.clear()
-        state = orjson.dumps(miner.dump()) if changed or aliases else None
+        self._state_dirty = self._state_dirty or bool(changed or aliases)
+        state = None
+        if self._state_dirty and (final or time.monotonic() - self._state_at >= self.state_every_s):
+            state = orjson.dumps(miner.dump())
+            self._state_dirty, self._state_at = False, time.monotonic()
         return Distilled({pid: (tpl, sev or None) for pid, (tpl, sev) in rows.items()}, aliases,
                          (self.state_key, state) if state is not None else None)

@@ -171,10 +171,11 @@ class Distills(Protocol):
     """What the pipeline needs from distill (runbrief.distill.distiller.Distiller)."""
 
     def process(self, records: list[LogRecord]) -> None:
-        """Fill pattern_id, params and severity_inferred on each record, in place."""
+        """Fill pattern_id and severity_inferred on each record, in place."""
 
-    def take(self) -> Distilled:
-        """The pattern rows, aliases and state changes since the last call."""
+    def take(self, *, final: bool = False) -> Distilled:
+        """The pattern rows, aliases and state changes since the last call (``final``: a
+        state held back is handed over now)."""
 
 
 PrepareHook = Callable[[Batch], None]
@@ -244,6 +245,17 @@ class Preparer:
             out.spans = writer.spans_table(batch.spans)
         if batch.metrics:
             out.metrics = writer.metrics_table(batch.metrics)
+        return out
+
+    def final(self) -> Prepared:
+        """What the distiller still holds back (a throttled miner state), for its owner's
+        last commit before it stops."""
+        out = Prepared()
+        if self._distiller is not None:
+            taken = self._distiller.take(final=True)
+            out.patterns, out.aliases = taken.patterns, taken.aliases
+            if taken.state is not None:
+                out.states[taken.state[0]] = taken.state[1]
         return out
 
 

@@ -17,6 +17,7 @@ With ``workers=0`` everything runs in the server process, as the in-process ``Pi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import itertools
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 __all__ = ["Ingestor", "Outcome", "cores", "default_workers", "shard_key"]
 
 log = logging.getLogger("runbrief.server")
+
+# A worker's miner hands over its state at most this often (and once more when it stops):
+# see Distiller's ``state_every_s``.
+STATE_EVERY_S = 2.0
 
 
 def cores() -> int:
@@ -102,11 +107,16 @@ def _worker_init(key: str, state: bytes | None) -> None:
     global _PREPARER
     from runbrief.distill.distiller import Distiller
 
-    _PREPARER = Preparer(make=lambda: Distiller(state, key))
+    _PREPARER = Preparer(make=lambda: Distiller(state, key, state_every_s=STATE_EVERY_S))
 
 
 def _worker_ready() -> int:
     return os.getpid()
+
+
+def _worker_final() -> Prepared:
+    assert _PREPARER is not None
+    return _PREPARER.final()
 
 
 def _gc_paused(fn: Any) -> Any:
@@ -401,7 +411,24 @@ class Ingestor:
         return result
 
     def close(self) -> None:
-        """Finish what the workers hold (their results still reach the queue), then stop them."""
+        """Finish what the workers hold (their results still reach the queue), commit the
+        miner states they held back, then stop them."""
+        finals = []
+        for pool in self._pools:
+            if pool is not None:
+                with contextlib.suppress(BrokenProcessPool, RuntimeError):  # a dead worker holds nothing more
+                    finals.append(pool.submit(_worker_final))
+        preps = []
+        for f in finals:
+            try:
+                preps.append(f.result(timeout=30))
+            except Exception:  # noqa: BLE001 - a worker that cannot answer loses only recent learning
+                log.warning("an ingest worker did not hand over its miner state; it will relearn")
+        if any(p.states or p.patterns or p.aliases for p in preps):
+            try:
+                self.queue.submit(preps).result(timeout=60)
+            except Exception:  # noqa: BLE001 - as above
+                log.warning("the ingest workers' last miner states were not saved; they will relearn")
         for pool in self._pools:
             if pool is not None:
                 pool.shutdown(wait=True)

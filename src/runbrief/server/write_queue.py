@@ -200,7 +200,7 @@ def _writes_without_rows(item: Item) -> bool:
     """Something to store though no record came: k8s objects, state (e.g. a new route)."""
     if isinstance(item, Batch):
         return bool(item.objects)
-    return bool(item.objects or item.states or item.aliases)
+    return bool(item.objects or item.states or item.aliases or item.patterns)
 
 
 def _counts(items: list[Item]) -> dict[str, int]:
