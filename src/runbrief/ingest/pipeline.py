@@ -136,6 +136,28 @@ class Prepared:
     def max_ts(self) -> int:
         return max((r.last_ns for r in self.resources), default=0)
 
+    # Crossing from a worker: each table as one Arrow IPC stream. Pickle reduces a table
+    # column by column in Python (0.70 ms for 2,000 log rows, against 0.16 ms as IPC), and
+    # the reader maps the stream's buffers without copying them.
+    _TABLES = ("logs", "spans", "metrics", "pattern_counts")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in self._TABLES:
+            tbl = state[name]
+            if tbl is not None:
+                sink = pa.BufferOutputStream()
+                with pa.ipc.new_stream(sink, tbl.schema) as w:
+                    w.write_table(tbl)
+                state[name] = sink.getvalue().to_pybytes()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in self._TABLES:
+            if state[name] is not None:
+                state[name] = pa.ipc.open_stream(state[name]).read_all()
+        self.__dict__.update(state)
+
     @classmethod
     def merge(cls, group: list[Prepared]) -> Prepared:
         """One Prepared for a group commit. Aliases apply in order; pattern rows keep the
