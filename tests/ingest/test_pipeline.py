@@ -128,7 +128,7 @@ def no_timed_fold(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("no_timed_fold")
 def test_deferred_commits_fold_to_the_same_derived_rows(tmp_path: Path) -> None:
-    """Under load the writer appends count rows to pattern_counts_pending and folds them
+    """Under load the writer notes stored log IDs in logs_unfolded and counts them
     later. After the fold, counts, examples and pattern stats are exactly those of
     committing each group with its fold."""
     batches = _loghub_batches(12, 150)
@@ -138,19 +138,19 @@ def test_deferred_commits_fold_to_the_same_derived_rows(tmp_path: Path) -> None:
             for i in range(0, len(batches), 2):
                 group = [prep.prepare(b, store.next_ids("logs", len(b.logs))) for b in batches[i:i + 2]]
                 commit(store, group, defer=defer)
-        assert later.scalar("SELECT count(*) FROM pattern_counts_pending") > 0
-        assert now.scalar("SELECT count(*) FROM pattern_counts_pending") == 0
+        assert later.scalar("SELECT count(*) FROM logs_unfolded") > 0
+        assert now.scalar("SELECT count(*) FROM logs_unfolded") == 0
         assert unfolded(later)
         commit(later, [])  # the fold on its own, as the idle writer runs it
         assert not unfolded(later)
-        assert later.scalar("SELECT count(*) FROM pattern_counts_pending") == 0
+        assert later.scalar("SELECT count(*) FROM logs_unfolded") == 0
         assert _derived(later) == _derived(now)
         assert now.scalar("SELECT sum(count) FROM pattern_counts") == 12 * 150
 
 
 @pytest.mark.usefixtures("no_timed_fold")
 def test_rows_a_crashed_writer_left_pending_are_folded_by_the_next(tmp_path: Path) -> None:
-    """Pending count rows are durable with their logs: a writer that stopped before its
+    """Unfolded notes are durable with their logs: a writer that stopped before its
     fold (a crash) leaves them, and the next writer of the store folds them first."""
     lines = [r.body for r in _loghub_batches(1, 100)[0].logs]
     prep = Preparer(Distiller())
@@ -159,12 +159,12 @@ def test_rows_a_crashed_writer_left_pending_are_folded_by_the_next(tmp_path: Pat
     for k in (1, 2):  # the same lines again: no template changes, nothing forces a fold
         batch = Batch(logs=_logs("hdfs", lines, start=100 * k))
         commit(store, [prep.prepare(batch, store.next_ids("logs", 100))], defer=True)
-    assert store.scalar("SELECT count(*) FROM pattern_counts_pending") > 0
+    assert store.scalar("SELECT count(*) FROM logs_unfolded") > 0
     store._con.close()  # gone without a fold or a checkpoint, as after SIGKILL  # noqa: SLF001
     with Store.open(tmp_path / "s") as again:
-        assert again.scalar("SELECT count(*) FROM pattern_counts_pending") > 0
+        assert again.scalar("SELECT count(*) FROM logs_unfolded") > 0
         commit(again, [prep.prepare(Batch(logs=_logs("hdfs", lines, start=300)), again.next_ids("logs", 100))])
-        assert again.scalar("SELECT count(*) FROM pattern_counts_pending") == 0
+        assert again.scalar("SELECT count(*) FROM logs_unfolded") == 0
         assert again.scalar("SELECT sum(count) FROM pattern_counts") == 400 == again.scalar("SELECT count(*) FROM logs")
         assert again.scalar("SELECT sum(count) FROM patterns") == 400
         per_pattern = again.query("""SELECT l.pattern_id, count(*) n, sum(c.count) / count(*) c FROM logs l
@@ -175,7 +175,7 @@ def test_rows_a_crashed_writer_left_pending_are_folded_by_the_next(tmp_path: Pat
 
 @pytest.mark.usefixtures("no_timed_fold")
 def test_an_alias_during_deferred_commits_repoints_pending_rows(tmp_path: Path) -> None:
-    """Count rows pending under an ID that a later batch retires end up under its
+    """Lines counted after an alias under an ID that a later batch retires end up under its
     successor: an alias makes that commit fold."""
     prep = Preparer(Distiller())
     with Store.open(tmp_path / "s") as store:
@@ -184,7 +184,7 @@ def test_an_alias_during_deferred_commits_repoints_pending_rows(tmp_path: Path) 
 
         commit(store, [])  # a writer's first commit folds (what a crash left); this one has nothing
         one(Batch(logs=_logs("a", ["session opened for user alice by sshd"] * 3)))
-        assert store.scalar("SELECT count(*) FROM pattern_counts_pending") == 1
+        assert store.scalar("SELECT count(*) FROM logs_unfolded") == 1
         for k, u in enumerate(["bob", "carol", "dave", "erin", "frank"]):
             one(Batch(logs=_logs("a", [f"session opened for user {u} by sshd"], start=10 + k)))
         assert store.scalar("SELECT count(*) FROM pattern_aliases") >= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,39 @@ def test_store_from_newer_runbrief_is_refused_naming_the_path(tmp_path: Path) ->
         s.meta_set("schema_version", str(SCHEMA_VERSION + 5))
     with pytest.raises(StoreError, match=str(resolve_store_path(tmp_path / "b"))):
         Store.open(tmp_path / "b")
+
+
+def test_a_schema_7_store_with_unfolded_counts_migrates_without_losing_them(tmp_path: Path) -> None:
+    """Schema 8 drops logs.params; schema 9 folds rows left in pattern_counts_pending (as
+    a crash under load left them) and drops that table for logs_unfolded."""
+    Store.open(tmp_path / "s").close()
+    db = tmp_path / "s" / "runbrief.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("ALTER TABLE logs ADD COLUMN params JSON")
+    con.execute("DROP TABLE logs_unfolded")
+    con.execute("""CREATE TABLE pattern_counts_pending (service VARCHAR NOT NULL, pattern_id VARCHAR NOT NULL,
+        minute TIMESTAMP NOT NULL, count BIGINT NOT NULL, errors BIGINT NOT NULL DEFAULT 0, first_ts TIMESTAMP,
+        last_ts TIMESTAMP, examples JSON)""")
+    con.execute("""INSERT INTO pattern_counts VALUES ('api', 'p1', '2026-01-01 10:00', 2, 0, '2026-01-01 10:00:01',
+        '2026-01-01 10:00:02', '[{"log_id": 1, "body": "a"}, {"log_id": 2, "body": "b"}]')""")
+    con.execute("""INSERT INTO pattern_counts_pending VALUES
+        ('api', 'p1', '2026-01-01 10:00', 3, 1, '2026-01-01 10:00:00', '2026-01-01 10:00:05',
+         '[{"log_id": 7, "body": "c"}, {"log_id": 5, "body": "d"}]'),
+        ('api', 'p0', '2026-01-01 10:01', 1, 0, '2026-01-01 10:01:00', '2026-01-01 10:01:00',
+         '[{"log_id": 9, "body": "e"}]')""")
+    con.execute("INSERT INTO pattern_aliases VALUES ('p0', 'p1')")
+    con.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    con.close()
+    with Store.open(tmp_path / "s") as s:
+        assert s.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == str(SCHEMA_VERSION)
+        assert "params" not in {r["column_name"] for r in s.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'logs'")}
+        assert not s.query("SELECT * FROM information_schema.tables WHERE table_name = 'pattern_counts_pending'")
+        rows = s.query("SELECT minute, count, errors, first_ts, examples FROM pattern_counts ORDER BY minute")
+        assert [(r["count"], r["errors"]) for r in rows] == [(5, 1), (1, 0)]  # p0's row went to p1
+        assert rows[0]["first_ts"] == datetime(2026, 1, 1, 10, 0, 0)
+        assert [e["log_id"] for e in json.loads(rows[0]["examples"])] == [1, 2, 5]
+        assert s.scalar("SELECT count FROM patterns WHERE pattern_id = 'p1'") == 4
 
 
 def test_store_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

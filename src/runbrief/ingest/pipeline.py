@@ -28,6 +28,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from runbrief.distill import persist
 from runbrief.records import Deploy, Event, LogRecord, MetricPoint, ResourceSeen, Span
@@ -114,7 +115,6 @@ class Prepared:
     objects: list[dict[str, Any]] = field(default_factory=list)
     resources: list[ResourceSeen] = field(default_factory=list)
     patterns: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (template, severity)
-    pattern_counts: pa.Table | None = None  # persist.aggregate_counts of ``logs``
     aliases: dict[str, str] = field(default_factory=dict)
     states: dict[str, bytes] = field(default_factory=dict)  # miner_state key -> serialized miner
     rejected: int = 0  # records refused by the decoder (OTLP partial success)
@@ -139,7 +139,7 @@ class Prepared:
     # Crossing from a worker: each table as one Arrow IPC stream. Pickle reduces a table
     # column by column in Python (0.70 ms for 2,000 log rows, against 0.16 ms as IPC), and
     # the reader maps the stream's buffers without copying them.
-    _TABLES = ("logs", "spans", "metrics", "pattern_counts")
+    _TABLES = ("logs", "spans", "metrics")
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -178,8 +178,12 @@ class Prepared:
         out.logs = _concat([p.logs for p in group])
         out.spans = _concat([p.spans for p in group])
         out.metrics = _concat([p.metrics for p in group])
-        out.pattern_counts = _concat([p.pattern_counts for p in group])  # keys merge at the fold
         return out
+
+
+def _id_range(logs: pa.Table) -> tuple[int, int]:
+    got = pc.min_max(logs["id"]).as_py()
+    return got["min"], got["max"]
 
 
 def _concat(tables: Iterable[pa.Table | None]) -> pa.Table | None:
@@ -258,7 +262,6 @@ class Preparer:
             d = self.distiller
             d.process(batch.logs)
             out.logs = writer.logs_table(batch.logs, first_log_id)
-            out.pattern_counts = persist.aggregate_counts(batch.logs, first_log_id)
             taken = d.take()
             out.patterns, out.aliases = taken.patterns, taken.aliases
             if taken.state is not None:
@@ -293,7 +296,7 @@ class _Written:
     # Held until the next fold: resources whose last_seen moved on, the newest miner states.
     stale: dict[str, ResourceSeen] = field(default_factory=dict)
     states: dict[str, bytes] = field(default_factory=dict)
-    unfolded: bool = True  # pattern_counts_pending may hold rows (unknown at start: look)
+    unfolded: bool = True  # logs_unfolded may hold ranges (unknown at start: look)
     folded_at: float = float("-inf")  # time.monotonic() of the last fold (none yet: the first commit folds)
 
     RESOURCE_STEP_NS = 60 * 10**9  # a resource's last_seen is kept to within this (data time)
@@ -324,7 +327,7 @@ class _Written:
         return {pid: row for pid, row in patterns.items() if self.patterns.get(pid) != row}
 
     def committed(self, resources: list[ResourceSeen], patterns: dict[str, tuple[str, str | None]],
-                  aliases: dict[str, str], counts: pa.Table | None, folded: bool) -> None:
+                  aliases: dict[str, str], logs: bool, folded: bool) -> None:
         for s in resources:
             fp = s.resource.fingerprint
             self.resources[fp] = max(self.resources.get(fp, 0), s.last_ns)
@@ -333,7 +336,7 @@ class _Written:
             self.states.clear()
             self.unfolded = False
             self.folded_at = time.monotonic()
-        elif counts is not None and counts.num_rows:
+        elif logs:
             self.unfolded = True
         if len(self.patterns) > 200_000:
             self.patterns.clear()
@@ -372,17 +375,18 @@ def unfolded(store: Store) -> bool:
 def commit(store: Store, group: list[Prepared], *, defer: bool = False) -> dict[str, int]:
     """Write prepared batches in one transaction (the store's single writer).
 
-    Records are always written here, whatever ``defer`` says, and so are their count rows,
-    to pattern_counts_pending. What is derived from them (pattern_counts, each pattern's
-    first/last seen and count, resources' last_seen, the miners' states) is written by a
-    fold: at once by default; with ``defer`` (the server's writer), at most every FOLD_S
-    seconds, or sooner when a reader asks (``Store.settle``) or the writer goes idle. A
-    fold costs tens of milliseconds of upserts whatever its size, so under load this runs
-    it twice a second instead of once a commit. A crash loses nothing: pending count rows
-    are durable with their logs and the next writer folds them first; held resource times
-    and miner states are refreshed by later records.
+    Records are always written here, whatever ``defer`` says, with a note of their log IDs
+    in logs_unfolded. What is derived from them (pattern_counts, each pattern's first/last
+    seen and count, resources' last_seen, the miners' states) is written by a fold: at
+    once by default; with ``defer`` (the server's writer), at most every FOLD_S seconds,
+    or sooner when a reader asks (``Store.settle``) or the writer goes idle. A fold costs
+    tens of milliseconds whatever its size, so under load this runs it twice a second
+    instead of once a commit. A crash loses nothing: the notes are durable with their logs
+    and the next writer folds them first; held resource times and miner states are
+    refreshed by later records.
     """
     _load_hooks()
+    ranges = [_id_range(p.logs) for p in group if p.logs is not None and p.logs.num_rows]
     prep = Prepared.merge(group)
     for hook in _COMMIT_HOOKS:
         hook(store, prep)
@@ -411,7 +415,7 @@ def commit(store: Store, group: list[Prepared], *, defer: bool = False) -> dict[
                 i = logs.schema.get_field_index("pattern_id")
                 logs = logs.set_column(i, "pattern_id", aliases.repoint(logs["pattern_id"]))
             writer.insert_table(con, "logs", logs)
-        persist.write_pending(con, prep.pattern_counts)
+        persist.note_unfolded(con, ranges)
         if fold:
             persist.fold(con)
         persist.write_templates(con, patterns, aliases)
@@ -422,7 +426,7 @@ def commit(store: Store, group: list[Prepared], *, defer: bool = False) -> dict[
         for key, blob in states.items():
             persist.save_state(con, key, blob)
     known.aliases = aliases
-    known.committed(resources, patterns, prep.aliases, prep.pattern_counts, fold)
+    known.committed(resources, patterns, prep.aliases, bool(ranges), fold)
     return prep.counts()
 
 
