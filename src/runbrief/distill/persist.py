@@ -143,16 +143,16 @@ def fold(con: duckdb.DuckDBPyConnection) -> None:
         return
     # The outer bounds are constants, so the scan of logs skips row groups by their
     # min/max; the join keeps exactly the ranges (commits can land out of ID order).
+    # The temp table is part of the caller's transaction: a failure rolls it back with the
+    # rest (a DROP in a `finally` would fail on the aborted transaction and hide the error).
     con.execute(f"CREATE OR REPLACE TEMP TABLE _rb_fold AS {_UNFOLDED_COUNTS}", [lo, hi])
-    try:
-        con.execute(f"INSERT INTO pattern_counts SELECT * FROM _rb_fold {_MERGE_COUNT_ROW}")
-        con.execute(
-            f"""INSERT INTO patterns
-            SELECT pattern_id, '', NULL, min(first_ts), max(last_ts), sum(count) FROM _rb_fold GROUP BY pattern_id
-            {_MERGE_PATTERN_STATS}"""
-        )
-    finally:
-        con.execute("DROP TABLE IF EXISTS _rb_fold")
+    con.execute(f"INSERT INTO pattern_counts SELECT * FROM _rb_fold {_MERGE_COUNT_ROW}")
+    con.execute(
+        f"""INSERT INTO patterns
+        SELECT pattern_id, '', NULL, min(first_ts), max(last_ts), sum(count) FROM _rb_fold GROUP BY pattern_id
+        {_MERGE_PATTERN_STATS}"""
+    )
+    con.execute("DROP TABLE _rb_fold")
     con.execute("DELETE FROM logs_unfolded")
 
 
