@@ -45,7 +45,8 @@ from runbrief.ingest.pipeline import Batch, Pipeline
 from runbrief.records import Deploy, Event, LogRecord, Resource, severity_number_for
 from runbrief.store.duck import Store
 
-LOGHUB = Path(__file__).resolve().parents[2] / "shared" / "data" / "loghub-2k"
+# The raw Loghub-2k lines the tests use too (tests/data, with their source).
+LOGHUB = Path(__file__).resolve().parents[1] / "tests" / "data" / "loghub-2k"
 DATASETS = ("HDFS", "Spark", "BGL", "HPC", "Linux", "OpenStack", "Proxifier", "Windows")
 T0 = datetime(2026, 1, 5, 0, 0)
 _EPOCH = datetime(1970, 1, 1)

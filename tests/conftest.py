@@ -10,8 +10,8 @@ import pytest
 from runbrief.store.duck import Store
 from runbrief.testing import ServerProcess
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-LOGHUB = SHARED / "data" / "loghub-2k"
+# Real samples the tests use live in the repository (tests/data, each with its source).
+LOGHUB = Path(__file__).resolve().parent / "data" / "loghub-2k"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from runbrief.records import Event, Resource, Span, SpanEvent
 from runbrief.redact import identifier, injection, quote, redact, redact_value
 from runbrief.store.duck import Store
 
-LOGHUB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "loghub-2k"
+LOGHUB = Path(__file__).resolve().parents[0] / "data" / "loghub-2k"
 
 SECRETS = [
     ("aws access key AKIAIOSFODNN7EXAMPLE in use", "AKIAIOSFODNN7EXAMPLE"),

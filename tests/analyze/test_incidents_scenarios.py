@@ -24,7 +24,7 @@ from runbrief.ingest.pipeline import Batch, Pipeline
 from runbrief.records import Deploy, Event, LogRecord, Resource
 from runbrief.store.duck import Store
 
-LOGHUB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "loghub-2k"
+LOGHUB = Path(__file__).resolve().parents[1] / "data" / "loghub-2k"
 SERVICES = {"OpenStack": "nova-api", "HDFS": "datanode", "Spark": "spark-exec", "Linux": "auth-host"}
 T0 = datetime(2026, 3, 2, 0, 0)
 STEP = timedelta(minutes=10)

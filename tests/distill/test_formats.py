@@ -97,7 +97,7 @@ def test_cached_walk_plans_split_like_a_fresh_walk() -> None:
 
     from runbrief.ingest import formats
 
-    data = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "loghub-2k"
+    data = Path(__file__).resolve().parents[1] / "data" / "loghub-2k"
     lines = [ln for f in sorted(data.glob("*/*_2k.log")) for ln in f.read_text(errors="replace").splitlines()[:300]]
     rnd = random.Random(7)
     variants = ["".join(str(rnd.randint(0, 9)) if c.isdigit() else c for c in ln) for ln in lines]

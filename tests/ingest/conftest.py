@@ -9,7 +9,7 @@ import pytest
 
 from runbrief.store.duck import Store
 
-LOGHUB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "loghub-2k"
+LOGHUB = Path(__file__).resolve().parents[1] / "data" / "loghub-2k"
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ def test_examples_fill_to_three_and_stay_when_the_writer_skips_them(tmp_path: Pa
         pipe_store.close()
 
 
-LOGHUB = Path(__file__).resolve().parents[3] / "shared" / "data" / "loghub-2k"
+LOGHUB = Path(__file__).resolve().parents[1] / "data" / "loghub-2k"
 
 
 def _loghub_batches(n_batches: int, size: int) -> list[Batch]:

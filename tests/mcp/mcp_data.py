@@ -1,6 +1,6 @@
 """A real store for the MCP tests: a Loghub log file, OpenTelemetry SDK spans and a deploy.
 
-Logs are the 2,000 real HDFS lines of ../shared/data/loghub-2k, stamped over the last hour
+Logs are the 2,000 real HDFS lines of tests/data/loghub-2k, stamped over the last hour
 (their own 2008 timestamps would fall outside every relative window), plus two hostile
 lines: one that reads as an instruction to an agent and one carrying a secret. Spans are
 recorded with the real SDK, encoded as OTLP protobuf and decoded by runbrief's own decoder,
@@ -31,8 +31,7 @@ from runbrief.ingest.pipeline import Batch, Pipeline
 from runbrief.records import Deploy, LogRecord, Resource, severity_number_for
 from runbrief.store.duck import Store
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-HDFS = SHARED / "data" / "loghub-2k" / "HDFS" / "HDFS_2k.log"
+HDFS = Path(__file__).resolve().parents[1] / "data" / "loghub-2k" / "HDFS" / "HDFS_2k.log"
 MS = 1_000_000
 S = 1_000 * MS
 
