@@ -74,7 +74,7 @@ def test_readme_starts_with_the_two_commands() -> None:
     block = re.search(r"```sh\n(.*?)```", _text(README), re.S)
     assert block is not None
     assert block.group(1).splitlines()[:2] == [
-        "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/runbrief demo",
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' -c constraints.txt && .venv/bin/runbrief demo",
         ".venv/bin/python -m pytest -q",
     ]
 
