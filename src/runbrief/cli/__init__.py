@@ -37,8 +37,39 @@ COMMAND_MODULES = [
     "runbrief.cli.demo",
 ]
 
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"runbrief {version('runbrief')}")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            typer.echo("runbrief (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print runbrief's version and exit."),
+) -> None:
+    """Distilled, cited runtime telemetry for coding agents and the humans auditing them."""
+
+
 for _mod in COMMAND_MODULES:
     importlib.import_module(_mod)
+
+
+def _error(exc: Exception, argv: list[str]) -> None:
+    """An error on stderr: a JSON object when the command was asked for JSON, else a line."""
+    if "--json" in argv:
+        import json
+
+        sys.stderr.write(json.dumps({"error": {"type": type(exc).__name__, "message": str(exc)}}) + "\n")
+    else:
+        sys.stderr.write(f"error: {exc}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,16 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     Typer's standalone mode renders its own usage errors (exit 2); our library errors
     propagate out of it and are mapped here, once.
     """
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=argv, standalone_mode=True)
+        app(args=args, standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except UsageError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        _error(exc, args)
         return 2
     except RunbriefError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        _error(exc, args)
         return 1
     except KeyboardInterrupt:
         return 130
