@@ -30,3 +30,11 @@ def test_json_errors_are_an_object_on_stderr(capsys: pytest.CaptureFixture[str])
 
 def test_unknown_command_is_a_usage_error() -> None:
     assert main(["no-such-command"]) == 2
+
+
+def test_a_read_only_command_on_a_missing_store_exits_2_and_creates_nothing(tmp_path, capsys) -> None:
+    missing = tmp_path / "does" / "not" / "exist"
+    assert main(["incidents", "--store", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "runbrief ingest" in err
+    assert not missing.exists()
