@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from runbrief.distill.params import params_of, params_of_many
 from runbrief.distill.parse import Parser
 
