@@ -38,3 +38,10 @@ def test_a_read_only_command_on_a_missing_store_exits_2_and_creates_nothing(tmp_
     err = capsys.readouterr().err
     assert str(missing) in err and "runbrief ingest" in err
     assert not missing.exists()
+
+
+def test_a_real_command_with_json_reports_its_error_as_json(tmp_path, capsys) -> None:
+    missing = tmp_path / "none"
+    assert main(["incidents", "--store", str(missing), "--json"]) == 2
+    err = json.loads(capsys.readouterr().err)
+    assert err["error"]["type"] == "UsageError" and str(missing) in err["error"]["message"]

@@ -124,10 +124,10 @@ def call(name: str, params: dict[str, Any] | None = None, *, store: str | os.Pat
             message = resp.text
         raise _ERRORS.get(resp.status_code, RunbriefError)(message)
     op = ops.get(name)  # an unknown name fails before the store is touched
-    if op.read_only and not resolve_store_path(store).exists():
+    if op.read_only and not (db_path := resolve_store_path(store)).exists():
         # Creating an empty store here would answer "nothing found": a false all-clear.
         raise UsageError(
-            f"no runbrief store at {resolve_store_path(store)}: create one by ingesting "
+            f"no runbrief store at {db_path}: create one by ingesting "
             "(`runbrief ingest FILE --store PATH`, `runbrief serve --store PATH`, or `runbrief demo`), "
             "or pass the --store of an existing one"
         )

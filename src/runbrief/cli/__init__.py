@@ -38,7 +38,6 @@ COMMAND_MODULES = [
 ]
 
 
-
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import PackageNotFoundError, version
