@@ -12,13 +12,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from runbrief import ops
 from runbrief.errors import NotFound, RunbriefError, StoreError, UsageError
-from runbrief.store.duck import Store, resolve_store_path, store_dir
+from runbrief.store.paths import resolve_store_path, store_dir
+
+if TYPE_CHECKING:  # imported where used: the CLI must start without loading DuckDB or httpx
+    import httpx
+
+    from runbrief.store.duck import Store
 
 __all__ = ["call", "server_url", "write_address", "clear_address", "open_store", "pid_alive"]
 
@@ -86,6 +89,8 @@ def open_store(store: str | os.PathLike[str] | None = None) -> Iterator[Store]:
     Always writable: this process is then the store's only user, and a writable open is
     what applies pending schema migrations.
     """
+    from runbrief.store.duck import Store
+
     s = Store.open(store)
     try:
         yield s
@@ -101,6 +106,8 @@ def _client() -> httpx.Client:
     """One pooled connection per process: a new TCP connection per call cost ~50 ms."""
     global _http
     if _http is None:
+        import httpx
+
         _http = httpx.Client(timeout=120.0)
     return _http
 
@@ -112,6 +119,8 @@ def call(name: str, params: dict[str, Any] | None = None, *, store: str | os.Pat
     if addr is not None:
         url, token = addr
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        import httpx
+
         try:
             resp = _client().post(f"{url}/api/op/{name}", json=params, headers=headers)
         except httpx.HTTPError as exc:

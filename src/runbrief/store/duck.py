@@ -28,13 +28,12 @@ from typing import Any, TypeVar
 import duckdb
 
 from runbrief.errors import StoreError
+from runbrief.store.paths import resolve_store_path, store_dir
 
 __all__ = ["Store", "resolve_store_path", "store_dir", "migrations", "SCHEMA_VERSION"]
 
 T = TypeVar("T")
 _MIGRATION_RE = re.compile(r"^(\d{4})_[\w-]+\.sql$")
-DEFAULT_DIR = ".runbrief"
-DB_NAME = "runbrief.duckdb"
 
 
 @dataclass(frozen=True)
@@ -56,24 +55,6 @@ def migrations() -> list[Migration]:
 
 
 SCHEMA_VERSION = max((m.version for m in migrations()), default=0)
-
-
-def resolve_store_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """Where the store lives: --store, else $RUNBRIEF_STORE, else ./.runbrief/.
-
-    A directory (existing, or a path without a suffix) holds ``runbrief.duckdb``; a path
-    ending in ``.duckdb``/``.db`` is the database file itself.
-    """
-    raw = path or os.environ.get("RUNBRIEF_STORE") or DEFAULT_DIR
-    p = Path(raw).expanduser()
-    if p.suffix in (".duckdb", ".db"):
-        return p.resolve()
-    return (p / DB_NAME).resolve()
-
-
-def store_dir(db_path: Path) -> Path:
-    """The folder beside the database that holds the server address and other state."""
-    return db_path.parent
 
 
 class Store:
