@@ -17,8 +17,6 @@ from rich.table import Table
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit, err_console
 from runbrief.client import call
-from runbrief.evals.config import find_default
-from runbrief.evals.junit import write_junit
 
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Window back from now (15m, 2h) or ISO time.")]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="End of the window.")]
@@ -33,6 +31,8 @@ DeployOpt = Annotated[str | None, typer.Option("--deploy", help="Since a deploy:
 def _abs_config(config: str | None) -> str | None:
     if config:
         return str(Path(config).expanduser().resolve())
+    from runbrief.evals.config import find_default
+
     found = find_default()
     return str(found.resolve()) if found else None
 
@@ -186,6 +186,8 @@ def gate(
     result = call("gate", params, store=store)
     target = junit or (str(Path(cfg).parent / result["junit"]) if result.get("junit") else None)
     if target:
+        from runbrief.evals.junit import write_junit
+
         path = write_junit(result, target)
         if not as_json:
             err_console.print(f"JUnit XML written to {path}")

@@ -21,8 +21,10 @@ from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit, err_console
 from runbrief.client import call, open_store, server_url
 from runbrief.errors import UsageError
-from runbrief.ingest import _file_sources as sources
-from runbrief.ingest.logfiles import FORMATS
+
+# The names `ingest.logfiles.FORMATS` accepts, repeated here so that `--help` does not import
+# the ingest stack (tests/test_cli_startup.py checks that the two agree).
+FORMATS = ("auto", "json", "logfmt", "text", "k8s-events")
 
 deploy_app = typer.Typer(help="Record and list deploys (the 'since' of `runbrief changes`).", no_args_is_help=True)
 app.add_typer(deploy_app, name="deploy")
@@ -63,6 +65,10 @@ def ingest(
     """Ingest log files (plain text, JSON lines, logfmt, kubectl logs, gzip) or kubectl events JSON."""
     if not paths and sys.stdin.isatty():
         raise UsageError("nothing to ingest: pass files or globs, or pipe data in (`kubectl logs … | runbrief ingest -`)")
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {fmt!r}: use one of {', '.join(FORMATS)}")
+    from runbrief.ingest import _file_sources as sources
+
     paths = paths or ["-"]
     srcs = sources.expand(paths)  # fail on a bad path before anything is read
     total = sum(s.size for s in srcs)

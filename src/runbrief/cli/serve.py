@@ -12,15 +12,11 @@ import sys
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from runbrief.cli import app
 from runbrief.cli._common import StoreOpt
 from runbrief.client import clear_address, write_address
 from runbrief.errors import UsageError
-from runbrief.server.app import RunbriefServer, ServerConfig, build_app
-from runbrief.server.otlp_grpc import start_grpc
-from runbrief.store.duck import Store
 
 
 def _is_loopback(host: str) -> bool:
@@ -65,6 +61,13 @@ def serve(
     if not _is_loopback(host) and not token:
         raise UsageError(f"refusing to listen on {host} without a token: pass --token or set RUNBRIEF_TOKEN "
                          "(anyone who reaches the port could read and write your telemetry)")
+    # The server's stack is imported here, not at module top: every other command starts without it.
+    import uvicorn
+
+    from runbrief.server.app import RunbriefServer, ServerConfig, build_app
+    from runbrief.server.otlp_grpc import start_grpc
+    from runbrief.store.duck import Store
+
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     sock = _bind(host, http_port)
     db = Store.open(store)
