@@ -25,7 +25,9 @@ import pytest
 import typer
 
 from runbrief import ops, settings
-from runbrief.cli import app
+from runbrief.cli import load_commands
+
+app = load_commands()
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from runbrief.cli import app
+from runbrief.cli import load_commands
 
 from . import samples
 from .conftest import LOGHUB
+
+app = load_commands()
 
 
 def test_stdin_with_service(tmp_path: Path) -> None:

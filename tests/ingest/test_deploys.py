@@ -8,12 +8,14 @@ import pytest
 from typer.testing import CliRunner
 
 from runbrief import ops
-from runbrief.cli import app
+from runbrief.cli import load_commands
 from runbrief.errors import UsageError
 from runbrief.ingest.deploys import parse_at
 from runbrief.ingest.pipeline import Batch, Pipeline
 from runbrief.records import LogRecord, Resource, Span
 from runbrief.store.duck import Store
+
+app = load_commands()
 
 S = 10**9
 T0 = 1714557600 * S  # 2024-05-01T10:00:00Z

@@ -16,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from runbrief.cli import app as cli_app
+from runbrief.cli import load_commands
 from runbrief.ingest._file_sources import ingest_remote
 from runbrief.server.app import RunbriefServer, ServerConfig, build_app
 from runbrief.store.duck import Store
@@ -24,6 +24,8 @@ from runbrief.testing import ServerProcess
 
 from . import samples
 from .conftest import LOGHUB
+
+cli_app = load_commands()
 
 SECRET = "It's a Secret to Everybody"
 

@@ -4,7 +4,6 @@ Each command makes one library call (through ``runbrief.client.call`` so it reac
 server when one owns the store) and renders the result; no logic lives here.
 """
 
-from __future__ import annotations
 
 import importlib
 import sys
@@ -13,7 +12,7 @@ import typer
 
 from runbrief.errors import RunbriefError, UsageError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "load_commands"]
 
 app = typer.Typer(
     name="runbrief",
@@ -57,8 +56,36 @@ def _root(
     """Distilled, cited runtime telemetry for coding agents and the humans auditing them."""
 
 
-for _mod in COMMAND_MODULES:
-    importlib.import_module(_mod)
+# The module that adds each top-level command or group. `runbrief incidents --json` imports
+# only `runbrief.cli.incidents` (and what it needs), not every area: an agent calls the CLI
+# many times while it works, and building all commands costs ~0.1 s more per call.
+# tests/test_cli_startup.py checks this table against what the modules register.
+COMMANDS = {
+    "logs": "core", "services": "core", "stats": "core", "show": "core",
+    "parse": "distill", "patterns": "distill",
+    "traces": "traces", "perf": "traces", "trace": "traces",
+    "serve": "serve",
+    "mcp": "mcp_cmd", "skills": "mcp_cmd",
+    "changes": "changes",
+    "agents": "agents", "eval": "agents", "gate": "agents",
+    "ingest": "ingest", "deploy": "ingest",
+    "incidents": "incidents", "incident": "incidents", "brief": "incidents", "resolve": "incidents",
+    "demo": "demo",
+}
+
+
+def load_commands(args: list[str] | None = None) -> typer.Typer:
+    """Register the commands ``args`` needs (all of them when ``args`` is None) and return the app.
+
+    The first argument that is not an option names the command; when it names none we know
+    (``--help``, a typo), every area is loaded so the help lists them all and a typo gets
+    the usual "No such command" with the full list.
+    """
+    first = next((a for a in args if not a.startswith("-")), None) if args is not None else None
+    wanted = [f"runbrief.cli.{COMMANDS[first]}"] if first in COMMANDS else COMMAND_MODULES
+    for mod in wanted:
+        importlib.import_module(mod)
+    return app
 
 
 def _error(exc: Exception, argv: list[str]) -> None:
@@ -79,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, standalone_mode=True)
+        load_commands(args)(args=args, standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

@@ -1,6 +1,5 @@
 """Options and output helpers shared by every command."""
 
-from __future__ import annotations
 
 import sys
 from collections.abc import Callable

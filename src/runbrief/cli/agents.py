@@ -4,7 +4,6 @@ Paths (``--config``, ``--plan``, evaluator files) are made absolute here, becaus
 operation may run in the server process, whose working directory is not this one.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any

@@ -1,6 +1,5 @@
 """`runbrief changes`: what changed since a deploy or a time, ranked, with evidence IDs."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 

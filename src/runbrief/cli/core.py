@@ -1,6 +1,5 @@
 """Core commands: logs, services, stats, show."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 

@@ -1,6 +1,5 @@
 """`runbrief demo`: a real instrumented shop, a bad deploy, and runbrief's answers, in one command."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

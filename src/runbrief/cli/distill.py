@@ -1,6 +1,5 @@
 """Distill commands: ``runbrief parse`` (offline) and ``runbrief patterns``."""
 
-from __future__ import annotations
 
 import sys
 from collections import Counter

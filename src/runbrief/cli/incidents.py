@@ -1,6 +1,5 @@
 """Incident commands: `incidents`, `incident`, `brief`, `resolve`."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 

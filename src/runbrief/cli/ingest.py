@@ -1,6 +1,5 @@
 """Commands `ingest` (log files, stdin, kubectl events) and `deploy mark|list`."""
 
-from __future__ import annotations
 
 import sys
 from contextlib import nullcontext

@@ -1,6 +1,5 @@
 """Agent commands: `runbrief mcp` (stdio server), `runbrief mcp install`, `runbrief skills install`."""
 
-from __future__ import annotations
 
 import sys
 from typing import Annotated

@@ -1,6 +1,5 @@
 """`runbrief serve`: own the store, receive OTLP, answer the API and MCP."""
 
-from __future__ import annotations
 
 import gc
 import ipaddress

@@ -4,7 +4,6 @@ Each calls one operation and renders its result; ``--json`` prints the result un
 Span names, SQL and log bodies are untrusted data: they are escaped, never read as markup.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
