@@ -63,9 +63,20 @@ def level_of(word: str) -> str:
 
 
 _MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+# Time-zone abbreviations with their UTC offsets (the unambiguous, common ones; CST is taken
+# as US Central, IST as India). A zone named after the time is part of the time.
+TZ_ABBREVIATIONS = {
+    "UTC": "+00:00", "GMT": "+00:00", "WET": "+00:00", "WEST": "+01:00", "BST": "+01:00", "CET": "+01:00",
+    "CEST": "+02:00", "MET": "+01:00", "MEST": "+02:00", "EET": "+02:00", "EEST": "+03:00", "MSK": "+03:00",
+    "IST": "+05:30", "SGT": "+08:00", "HKT": "+08:00", "JST": "+09:00", "KST": "+09:00", "AWST": "+08:00",
+    "ACST": "+09:30", "AEST": "+10:00", "AEDT": "+11:00", "NZST": "+12:00", "NZDT": "+13:00",
+    "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00", "MST": "-07:00", "MDT": "-06:00",
+    "PST": "-08:00", "PDT": "-07:00", "AKST": "-09:00", "AKDT": "-08:00", "HST": "-10:00",
+}
+_TZ_NAMES = "|".join(sorted(TZ_ABBREVIATIONS, key=len, reverse=True))
 _TS_ISO = re.compile(
-    r"(?P<y>\d{4})(?:[-/.](?P<mo>\d{1,2})[-/.](?P<d>\d{1,2})|(?P<mo2>\d\d)(?P<d2>\d\d))(?:[T _:-]+)(?P<h>\d{1,2})[:.]?(?P<mi>\d\d)[:.]?(?P<s>\d\d)"
-    r"(?:[.,:](?P<f>\d{1,9}))?\s*(?P<tz>Z|[+-]\d\d:?\d\d)?"
+    r"(?P<y>\d{4})(?:[-/.](?P<mo>\d{1,2})[-/.](?P<d>\d{1,2})|(?P<mo2>\d\d)(?P<d2>\d\d))(?:[T _:-]+)(?P<h>\d{1,2})[:.]?(?P<mi>\d{1,2})[:.]?(?P<s>\d{1,2})"
+    r"(?:[.,:](?P<f>\d{1,9}))?\s*(?P<tz>Z|[+-]\d\d:?\d\d)?(?: ?\b(?P<tzn>" + _TZ_NAMES + r")\b)?"
 )
 _TS_YMD2 = re.compile(r"(?P<y>\d\d)[-/.]?(?P<mo>\d\d)[-/.]?(?P<d>\d\d)[ T]+(?P<h>\d\d):?(?P<mi>\d\d):?(?P<s>\d\d)(?:[.,](?P<f>\d+))?")
 _TS_MON = re.compile(
@@ -128,7 +139,8 @@ def parse_ts(text: str, year: int | None = None) -> int | None:
                     y += 2000
             if not mo:
                 continue
-            ns = _ns(y, mo, int(g.get("d") or g.get("d2") or 0), int(g["h"]), int(g["mi"]), int(g["s"]), g.get("f"), g.get("tz"))
+            tz = g.get("tz") or TZ_ABBREVIATIONS.get(g.get("tzn") or "")
+            ns = _ns(y, mo, int(g.get("d") or g.get("d2") or 0), int(g["h"]), int(g["mi"]), int(g["s"]), g.get("f"), tz)
         except (ValueError, OverflowError, TypeError):
             continue
         if ns is not None:
@@ -146,7 +158,8 @@ _RFC5424 = re.compile(
 _RFC3164 = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>[A-Z][a-z]{2} [ \d]\d (?:\d{4} )?\d\d:\d\d:\d\d(?:\.\d+)?)"
     r"(?: (?P<host>[\w.:@/-]+))?"
-    r" (?P<tag>[\w./@-]+(?:\([^()\s]*\))?)(?:\[(?P<pid>\d+)\])?: ?(?P<msg>.*)$",
+    r" (?P<tag>[\w./@-]+(?:\([^()\s]*\))?|[\w./@-]+(?: [\w.@-]+){1,3}(?=\[\d+\]))(?:\[(?P<pid>\d+)\])?"
+    r"(?: \([^()\s]*\))?: ?(?P<msg>.*)$",
     re.S,
 )
 # Syslog whose tag does not parse (``syslogd 1.4.1: restart.``): time and host only.
@@ -253,17 +266,21 @@ _TS_TOKEN = re.compile(
     \d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T_:\-]\d\d[:.]\d\d(?:[:.]\d\d(?:[.,:]\d+)?)?)?(?:Z|[+-]\d\d:?\d\d)?,?
   | \d{1,2}[-/.]\d{1,2}[-/.]\d{2,4},?
   | \d{1,2}:\d\d(?::\d\d)?(?:[.,:]\d+)?(?:Z|[+-]\d\d:?\d\d)?,?
-  | \d{8}[-T ]?\d\d:?\d\d:?\d\d(?:[.,:]\d+)?
+  | \d{8}[-T ]?\d\d:?\d\d:?\d\d(?:[.,:]\d+)? | \d{8}[-T ]?\d{1,2}:\d{1,2}:\d{1,2}(?:[.,:]\d+)?
   | \d{10}(?:\.\d+)? | \d{13}
   | (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*,?
   | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?
-  | UTC | GMT | Z | [+-]\d{4}
+  | Z | [+-]\d{4} | [+-]\d\d:\d\d
     """
+    + "|(?:" + _TZ_NAMES + "),?"
 )
-_TIME_IN = re.compile(r"\d{1,2}:\d\d(?::\d\d)?")
+# a clock inside a bracket: not part of an address (``[Thread:user@host-41:9000]``, ``/10.0.0.1:4992``)
+_TIME_IN = re.compile(r"(?<![\w.:/@-])\d{1,2}:\d\d(?::\d\d)?(?![\d])")
 _ID_TOKEN = re.compile(r"[\w.:/@#$*+-]*\d[\w.:/@#$*+\-]*|[A-Z][A-Z0-9_]{1,23}|[a-z_][\w-]*(?:\.[\w-]+)+")
 _LOGGER = re.compile(r"[A-Za-z_$][\w$-]*(?:[./][\w$-]+)+(?:\[[\w ./#:-]*\])?:?")
 _TAG = re.compile(r"[\w./-]+(?:\([^()\s]*\))?\[\d+\]:")
+# after "<time> <host>", a program name ends with ":" with or without its [pid] ("dhcpd:")
+_TAG_AFTER_HOST = re.compile(r"(?!\d)[\w./-]+(?:\([^()\s]*\))?(?:\[\d+\])?:")
 
 
 def _is_level(tok: str) -> str:
@@ -419,7 +436,7 @@ def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
         ):
             process = ("range", i, dash - 1)  # "[time] program *64 - message"
             i = dash + 1
-        elif i < n and kinds[i] == "id" and i + 1 < n and _TAG.fullmatch(toks[i + 1]):
+        elif i < n and kinds[i] == "id" and i + 1 < n and _TAG_AFTER_HOST.fullmatch(toks[i + 1]):
             host_idx, process = i, ("tag", i + 1)  # "<time> host tag[pid]: message"
             i += 2
         elif i < n and _TAG.fullmatch(toks[i]):
@@ -431,7 +448,9 @@ def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
     return (i, ts_idx, level_at, host_idx, process, logger_idx, "level" if level_at >= 0 else "timestamp")
 
 
-_PIPE_TS = re.compile(r"[\d:./T-]*\d{2}[:/-]\d{2}[\d:./T-]*\|")
+# a pipe-separated header starts with a time field: digits and time punctuation only, at
+# least six digits, padded or not (``20171224-0:0:0:215|``, ``2017-12-24 00:00:00.215|``)
+_PIPE_TS = re.compile(r"(?=(?:[^|\d]*\d){6})[\d:./T ,+-]{6,40}(?:Z| ?[A-Z]{3,4})?\|")
 
 
 def _pipes(line: str, want_ts: bool = True) -> Header | None:
