@@ -253,15 +253,24 @@ class Masker:
                 end = m.end()
         return out
 
-    def mask(self, message: str) -> Masked:
+    def mask(self, message: str, max_tokens: int = 0) -> Masked:
+        """Tokens of ``message`` with values masked. With ``max_tokens``, the tokens past
+        ``max_tokens - 1`` are not looked at: the rest of the message is one ``<*>`` (work
+        per message stays bounded; the text is kept whole as that value)."""
         tokens: list[str] = []
         tspans: list[tuple[int, int]] = []
         vspans: list[list[tuple[int, int]]] = []
-        phrases = self._find_phrases(message) if self._phrases else []
+        phrases = self._find_phrases(message[:65536]) if self._phrases else []
         pi = 0
         cur = None  # the phrase the last token belongs to
         for m in _TOKEN.finditer(message):
             a, b = m.span()
+            if max_tokens and len(tokens) >= max_tokens - 1 and cur is None:
+                end = len(message.rstrip())
+                tokens.append(WILDCARD)
+                tspans.append((a, end))
+                vspans.append([(a, end)])
+                break
             while pi < len(phrases) and phrases[pi].end() <= a:
                 pi += 1
             ph = phrases[pi] if pi < len(phrases) and phrases[pi].start() <= a else None

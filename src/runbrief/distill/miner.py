@@ -116,10 +116,29 @@ def _token_pattern(token: str) -> re.Pattern[str]:
 _VKEY = "<V>"
 
 
-def _family_key(n: int, p: int, tokens: list[str]) -> int:
-    """A stable 64-bit key for (length, position, the other tokens)."""
-    text = "\x1f".join([str(n), str(p), *tokens[:p], *tokens[p + 1 :]])
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+def _family_keys(tokens: list[str]) -> list[int]:
+    """A stable 64-bit key for (length, position, the other tokens), for every position.
+
+    Linear in the tokens: a running hash of each prefix and of each suffix is kept, and a
+    position's key hashes its prefix's and suffix's digests (hashing the other tokens anew
+    per position made one long line cost seconds: issue 16)."""
+    n = len(tokens)
+    enc = [t.encode("utf-8", "surrogatepass") + b"\x1f" for t in tokens]
+    pre: list[bytes] = []
+    h = hashlib.blake2b(digest_size=16)
+    for e in enc:
+        pre.append(h.digest())
+        h.update(e)
+    suf: list[bytes] = [b""] * n
+    h = hashlib.blake2b(digest_size=16)
+    for p in range(n - 1, -1, -1):
+        suf[p] = h.digest()
+        h.update(enc[p])
+    head = f"{n}\x1f".encode()
+    return [
+        int.from_bytes(hashlib.blake2b(head + f"{p}".encode() + pre[p] + suf[p], digest_size=8).digest(), "big")
+        for p in range(n)
+    ]
 
 
 def _bucket_key(tokens: list[str]) -> str:
@@ -355,10 +374,11 @@ class Miner:
         n = len(c.tokens)
         if n < 2:
             return
+        keys = _family_keys(c.tokens)
         for p, t in enumerate(c.tokens):
             if t == WILDCARD or is_value_like(t):
                 continue
-            key = _family_key(n, p, c.tokens)
+            key = keys[p]
             fam = self.families.setdefault(key, [])
             fam.append(c.cid)
             live = [cid for cid in dict.fromkeys(self.resolve(x) for x in fam) if cid in self.clusters]

@@ -32,9 +32,12 @@ from runbrief.ingest.formats import split_header
 
 _T = TypeVar("_T")
 
-__all__ = ["Parsed", "Parser", "ParsedBatch", "clean_line", "MAX_LINE"]
+__all__ = ["Parsed", "Parser", "ParsedBatch", "clean_line", "MAX_LINE", "MAX_TOKENS"]
 
 MAX_LINE = 64 * 1024  # longer lines are mined on their first 64 KiB (the stored body is whole)
+# Tokens mined per line: past the cap, the rest of the message is one value (its text is
+# kept whole as the last parameter), so the work per line is bounded whatever its length.
+MAX_TOKENS = 200
 KEY_CACHE_MAX = 200_000
 SHAPE_CACHE_MAX = 100_000
 _KEY = bytes.maketrans(b"123456789\x00\r\t", b"000000000   ")
@@ -177,7 +180,7 @@ class Parser:
         else:
             start, level = 0, ""
         msg = text[start:]
-        masked = self.masker.mask(msg)
+        masked = self.masker.mask(msg, MAX_TOKENS)
         tokens = masked.tokens
         if not tokens:
             self.skipped += 1
