@@ -38,6 +38,29 @@ OP_MODULES = [
     "runbrief.brief",
 ]
 
+# Where each operation is declared, so that one call imports one area: `runbrief incidents`
+# need not import the trace planner, the miner's regexes and the eval engine (~0.7 s).
+# An operation missing here is still found (every module is then loaded); tests/test_ops_index.py
+# keeps the table complete and right.
+OP_HOMES = {
+    "agent_problems": "runbrief.evals.ops", "agents": "runbrief.evals.ops", "eval": "runbrief.evals.ops",
+    "eval_scores": "runbrief.evals.ops", "gate": "runbrief.evals.ops",
+    "baseline": "runbrief.analyze.baseline",
+    "brief": "runbrief.brief",
+    "changes": "runbrief.analyze.changes",
+    "deploy_mark": "runbrief.ingest.deploys", "deploys": "runbrief.ingest.deploys",
+    "detect_incidents": "runbrief.analyze.incidents", "incident": "runbrief.analyze.incidents",
+    "incidents": "runbrief.analyze.incidents",
+    "events": "runbrief.ingest.kube",
+    "logs": "runbrief.queries", "services": "runbrief.queries", "show": "runbrief.queries",
+    "stats": "runbrief.queries",
+    "patterns": "runbrief.distill.ops",
+    "perf": "runbrief.traces.ops", "trace_compare": "runbrief.traces.ops", "trace_diff": "runbrief.traces.ops",
+    "trace_show": "runbrief.traces.ops", "trace_summary": "runbrief.traces.ops", "traces": "runbrief.traces.ops",
+    "resolve": "runbrief.analyze.memory", "similar_incidents": "runbrief.analyze.memory",
+    "retention": "runbrief.store.retention",
+}
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -73,7 +96,10 @@ def _load() -> None:
 
 
 def get(name: str) -> Operation:
-    _load()
+    if name not in _OPS and name in OP_HOMES:
+        importlib.import_module(OP_HOMES[name])
+    if name not in _OPS:
+        _load()
     try:
         return _OPS[name]
     except KeyError:

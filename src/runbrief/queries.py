@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 
 from runbrief import ids
-from runbrief.distill.params import params_of
 from runbrief.errors import UsageError
 from runbrief.ops import operation
 from runbrief.store.duck import Store
@@ -213,6 +212,8 @@ def _resolve_log(store: Store, key: str) -> dict[str, Any] | None:
     out.pop("id")
     # One line opened on its own: its values, read back from its pattern's template (they
     # are not stored; see distill.params). Lists of lines leave them out: they repeat the body.
+    from runbrief.distill.params import params_of  # the miner's regexes cost ~0.2 s to import
+
     template = store.scalar("SELECT template FROM patterns WHERE pattern_id = ?", [row["pattern_id"]])
     out["params"] = params_of(template, row["body"])
     return out

@@ -82,6 +82,8 @@ def load_commands(args: list[str] | None = None) -> typer.Typer:
     the usual "No such command" with the full list.
     """
     first = next((a for a in args if not a.startswith("-")), None) if args is not None else None
+    if args is not None and first is None and "--version" in args:
+        return app  # the root's eager --version answers before any command is looked at
     wanted = [f"runbrief.cli.{COMMANDS[first]}"] if first in COMMANDS else COMMAND_MODULES
     for mod in wanted:
         importlib.import_module(mod)
