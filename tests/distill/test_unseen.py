@@ -112,3 +112,24 @@ def test_time_zone_abbreviation_is_part_of_the_time() -> None:
     h = split_header("2014-03-10 19:57:38.562264131 -0400 EDT worker started")
     assert h.ts_ns == 1394495858562264131
     assert h.message == "worker started"
+
+
+@pytest.mark.parametrize(
+    ("message", "masked"),
+    [
+        # real messages (Loghub Android, Hadoop): literals, Java's host/address form, a
+        # host:port without dots, a one-component path are values
+        ("ready=true,policy=3,wakefulness=1,bootcompleted=true,mode=false",
+         "ready=<*>,policy=<*>,wakefulness=<*>,bootcompleted=<*>,mode=<*>"),
+        ("setLightsOn(true)", "setLightsOn(<*>)"),
+        ("cancelPeek: false", "cancelPeek: <*>"),
+        ("Address change detected. Old: msra-sa-41/10.190.173.170:9000 New: msra-sa-41:9000",
+         "Address change detected. Old: <*> New: <*>"),
+        ("Resolved MSRA-SA-39.fareast.corp.microsoft.com to /default-rack", "Resolved <*> to <*>"),
+        ("Truevision nullable flags stay words", "Truevision nullable flags stay words"),
+    ],
+)
+def test_values_are_variables(message: str, masked: str) -> None:
+    from runbrief.distill.mask import Masker
+
+    assert Masker().mask_text(message) == masked

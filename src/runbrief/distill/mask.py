@@ -85,8 +85,16 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
     MaskRule("uuid", rf"{_H}{{8}}-{_H}{{4}}-{_H}{{4}}-{_H}{{4}}-{_H}{{12}}", "RFC 4122 UUIDs"),
     MaskRule("url", r"[a-zA-Z][a-zA-Z0-9+.\-]{1,15}://\S+", "URLs"),
     MaskRule("email", r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+", "e-mail addresses"),
-    MaskRule("host_port", r"(?:[A-Za-z0-9](?:[\w\-]*[A-Za-z0-9])?\.)+[A-Za-z][\w\-]*:\d{1,5}", "host:port"),
-    MaskRule("ipv4", r"/?\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?::\d{1,5})?", "IPv4 addresses, with /prefix or :port"),
+    MaskRule(
+        "host_port",
+        r"(?:[A-Za-z0-9](?:[\w\-]*[A-Za-z0-9])?\.)+[A-Za-z][\w\-]*:\d{1,5}|[A-Za-z][\w\-]*\d[\w\-]*:\d{2,5}",
+        "host:port (a dotted name, or a name with a digit: node-41:9000)",
+    ),
+    MaskRule(
+        "ipv4",
+        r"(?:[A-Za-z0-9][\w.\-]*)?/?\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?::\d{1,5})?",
+        "IPv4 addresses, with /prefix or :port, or Java's host/address form (node-41/10.0.0.1:9000)",
+    ),
     MaskRule("mac", rf"{_H}{{2}}(?:[:\-]{_H}{{2}}){{5,}}", "MAC addresses and WWNs"),
     MaskRule("ipv6", rf"\[?(?=[^\]]*\d)(?:{_H}{{0,4}}:){{2,7}}{_H}{{0,4}}(?:\]:\d{{1,5}})?\]?", "IPv6 addresses"),
     MaskRule(
@@ -97,12 +105,13 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
     ),
     MaskRule(
         "path",
-        r"(?:~|\.{1,2})?(?:/[^/\s]+){2,}/?|[A-Za-z]:\\\S*|\\\\\S+",
-        "file system paths with two or more components",
+        r"(?:~|\.{1,2})?(?:/[^/\s]+){2,}/?|/\w[\w.\-]*/?|[A-Za-z]:\\\S*|\\\\\S+",
+        "file system paths (and a one-component absolute path: /default-rack)",
     ),
     MaskRule("hex", rf"\d[xX]{_H}+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F]){_H}{{6,}}", "hexadecimal values"),
     MaskRule("quantity", rf"[-+<>~]?\d+(?:[.,]\d+)*(?i:{_UNITS})", "numbers glued to a unit: 12ms, 3.5GB, 80%"),
     MaskRule("number", r"[-+]?\d+(?:[.,]\d+)*", "integers and decimals"),
+    MaskRule("literal", r"true|false|True|False|TRUE|FALSE|null|NULL|nil", "boolean and null literals"),
     MaskRule("indexed_id", r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*_\d+", "names with an index: broadcast_9, rdd_4"),
     MaskRule(
         "numbered_id",
@@ -119,6 +128,8 @@ _WRAP_R = ")]}>\"'`,;.:!?"
 _DELIMS = re.compile(r"([=:,;()\[\]{}<>\"'|@]+)")
 _NEEDS_WORK = re.compile(r"[\d/@\\:]")
 _TOKEN = re.compile(r"\S+")
+_LITERALS = frozenset(["true", "false", "True", "False", "TRUE", "FALSE", "null", "NULL", "nil"])
+_LITERAL_IN = re.compile(r"(?<![A-Za-z0-9_])(?:true|false|null|nil|True|False|TRUE|FALSE|NULL)(?![A-Za-z0-9_])")
 
 
 @dataclass(slots=True)
@@ -176,7 +187,7 @@ class Masker:
         return out
 
     def _mask_token(self, tok: str) -> tuple[str, tuple[tuple[int, int], ...]]:
-        if tok == WILDCARD or (self._precheck and not _NEEDS_WORK.search(tok)):
+        if tok == WILDCARD or (self._precheck and not _NEEDS_WORK.search(tok) and not _LITERAL_IN.search(tok)):
             return tok, ()
         a, b = 0, len(tok)
         while a < b and tok[a] in _WRAP_L:
@@ -209,7 +220,7 @@ class Masker:
         n = len(parts)
         while i < n:
             part = parts[i]
-            if i % 2 == 0 and part and _NEEDS_WORK.search(part):
+            if i % 2 == 0 and part and (_NEEDS_WORK.search(part) or part in _LITERALS):
                 j = min(n - 1, i + 6)
                 while j > i:  # longest value starting at part i
                     if j % 2 == 0 and self._value(tok[offs[i] : offs[j + 1]]):
