@@ -74,12 +74,15 @@ def is_value_like(token: str) -> bool:
     bracketed annotation, very long tokens) may differ between lines of one event.
     Words (``HTTPS``, ``startup``, ``alt0``, ``"GET``, ``mapred.job.id``) usually name
     different events. ``key=value`` is judged by its value (an empty one is a word)."""
-    if WILDCARD in token:
-        return True
-    core, wrapped = _core(token)
-    if "=" in core:
-        value = core.split("=", 1)[1]
-        return bool(value) and is_value_like(value)
+    while True:  # a loop, not recursion: "key" then 1,000 "=" must not exhaust the stack
+        if WILDCARD in token:
+            return True
+        core, wrapped = _core(token)
+        if "=" not in core:
+            break
+        token = core.split("=", 1)[1].lstrip("=")  # "a==b" is judged by "b", as "a=b"
+        if not token:
+            return False
     if not core:
         return wrapped  # "()": an empty value slot
     if wrapped and not core.isalpha():

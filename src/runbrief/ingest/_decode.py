@@ -6,13 +6,147 @@ call (the fast path); only a block that fails is decoded line by line, bad lines
 ``backslashreplace`` so the original bytes stay readable (nothing read is lost). CRLF,
 a UTF-8 BOM and NUL bytes are cleaned; a "line" longer than ``max_line`` (a binary file, a
 file with no newlines) is cut so memory stays bounded.
+
+Also here: compressed bodies to bytes (``decompress``, ``Gunzip``). Every member of a gzip
+body and every frame of a zstd body is decoded (``cat a.gz b.gz`` and zstd's ``--patch``
+streams are valid bodies: stopping after the first would acknowledge data never stored),
+and the limit applies to the total, checked while inflating: a bomb is cut off at the
+limit, never inflated whole.
 """
 
 from __future__ import annotations
 
-__all__ = ["LineDecoder", "MAX_LINE"]
+import io
+import zlib
+from collections.abc import Iterator
+
+from runbrief.errors import IngestError
+
+__all__ = ["LineDecoder", "MAX_LINE", "TooLarge", "decompress", "Gunzip"]
 
 MAX_LINE = 1 << 20  # 1 MiB
+_STEP = 1 << 20  # decompressed bytes per step of a stream
+
+
+class TooLarge(IngestError):
+    """A body, or what it decompresses to, is over its limit (HTTP 413)."""
+
+    http_status = 413
+
+
+def _gunzip_members(data: bytes, limit: int) -> bytes:
+    out = bytearray()
+    while True:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        chunk = data
+        while chunk:
+            out += d.decompress(chunk, limit + 1 - len(out))
+            if len(out) > limit:
+                raise TooLarge(f"the gzip body inflates past {limit} bytes")
+            if d.eof:
+                break
+            chunk = d.unconsumed_tail
+        if not d.eof:
+            raise IngestError("the gzip body is truncated")
+        data = d.unused_data
+        if not data.strip(b"\x00"):  # nothing, or padding after the last member
+            return bytes(out)
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = bytearray()
+    chunk = data
+    while chunk:
+        out += d.decompress(chunk, limit + 1 - len(out))
+        if len(out) > limit:
+            raise TooLarge(f"the deflate body inflates past {limit} bytes")
+        chunk = d.unconsumed_tail
+    if not d.eof:
+        raise IngestError("the deflate body is truncated")
+    return bytes(out)
+
+
+def _unzstd(data: bytes, limit: int) -> bytes:
+    import zstandard
+
+    try:
+        # Bounded first: at most limit + 1 bytes across all frames, so a bomb stops there.
+        reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
+        head = reader.read(limit + 1)
+        if len(head) > limit:
+            raise TooLarge(f"the zstd body inflates past {limit} bytes")
+        # Known to fit now: frame by frame, which tells a truncated frame apart.
+        out = bytearray()
+        rest = data
+        while rest.strip(b"\x00"):
+            d = zstandard.ZstdDecompressor().decompressobj()
+            out += d.decompress(rest)
+            if not d.eof:
+                raise IngestError("the zstd body is truncated")
+            rest = d.unused_data
+    except zstandard.ZstdError as exc:
+        raise IngestError(f"the zstd body is corrupt: {exc}") from None
+    return bytes(out)
+
+
+def decompress(data: bytes, encoding: str, limit: int) -> bytes | None:
+    """A body as sent with HTTP ``Content-Encoding`` ``encoding``, decompressed within
+    ``limit`` bytes in total (TooLarge past it, IngestError when damaged); None for an
+    encoding we do not read. gzip is what OTLP requires; deflate and zstd are what the
+    OpenTelemetry Collector also offers."""
+    encoding = encoding.strip().lower()
+    try:
+        if encoding in ("", "identity"):
+            return data
+        if encoding in ("gzip", "x-gzip"):
+            return _gunzip_members(data, limit)
+        if encoding == "deflate":  # zlib-wrapped per HTTP; some senders send raw deflate
+            try:
+                return _inflate(data, zlib.MAX_WBITS, limit)
+            except zlib.error:
+                return _inflate(data, -zlib.MAX_WBITS, limit)
+        if encoding == "zstd":
+            return _unzstd(data, limit)
+    except zlib.error as exc:
+        raise IngestError(f"the {encoding} body is corrupt: {exc}") from None
+    return None
+
+
+class Gunzip:
+    """A gzip stream inflated as it arrives, every member, within ``limit`` bytes in all
+    (each step yields at most 1 MiB, so one chunk of a bomb cannot fill memory either)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.out = 0
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._member = False  # input seen of a member not yet ended
+        self._done = False  # padding after the last member
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Decompressed pieces of ``data``; TooLarge past the limit, zlib.error if corrupt."""
+        while data and not self._done:
+            self._member = True
+            piece = self._d.decompress(data, _STEP)
+            self.out += len(piece)
+            if self.out > self.limit:
+                raise TooLarge(f"the gzip body inflates past {self.limit} bytes")
+            if piece:
+                yield piece
+            if self._d.eof:
+                data = self._d.unused_data
+                self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._member = False
+                if data and not data.strip(b"\x00"):
+                    self._done = True
+            else:
+                data = self._d.unconsumed_tail
+
+    @property
+    def complete(self) -> bool:
+        """Did the stream end at the end of a member (not cut off inside one)?"""
+        return not self._member
 
 
 class LineDecoder:

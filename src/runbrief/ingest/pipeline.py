@@ -253,11 +253,25 @@ class Preparer:
 
     def prepare(self, batch: Batch, first_log_id: int) -> Prepared:
         """``first_log_id`` starts a range of ``len(batch.logs)`` IDs reserved for its log
-        records (``Store.next_ids``); records a hook drops leave their IDs unused."""
-        for hook in _PREPARE_HOOKS:
-            hook(batch)
+        records (``Store.next_ids``); records a hook drops leave their IDs unused.
+
+        One record that breaks a step (a hook, distill, a column's type) must not cost the
+        rest of its batch, nor the other requests of its group commit: the batch is then
+        prepared in halves down to the record, which is left out and counted in
+        ``rejected`` with the reason (OTLP partial success, the ingest summary)."""
+        try:
+            for hook in _PREPARE_HOOKS:
+                hook(batch)
+        except Exception:  # noqa: BLE001 - isolated below; re-raised for a single record
+            return self._isolated(batch, first_log_id, hooks=True)
+        try:
+            return self._rows(batch, first_log_id)
+        except Exception:  # noqa: BLE001 - as above
+            return self._isolated(batch, first_log_id, hooks=False)
+
+    def _rows(self, batch: Batch, first_log_id: int, resources: bool = True) -> Prepared:
         out = Prepared(events=batch.events, deploys=batch.deploys, objects=batch.objects,
-                       resources=_resources_seen(batch))
+                       resources=_resources_seen(batch) if resources else [])
         if batch.logs:
             d = self.distiller
             d.process(batch.logs)
@@ -270,6 +284,41 @@ class Preparer:
             out.spans = writer.spans_table(batch.spans)
         if batch.metrics:
             out.metrics = writer.metrics_table(batch.metrics)
+        return out
+
+    def _isolated(self, batch: Batch, first_log_id: int, *, hooks: bool) -> Prepared:
+        parts: list[Prepared] = []
+        kept = Batch()
+        errors: list[str] = []
+
+        def run(kind: str, recs: list[Any], offset: int) -> None:
+            sub = Batch(**{kind: recs})
+            try:
+                if hooks:
+                    for hook in _PREPARE_HOOKS:
+                        hook(sub)
+                parts.append(self._rows(sub, first_log_id + offset, resources=False))
+                getattr(kept, kind).extend(getattr(sub, kind))
+                kept.events.extend(sub.events)
+            except Exception as exc:  # noqa: BLE001 - one record's failure, reported
+                if len(recs) > 1:
+                    mid = len(recs) // 2
+                    run(kind, recs[:mid], offset)
+                    run(kind, recs[mid:], offset + mid)
+                    return
+                noun = {"logs": "a log record", "spans": "a span", "metrics": "a metric point"}[kind]
+                errors.append(f"{noun} could not be stored ({type(exc).__name__}: {str(exc)[:200]})")
+
+        for kind in ("logs", "spans", "metrics"):
+            recs = getattr(batch, kind)
+            if recs:
+                run(kind, list(recs), 0)
+        kept.events.extend(batch.events)
+        base = Prepared(events=batch.events, deploys=batch.deploys, objects=batch.objects,
+                        resources=_resources_seen(kept))
+        out = Prepared.merge([base, *parts])
+        out.rejected += len(errors)
+        out.errors.extend(errors)
         return out
 
     def final(self) -> Prepared:

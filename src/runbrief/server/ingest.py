@@ -136,15 +136,31 @@ def _gc_paused(fn: Any) -> Any:
     return wrapper
 
 
+def _decode(signal_name: str, body: bytes, ctype: str) -> otlp.Decoded:
+    """``otlp.decode``, with any failure of the request's data an IngestError (400): a
+    decoder fault on some input must not answer 500, which a sender cannot tell from a
+    server fault (the records were rejected, not lost in a crash)."""
+    try:
+        return otlp.decode(signal_name, body, ctype)
+    except IngestError:
+        raise
+    except (RecursionError, ValueError, TypeError, OverflowError, UnicodeError, KeyError, IndexError) as exc:
+        log.warning("an OTLP %s request failed to decode", signal_name, exc_info=True)
+        raise IngestError(f"the OTLP {signal_name} request could not be decoded "
+                          f"({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
 @_gc_paused
 def _prepare_otlp(signal_name: str, body: bytes, ctype: str, first_log_id: int, reserved: int) -> Prepared:
     assert _PREPARER is not None
-    decoded = otlp.decode(signal_name, body, ctype)
+    decoded = _decode(signal_name, body, ctype)
     if len(decoded.batch.logs) > reserved:  # the router counted differently: never reuse an ID
         raise IngestError(f"the request holds {len(decoded.batch.logs)} log records where {reserved} were "
                           "counted; send it as OTLP protobuf, or report this shape of OTLP/JSON")
     prep = _PREPARER.prepare(decoded.batch, first_log_id)
-    prep.rejected, prep.errors = decoded.rejected, list(decoded.errors or [])
+    # the decoder's rejections first, then any record preparing left out
+    prep.rejected += decoded.rejected
+    prep.errors[:0] = decoded.errors or []
     return prep
 
 
@@ -157,6 +173,15 @@ def _prepare_batch(batch: Batch, first_log_id: int) -> Prepared:
 # ------------------------------------------------------------------ routing
 def _service_of(attrs: dict[str, Any]) -> str:
     return Resource(attrs).service
+
+
+def _pb_service(resource: Any) -> str:
+    """The service of a protobuf resource; "" when its attributes cannot be read (the
+    worker then rejects its records with the reason)."""
+    try:
+        return _service_of(otlp._attrs(resource.attributes))
+    except otlp.BadRecord:
+        return ""
 
 
 Part = tuple[str, bytes, int]  # (service, request body, records)
@@ -177,11 +202,11 @@ def _split_protobuf(signal_name: str, body: bytes) -> tuple[list[Part], int]:
         sizes = [sum(len(sm.metrics) for sm in g.scope_metrics) for g in groups]
     count = sum(sizes)
     if signal_name != "logs" or len(groups) < 2:
-        svc = _service_of(otlp._attrs(groups[0].resource.attributes)) if len(groups) else ""
+        svc = _pb_service(groups[0].resource) if len(groups) else ""
         return [(svc, body, count)], count
     by_service: dict[str, tuple[list[Any], list[int]]] = {}
     for g, n in zip(groups, sizes, strict=True):
-        gs, ns = by_service.setdefault(_service_of(otlp._attrs(g.resource.attributes)), ([], []))
+        gs, ns = by_service.setdefault(_pb_service(g.resource), ([], []))
         gs.append(g)
         ns.append(n)
     if len(by_service) == 1:
@@ -339,7 +364,7 @@ class Ingestor:
         comes once the request is committed."""
         ctype = (content_type or "").split(";", 1)[0].strip().lower()
         if not self.workers:
-            decoded = otlp.decode(signal_name, body, ctype)
+            decoded = _decode(signal_name, body, ctype)
             out = Outcome(rejected=decoded.rejected, errors=list(decoded.errors or []))
             return _chain(self.queue.submit(decoded.batch), lambda counts: _set_counts(out, counts))
         if ctype in otlp.PROTOBUF_TYPES:

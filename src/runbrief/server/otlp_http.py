@@ -3,7 +3,7 @@
 Status codes as the OTLP specification sets them: 200 with partial success when some
 records were rejected, 400 with a Status message for an undecodable body, 413 for a body
 over the limit (compressed or decompressed: a gzip bomb is cut off while inflating, never
-inflated whole), 415 for an unsupported content type or encoding, 503 with Retry-After when
+inflated whole; every gzip member and zstd frame counts), 415 for an unsupported content type or encoding, 503 with Retry-After when
 the write queue is full. Bodies may be gzip (what OTLP requires), zstd or deflate (what the
 OpenTelemetry Collector also offers). The response uses the request's encoding.
 """
@@ -11,10 +11,7 @@ OpenTelemetry Collector also offers). The response uses the request's encoding.
 from __future__ import annotations
 
 import asyncio
-import io
-import zlib
 
-import zstandard
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -24,8 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runbrief.errors import IngestError, Overloaded
+from runbrief.errors import IngestError, Overloaded, RunbriefError
 from runbrief.ingest import otlp
+from runbrief.ingest._decode import TooLarge, decompress
+from runbrief.server.bodies import read_body
 
 __all__ = ["routes"]
 
@@ -36,10 +35,6 @@ _RESPONSES = {
 }
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def _encode(msg: object, json: bool) -> bytes:
     if json:
         return json_format.MessageToJson(msg, indent=None).encode()  # type: ignore[arg-type]
@@ -47,70 +42,12 @@ def _encode(msg: object, json: bool) -> bytes:
 
 
 # google.rpc.Code for the HTTP statuses we answer with.
-_GRPC_CODE = {400: 3, 413: 8, 415: 3, 503: 14}
+_GRPC_CODE = {400: 3, 403: 7, 404: 5, 413: 8, 415: 3, 503: 14}
 
 
 def _error(status: int, message: str, json: bool, headers: dict[str, str] | None = None) -> Response:
     body = _encode(Status(code=_GRPC_CODE.get(status, 2), message=message), json)
     return Response(body, status, media_type=otlp.JSON if json else otlp.PROTOBUF, headers=headers)
-
-
-def _inflate(data: bytes, wbits: int, limit: int, name: str) -> bytes:
-    d = zlib.decompressobj(wbits)
-    out = bytearray()
-    chunk = data
-    while chunk:
-        out += d.decompress(chunk, limit + 1 - len(out))
-        if len(out) > limit:
-            raise _TooLarge
-        chunk = d.unconsumed_tail
-    if not d.eof:
-        raise IngestError(f"the {name} body is truncated")
-    return bytes(out)
-
-
-def _unzstd(data: bytes, limit: int) -> bytes:
-    # Read at most limit + 1 bytes first: a zstd bomb is cut off there, never inflated whole.
-    try:
-        head = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read(limit + 1)
-        if len(head) > limit:
-            raise _TooLarge
-        d = zstandard.ZstdDecompressor().decompressobj()
-        out = d.decompress(data)  # known to fit now; tells a truncated frame apart
-    except zstandard.ZstdError as exc:
-        raise IngestError(f"the zstd body is corrupt: {exc}") from None
-    if not d.eof:
-        raise IngestError("the zstd body is truncated")
-    return out
-
-
-def _decompress(data: bytes, encoding: str, limit: int) -> bytes | None:
-    """The body as sent, decompressed within ``limit`` bytes; None for an unknown encoding.
-    gzip is what OTLP requires; deflate and zstd are what the Collector also offers."""
-    if encoding in ("", "identity"):
-        return data
-    if encoding in ("gzip", "x-gzip"):
-        return _inflate(data, 16 + zlib.MAX_WBITS, limit, "gzip")
-    if encoding == "deflate":  # zlib-wrapped per HTTP; some senders send raw deflate
-        try:
-            return _inflate(data, zlib.MAX_WBITS, limit, "deflate")
-        except zlib.error:
-            return _inflate(data, -zlib.MAX_WBITS, limit, "deflate")
-    if encoding == "zstd":
-        return _unzstd(data, limit)
-    return None
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _TooLarge
-    return bytes(body)
 
 
 def _receiver(signal: str):  # noqa: ANN202 - a Starlette endpoint
@@ -125,17 +62,17 @@ def _receiver(signal: str):  # noqa: ANN202 - a Starlette endpoint
             return _error(415, f"unsupported content type {ctype or '(none)'!r}; send {otlp.PROTOBUF} or {otlp.JSON}",
                           False)
         try:
-            body = await _read_body(request, cfg.max_body_bytes)
+            body = await read_body(request, cfg.max_body_bytes)
             encoding = request.headers.get("content-encoding", "").strip().lower()
-            inflated = _decompress(body, encoding, cfg.max_decompressed_bytes)
+            inflated = decompress(body, encoding, cfg.max_decompressed_bytes)
             if inflated is None:
                 return _error(415, f"unsupported content encoding {encoding!r}; use gzip, zstd, deflate or none",
                               json)
             body = inflated
-        except _TooLarge:
+        except TooLarge:
             return _error(413, f"the body exceeds the limit ({cfg.max_body_bytes} bytes sent, "
                                f"{cfg.max_decompressed_bytes} decompressed); send smaller batches", json)
-        except (IngestError, zlib.error) as exc:
+        except IngestError as exc:
             return _error(400, f"cannot decompress the body: {exc}", json)
         try:
             outcome = await asyncio.wrap_future(server.ingestor.submit_otlp(signal, body, ctype))
@@ -143,6 +80,8 @@ def _receiver(signal: str):  # noqa: ANN202 - a Starlette endpoint
             return _error(400, str(exc), json)
         except Overloaded as exc:
             return _error(503, str(exc), json, {"Retry-After": str(exc.retry_after)})
+        except RunbriefError as exc:  # e.g. the store unavailable: its own (retryable) status
+            return _error(exc.http_status, str(exc), json)
         resp = resp_cls()
         if outcome.rejected:
             setattr(resp.partial_success, rejected_field, outcome.rejected)

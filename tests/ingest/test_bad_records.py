@@ -1,0 +1,248 @@
+"""One bad record is rejected alone (OTLP partial success), never a 5xx; every gzip member
+and zstd frame of a body is stored; bodies and decompression are capped (413).
+
+Payloads are built with the opentelemetry-proto classes, as an SDK exporter builds them;
+the bad values are the ones found by fuzzing the receivers (issue 16)."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+
+import orjson
+import pytest
+import zstandard
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from starlette.testclient import TestClient
+
+from runbrief.distill.distiller import Distiller
+from runbrief.ingest import otlp
+from runbrief.ingest.pipeline import Batch, Preparer
+from runbrief.records import LogRecord as Rec
+from runbrief.records import Resource as Res
+from runbrief.server.app import RunbriefServer, ServerConfig, build_app
+from runbrief.store.duck import Store
+
+T0 = 1_714_557_600_000_000_000  # 2024-05-01T10:00:00Z
+PB = {"content-type": "application/x-protobuf"}
+RES = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="checkout"))])
+
+
+def _logs(*records: LogRecord) -> ExportLogsServiceRequest:
+    return ExportLogsServiceRequest(resource_logs=[ResourceLogs(resource=RES, scope_logs=[
+        ScopeLogs(log_records=list(records))])])
+
+
+def _ok_log(i: int = 0) -> LogRecord:
+    return LogRecord(time_unix_nano=T0 + i, severity_number=9, body=AnyValue(string_value=f"order {i} paid"))
+
+
+def _spans(*spans: Span) -> ExportTraceServiceRequest:
+    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(resource=RES, scope_spans=[
+        ScopeSpans(spans=list(spans))])])
+
+
+def _span(i: int, **kw: object) -> Span:
+    sp = Span(trace_id=(i + 1).to_bytes(16, "big"), span_id=(i + 1).to_bytes(8, "big"), name=f"GET /{i}",
+              start_time_unix_nano=T0, end_time_unix_nano=T0 + 5_000_000, kind=2)
+    for k, v in kw.items():
+        if k == "status_code":
+            sp.status.code = v  # type: ignore[assignment]
+        else:
+            setattr(sp, k, v)
+    return sp
+
+
+def _nested(depth: int, kvlist: bool = False) -> AnyValue:
+    root = AnyValue()
+    cur = root
+    for _ in range(depth):
+        if kvlist:
+            kv = cur.kvlist_value.values.add(key="k")
+            cur = kv.value
+        else:
+            cur = cur.array_value.values.add()
+    cur.string_value = "leaf"
+    return root
+
+
+def _with_attr(value: AnyValue) -> LogRecord:
+    lr = LogRecord(time_unix_nano=T0)
+    lr.attributes.add(key="payload").value.MergeFrom(value)
+    return lr
+
+
+BAD_LOGS = {
+    "time >= 2^63 ns": (LogRecord(time_unix_nano=2**63, body=AnyValue(string_value="x")), "time_unix_nano"),
+    "time 2^64-1": (LogRecord(time_unix_nano=2**64 - 1, body=AnyValue(string_value="x")), "2262"),
+    "observed past 2262": (LogRecord(observed_time_unix_nano=2**63 + 5, body=AnyValue(string_value="x")),
+                           "observed_time_unix_nano"),
+    "severity 128": (LogRecord(time_unix_nano=T0, severity_number=128), "severity_number 128"),  # type: ignore[arg-type]
+    "severity 200": (LogRecord(time_unix_nano=T0, severity_number=200), "severity_number 200"),  # type: ignore[arg-type]
+    "severity -1": (LogRecord(time_unix_nano=T0, severity_number=-1), "severity_number -1"),  # type: ignore[arg-type]
+    "severity INT32_MIN": (LogRecord(time_unix_nano=T0, severity_number=-(2**31)), "SeverityNumber"),  # type: ignore[arg-type]
+    "body nested 40 deep": (LogRecord(time_unix_nano=T0, body=_nested(40)), "nested deeper"),
+    "attribute nested 40 deep": (_with_attr(_nested(40)), "nested deeper"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_LOGS))
+def test_a_bad_log_record_is_rejected_alone(case: str) -> None:
+    bad, says = BAD_LOGS[case]
+    d = otlp.decode("logs", _logs(_ok_log(1), bad, _ok_log(2)).SerializeToString())
+    assert [r.body for r in d.batch.logs] == ["order 1 paid", "order 2 paid"]
+    assert d.rejected == 1 and says in d.error_message
+
+
+def test_nesting_within_the_limit_is_kept() -> None:
+    d = otlp.decode("logs", _logs(LogRecord(time_unix_nano=T0, body=_nested(otlp.MAX_NESTING))).SerializeToString())
+    assert d.rejected == 0 and "leaf" in d.batch.logs[0].body
+
+
+BAD_SPANS = {
+    "kind INT32_MIN": ({"kind": -(2**31)}, "kind -2147483648"),
+    "kind -1": ({"kind": -1}, "kind -1"),  # must not wrap to SPAN_KINDS[-1] == CONSUMER
+    "kind 6": ({"kind": 6}, "kind 6"),
+    "status code -1": ({"status_code": -1}, "status.code -1"),  # would wrap to ERROR
+    "start past 2262": ({"start_time_unix_nano": 2**64 - 1}, "start_time_unix_nano"),
+    "end past 2262": ({"end_time_unix_nano": 2**63}, "end_time_unix_nano"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SPANS))
+def test_a_bad_span_is_rejected_alone(case: str) -> None:
+    kw, says = BAD_SPANS[case]
+    d = otlp.decode("traces", _spans(_span(0), _span(1, **kw), _span(2)).SerializeToString())
+    assert [s.name for s in d.batch.spans] == ["GET /0", "GET /2"]
+    assert all(s.kind == "SERVER" for s in d.batch.spans)
+    assert d.rejected == 1 and says in d.error_message
+
+
+def test_a_bad_metric_point_is_rejected_alone() -> None:
+    pts = [NumberDataPoint(time_unix_nano=T0, as_double=1.0), NumberDataPoint(time_unix_nano=2**64 - 1, as_double=2.0),
+           NumberDataPoint(time_unix_nano=T0 + 1, as_int=3)]
+    hist = Histogram(data_points=[HistogramDataPoint(time_unix_nano=T0, count=2**64 - 1),
+                                  HistogramDataPoint(time_unix_nano=T0, count=4, bucket_counts=[1, 3],
+                                                     explicit_bounds=[0.5])])
+    req = ExportMetricsServiceRequest(resource_metrics=[ResourceMetrics(resource=RES, scope_metrics=[ScopeMetrics(
+        metrics=[Metric(name="queue.depth", gauge=Gauge(data_points=pts)),
+                 Metric(name="latency", histogram=hist)])])])
+    d = otlp.decode("metrics", req.SerializeToString())
+    assert [(p.name, p.value if p.type == "gauge" else p.count) for p in d.batch.metrics] == [
+        ("queue.depth", 1.0), ("queue.depth", 3.0), ("latency", 4)]
+    assert d.rejected == 2 and "time_unix_nano" in d.error_message and "int64" in d.error_message
+
+
+def _json_logs(records: list[object]) -> bytes:
+    return orjson.dumps({"resourceLogs": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "web"}}]}, "scopeLogs": [{"logRecords": records}]}]})
+
+
+def test_otlp_json_records_of_the_wrong_shape_or_depth_are_rejected_alone() -> None:
+    deep = '{"arrayValue":{"values":[' * 60 + '{"stringValue":"x"}' + "]}}" * 60
+    good = {"timeUnixNano": str(T0), "body": {"stringValue": "ok"}}
+    body = _json_logs([good, {"timeUnixNano": "soon"}, {"traceId": "not-hex!", "body": {"stringValue": "id"}},
+                       "DEEP", {**good, "body": {"stringValue": "ok 2"}}]).replace(b'"DEEP"', (
+                           '{"timeUnixNano":"1","body":' + deep + "}").encode())
+    d = otlp.decode("logs", body, otlp.JSON)
+    assert [r.body for r in d.batch.logs] == ["ok", "ok 2"]
+    assert d.rejected == 3
+    assert "timeUnixNano" in d.error_message and "not hex" in d.error_message and "nested deeper" in d.error_message
+
+
+def test_a_record_that_breaks_preparing_is_left_out_alone() -> None:
+    """The safety net under the decoder: whatever a step raises on one record (here a
+    severity no column can hold, as a hand-built batch may carry), the others are stored."""
+    res = Res({"service.name": "a"})
+    recs = [Rec(T0 + i, f"user {i} logged in", res, T0, 9, "INFO", {}, "", "", "") for i in range(50)]
+    recs[17].severity_number = 300
+    prep = Preparer(make=lambda: Distiller(None, "t")).prepare(Batch(logs=recs), 1000)
+    ids = prep.logs["id"].to_pylist()
+    assert len(ids) == 49 and 1017 not in ids and ids[:3] == [1000, 1001, 1002]
+    assert prep.rejected == 1 and "ArrowInvalid" in prep.errors[0]
+
+
+# ------------------------------------------------------------------ over HTTP
+@pytest.fixture
+def client(tmp_path) -> Iterator[TestClient]:  # noqa: ANN001
+    store = Store.open(tmp_path / "s")
+    server = RunbriefServer(store, ServerConfig(jobs=False, ingest_workers=0, max_body_bytes=1 << 20,
+                                                max_decompressed_bytes=4 << 20))
+    with TestClient(build_app(server), base_url="http://127.0.0.1") as c:
+        c.store = store  # type: ignore[attr-defined]
+        yield c
+    server.close()
+    store.close()
+
+
+def _count(c: TestClient, table: str) -> int:
+    c.store.settle()  # type: ignore[attr-defined]
+    return c.store.scalar(f"SELECT count(*) FROM {table}")  # type: ignore[attr-defined]
+
+
+def test_http_answers_partial_success_for_each_bad_record(client: TestClient) -> None:
+    bad = [b for b, _ in BAD_LOGS.values()]
+    key_eq = LogRecord(time_unix_nano=T0, body=AnyValue(string_value="key" + "=" * 1000))
+    req = _logs(_ok_log(1), *bad, key_eq, _ok_log(2))
+    r = client.post("/v1/logs", content=req.SerializeToString(), headers=PB)
+    assert r.status_code == 200
+    resp = ExportLogsServiceResponse.FromString(r.content)
+    assert resp.partial_success.rejected_log_records == len(bad)
+    assert "2262" in resp.partial_success.error_message
+    assert _count(client, "logs") == 3  # the good two and the `key=====…` line (a RecursionError before)
+
+    r = client.post("/v1/traces", content=_spans(_span(0), _span(1, kind=-(2**31)), _span(2, kind=-1)).SerializeToString(),
+                    headers=PB)
+    assert r.status_code == 200
+    assert ExportTraceServiceResponse.FromString(r.content).partial_success.rejected_spans == 2
+    assert _count(client, "spans") == 1
+
+    r = client.post("/v1/logs", content=_json_logs([{"timeUnixNano": str(2**64 - 1)}, {"severityNumber": 200},
+                                                    {"timeUnixNano": str(T0), "body": {"stringValue": "kept"}}]),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 200
+    ps = r.json()["partialSuccess"]
+    assert ps["rejectedLogRecords"] == "2" and "severity_number 200" in ps["errorMessage"]
+
+
+def test_every_gzip_member_and_zstd_frame_is_stored(client: TestClient) -> None:
+    a, b = _logs(_ok_log(1)).SerializeToString(), _logs(_ok_log(2), _ok_log(3)).SerializeToString()
+    # Two serialized requests back to back are one request with both resource groups.
+    r = client.post("/v1/logs", content=gzip.compress(a) + gzip.compress(b), headers={**PB, "content-encoding": "gzip"})
+    assert r.status_code == 200 and _count(client, "logs") == 3
+    z = zstandard.ZstdCompressor()
+    r = client.post("/v1/logs", content=z.compress(a) + z.compress(b), headers={**PB, "content-encoding": "zstd"})
+    assert r.status_code == 200 and _count(client, "logs") == 6
+    # the cap is on the total: two members of 3 MiB each pass 4 MiB together
+    bomb = gzip.compress(b"\0" * (3 << 20)) * 2
+    r = client.post("/v1/logs", content=bomb, headers={**PB, "content-encoding": "gzip"})
+    assert r.status_code == 413
+    bomb = z.compress(b"\0" * (3 << 20)) * 2
+    r = client.post("/v1/logs", content=bomb, headers={**PB, "content-encoding": "zstd"})
+    assert r.status_code == 413
+    # a second member cut short is a truncated body, not a silent loss
+    r = client.post("/v1/logs", content=gzip.compress(a) + gzip.compress(b)[:-6],
+                    headers={**PB, "content-encoding": "gzip"})
+    assert r.status_code == 400 and b"truncated" in r.content
+    assert _count(client, "logs") == 6
