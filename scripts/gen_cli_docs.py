@@ -169,7 +169,9 @@ def walk(cmd: Any, path: list[str], parent: Any | None = None) -> list[tuple[lis
 def root_command() -> Any:
     import typer
 
-    from runbrief.cli import app
+    from runbrief.cli import load_commands
+
+    app = load_commands()  # every command module, not only the one a call names
 
     return typer.main.get_command(app)
 

@@ -20,3 +20,24 @@ def test_one_operation_imports_one_area() -> None:
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert "runbrief.traces.ops" not in json.loads(r.stdout)
     assert "runbrief.analyze.incidents" in json.loads(r.stdout)
+
+
+def test_every_evidence_kind_has_its_resolver_home() -> None:
+    from runbrief import ids
+
+    ops.all_operations()  # imports every area, so every resolver is registered
+    homes = {prefix: fn.__module__ for prefix, fn in ids._RESOLVERS.items()}
+    assert homes == ids.RESOLVER_HOMES
+    assert set(ids.RESOLVER_HOMES) == set(ids.KINDS)
+
+
+def test_an_id_resolves_in_a_process_that_imported_only_one_operation(tmp_path) -> None:
+    probe = (
+        "import sys; from runbrief import ids, ops; from runbrief.store.duck import Store; "
+        "from runbrief.errors import NotFound\n"
+        f"s = Store.open({str(tmp_path / 's.duckdb')!r}); ops.get('incidents')\n"
+        "try:\n    ids.resolve(s, 'pat_0123456789abcdef')\n"
+        "except NotFound as e:\n    print(e)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert "no pattern with ID" in r.stdout, r.stdout + r.stderr

@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbrief import ops
-from runbrief.errors import NotFound, RunbriefError, StoreError, UsageError
+from runbrief import ops, trust
+from runbrief.errors import Forbidden, NotFound, RunbriefError, StoreError, UsageError
 from runbrief.store.paths import resolve_store_path, store_dir
+
+LOCAL_HEADER = "x-runbrief-local"  # = runbrief.server.guard.LOCAL_HEADER (not imported: start-up)
 
 if TYPE_CHECKING:  # imported where used: the CLI must start without loading DuckDB or httpx
     import httpx
@@ -44,10 +46,12 @@ def pid_alive(pid: int) -> bool:
         return True  # no /proc: trust the signal check
 
 
-def write_address(db_path: Path, url: str, token: str | None = None) -> None:
+def write_address(db_path: Path, url: str, token: str | None = None, local_secret: str | None = None) -> None:
     data = {"url": url, "pid": os.getpid(), "store": str(db_path)}
     if token:
         data["token"] = token
+    if local_secret:
+        data["local"] = local_secret
     path = store_dir(db_path) / ADDRESS_FILE
     tmp = path.with_suffix(".tmp")
     # 0600: the file may hold the server's token.
@@ -67,19 +71,25 @@ def clear_address(db_path: Path) -> None:
         pass
 
 
-def server_url(store: str | os.PathLike[str] | None = None) -> tuple[str, str | None] | None:
-    """(url, token) of the server owning this store, or None when none runs."""
-    env = os.environ.get("RUNBRIEF_URL")
-    if env:
-        return env.rstrip("/"), os.environ.get("RUNBRIEF_TOKEN")
+def _address(store: str | os.PathLike[str] | None) -> dict[str, Any] | None:
+    """server.json of the server owning this store, or None when none runs."""
     path = store_dir(resolve_store_path(store)) / ADDRESS_FILE
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not pid_alive(int(data.get("pid", 0))):
+    if not isinstance(data, dict) or not pid_alive(int(data.get("pid", 0))):
         return None
-    return str(data["url"]).rstrip("/"), data.get("token")
+    return data
+
+
+def server_url(store: str | os.PathLike[str] | None = None) -> tuple[str, str | None] | None:
+    """(url, token) of the server owning this store, or None when none runs."""
+    env = os.environ.get("RUNBRIEF_URL")
+    if env:
+        return env.rstrip("/"), os.environ.get("RUNBRIEF_TOKEN")
+    data = _address(store)
+    return (str(data["url"]).rstrip("/"), data.get("token")) if data else None
 
 
 @contextmanager
@@ -98,7 +108,7 @@ def open_store(store: str | os.PathLike[str] | None = None) -> Iterator[Store]:
         s.close()
 
 
-_ERRORS = {400: UsageError, 404: NotFound, 503: StoreError}
+_ERRORS = {400: UsageError, 403: Forbidden, 404: NotFound, 503: StoreError}
 _http: httpx.Client | None = None
 
 
@@ -119,6 +129,10 @@ def call(name: str, params: dict[str, Any] | None = None, *, store: str | os.Pat
     if addr is not None:
         url, token = addr
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = None if os.environ.get("RUNBRIEF_URL") else _address(store)
+        if data and data.get("local") and trust.origin() is None:
+            # The user's own command line: it may name its files and evaluators (runbrief.trust).
+            headers[LOCAL_HEADER] = str(data["local"])
         import httpx
 
         try:

@@ -2,6 +2,7 @@
 
     RunbriefError            base; its message is shown to the user as is
     ├── UsageError           bad arguments or config (CLI exit 2, HTTP 400, MCP error)
+    ├── Forbidden            a remote caller asked for a file or code (CLI exit 2, HTTP 403)
     ├── NotFound             an unknown ID (CLI exit 1, HTTP 404)
     ├── StoreError           the store cannot be opened, migrated or written
     ├── IngestError          input that cannot be decoded (HTTP 400)
@@ -12,7 +13,7 @@ Messages say what to do next, not only what went wrong.
 
 from __future__ import annotations
 
-__all__ = ["RunbriefError", "UsageError", "NotFound", "StoreError", "IngestError", "Overloaded"]
+__all__ = ["RunbriefError", "UsageError", "Forbidden", "NotFound", "StoreError", "IngestError", "Overloaded"]
 
 
 class RunbriefError(Exception):
@@ -23,6 +24,12 @@ class RunbriefError(Exception):
 
 class UsageError(RunbriefError):
     http_status = 400
+
+
+class Forbidden(UsageError):
+    """A request asked for something only the local user may (read a file, run code)."""
+
+    http_status = 403
 
 
 class NotFound(RunbriefError):

@@ -8,6 +8,7 @@ An ID is ``<prefix>_<key>``: ``pat_3f2a9c1b0d4e5f60`` (pattern), ``log_1234`` (l
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,19 @@ KINDS = {
 
 Resolver = Callable[["Store", str], dict[str, Any] | None]
 _RESOLVERS: dict[str, Resolver] = {}
+
+# The module that registers each kind's resolver. Operations are imported one by one
+# (``ops.OP_HOMES``), so an ID may be resolved before its owner was ever imported:
+# ``resolve`` imports the owner on first use. tests/test_ops_index.py checks the table.
+RESOLVER_HOMES = {
+    "pat": "runbrief.distill.ops",
+    "log": "runbrief.queries",
+    "dep": "runbrief.queries",
+    "evt": "runbrief.queries",
+    "trc": "runbrief.queries",
+    "spn": "runbrief.queries",
+    "inc": "runbrief.analyze.incidents",
+}
 
 
 def make(prefix: str, key: object) -> str:
@@ -60,6 +74,9 @@ def resolver(prefix: str) -> Callable[[Resolver], Resolver]:
 def resolve(store: Store, eid: str) -> dict[str, Any]:
     prefix, key = parse(eid)
     fn = _RESOLVERS.get(prefix)
+    if fn is None and prefix in RESOLVER_HOMES:
+        importlib.import_module(RESOLVER_HOMES[prefix])
+        fn = _RESOLVERS.get(prefix)
     if fn is None:
         raise NotFound(f"no resolver for {KINDS[prefix]} IDs in this build")
     obj = fn(store, key)

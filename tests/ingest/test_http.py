@@ -30,6 +30,10 @@ cli_app = load_commands()
 SECRET = "It's a Secret to Everybody"
 
 
+OCTETS = {"Content-Type": "application/octet-stream"}
+JSON = {"Content-Type": "application/json"}
+
+
 def _sign(body: bytes, secret: str = SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -38,7 +42,7 @@ def _sign(body: bytes, secret: str = SECRET) -> str:
 def client(store: Store) -> Iterator[TestClient]:
     server = RunbriefServer(store, ServerConfig(jobs=False))
     try:
-        with TestClient(build_app(server)) as c:
+        with TestClient(build_app(server), base_url="http://127.0.0.1") as c:
             yield c
     finally:
         server.close()
@@ -50,7 +54,7 @@ def test_post_deploy(client: TestClient, store: Store) -> None:
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["id"] == "dep_1" and body["deploy"]["source"] == "api" and body["deploy"]["version"] == "1.4.2"
-    assert client.post("/api/deploys", content=b"{not json").status_code == 400
+    assert client.post("/api/deploys", content=b"{not json", headers=JSON).status_code == 400
     r = client.post("/api/deploys", json={"service": "checkout"})
     assert r.status_code == 400 and "version" in r.json()["error"]
     r = client.post("/api/deploys", json={"service": "a", "version": "1", "sha": "x"})
@@ -84,7 +88,7 @@ def test_github_deployment_status_signed(client: TestClient, monkeypatch: pytest
     assert r.status_code == 400 and "deployment" in r.json()["error"]
     body = b"{truncated"
     r = client.post("/api/hooks/github", content=body,
-                    headers={"X-GitHub-Event": "workflow_run", "X-Hub-Signature-256": _sign(body)})
+                    headers={"X-GitHub-Event": "workflow_run", "X-Hub-Signature-256": _sign(body), **JSON})
     assert r.status_code == 400 and "not JSON" in r.json()["error"]
     # not a success yet: acknowledged, ignored with the reason
     pending = json.loads(json.dumps(samples.DEPLOYMENT_STATUS))
@@ -111,12 +115,17 @@ def test_github_workflow_run_and_form_encoding(client: TestClient, monkeypatch: 
     assert r.status_code == 202 and "does not match" in r.json()["ignored"]
     running = dict(samples.WORKFLOW_RUN, action="in_progress")
     assert _hook(client, "workflow_run", running, secret=None).status_code == 202
-    # GitHub's "application/x-www-form-urlencoded" content type: payload=<json>
+    # GitHub's "application/x-www-form-urlencoded" content type: payload=<json>. A web page
+    # can send a form too, so it is taken only signed (a secret configured), never bare.
     form = urlencode({"payload": json.dumps(samples.DEPLOYMENT_STATUS)})
+    form_headers = {"X-GitHub-Event": "deployment_status", "Content-Type": "application/x-www-form-urlencoded"}
+    r = client.post("/api/hooks/github?service=cart", content=form, headers=form_headers)
+    assert r.status_code == 415 and "secret" in r.json()["error"]
+    monkeypatch.setenv("RUNBRIEF_GITHUB_SECRET", SECRET)
     r = client.post("/api/hooks/github?service=cart", content=form,
-                    headers={"X-GitHub-Event": "deployment_status",
-                             "Content-Type": "application/x-www-form-urlencoded"})
+                    headers={**form_headers, "X-Hub-Signature-256": _sign(form.encode())})
     assert r.status_code == 201 and r.json()["deploy"]["service"] == "cart"
+    monkeypatch.delenv("RUNBRIEF_GITHUB_SECRET")
     assert _hook(client, "push", {"ref": "refs/heads/main", "repository": {"name": "x"}},
                  secret=None).status_code == 202
 
@@ -128,17 +137,17 @@ def test_ingest_stream_in_process(client: TestClient, store: Store) -> None:
         for i in range(0, len(raw), 65536):
             yield raw[i : i + 65536]
 
-    r = client.post("/api/ingest?name=hdfs.log&service=hdfs", content=chunks())
+    r = client.post("/api/ingest?name=hdfs.log&service=hdfs", content=chunks(), headers=OCTETS)
     assert r.status_code == 200, r.text
     assert r.json()["logs"] == 2000 and r.json()["format"].startswith("text")
     r = client.post("/api/ingest?name=spark.log", content=gzip.compress((LOGHUB / "Spark" / "Spark_2k.log").read_bytes()),
-                    headers={"Content-Encoding": "gzip"})
+                    headers={**OCTETS, "Content-Encoding": "gzip"})
     assert r.status_code == 200 and r.json()["logs"] == 2000 and r.json()["service"] == "spark"
     assert store.query("SELECT service, count(*) n FROM logs GROUP BY ALL ORDER BY 1") == [
         {"service": "hdfs", "n": 2000}, {"service": "spark", "n": 2000}]
-    r = client.post("/api/ingest?name=pods.json", content=samples.PODS_LIST.encode())
+    r = client.post("/api/ingest?name=pods.json", content=samples.PODS_LIST.encode(), headers=OCTETS)
     assert r.status_code == 400 and "a List of 2 Pod" in r.json()["error"]
-    assert client.post("/api/ingest?format=yaml", content=b"x").status_code == 400
+    assert client.post("/api/ingest?format=yaml", content=b"x", headers=OCTETS).status_code == 400
 
 
 def test_real_server_cli_and_hooks(tmp_path: Path) -> None:

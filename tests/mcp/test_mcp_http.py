@@ -67,8 +67,8 @@ def test_mcp_endpoint_refuses_foreign_hosts_and_missing_tokens(store_copy: Path,
         ok = httpx.post(f"{srv.url}/mcp", json=init, headers=headers)
     assert foreign.status_code in (403, 421), foreign.text
     assert ok.status_code == 200, ok.text
-    with ServerProcess(tmp_path / "tokened", grpc=False, jobs=False, extra_args=["--token", "s3cret"]) as srv:
+    with ServerProcess(tmp_path / "tokened", grpc=False, jobs=False, extra_args=["--token", "s3cret-token-0123456789"]) as srv:
         anonymous = httpx.post(f"{srv.url}/mcp", json=init, headers=headers)
-        allowed = httpx.post(f"{srv.url}/mcp", json=init, headers={**headers, "Authorization": "Bearer s3cret"})
+        allowed = httpx.post(f"{srv.url}/mcp", json=init, headers={**headers, "Authorization": "Bearer s3cret-token-0123456789"})
     assert anonymous.status_code == 401
     assert allowed.status_code == 200, allowed.text

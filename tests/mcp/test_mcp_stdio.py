@@ -38,7 +38,7 @@ def tool_args(facts: Facts, tmp: Path) -> dict[str, dict[str, Any]]:
         "show_trace": {"id": f"trc_{facts.cart_trace}", "spans": 10},
         "compare_traces": {"a": f"trc_{facts.cart_trace}", "b": f"trc_{facts.checkout_trace}"},
         "perf_problems": {"service": "shop"},
-        "compare_trace_to_plan": {"id": f"trc_{facts.cart_trace}", "plan": str(facts.plan_path)},
+        "compare_trace_to_plan": {"id": f"trc_{facts.cart_trace}", "plan": facts.plan_path.read_text()},
         "evaluate": {"trace_id": f"trc_{facts.checkout_trace}", "evaluators": ["error_free"]},
         "gate": {"config": str(gate), "service": "shop", "since": "2h"},
         "agent_metrics": {"service": "agent-app"},

@@ -122,7 +122,7 @@ def test_full_write_queue_answers_503_with_retry_after(tmp_path) -> None:
         with pytest.raises(Overloaded):
             for _ in range(5):
                 accepted.append(server.queue.submit(_batch(80)))
-        with TestClient(app) as client:
+        with TestClient(app, base_url="http://127.0.0.1") as client:
             r = client.post("/v1/traces", content=_request(50).SerializeToString(), headers=PB)
             assert r.status_code == 503
             assert r.headers["retry-after"].isdigit()

@@ -31,7 +31,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 
-from runbrief import ops, tokens
+from runbrief import ops, tokens, trust
 from runbrief.agent import prompts
 from runbrief.agent.shaping import estimate_tokens as shape_tokens
 from runbrief.agent.shaping import shape
@@ -68,7 +68,7 @@ def client_runner(store: str | os.PathLike[str] | None) -> Runner:
     lock = threading.Lock()  # one local store open at a time in this process
 
     def run(name: str, params: dict[str, Any]) -> Any:
-        with lock:
+        with lock, trust.remote("MCP"):
             return call(name, params, store=store)
 
     return run
@@ -78,7 +78,8 @@ def store_runner(store: Any) -> Runner:
     """Run operations on a store this process already holds open (inside ``runbrief serve``)."""
 
     def run(name: str, params: dict[str, Any]) -> Any:
-        return ops.run(store, name, params)
+        with trust.remote("MCP"):
+            return ops.run(store, name, params)
 
     return run
 

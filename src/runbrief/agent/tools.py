@@ -335,8 +335,8 @@ def compare_trace_to_plan(
     id: TraceId,  # noqa: A002
     plan: Annotated[
         str,
-        Field(min_length=1, max_length=100_000, description="The plan: a markdown file path (e.g. docs/plan.md, "
-              "relative to the directory runbrief runs in) or the plan's markdown text itself."),
+        Field(min_length=1, max_length=100_000, description="The plan's markdown text itself (read the plan "
+              "file yourself and pass its content: runbrief reads no file a tool call names)."),
     ],
     items: Items = 20,
     budget: Budget = 2000,
@@ -368,14 +368,14 @@ def evaluate(
         Field(description="Assertions in runbrief's expression language, e.g. "
               "\"span('startup').duration_ms < 800\" (docs/gate.md)."),
     ] = None,
-    plan: Annotated[str | None, Field(description="A plan (markdown path or text) for plan_adherence.")] = None,
-    config: Annotated[str | None, Field(description="runbrief.toml to read (default: the one found from the "
-                                        "directory runbrief runs in).")] = None,
+    plan: Annotated[str | None, Field(description="A plan's markdown text for plan_adherence.")] = None,
+    config: Annotated[str | None, Field(description="A runbrief.toml's text (default: the one in the directory "
+                                        "runbrief runs in; no file a tool call names is read).")] = None,
     budget: Budget = 2000,
 ) -> dict[str, Any]:
     """Score traces with evaluators (latency budgets, assertions such as "startup under
     800 ms", error-free, no tool-call loops, token and cost budgets, plan adherence,
-    custom ones) and store the scores with the traces. Each failing score cites span
+    and the custom ones the project's own runbrief.toml names) and store the scores with the traces. Each failing score cites span
     IDs. Say which traces: a trace ID, a window, a service or a deploy."""
     return {"trace_id": trace_id, "since": since, "until": until, "service": service, "deploy": deploy,
             "evaluators": evaluators, "assertions": assertions, "plan": plan, "config": config}
@@ -383,8 +383,8 @@ def evaluate(
 
 @tool("gate", op="gate", title="Ship gate", read_only_params={"save": False})
 def gate(
-    config: Annotated[str | None, Field(description="Gate config with [[gate.check]] thresholds (default: "
-                                        "runbrief.toml found from the directory runbrief runs in).")] = None,
+    config: Annotated[str | None, Field(description="A gate config's text with [[gate.check]] thresholds "
+                                        "(default: the runbrief.toml in the directory runbrief runs in).")] = None,
     since: Since = None,
     until: Until = None,
     service: Service = None,

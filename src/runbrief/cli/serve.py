@@ -63,6 +63,11 @@ def serve(
     # The server's stack is imported here, not at module top: every other command starts without it.
     import uvicorn
 
+    from runbrief.server.guard import check_token_strength
+
+    if token is not None and (weak := check_token_strength(token)):
+        raise UsageError(f"--token / RUNBRIEF_TOKEN: {weak}")
+
     from runbrief.server.app import RunbriefServer, ServerConfig, build_app
     from runbrief.server.otlp_grpc import start_grpc
     from runbrief.store.duck import Store
@@ -76,7 +81,7 @@ def serve(
     grpc_server = None
     if grpc_port >= 0:
         try:
-            grpc_server, config.grpc_port = start_grpc(server.ingestor, host, grpc_port)
+            grpc_server, config.grpc_port = start_grpc(server.ingestor, host, grpc_port, token=token)
         except (OSError, RuntimeError) as exc:
             server.close()
             db.close()
@@ -84,7 +89,7 @@ def serve(
                              "pick another --grpc-port, 0, or -1 to turn it off") from None
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{config.http_port}"
-    write_address(db.path, url, token)
+    write_address(db.path, url, token, server.local_secret)
     server.start_jobs()
     app = build_app(server)
     # What is alive now (modules, the app, the store) lives as long as the server: keep it

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runbrief import trust
 from runbrief.errors import UsageError
 from runbrief.evals.prices import PriceTable
 
@@ -33,6 +34,9 @@ class Config:
     text: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     prices: PriceTable = field(default_factory=PriceTable)
+    # False for a config a remote caller sent as text: its checks may not import code or
+    # read files (runbrief.trust); a file this process read itself is its own configuration.
+    trusted: bool = True
 
     @property
     def base_dir(self) -> Path:
@@ -86,8 +90,19 @@ def find_default(cwd: Path | None = None) -> Path | None:
     return p if p.is_file() else None
 
 
+def is_text(config: str | Path) -> bool:
+    """Is ``config`` the TOML itself rather than a path? (A path holds no newline or ``=``.)"""
+    return isinstance(config, str) and ("\n" in config or "=" in config)
+
+
 def load(path: str | Path | None = None, *, required: bool = False) -> Config:
-    """Read a config (``path``, else ``./runbrief.toml`` when present, else the defaults)."""
+    """Read a config: ``path`` (a file, or the TOML text itself), else ``./runbrief.toml``
+    when present, else the defaults.
+
+    A remote caller (the HTTP API, MCP) may send the text but not name a file: the server
+    reads no file a request names, and echoes none of its own config's lines to one."""
+    if path is not None and is_text(path):
+        return _parse(None, str(path), trusted=trust.origin() is None)
     if path is None:
         found = find_default()
         if found is None:
@@ -95,6 +110,9 @@ def load(path: str | Path | None = None, *, required: bool = False) -> Config:
                 raise ConfigError(f"no {DEFAULT_NAME} here; pass --config FILE (see docs/gate.md)")
             return Config(None)
         path = found
+    else:
+        trust.refuse_file("`config`", "send the runbrief.toml's text as `config` instead "
+                                      "(the server reads its own ./runbrief.toml by default)")
     p = Path(path).expanduser()
     try:
         text = p.read_text(encoding="utf-8")
@@ -102,11 +120,17 @@ def load(path: str | Path | None = None, *, required: bool = False) -> Config:
         raise ConfigError(f"{p}: no such config file; pass --config FILE (see docs/gate.md)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read the config: {exc}") from None
+    return _parse(p.resolve(), text, trusted=True)
+
+
+def _parse(path: Path | None, text: str, *, trusted: bool) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(_decode_message(p, text, exc)) from None
-    cfg = Config(p.resolve(), text, data)
+        # A remote caller sees no line of a file the server read (it may hold anything).
+        quote = path is None or trust.origin() is None
+        raise ConfigError(_decode_message(path or Path("<config>"), text if quote else "", exc)) from None
+    cfg = Config(path, text, data, trusted=trusted)
     prices = cfg.section("prices")
     overrides: dict[str, Any] = {}
     for key, value in prices.items():

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from runbrief import ids
+from runbrief import ids, trust
 from runbrief.evals import behaviour, genai
 from runbrief.evals.expr import EvalData
 from runbrief.evals.prices import PriceTable
@@ -202,6 +202,7 @@ def resolve(spec: str, base_dir: Path) -> tuple[str, Evaluator]:
         target, _, attr = spec.rpartition(":")
         if not target or not attr:
             raise EvaluatorError(f"{spec!r}: write module.path:function or path/to/file.py:function")
+        trust.refuse_code(spec)  # a request never names code to import (runbrief.trust)
         if target.endswith(".py") or "/" in target or "\\" in target:
             module = _import_file(Path(target), base_dir)
         else:

@@ -10,6 +10,7 @@ does not, ``error`` (exit 2) when a check could not be evaluated (a config probl
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from runbrief import ids
-from runbrief.errors import UsageError
+from runbrief import ids, trust
+from runbrief.errors import Forbidden, UsageError
 from runbrief.evals import builtins, evaluators
 from runbrief.evals.behaviour import Thresholds
 from runbrief.evals.config import Config
@@ -43,6 +44,8 @@ class Check:
     params: dict[str, Any] = field(default_factory=dict)
     per_trace: bool = False
     problem: str | None = None  # set when the check cannot run (reported, others still run)
+    # From a config this process read itself: may name code and files (runbrief.trust).
+    trusted: bool = False
 
 
 def _validate(cfg: Config | None, check: Check, index: int | None) -> None:
@@ -97,7 +100,7 @@ def checks_from_config(cfg: Config) -> list[Check]:
         if not isinstance(per_trace, bool):
             raise cfg.error("gate.check", "per_trace", "expected true or false", i)
         name = table.get("name") or (params["expr"] if ev == "assert" else ev)
-        check = Check(str(name), ev, params, per_trace)
+        check = Check(str(name), ev, params, per_trace, trusted=cfg.trusted)
         _validate(cfg, check, i)
         out.append(check)
     return out
@@ -169,41 +172,47 @@ def run_checks(store: Store, cfg: Config, checks: list[Check], scope: Scope, *, 
     results: list[dict[str, Any]] = []
     per_trace_rows: list[dict[str, Any]] = []
     for check in checks:
-        try:
-            kind, fn = evaluators.resolve(check.evaluator, cfg.base_dir)
-        except EvaluatorError as exc:
-            results.append(_row(check, Result(None, error=str(exc))))
-            continue
-        ctx = EvalContext(store, data, check.params, cfg.prices, thresholds, cfg.base_dir)
-        if not (per_trace or check.per_trace) or not data.traces:
-            row = _row(check, evaluators.run_one(fn, ctx, check.evaluator))
-            if not data.traces and row["status"] == "pass" and kind == "builtin" and check.evaluator != "assert":
-                row.update(status="fail", passed=False, detail="no traces in scope: nothing to evaluate")
-            results.append(row)
-            continue
-        rows = [_row(check, evaluators.run_one(fn, ctx.for_trace(t["trace_id"]), check.evaluator), t["trace_id"])
-                for t in data.traces]
-        per_trace_rows += rows
-        failed = [r for r in rows if r["status"] == "fail"]
-        errors = [r for r in rows if r["status"] == "error"]
-        skipped = [r for r in rows if r["status"] == "skip"]
-        judged = len(rows) - len(skipped)
-        scores = [r["score"] for r in rows if r["score"] is not None and r["status"] != "skip"]
-        detail = f"{judged - len(failed) - len(errors)} of {judged} traces pass" + (
-            f" ({len(skipped)} had nothing to judge)" if skipped else "")
-        if failed:
-            detail += f"; first failure: {failed[0]['detail']}"
-        elif not judged:
-            detail = f"nothing to judge in any of the {len(rows)} traces: {rows[0]['detail']}"
-        agg = Result(None if errors else bool(judged) and not failed, sum(scores) / len(scores) if scores else None,
-                     detail, [e for r in failed[:5] for e in [r["trace_id"], *r["evidence"][:3]]],
-                     errors[0]["error"] if errors else None)
-        row = _row(check, agg)
-        row["traces_passed"] = judged - len(failed) - len(errors)
-        row["traces_failed"] = len(failed)
-        row["traces_skipped"] = len(skipped)
-        results.append(row)
+        with trust.local() if check.trusted else contextlib.nullcontext():
+            results_, rows_ = _run_check(store, cfg, check, data, thresholds, per_trace)
+        results.append(results_)
+        per_trace_rows += rows_
     return results, per_trace_rows, len(data.traces)
+
+
+def _run_check(store: Store, cfg: Config, check: Check, data: Any, thresholds: Thresholds, per_trace: bool
+               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One check's row (and its per-trace rows); a broken check is a row with an error."""
+    try:
+        kind, fn = evaluators.resolve(check.evaluator, cfg.base_dir)
+    except (EvaluatorError, Forbidden) as exc:
+        return _row(check, Result(None, error=str(exc))), []
+    ctx = EvalContext(store, data, check.params, cfg.prices, thresholds, cfg.base_dir)
+    if not (per_trace or check.per_trace) or not data.traces:
+        row = _row(check, evaluators.run_one(fn, ctx, check.evaluator))
+        if not data.traces and row["status"] == "pass" and kind == "builtin" and check.evaluator != "assert":
+            row.update(status="fail", passed=False, detail="no traces in scope: nothing to evaluate")
+        return row, []
+    rows = [_row(check, evaluators.run_one(fn, ctx.for_trace(t["trace_id"]), check.evaluator), t["trace_id"])
+            for t in data.traces]
+    failed = [r for r in rows if r["status"] == "fail"]
+    errors = [r for r in rows if r["status"] == "error"]
+    skipped = [r for r in rows if r["status"] == "skip"]
+    judged = len(rows) - len(skipped)
+    scores = [r["score"] for r in rows if r["score"] is not None and r["status"] != "skip"]
+    detail = f"{judged - len(failed) - len(errors)} of {judged} traces pass" + (
+        f" ({len(skipped)} had nothing to judge)" if skipped else "")
+    if failed:
+        detail += f"; first failure: {failed[0]['detail']}"
+    elif not judged:
+        detail = f"nothing to judge in any of the {len(rows)} traces: {rows[0]['detail']}"
+    agg = Result(None if errors else bool(judged) and not failed, sum(scores) / len(scores) if scores else None,
+                 detail, [e for r in failed[:5] for e in [r["trace_id"], *r["evidence"][:3]]],
+                 errors[0]["error"] if errors else None)
+    row = _row(check, agg)
+    row["traces_passed"] = judged - len(failed) - len(errors)
+    row["traces_failed"] = len(failed)
+    row["traces_skipped"] = len(skipped)
+    return row, rows
 
 
 def verdict(results: list[dict[str, Any]]) -> str:

@@ -7,6 +7,7 @@ to the operation's annotated types). Errors map once, here, to a status and a me
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any
 
 import orjson
@@ -14,9 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runbrief import ops
+from runbrief import ops, trust
 from runbrief.errors import RunbriefError, UsageError
 from runbrief.server.app import health
+from runbrief.server.bodies import read_body
+from runbrief.server.guard import LOCAL_HEADER
 
 __all__ = ["routes", "alias_routes", "json_response"]
 
@@ -26,12 +29,24 @@ def json_response(data: Any, status: int = 200) -> Response:
                     media_type="application/json")
 
 
+class MethodNotAllowed(UsageError):
+    http_status = 405
+
+
+def _run_op(store: Any, name: str, params: dict[str, Any], coerce: bool, local: bool) -> Any:
+    """Run as the local user (the secret of server.json came with it) or as a remote caller."""
+    if local:
+        return ops.run(store, name, params, coerce=coerce)
+    with trust.remote("the HTTP API"):
+        return ops.run(store, name, params, coerce=coerce)
+
+
 async def run_op(request: Request) -> Response:
     name = request.path_params["name"]
     server = request.app.state.runbrief
     try:
         if request.method == "POST":
-            raw = await request.body()
+            raw = await read_body(request, server.config.max_body_bytes)  # 413 past the limit
             try:
                 params = orjson.loads(raw) if raw.strip() else {}
             except orjson.JSONDecodeError as exc:
@@ -43,8 +58,12 @@ async def run_op(request: Request) -> Response:
             params = dict(request.query_params)
             coerce = True
         op = ops.get(name)
-        # Ops are synchronous library calls (DuckDB releases the GIL): run them off the loop.
-        result = await asyncio.to_thread(ops.run, server.store, op.name, params, coerce=coerce)
+        # Ops are synchronous library calls (DuckDB releases the GIL): run them off the loop,
+        # as a remote caller's: it names no file to read and no code to run (runbrief.trust).
+        if request.method == "GET" and not op.read_only:
+            raise MethodNotAllowed(f"{op.name} writes: call it with POST and a JSON object of parameters")
+        local = hmac.compare_digest(request.headers.get(LOCAL_HEADER, "").encode(), server.local_secret.encode())
+        result = await asyncio.to_thread(_run_op, server.store, op.name, params, coerce, local)
     except RunbriefError as exc:
         return json_response({"error": str(exc), "type": type(exc).__name__}, exc.http_status)
     except TypeError as exc:  # a parameter of the wrong type reached the function

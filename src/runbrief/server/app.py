@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import secrets
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,10 +22,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runbrief.ingest.pipeline import Batch, Preparer
 from runbrief.server import background
+from runbrief.server.guard import Guard
 from runbrief.server.ingest import Ingestor, cores
 from runbrief.server.routes import ROUTE_MODULES
 from runbrief.server.write_queue import WriteQueue
@@ -65,6 +66,9 @@ class RunbriefServer:
             threads = max(1, cores() - self.ingestor.workers)
         if threads:
             store.set_threads(threads)
+        # Written to server.json (0600) beside the store: a request carrying it comes from
+        # the local user's own CLI, which may name its files (runbrief.trust).
+        self.local_secret = secrets.token_urlsafe(32)
         self._stop = threading.Event()
         self._job_threads: list[threading.Thread] = []
 
@@ -104,24 +108,6 @@ class RunbriefServer:
             t.join(timeout=5)
 
 
-class _TokenAuth:
-    """Bearer-token check for every route but health, when a token is configured."""
-
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
-        self.app = app
-        self.token = token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.token and scope["type"] == "http" and scope["path"] != "/api/health":
-            headers = dict(scope.get("headers") or [])
-            got = headers.get(b"authorization", b"").decode()
-            if got != f"Bearer {self.token}":
-                resp = JSONResponse({"error": "missing or wrong bearer token (Authorization: Bearer …)"}, 401)
-                await resp(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
 def build_app(server: RunbriefServer) -> Starlette:
     routes: list[Any] = []
     modules = [importlib.import_module(mod) for mod in ROUTE_MODULES]
@@ -141,7 +127,8 @@ def build_app(server: RunbriefServer) -> Starlette:
                     await stack.enter_async_context(module.lifespan(server))
             yield
 
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_TokenAuth, token=server.config.token)])
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(Guard, token=server.config.token, bind_host=server.config.host)])
     app.state.runbrief = server
     return app
 

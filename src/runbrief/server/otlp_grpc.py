@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from runbrief.errors import IngestError, Overloaded
 from runbrief.ingest import otlp
+from runbrief.server.guard import bearer_ok
 from runbrief.server.ingest import Ingestor
 
 __all__ = ["start_grpc"]
@@ -37,10 +38,17 @@ _SERVICES = {
 }
 
 
-def _handler(ingestor: Ingestor, signal: str) -> grpc.RpcMethodHandler:
+def _handler(ingestor: Ingestor, signal: str, token: str | None) -> grpc.RpcMethodHandler:
     _, resp_cls, field = _SERVICES[signal]
 
     def export(request: bytes, context: grpc.ServicerContext) -> Any:
+        if token:
+            # The same bearer token as HTTP, in the `authorization` metadata (how the
+            # Collector's and the SDKs' `headers` setting sends it).
+            got = next((v for k, v in context.invocation_metadata() if k == "authorization"), None)
+            if not bearer_ok(got, token):
+                context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                              "missing or wrong bearer token (send metadata authorization: Bearer <token>)")
         try:
             outcome = ingestor.submit_otlp(signal, request, otlp.PROTOBUF).result()
         except IngestError as exc:
@@ -57,14 +65,16 @@ def _handler(ingestor: Ingestor, signal: str) -> grpc.RpcMethodHandler:
                                                response_serializer=resp_cls.SerializeToString)
 
 
-def start_grpc(ingestor: Ingestor, host: str, port: int) -> tuple[grpc.Server, int]:
-    """Start the gRPC server; returns it and the bound port (port 0 picks a free one)."""
+def start_grpc(ingestor: Ingestor, host: str, port: int, *, token: str | None = None) -> tuple[grpc.Server, int]:
+    """Start the gRPC server; returns it and the bound port (port 0 picks a free one).
+
+    With ``token``, every call needs ``authorization: Bearer <token>`` metadata."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="otlp-grpc"),
         options=[("grpc.max_receive_message_length", MAX_MESSAGE)],
     )
     server.add_generic_rpc_handlers([
-        grpc.method_handlers_generic_handler(_SERVICES[signal][0], {"Export": _handler(ingestor, signal)})
+        grpc.method_handlers_generic_handler(_SERVICES[signal][0], {"Export": _handler(ingestor, signal, token)})
         for signal in _SERVICES
     ])
     addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

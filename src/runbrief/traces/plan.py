@@ -25,6 +25,7 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
+from runbrief import trust
 from runbrief.errors import UsageError
 
 __all__ = ["Ref", "Step", "Plan", "parse_plan", "read_plan", "parse_budget", "STEP_EXAMPLE"]
@@ -112,10 +113,15 @@ def classify(code: str, hint: str = "") -> Ref:
 
 
 def read_plan(plan: str) -> str:
-    """The plan's markdown: ``plan`` is a path to a file, or the markdown itself."""
+    """The plan's markdown: ``plan`` is a path to a file, or the markdown itself (the only
+    form a remote caller may send: ``runbrief.trust``)."""
     if not plan or not plan.strip():
         raise UsageError("give a plan: a path to a markdown file or its text. " + STEP_EXAMPLE)
     if "\n" not in plan and len(plan) < 4096:
+        if Path(plan).suffix.lower() in (".md", ".markdown", ".txt") or "/" in plan:
+            trust.refuse_file("a plan", "send the plan's markdown text instead")
+        elif trust.origin() is not None:
+            return plan  # one line of plan text: a remote caller's text is never a path to probe
         p = Path(plan).expanduser()
         if p.is_file():
             try:
