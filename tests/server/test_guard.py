@@ -166,3 +166,11 @@ def test_mcp_runners_are_remote_callers(tmp_path: Path) -> None:
         s.close()
     with pytest.raises(Forbidden, match="over MCP"):
         client_runner(tmp_path / "s.duckdb")("agents", {"config": str(tmp_path / "plan.md")})
+
+
+def test_a_new_store_is_the_users_alone(tmp_path: Path) -> None:
+    from runbrief.store.duck import Store
+
+    Store.open(tmp_path / "new" / "store").close()
+    assert (tmp_path / "new" / "store").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "new" / "store" / "runbrief.duckdb").stat().st_mode & 0o777 == 0o600

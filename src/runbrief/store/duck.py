@@ -78,9 +78,16 @@ class Store:
         db_path = resolve_store_path(path)
         if read_only and not db_path.exists():
             raise StoreError(f"no store at {db_path}: ingest something first, or pass --store PATH")
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        created = not db_path.exists()
+        if not db_path.parent.exists():
+            # Telemetry holds what the redactor missed: a folder we make is the user's alone
+            # (the WAL and server.json live in it too).
+            db_path.parent.mkdir(parents=True, mode=0o700)
         try:
             con = duckdb.connect(str(db_path), read_only=read_only, config={"checkpoint_threshold": "1GB"})
+            if created:
+                with suppress(OSError):
+                    os.chmod(db_path, 0o600)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreError(
