@@ -246,3 +246,92 @@ def test_every_gzip_member_and_zstd_frame_is_stored(client: TestClient) -> None:
                     headers={**PB, "content-encoding": "gzip"})
     assert r.status_code == 400 and b"truncated" in r.content
     assert _count(client, "logs") == 6
+
+
+def test_every_body_is_capped(client: TestClient) -> None:
+    big = b'{"service": "' + b"x" * (2 << 20) + b'"}'
+    js = {"content-type": "application/json"}
+    for path in ("/api/deploys", "/api/op/stats", "/api/hooks/github"):
+        r = client.post(path, content=big, headers={**js, "x-github-event": "deployment_status"})
+        assert r.status_code == 413, path
+        assert "limit" in r.text
+    r = client.post("/v1/logs", content=b"\0" * (2 << 20), headers=PB)
+    assert r.status_code == 413
+
+
+def test_api_ingest_caps_what_a_gzip_upload_inflates_to(client: TestClient) -> None:
+    oct = {"content-type": "application/octet-stream", "content-encoding": "gzip"}
+    bomb = gzip.compress(b"A" * (200 << 20), compresslevel=9)  # ~200 KB that would be 200 MiB
+    assert len(bomb) < 300_000
+    r = client.post("/api/ingest", params={"name": "bomb.log"}, content=bomb, headers=oct)
+    assert r.status_code == 413 and "bomb" in r.json()["error"]
+    # a real file in two gzip members (cat a.gz b.gz) is read whole
+    lines = [f"2024-05-01T10:00:{i:02d}Z INFO worker {i} done" for i in range(40)]
+    two = gzip.compress("\n".join(lines[:20]).encode() + b"\n") + gzip.compress("\n".join(lines[20:]).encode() + b"\n")
+    r = client.post("/api/ingest", params={"name": "app.log"}, content=two, headers=oct)
+    assert r.status_code == 200 and r.json()["logs"] == 40
+
+
+def test_a_line_dated_9999_does_not_end_the_file(tmp_path) -> None:  # noqa: ANN001
+    from runbrief.ingest._file_sources import ingest_local
+
+    lines = [
+        '{"time":"2024-05-01T10:00:00Z","level":"info","msg":"started"}',
+        '{"time":"9999-12-31T23:59:59Z","level":"info","msg":"far future"}',
+        '{"ts":1e19,"level":"info","msg":"epoch past 2262"}',
+        '{"time":"2024-05-01T10:00:02Z","level":"info","msg":"key' + "=" * 1000 + '"}',
+        '{"time":"2024-05-01T10:00:03Z","level":"error","msg":"stopped"}',
+    ]
+    path = tmp_path / "app.log.gz"
+    path.write_bytes(gzip.compress("\n".join(lines[:2]).encode() + b"\n") + gzip.compress("\n".join(lines[2:]).encode()))
+    with Store.open(tmp_path / "s") as store:
+        out = ingest_local(store, [str(path)])
+        # the far-future times are no time: those records take the time of the record before them
+        assert out["logs"] == 5 and out["bad_lines"] == 0 and not out["errors"]
+        assert store.scalar("SELECT count(*) FROM logs WHERE ts > TIMESTAMP '2100-01-01'") == 0
+
+
+def test_a_line_that_breaks_a_parser_is_skipped_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The class, not the sample: whatever a parser raises on one line, the file goes on."""
+    from runbrief.ingest import logfiles
+
+    real = logfiles.from_mapping
+
+    def fragile(obj, line):  # noqa: ANN001, ANN202 - stands in for any parser bug
+        if obj.get("msg") == "poison":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(obj, line)
+
+    monkeypatch.setattr(logfiles, "from_mapping", fragile)
+    s = logfiles.LogStream("app.log")
+    data = b"\n".join(orjson.dumps({"time": f"2024-05-01T10:00:0{i}Z", "msg": m})
+                      for i, m in enumerate(["a", "poison", "b"]))
+    batches = s.feed(data) + s.close()
+    assert [r.body for b in batches for r in b.logs] == ["a", "b"]
+    assert s.stats.bad_lines == 1 and "line 2 skipped (RecursionError" in s.stats.errors[0]
+
+
+def test_grpc_answers_partial_success(tmp_path) -> None:  # noqa: ANN001
+    import grpc
+
+    from runbrief.server.otlp_grpc import start_grpc
+
+    store = Store.open(tmp_path / "g")
+    server = RunbriefServer(store, ServerConfig(jobs=False, ingest_workers=0))
+    grpc_server, port = start_grpc(server.ingestor, "127.0.0.1", 0)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            export = ch.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+                                    request_serializer=ExportLogsServiceRequest.SerializeToString,
+                                    response_deserializer=ExportLogsServiceResponse.FromString)
+            bad = [b for b, _ in BAD_LOGS.values()]
+            resp = export(_logs(_ok_log(1), *bad, _ok_log(2)), timeout=30)
+            assert resp.partial_success.rejected_log_records == len(bad)
+            assert "2262" in resp.partial_success.error_message
+            with pytest.raises(grpc.RpcError) as err:
+                ch.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")(b"\x0a\xff\xff", timeout=30)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        grpc_server.stop(0)
+        server.close()
+        store.close()

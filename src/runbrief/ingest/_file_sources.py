@@ -133,8 +133,11 @@ def read_source(src: Source, progress: Progress | None = None) -> Iterator[bytes
             fh.close()
 
 
-def summarize(files: list[dict[str, Any]], seconds: float, via: str) -> dict[str, Any]:
-    total = {k: sum(int(f.get(k) or 0) for f in files) for k in ("lines", "logs", "events", "bytes")}
+def summarize(files: list[dict[str, Any]], seconds: float, via: str,
+              warnings: list[str] | None = None) -> dict[str, Any]:
+    """One answer for an ingest; ``warnings`` (retention about to drop records) do not fail it."""
+    total = {k: sum(int(f.get(k) or 0) for f in files)
+             for k in ("lines", "logs", "events", "bytes", "bad_lines", "implausible_times")}
     errors = [e for f in files for e in f.get("errors", [])]
     return {
         "files": files,
@@ -142,6 +145,7 @@ def summarize(files: list[dict[str, Any]], seconds: float, via: str) -> dict[str
         "seconds": round(seconds, 3),
         "lines_per_s": round(total["lines"] / seconds, 1) if seconds > 0 else None,
         "errors": errors,
+        "warnings": warnings or [],
         "via": via,
     }
 
@@ -176,7 +180,10 @@ def ingest_local(
         if src.error:
             stream.stats.errors.append(src.error)
         files.append(stream.stats.as_dict())
-    return summarize(files, time.perf_counter() - t0, str(store.path))
+    from runbrief.store import retention
+
+    notes = retention.warnings(retention.preview(store))  # said now, not discovered after the next run
+    return summarize(files, time.perf_counter() - t0, str(store.path), notes)
 
 
 def _rechunk(it: Iterator[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
@@ -236,4 +243,12 @@ def ingest_remote(
             if src.error:
                 stats.setdefault("errors", []).append(src.error)
             files.append(stats)
-    return summarize(files, time.perf_counter() - t0, url)
+        notes: list[str] = []
+        try:  # what the server's retention will drop (its settings, not this shell's)
+            auth = {k: v for k, v in headers.items() if k == "Authorization"}
+            resp = client.post(f"{url}/api/op/retention_preview", json={}, headers=auth)
+            if resp.status_code == 200:
+                notes = list(resp.json().get("warnings", []))
+        except (httpx.HTTPError, ValueError):
+            pass
+    return summarize(files, time.perf_counter() - t0, url, notes)

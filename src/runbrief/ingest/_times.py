@@ -5,6 +5,10 @@ fractions that ``datetime`` would truncate to microseconds) or as an epoch numbe
 seconds, milliseconds, microseconds or nanoseconds. Both forms are handled here; the
 expensive part of a text time (date and zone → epoch seconds) repeats from line to line,
 so it is cached. Times without a zone are taken as UTC.
+
+Every function answers 0 ("no time") for a time the store cannot hold: int64 nanoseconds
+end in April 2262, so ``9999-12-31`` or an epoch of 1e19 ns is no time at all, never a
+value that overflows a column later and costs its whole batch.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ _ISO = re.compile(
 )
 _NS_PAD = ("", "00000000", "0000000", "000000", "00000", "0000", "000", "00", "0", "")
 _cache: dict[tuple[str, ...], int] = {}
+MAX_NS = (1 << 63) - 1  # the last nanosecond an int64 column holds (2262-04-11)
 
 
 def _offset_s(tz: str | None) -> int:
@@ -53,7 +58,8 @@ def parse_iso(text: str) -> int:
             _cache.clear()
         _cache[key] = secs
     ns = int(frac + _NS_PAD[len(frac)]) if frac else 0
-    return secs * 1_000_000_000 + ns
+    out = secs * 1_000_000_000 + ns
+    return out if 0 <= out <= MAX_NS else 0
 
 
 def epoch_to_ns(value: float | int) -> int:
@@ -68,7 +74,8 @@ def epoch_to_ns(value: float | int) -> int:
     if v < 1e17:
         return int(v) * 1000
     if v < 1e20:
-        return int(value)
+        out = int(value)
+        return out if out <= MAX_NS else 0
     return 0
 
 
@@ -93,9 +100,10 @@ def to_ns(value: Any) -> int:
         # protobuf-JSON Timestamp {"seconds": .., "nanos": ..} and Loki-ish {"$date": ..}
         if "seconds" in value:
             try:
-                return int(value["seconds"]) * 1_000_000_000 + int(value.get("nanos") or 0)
-            except (TypeError, ValueError):
+                out = int(value["seconds"]) * 1_000_000_000 + int(value.get("nanos") or 0)
+            except (TypeError, ValueError, OverflowError):
                 return 0
+            return out if 0 <= out <= MAX_NS else 0
         if "$date" in value:
             return to_ns(value["$date"])
     return 0

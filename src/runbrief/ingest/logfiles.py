@@ -19,7 +19,10 @@ What it recognizes, from a sample of the first lines and then line by line:
 - ``kubectl get events -o json`` documents and ``--watch -o json`` streams (→ Event records);
   any other Kubernetes JSON is refused with a message naming what it is.
 Anything else is still stored, as plain text stamped with the ingest time (or the time of
-the last timestamped record before it, which keeps a file's order).
+the last timestamped record before it, which keeps a file's order). A time the store cannot
+hold (``9999-12-31``, before 1990 or over a year ahead) is counted in ``implausible_times``
+and replaced the same way; a line that still breaks a parser is skipped, counted in
+``bad_lines`` and named in ``errors`` — one line never ends the file.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ SNIFF_BYTES = 512 * 1024
 MAX_RECORD_LINES = 1000
 MAX_RECORD_CHARS = 256 * 1024
 MAX_JSON_DOC_CHARS = 256 * 1024 * 1024
+MAX_ERRORS = 20  # reasons kept in the summary; bad_lines counts them all
 _YEAR_NS = 365 * 86400 * 10**9
 _YEAR_1971_NS = _YEAR_NS
 _YEAR_1990_NS = 631_152_000 * 10**9
@@ -81,6 +85,7 @@ class IngestStats:
     nul_lines: int = 0
     skipped_objects: int = 0
     implausible_times: int = 0
+    bad_lines: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -250,6 +255,28 @@ class LogStream:
 
     # ---------------------------------------------------------------- lines
     def _line(self, line: str) -> None:
+        try:
+            self._one_line(line)
+        except IngestError:
+            raise  # a refusal of the whole input (e.g. a Kubernetes object that is no event)
+        except Exception as exc:  # noqa: BLE001 - one line's failure, counted and named
+            self._bad_line(exc)
+
+    def _bad_line(self, exc: Exception) -> None:
+        self.stats.bad_lines += 1
+        if self.stats.bad_lines <= MAX_ERRORS:
+            self.stats.errors.append(f"{self.name}: line {self.stats.lines} skipped "
+                                     f"({type(exc).__name__}: {str(exc)[:160]})")
+
+    def _plausible(self, ts: int) -> int:
+        """``ts`` when it can be a record's time, else 0 (counted): a misread header or a
+        far-future date must not scatter records over centuries nor overflow a column."""
+        if ts and not (_YEAR_1990_NS < ts < self._now + _YEAR_NS):
+            self.stats.implausible_times += 1
+            return 0
+        return ts
+
+    def _one_line(self, line: str) -> None:
         if self._mode == "json-doc":
             self._doc_line(line)
             return
@@ -263,7 +290,7 @@ class LogStream:
         if self._prefix:
             m = (_CRI if self._prefix == "cri" else _KUBECTL_TS).match(line)
             if m:
-                prefix_ts = parse_iso(m.group(1))
+                prefix_ts = self._plausible(parse_iso(m.group(1)))
                 rest = line[m.end() :]
                 if self._prefix == "cri":
                     if m.group(3) == "P":  # a partial line: the runtime split a long write
@@ -323,9 +350,7 @@ class LogStream:
         ts = h.ts_ns or 0
         if ts and ts < _YEAR_1971_NS:
             ts = self._fix_year(ts)
-        if ts and not (_YEAR_1990_NS < ts < self._now + _YEAR_NS):
-            self.stats.implausible_times += 1
-            ts = 0  # a header misread as a time must not scatter records over centuries
+        ts = self._plausible(ts)
         attrs = dict(self._file_attr)
         if h.host:
             attrs["host"] = h.host
@@ -345,6 +370,7 @@ class LogStream:
         attrs = f.attributes
         if self._file_attr:
             attrs.update(self._file_attr)
+        f.ts_ns = self._plausible(f.ts_ns)
         self._start(LogRecord(
             ts_ns=f.ts_ns or prefix_ts or self._last_ts or self._now, body=f.body, resource=res,
             observed_ns=self._now, severity_number=f.severity_number, severity_text=f.severity_text,

@@ -10,6 +10,11 @@
   accepted), parsed by ``LogStream`` as they arrive. Query: ``name``, ``service``,
   ``format``, ``ref_ns``.
 
+Bodies are read within the server's ``max_body_bytes`` (413 past it); a gzip upload to
+``/api/ingest`` is inflated as it streams, every member, and may grow to at most
+``max_decompressed_bytes`` plus ``INGEST_RATIO`` times what was sent (413 past it: real
+logs shrink 5-30x, a bomb 1000x).
+
 Every write goes through the server's write queue (``state.runbrief.submit``), so it is
 serialized with OTLP ingest and durable when answered.
 """
@@ -29,13 +34,16 @@ from starlette.routing import Route
 
 from runbrief import ids
 from runbrief.errors import IngestError, Overloaded, RunbriefError, UsageError
+from runbrief.ingest._decode import Gunzip, TooLarge
 from runbrief.ingest.deploys import deploy_from_github, find_deploy_id, make_deploy, verify_signature
 from runbrief.ingest.logfiles import LogStream
 from runbrief.ingest.pipeline import Batch
+from runbrief.server.bodies import read_body
 
 __all__ = ["routes"]
 
 _FEED_BYTES = 1 << 20
+INGEST_RATIO = 100  # inflated bytes a compressed byte of /api/ingest may give, past the base limit
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -70,7 +78,7 @@ async def _record_deploy(request: Request, deploy: Any) -> dict[str, Any]:
 
 async def post_deploy(request: Request) -> Response:
     try:
-        raw = await request.body()
+        raw = await read_body(request, request.app.state.runbrief.config.max_body_bytes)
         try:
             data = orjson.loads(raw) if raw.strip() else None
         except orjson.JSONDecodeError as exc:
@@ -94,7 +102,10 @@ async def post_deploy(request: Request) -> Response:
 
 
 async def github_hook(request: Request) -> Response:
-    body = await request.body()
+    try:
+        body = await read_body(request, request.app.state.runbrief.config.max_body_bytes)
+    except TooLarge as exc:
+        return _error(exc)
     secret = os.environ.get("RUNBRIEF_GITHUB_SECRET")
     if secret and not verify_signature(secret, body, request.headers.get("x-hub-signature-256")):
         return _json({"error": "X-Hub-Signature-256 is missing or does not match the configured secret "
@@ -133,9 +144,12 @@ async def ingest_stream(request: Request) -> Response:
                            fmt=q.get("format") or "auto", ref_ns=int(ref) if ref and ref.isdigit() else None)
     except (RunbriefError, ValueError) as exc:
         return _error(exc if isinstance(exc, RunbriefError) else UsageError(str(exc)))
-    gz = None
-    if request.headers.get("content-encoding", "").lower() == "gzip":
-        gz = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    cfg = server.config
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip"):
+        return _error(UsageError(f"unsupported content encoding {encoding!r}; send gzip or none"))
+    gz = Gunzip(cfg.max_decompressed_bytes) if encoding in ("gzip", "x-gzip") else None
+    sent = 0
     pending: list[bytes] = []
     size = 0
 
@@ -146,16 +160,21 @@ async def ingest_stream(request: Request) -> Response:
     try:
         async for chunk in request.stream():
             if gz is not None:
-                try:
-                    chunk = gz.decompress(chunk)
-                except zlib.error as exc:
-                    stream.stats.errors.append(f"the gzip body is corrupt ({exc}); what came before was kept")
-                    break
-            pending.append(chunk)
-            size += len(chunk)
-            if size >= _FEED_BYTES:
-                data, pending, size = b"".join(pending), [], 0
-                await feed(data)
+                sent += len(chunk)
+                gz.limit = cfg.max_decompressed_bytes + INGEST_RATIO * sent
+            try:
+                for piece in gz.feed(chunk) if gz is not None else (chunk,):  # 1 MiB at a time
+                    pending.append(piece)
+                    size += len(piece)
+                    if size >= _FEED_BYTES:
+                        data, pending, size = b"".join(pending), [], 0
+                        await feed(data)
+            except zlib.error as exc:
+                stream.stats.errors.append(f"the gzip body is corrupt ({exc}); what came before was kept")
+                break
+        else:
+            if gz is not None and not gz.complete:
+                stream.stats.errors.append("the gzip body is truncated; what came before the cut was kept")
         if pending:
             await feed(b"".join(pending))
         for b in await asyncio.to_thread(stream.close):
@@ -165,6 +184,14 @@ async def ingest_stream(request: Request) -> Response:
         for b in await asyncio.to_thread(stream.close):
             await _submit(server, b)
         return Response(status_code=499)
+    except TooLarge:
+        # What came before the cut is stored; the sender is told the rest was refused.
+        for b in await asyncio.to_thread(stream.close):
+            await _submit(server, b)
+        return _json({**stream.stats.as_dict(), "error": (
+            f"the gzip body inflates past {gz.limit if gz else 0} bytes ({sent} sent); a compression bomb "
+            "is refused — the lines before the cut were stored; send the file uncompressed if it is real"),
+            "type": "TooLarge"}, 413)
     except RunbriefError as exc:
         if not (stream.stats.logs or stream.stats.events):
             return _error(exc)

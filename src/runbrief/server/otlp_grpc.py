@@ -1,6 +1,7 @@
 """OTLP/gRPC receiver: the logs, trace and metrics collector services.
 
-Same semantics as the HTTP receiver: partial success for rejected records, and
+Same semantics as the HTTP receiver: partial success for rejected records (one bad
+record never fails its request), INVALID_ARGUMENT for a request that cannot be decoded, and
 UNAVAILABLE (retryable, per the OTLP spec) when the write queue is full. The reply is
 sent only after the batch is committed.
 
@@ -18,7 +19,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from runbrief.errors import IngestError, Overloaded
+from runbrief.errors import IngestError, Overloaded, RunbriefError
 from runbrief.ingest import otlp
 from runbrief.server.guard import bearer_ok
 from runbrief.server.ingest import Ingestor
@@ -55,6 +56,9 @@ def _handler(ingestor: Ingestor, signal: str, token: str | None) -> grpc.RpcMeth
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Overloaded as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except RunbriefError as exc:  # the store unavailable (retryable) or refused data (not)
+            code = grpc.StatusCode.UNAVAILABLE if exc.http_status == 503 else grpc.StatusCode.INVALID_ARGUMENT
+            context.abort(code, str(exc))
         response = resp_cls()
         if outcome.rejected:
             setattr(response.partial_success, field, outcome.rejected)
