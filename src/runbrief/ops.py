@@ -58,7 +58,7 @@ OP_HOMES = {
     "perf": "runbrief.traces.ops", "trace_compare": "runbrief.traces.ops", "trace_diff": "runbrief.traces.ops",
     "trace_show": "runbrief.traces.ops", "trace_summary": "runbrief.traces.ops", "traces": "runbrief.traces.ops",
     "resolve": "runbrief.analyze.memory", "similar_incidents": "runbrief.analyze.memory",
-    "retention": "runbrief.store.retention",
+    "retention": "runbrief.store.retention", "retention_preview": "runbrief.store.retention",
 }
 
 

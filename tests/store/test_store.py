@@ -152,3 +152,46 @@ def test_retention_counts_back_from_the_newest_record_so_imported_history_stays(
     out = apply_retention(store)  # wall clock: a year later
     assert out["deleted"] == {"spans": 1}
     assert store.scalar("SELECT count(*) FROM spans") == 10
+
+
+OPENSTACK = Path(__file__).parents[1] / "data" / "loghub-2k" / "OpenStack" / "OpenStack_2k.log"
+
+
+def test_each_kind_counts_back_from_its_own_newest_record(store: Store, monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    """Live spans flow while a 2017 log file is imported: the logs stay (no newer log arrived)."""
+    from runbrief.ingest._file_sources import ingest_local
+    from runbrief.store.retention import preview, warnings
+
+    monkeypatch.setenv("RUNBRIEF_RETENTION_DAYS", "7")
+    Pipeline(store).write(Batch(spans=_spans(5, time.time_ns())))
+    out = ingest_local(store, [str(OPENSTACK)], service="nova")
+    assert out["logs"] == 2000 and out["warnings"] == []
+    assert apply_retention(store)["deleted"] == {}
+    assert store.scalar("SELECT count(*) FROM logs") == 2000
+    # A log line from today arrives: the 2017 lines are now outside the window, and ingest says so.
+    today = tmp_path / "today.log"
+    today.write_text(datetime.now().strftime("%Y-%m-%d %H:%M:%S.000") + " 1 INFO nova.api boot ok\n")
+    out = ingest_local(store, [str(today)], service="nova")
+    (note,) = out["warnings"]
+    assert "2000 log lines" in note and "RUNBRIEF_RETENTION_DAYS=" in note
+    keep = preview(store)["keep_days"]
+    assert f"RUNBRIEF_RETENTION_DAYS={keep}" in warnings(preview(store))[0]
+    # the advice holds: with that many days nothing goes; with the default, they go
+    monkeypatch.setenv("RUNBRIEF_RETENTION_DAYS", str(keep))
+    assert preview(store)["would_delete"] == {} and apply_retention(store)["deleted"] == {}
+    monkeypatch.setenv("RUNBRIEF_RETENTION_DAYS", "7")
+    deleted = apply_retention(store)["deleted"]
+    assert deleted["logs"] == 2000 and deleted["pattern_counts"] > 0  # 2017's counts are past 90 days too
+    assert store.scalar("SELECT count(*) FROM spans") == 5 and store.scalar("SELECT count(*) FROM logs") == 1
+
+
+def test_events_have_their_own_window(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNBRIEF_RETENTION_DAYS", "7")
+    now = time.time_ns()
+    month = 30 * 86400 * 10**9
+    Pipeline(store).write(Batch(spans=_spans(3, now), events=[
+        Event(ts_ns=now - month - i * 10**9, reason="BackOff", message="Back-off restarting failed container",
+              type="Warning", object_kind="Pod", object_name=f"api-{i}") for i in range(4)]))
+    assert apply_retention(store)["deleted"] == {}  # the newest event is a month old: its window starts there
+    assert store.scalar("SELECT count(*) FROM events") == 4

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -90,7 +91,9 @@ def ingest(
                 result = sources.ingest_local(s, paths, service=service, fmt=fmt, progress=tick)
     emit(result, as_json, _render_ingest)
     for err in result["errors"]:
-        err_console.print(f"[yellow]warning:[/] {err}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {escape(err)}", markup=True, highlight=False, soft_wrap=True)
+    for note in result.get("warnings", []):
+        err_console.print(f"[yellow]retention:[/] {escape(note)}", markup=True, highlight=False, soft_wrap=True)
     if result["errors"]:
         raise typer.Exit(1)
 
