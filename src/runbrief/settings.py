@@ -1,6 +1,6 @@
 """Settings declared once: name, default, environment variable, help.
 
-The table drives the environment lookup and `runbrief settings` output; a value that does
+The table drives the environment lookup and the docs; a value that does
 not parse names the variable and what it expects.
 """
 

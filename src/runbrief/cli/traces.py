@@ -1,4 +1,4 @@
-"""Trace commands: `runbrief traces`, `runbrief trace show|summary|compare|diff`, `runbrief perf`.
+"""Trace commands: `runbrief traces`, `runbrief trace show` (and summary, compare, diff), `runbrief perf`.
 
 Each calls one operation and renders its result; ``--json`` prints the result unchanged.
 Span names, SQL and log bodies are untrusted data: they are escaped, never read as markup.

@@ -136,5 +136,5 @@ def _deploy_start(store: Store, deploy: str) -> tuple[datetime, str]:
     else:
         row = store.query("SELECT id, ts FROM deploys WHERE service = ? ORDER BY ts DESC LIMIT 1", [deploy])
         if not row:
-            raise NotFound(f"no deploy recorded for service {deploy!r}; record one with `runbrief deploy` or use --since")
+            raise NotFound(f"no deploy recorded for service {deploy!r}; record one with `runbrief deploy mark` or use --since")
     return row[0]["ts"], ids.make("dep", row[0]["id"])
