@@ -29,6 +29,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric as MetricMsg
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMsg
 
 from runbrief.errors import IngestError
+from runbrief.ingest import _wire
 from runbrief.ingest.pipeline import Batch
 from runbrief.records import (
     SPAN_KINDS,
@@ -170,6 +171,8 @@ def _json_depth(node: Any, limit: int) -> int:
     return deepest
 
 
+_WHAT = {"logs": "a log record", "traces": "a span", "metrics": "a metric"}
+
 # A record's JSON levels: an AnyValue level is 3 (array) or 4 (kvlist) JSON levels, so this
 # admits MAX_NESTING levels of values in any record; deeper ones are rejected before parsing.
 MAX_JSON_DEPTH = 4 * MAX_NESTING + 8
@@ -204,7 +207,7 @@ def _json_weed(signal: str, data: dict[str, Any], errors: list[str], *, parse: b
     the request still parses; how many. First pass: records nested past MAX_JSON_DEPTH or
     with an ID that is not hex (the others' IDs are made base64 here); with ``parse``,
     those that fail to parse on their own (a wrong type, an unknown enum name)."""
-    what = {"logs": "a log record", "traces": "a span", "metrics": "a metric"}[signal]
+    what = _WHAT[signal]
     cls = _JSON_LEVELS[signal][3]
     bad: list[tuple[list[Any], int]] = []
     for records, i in _json_records(signal, data):
@@ -252,7 +255,15 @@ def _parse(signal: str, body: bytes, content_type: str) -> tuple[Message, int, l
         try:
             msg.ParseFromString(body)
         except (DecodeError, RuntimeError, ValueError) as exc:
-            raise IngestError(f"the body is not a valid OTLP {signal} protobuf message: {exc}") from None
+            # One record that does not parse (invalid UTF-8, nested past the parser's
+            # limit) fails the whole parse: keep the records that parse on their own.
+            try:
+                got = _wire.salvage(cls, body, _WHAT[signal])
+            except (_wire.WireError, DecodeError, RuntimeError, ValueError):
+                got = None
+            if got is None or not got[1]:
+                raise IngestError(f"the body is not a valid OTLP {signal} protobuf message: {exc}") from None
+            return got
         return msg, 0, []
     if ctype == JSON:
         try:

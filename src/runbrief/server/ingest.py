@@ -187,10 +187,16 @@ def _pb_service(resource: Any) -> str:
 Part = tuple[str, bytes, int]  # (service, request body, records)
 
 
-def _split_protobuf(signal_name: str, body: bytes) -> tuple[list[Part], int]:
+def _split_protobuf(signal_name: str, body: bytes, left_out: Outcome | None = None) -> tuple[list[Part], int]:
     """One part per service of a protobuf request, and its record count. Parsing is cheap
-    (upb builds Python objects lazily); the walk over records happens in the worker."""
-    req: Any = otlp.parse_request(signal_name, body, otlp.PROTOBUF)
+    (upb builds Python objects lazily); the walk over records happens in the worker.
+    Records that do not parse (``otlp._parse`` salvages the rest) go in ``left_out``."""
+    req: Any
+    req, rejected, errors = otlp._parse(signal_name, body, otlp.PROTOBUF)
+    if rejected and left_out is not None:
+        body = req.SerializeToString()
+        left_out.rejected += rejected
+        left_out.errors.extend(errors)
     if signal_name == "logs":
         groups = req.resource_logs
         sizes = [sum(len(sl.log_records) for sl in g.scope_logs) for g in groups]
@@ -367,8 +373,9 @@ class Ingestor:
             decoded = _decode(signal_name, body, ctype)
             out = Outcome(rejected=decoded.rejected, errors=list(decoded.errors or []))
             return _chain(self.queue.submit(decoded.batch), lambda counts: _set_counts(out, counts))
+        left_out = Outcome()
         if ctype in otlp.PROTOBUF_TYPES:
-            parts, count = _split_protobuf(signal_name, body)
+            parts, count = _split_protobuf(signal_name, body, left_out)
         elif ctype == otlp.JSON:
             parts, count = _split_json(signal_name, body)
         else:
@@ -381,7 +388,7 @@ class Ingestor:
             else:
                 shard, first = next(self._rr) % self.workers, 0
             futs.append(self._run(shard, _prepare_otlp, signal_name, part, ctype, first, n if first else 0))
-        return self._commit_when_prepared(futs, count)
+        return self._commit_when_prepared(futs, count, left_out=left_out)
 
     def submit_batch(self, batch: Batch) -> Future[dict[str, int]]:
         """Commit a batch of records from the server's other inputs (file ingest, deploy
@@ -404,7 +411,7 @@ class Ingestor:
                       lambda o: o.counts)
 
     def _commit_when_prepared(self, futs: list[Future[Prepared]], reserved: int,
-                              extra: list[Batch] | None = None) -> Future[Outcome]:
+                              extra: list[Batch] | None = None, left_out: Outcome | None = None) -> Future[Outcome]:
         result: Future[Outcome] = Future()
         left = [len(futs)]
         lock = threading.Lock()
@@ -426,6 +433,9 @@ class Ingestor:
             routes = self._routes_state()
             preps[0].states.update(routes)
             out = Outcome(rejected=sum(p.rejected for p in preps), errors=[e for p in preps for e in p.errors])
+            if left_out is not None and left_out.rejected:
+                out.rejected += left_out.rejected
+                out.errors[:0] = left_out.errors
             committed = self.queue.submit([*preps, *(extra or [])], reserved=reserved)
             if routes:  # not saved if this commit fails: save it with the next one
                 committed.add_done_callback(lambda f: f.exception() is not None and self._mark_routes_changed())
