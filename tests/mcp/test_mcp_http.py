@@ -11,6 +11,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_client import payload, run, stdio_session, text_of
 from mcp_data import Facts
 
+from runbrief.agent.shaping import fence, unfence
 from runbrief.agent.tools import TOOLS
 from runbrief.testing import ServerProcess
 
@@ -38,10 +39,10 @@ def test_serve_answers_mcp_over_streamable_http(facts: Facts, store_copy: Path) 
         stdio = run(lambda: _stdio_while_served(store_copy))
     assert {t.name for t in tools} == {t.name for t in TOOLS}
     services, summary, logs, dep, marked, deploys, bad = results
-    assert [s["service"] for s in payload(services)["services"]] == facts.services
+    assert [unfence(s["service"]) for s in payload(services)["services"]] == facts.services
     assert any(p["type"] == "n_plus_one_db" for p in payload(summary)["problems"])
     assert all(r["body"].startswith("<untrusted-data") for r in payload(logs)["logs"])
-    assert payload(dep)["service"] == "hdfs"
+    assert payload(dep)["service"] == fence("hdfs")  # a service name is telemetry: fenced
     new_dep = payload(marked)["id"]
     assert new_dep.startswith("dep_")
     assert new_dep in text_of(deploys) and "2.0.1" in text_of(deploys)

@@ -11,6 +11,7 @@ from mcp_client import EVIDENCE, payload, run, stdio_session, text_of
 from mcp_data import SECRET, Facts
 
 from runbrief import ops, tokens
+from runbrief.agent.shaping import fence, unfence
 from runbrief.agent.tools import TOOLS
 
 GATE_TOML = """
@@ -53,7 +54,7 @@ def tool_args(facts: Facts, tmp: Path) -> dict[str, dict[str, Any]]:
 def check_answer(name: str, data: Any, text: str, facts: Facts) -> None:
     """What each answer must contain, from the data put in the store."""
     if name == "list_services":
-        assert [s["service"] for s in data["services"]] == facts.services
+        assert [unfence(s["service"]) for s in data["services"]] == facts.services
     elif name == "search_logs":
         bodies = [row["body"] for row in data["logs"]]
         assert bodies and all(b.startswith("<untrusted-data") and b.endswith("</untrusted-data>") for b in bodies)
@@ -97,7 +98,7 @@ def check_answer(name: str, data: Any, text: str, facts: Facts) -> None:
     elif name == "list_deploys":
         assert "dep_1" in text and "abc1234" in text
     elif name == "show":
-        assert data["id"] == "dep_1" and data["service"] == "hdfs"
+        assert data["id"] == "dep_1" and data["service"] == fence("hdfs")
     elif name == "mark_deploy":
         assert "dep_" in text
 

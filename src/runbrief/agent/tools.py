@@ -12,6 +12,7 @@ Few, composable tools: ``brief`` first, then drill down by evidence ID with ``sh
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -53,10 +54,34 @@ def tool(
     read_only_params: dict[str, Any] | None = None, text_field: str | None = None,
 ) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     def register(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        TOOLS.append(ToolSpec(name, op, title, fn, write, budget, op_budget, read_only_params, text_field))
+        TOOLS.append(ToolSpec(name, op, title, _unfenced(fn), write, budget, op_budget, read_only_params, text_field))
         return fn
 
     return register
+
+
+def _unfenced(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """``fn`` taking its text arguments with the fence an agent copied along removed.
+
+    Answers fence every name that came from telemetry (``service="<untrusted-data>shop
+    </untrusted-data>"``); an agent that passes one back verbatim means the name inside.
+    ``functools.wraps`` keeps ``fn``'s signature, which is the tool's input schema.
+    """
+
+    def clean(v: Any) -> Any:
+        from runbrief.agent.shaping import unfence  # here: importing the tools stays cheap
+
+        if isinstance(v, str):
+            return unfence(v)
+        if isinstance(v, list):
+            return [unfence(x) if isinstance(x, str) else x for x in v]
+        return v
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return fn(*(clean(a) for a in args), **{k: clean(v) for k, v in kwargs.items()})
+
+    return call
 
 
 # ------------------------------------------------------------------ argument types
