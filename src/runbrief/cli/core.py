@@ -5,7 +5,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit
@@ -40,11 +39,12 @@ def logs(
 
 
 def _render_services(con: Console, result: dict[str, Any]) -> None:
-    t = Table("service", "logs", "spans", "metric points", "deploys", "versions", "last seen", box=None)
-    for r in result["services"]:
-        t.add_row(r["service"], str(r["logs"]), str(r["spans"]), str(r["metric_points"]), str(r["deploys"]),
-                  ", ".join(r["versions"]), r["last_seen"] or "")
-    con.print(t)
+    from runbrief.cli._tables import fitted
+
+    rows = [(r["service"], r["logs"], r["spans"], r["metric_points"], r["deploys"], ", ".join(r["versions"]),
+             r["last_seen"]) for r in result["services"]]
+    con.print(fitted(con, ["service", "logs", "spans", "metric points", "deploys", "versions", "last seen"], rows,
+                     drop=["versions", "metric points", "last seen", "deploys"]))
 
 
 @app.command()
@@ -54,10 +54,9 @@ def services(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
 
 def _render_stats(con: Console, result: dict[str, Any]) -> None:
-    t = Table(box=None, show_header=False)
-    for k, v in result.items():
-        t.add_row(k, str(v))
-    con.print(t)
+    from runbrief.cli._tables import render_object
+
+    render_object(con, result)
 
 
 @app.command()
@@ -73,4 +72,11 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Resolve an evidence ID to the object it names."""
-    emit(call("show", {"id": evidence_id}, store=store), True)  # objects read best as JSON
+    emit(call("show", {"id": evidence_id}, store=store), as_json, _render_show)
+
+
+def _render_show(con: Console, result: dict[str, Any]) -> None:
+    from runbrief.cli._tables import render_object
+
+    render_object(con, {k: v for k, v in result.items() if k not in ("id", "kind")},
+                  title=f"{result.get('id')} ({result.get('kind')})")

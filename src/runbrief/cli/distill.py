@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit
@@ -75,21 +74,22 @@ def parse(
         for pid, n in counts.items():
             final[parser.miner.aliases.get(pid, pid)] += n
         tpl = {c.pattern_id: c.template for c in parser.miner.clusters.values()}
+        from runbrief.cli._tables import fitted
+
         con = Console(highlight=False)
-        t = Table("count", "pattern", "template", box=None)
-        for pid, n in final.most_common():
-            t.add_row(str(n), f"pat_{pid}", tpl.get(pid, ""))
-        con.print(t)
+        con.print(fitted(con, ["count", "pattern", "template"],
+                         [(n, f"pat_{pid}", tpl.get(pid, "")) for pid, n in final.most_common()]))
         con.print(f"[dim]{sum(final.values())} lines, {len(final)} patterns[/]")
     out.flush()
 
 
 def _render_patterns(con: Console, result: dict[str, Any]) -> None:
-    t = Table("count", "trend", "severity", "first seen", "services", "pattern", "template", box=None)
-    for p in result["patterns"]:
-        t.add_row(str(p["count"]), p.get("trend") or "", p.get("severity") or "", p.get("first_seen") or "",
-                  ", ".join(p.get("services") or []), p["pattern_id"], p["template"])
-    con.print(t)
+    from runbrief.cli._tables import fitted
+
+    rows = [(p["count"], p.get("trend"), p.get("severity"), p.get("first_seen"), ", ".join(p.get("services") or []),
+             p["pattern_id"], p["template"]) for p in result["patterns"]]
+    con.print(fitted(con, ["count", "trend", "severity", "first seen", "services", "pattern", "template"], rows,
+                     drop=["first seen", "services", "trend", "severity"]))
 
 
 @app.command()
