@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit, err_console
@@ -55,37 +54,37 @@ def _render_agents(con: Console, r: dict[str, Any]) -> None:
               f"tokens {t['input_tokens']} in / {t['output_tokens']} out, cost {_money(t['cost'])}, {t['errors']} errors")
     if t.get("unpriced_models"):
         con.print(f"[yellow]no price for[/] {escape(', '.join(t['unpriced_models']))} (add them under [prices])")
+    from runbrief.cli._tables import fitted
+
+    def first(ids: list[str]) -> str:
+        return ids[0] if ids else ""
+
+    sections = []
     if r.get("models"):
-        tab = Table("model", "calls", "in", "out", "cost", "p50 ms", "p95 ms", "err %", "finish", "evidence",
-                    box=None, title="models", title_justify="left")
-        for m in r["models"]:
-            fin = ", ".join(f"{k}:{v}" for k, v in m["finish_reasons"].items())
-            tab.add_row(escape(str(m["model"])), str(m["calls"]), str(m["input_tokens"]), str(m["output_tokens"]),
-                        _money(m["cost"]), f"{m['p50_ms']:.0f}", f"{m['p95_ms']:.0f}", f"{100 * m['error_rate']:.1f}",
-                        escape(fin), m["span_ids"][0] if m["span_ids"] else "")
-        con.print(tab)
+        sections.append(("models", ["model", "calls", "in", "out", "cost", "p50 ms", "p95 ms", "err %", "finish",
+                                    "evidence"],
+                         [(m["model"], m["calls"], m["input_tokens"], m["output_tokens"], _money(m["cost"]),
+                           f"{m['p50_ms']:.0f}", f"{m['p95_ms']:.0f}", f"{100 * m['error_rate']:.1f}",
+                           ", ".join(f"{k}:{v}" for k, v in m["finish_reasons"].items()), first(m["span_ids"]))
+                          for m in r["models"]], ["finish", "p50 ms", "in", "out"]))
     if r.get("tools"):
-        tab = Table("tool", "calls", "success", "p50 ms", "p95 ms", "evidence", box=None, title="tools",
-                    title_justify="left")
-        for m in r["tools"]:
-            tab.add_row(escape(str(m["tool"])), str(m["calls"]), f"{100 * m['success_rate']:.1f}%",
-                        f"{m['p50_ms']:.0f}", f"{m['p95_ms']:.0f}", m["span_ids"][0] if m["span_ids"] else "")
-        con.print(tab)
+        sections.append(("tools", ["tool", "calls", "success", "p50 ms", "p95 ms", "evidence"],
+                         [(m["tool"], m["calls"], f"{100 * m['success_rate']:.1f}%", f"{m['p50_ms']:.0f}",
+                           f"{m['p95_ms']:.0f}", first(m["span_ids"])) for m in r["tools"]], ["p50 ms"]))
     if r.get("agents"):
-        tab = Table("agent", "steps", "model calls", "tool calls", "tokens in", "cost", "p95 ms", "err %", "evidence",
-                    box=None, title="agents", title_justify="left")
-        for m in r["agents"]:
-            tab.add_row(escape(str(m["agent"])), str(m["steps"]), str(m["model_calls"]), str(m["tool_calls"]),
-                        str(m["input_tokens"]), _money(m["cost"]), f"{m['p95_ms']:.0f}",
-                        f"{100 * m['error_rate']:.1f}", m["span_ids"][0] if m["span_ids"] else "")
-        con.print(tab)
+        sections.append(("agents", ["agent", "steps", "model calls", "tool calls", "tokens in", "cost", "p95 ms",
+                                    "err %", "evidence"],
+                         [(m["agent"], m["steps"], m["model_calls"], m["tool_calls"], m["input_tokens"],
+                           _money(m["cost"]), f"{m['p95_ms']:.0f}", f"{100 * m['error_rate']:.1f}",
+                           first(m["span_ids"])) for m in r["agents"]], ["tokens in", "model calls", "tool calls"]))
     if r.get("conversations"):
-        tab = Table("conversation", "start", "model", "tool", "tokens in", "cost", "errors", "trace",
-                    box=None, title="conversations (latest first)", title_justify="left")
-        for c in r["conversations"][:20]:
-            tab.add_row(escape(str(c["conversation"])), c["start"] or "", str(c["model_calls"]), str(c["tool_calls"]),
-                        str(c["input_tokens"]), _money(c["cost"]), str(c["errors"]), c["trace_ids"][0])
-        con.print(tab)
+        sections.append(("conversations (latest first)", ["conversation", "start", "model", "tool", "tokens in",
+                                                          "cost", "errors", "trace"],
+                         [(c["conversation"], c["start"], c["model_calls"], c["tool_calls"], c["input_tokens"],
+                           _money(c["cost"]), c["errors"], first(c["trace_ids"])) for c in r["conversations"][:20]],
+                         ["start", "tokens in", "model", "tool"]))
+    for title, headers, rows, drop in sections:
+        con.print(fitted(con, headers, rows, drop=drop, title=title, title_justify="left"))
 
 
 def _render_problems(con: Console, r: dict[str, Any]) -> None:

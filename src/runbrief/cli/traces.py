@@ -32,17 +32,12 @@ def _ms(v: float | None) -> str:
 
 # ---------------------------------------------------------------- traces
 def _render_traces(con: Console, result: dict[str, Any]) -> None:
-    t = Table(box=None, padding=(0, 1), pad_edge=False)
-    t.add_column("trace", no_wrap=True, min_width=36)
-    t.add_column("time", no_wrap=True, min_width=8)
-    for col, width in (("duration", 9), ("spans", 5), ("err", 3)):
-        t.add_column(col, no_wrap=True, justify="right", min_width=width)
-    t.add_column("root", no_wrap=True, overflow="ellipsis", min_width=12)
-    for r in result["traces"]:
-        root = f"{r['root'] or '(missing root)'} [{r['service'] or ''}]"
-        t.add_row(r["trace_id"], (r["start"] or "")[11:19], _ms(r["duration_ms"]), str(r["spans"]),
-                  f"[red]{r['errors']}[/]" if r["errors"] else "0", escape(root))
-    con.print(t)
+    from runbrief.cli._tables import fitted
+
+    rows = [(r["trace_id"], (r["start"] or "")[11:19], _ms(r["duration_ms"]), r["spans"], r["errors"],
+             f"{r['root'] or '(missing root)'} [{r['service'] or ''}]") for r in result["traces"]]
+    con.print(fitted(con, ["trace", "time", "duration", "spans", "err", "root"], rows, drop=["spans", "time", "err"],
+                     pad_edge=False))
     if not result["traces"]:
         con.print("no trace matches; loosen the filters or check `runbrief services`")
     if result.get("truncated"):
