@@ -195,3 +195,20 @@ def test_events_have_their_own_window(store: Store, monkeypatch: pytest.MonkeyPa
               type="Warning", object_kind="Pod", object_name=f"api-{i}") for i in range(4)]))
     assert apply_retention(store)["deleted"] == {}  # the newest event is a month old: its window starts there
     assert store.scalar("SELECT count(*) FROM events") == 4
+
+
+def test_a_held_store_names_the_process_that_holds_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "held" / "runbrief.duckdb"
+    Store.open(db).close()
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('ok', flush=True); time.sleep(60)", str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        with pytest.raises(StoreError, match=rf"process {holder.pid} \(.*python.*\).*kill {holder.pid}"):
+            Store.open(db)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -57,6 +57,30 @@ def migrations() -> list[Migration]:
 SCHEMA_VERSION = max((m.version for m in migrations()), default=0)
 
 
+def _holder(message: str, db_path: Path) -> str:
+    """Who holds the store, from server.json and DuckDB's lock message ("... (PID 1234)")."""
+    import json
+    import re
+
+    try:
+        addr = json.loads((db_path.parent / "server.json").read_text())
+    except (OSError, ValueError):
+        addr = {}
+    m = re.search(r"PID (\d+)", message)
+    pid = int(m.group(1)) if m else addr.get("pid")
+    if not pid:
+        return "another process; stop it, or point RUNBRIEF_URL at the runbrief server that has it"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        cmd = ""
+    what = f"process {pid}" + (f" ({cmd[:200]})" if cmd else "")
+    if addr.get("pid") == pid and addr.get("url"):
+        return (f"{what}, a runbrief server at {addr['url']}: use it (commands find it by themselves), "
+                f"or stop it (`kill {pid}`) first")
+    return f"{what}; stop it (`kill {pid}`) or wait for it to finish, then retry"
+
+
 class Store:
     """An open store. Thread-safe: writes serialize on one lock; reads use cursors."""
 
@@ -90,10 +114,7 @@ class Store:
                     os.chmod(db_path, 0o600)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
-                raise StoreError(
-                    f"the store {db_path} is held by another process (is `runbrief serve` running "
-                    "with a different address file?); stop it or point RUNBRIEF_URL at it"
-                ) from exc
+                raise StoreError(f"the store {db_path} is held by {_holder(str(exc), db_path)}") from exc
             raise StoreError(f"cannot open the store {db_path}: {exc}") from exc
         store = cls(db_path, con, read_only)
         try:
