@@ -144,32 +144,14 @@ _SECRET_KEY = re.compile(
 
 
 # --------------------------------------------------------------- injection
-_INJECTION = re.compile(
-    r"(?ix)"
-    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}?\b(?:previous|prior|above|earlier|all|your|the|system)\b"
-    r"[^.\n]{0,20}?\b(?:instructions?|prompts?|rules|messages|directions|guidelines|context)\b"
-    r"|\byou\s+are\s+now\b"
-    r"|\b(?:new|updated|real)\s+(?:system\s+)?instructions?\s*:"
-    r"|\bsystem\s+prompt\b"
-    r"|\b(?:act|behave)\s+as\s+(?:an?\s+)?(?:ai|assistant|agent|admin|root|developer)\b"
-    r"|\b(?:do\s+not|don't)\s+(?:tell|inform|alert)\s+the\s+(?:user|human|operator)\b"
-    r"|\b(?:developer|jailbreak|dan)\s+mode\b"
-    r"|^\s*(?:system|assistant|user|human)\s*:"
-    r"|<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>|\[/?INST\]|<</?SYS>>"
-    r"|</?(?:tool_call|tool_use|function_calls?|invoke|parameter|tool_result)\b"
-    r"|\"(?:tool_calls|function_call)\"\s*:|\{\s*\"name\"\s*:\s*\"[^\"]+\"\s*,\s*\"(?:arguments|parameters|input)\"\s*:"
-    r"|\b(?:run|execute)\s+(?:the\s+following|this)\s+(?:command|code|script)\b"
-    r"|\bcurl\s+[^|\n]+\|\s*(?:ba)?sh\b"
-    r"|\b(?:dear|attention|note\s+to)\s+(?:ai|llm|assistant|agent|claude|gpt|copilot)\b"
-)
-
-
 def injection(text: str) -> str | None:
-    """The phrase that makes ``text`` read as an instruction to an agent, or None."""
-    if not text:
-        return None
-    m = _INJECTION.search(text)
-    return m.group(0).strip()[:80] if m else None
+    """The phrase that makes ``text`` read as an instruction to an agent, or None.
+
+    ``runbrief.untrusted.injection``: the phrase as written and read through disguises
+    (zero-width splits, look-alike letters, base64, other languages)."""
+    from runbrief.untrusted import injection as _injection
+
+    return _injection(text)
 
 
 # --------------------------------------------------------------- ingest hook

@@ -86,11 +86,17 @@ _SPACED = re.compile(r"(?<![^\W_])(?:[^\W\d_][ |._\-*]){3,}[^\W\d_](?![^\W_])")
 _LEETWORD = re.compile(r"\b(?=\w*[a-z])(?=\w*[013457])[a-z013457]{4,}\b", re.IGNORECASE)
 
 
+def _untag(m: re.Match[str]) -> str:
+    """A run of tag characters as the ASCII it hides, set apart as words of its own."""
+    run = "".join(chr(ord(c) - 0xE0000) for c in m.group(0))
+    return f" {run} " if len(run) > 1 else run
+
+
 def fold(text: str) -> str:
     """``text`` as a model reads it: tags decoded, invisibles dropped, look-alikes folded."""
     if text.isascii():
         return text
-    out = _TAGS.sub(lambda m: "".join(chr(ord(c) - 0xE0000) for c in m.group(0)), text)
+    out = _TAGS.sub(_untag, text)
     out = _HIDDEN.sub("", out)
     out = unicodedata.normalize("NFKC", out).translate(_CONFUSABLES)
     # Combining marks that decorate Latin letters ("ïgnöre") would survive NFKC.
@@ -114,6 +120,8 @@ _EN = (
     r"|\b(?:developer|jailbreak|dan)\s+mode\b"
     r"|\A\s*(?:system|assistant|user|human)\s*:"
     r"|^[ \t]*(?:system|assistant)\s*:"
+    r"|(?-i:\b(?:SYSTEM|ASSISTANT)\b)\s*:\s*(?:you\b|ignore|disregard|from\s+now|new\s+instructions|always\b|never\b"
+    r"|do\s+not|don't|delete|run\b|execute)"
     r"|\[\s*system\s*(?:override|prompt|message)?\s*\]"
     r"|<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>|\[/?INST\]|<</?SYS>>"
     r"|</?(?:tool_call|tool_use|function_calls?|invoke|parameter|tool_result)\b"
@@ -151,13 +159,16 @@ _B64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
 FENCE_MARKER = re.compile(r"(?:<|&lt;|&#0*60;|&#x0*3c;)\s*/?\s*untrusted", re.IGNORECASE)
 
 
-def defuse_markers(text: str) -> str:
+def defuse_markers(text: str, *, keep_exact: bool = False) -> str:
     """``text`` with every fence marker, however disguised, made harmless.
 
     ``</untrusted-data>`` inside fenced text would end the fence early; so would a
     look-alike (``＜/untrusted-data＞``, ``‹/untrusted``, ``&lt;/untrusted``, one with a
     zero-width or Cyrillic letter inside), since a model reads them alike. Each is found in
     the folded text and its opening bracket replaced by ``(`` in the original.
+    ``keep_exact`` leaves the tag as runbrief writes it (``<untrusted-data``,
+    ``</untrusted-data``): outside a fence, in runbrief's own prose, only a disguise can
+    pass for a fence.
     """
     if text.isascii() and "untrusted" not in text.lower():
         return text
@@ -169,6 +180,8 @@ def defuse_markers(text: str) -> str:
         where.extend([i] * len(f))
     flat = "".join(folded)
     cuts = [(where[m.start()], where[m.start()] + 1) for m in FENCE_MARKER.finditer(flat)]
+    if keep_exact:
+        cuts = [c for c in cuts if not text.startswith(("<untrusted-data", "</untrusted-data"), c[0])]
     if not cuts:
         return text
     out, last = [], 0

@@ -18,7 +18,7 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from pydantic import Field
 
 from runbrief import ops
-from runbrief.agent.shaping import shape
+from runbrief.agent.shaping import guard_text, shape
 from runbrief.errors import RunbriefError
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ async def _read(runner: Runner, op: str, params: dict[str, Any], timeout: float)
     except RunbriefError as exc:
         raise ResourceError(str(exc)) from exc
     if op == "brief" and isinstance(result, dict) and isinstance(result.get("text"), str):
-        return result["text"]  # rendered for its reader within the budget
+        return guard_text(result["text"])  # rendered for its reader within the budget
     shaped = shape(result, RESOURCE_BUDGET)
     note = shaped.note()
     return shaped.text + (f"\n\n{note}" if note else "")

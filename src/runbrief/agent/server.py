@@ -34,7 +34,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from runbrief import ops, tokens, trust
 from runbrief.agent import prompts
 from runbrief.agent.shaping import estimate_tokens as shape_tokens
-from runbrief.agent.shaping import shape
+from runbrief.agent.shaping import guard_text, shape
 from runbrief.agent.tools import TOOLS, ToolSpec
 from runbrief.errors import NotFound, RunbriefError, StoreError, UsageError
 
@@ -157,7 +157,7 @@ class _Invoker:
             raise ToolError(_error_text(exc, spec)) from exc
         if spec.text_field and isinstance(result, dict) and isinstance(result.get(spec.text_field), str):
             # The operation rendered itself for a reader within the budget (the brief).
-            text = result[spec.text_field]
+            text = guard_text(result[spec.text_field])
             if shape_tokens(text) > budget:
                 text = tokens.truncate(text, budget, marker="\n… [cut to the budget]")
             return CallToolResult(content=[TextContent(type="text", text=text)])

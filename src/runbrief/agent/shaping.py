@@ -32,7 +32,7 @@ import orjson
 
 from runbrief import redact, tokens, untrusted
 
-__all__ = ["Shaped", "shape", "fence", "unfence", "is_fenced", "is_plain", "estimate_tokens", "UNTRUSTED_KEYS",
+__all__ = ["Shaped", "shape", "guard_text", "fence", "unfence", "is_fenced", "is_plain", "estimate_tokens", "UNTRUSTED_KEYS",
            "AUTHORED_KEYS", "FENCE_NOTE"]
 
 # Runbrief's own wording, never telemetry: the keys whose text runbrief writes from its
@@ -191,6 +191,55 @@ def fence(text: str, evidence: str | None = None) -> str:
         notice = inner if _WITHHELD.fullmatch(inner) else withheld_notice(evidence)
         return f"{FENCE_FLAGGED}{notice}{FENCE_CLOSE}"
     return f"{FENCE_OPEN}{inner}{FENCE_CLOSE}"
+
+
+# A fenced block of a rendered text (the brief's ``<untrusted-data note="…">`` … ``</untrusted-data>``).
+# Its opening tag starts a line; the tag named inside a sentence is prose.
+_BLOCK = re.compile(r"^[ \t]*<untrusted-data(?: [^>\n]*)?>.*?</untrusted-data>", re.S | re.M)
+_CITED = re.compile(r"\b(?:log|spn|trc|pat|dep|evt|inc)_[0-9a-f]+\b")
+_LEAD = re.compile(r"^(\s*(?:[-*]|\d+\.)?\s*(?:\[(?:log|spn|trc|pat|dep|evt|inc)_[0-9a-f]+\]\s*)?)")
+
+
+def _guard_line(line: str) -> str:
+    """One line of rendered text: hidden characters shown; withheld when it reads as an instruction."""
+    line = untrusted.neutralize(line)
+    if not looks_like_instruction(line):
+        return line
+    lead = _LEAD.match(line).group(1)  # the bullet and a leading [evidence], kept
+    cited = list(dict.fromkeys(_CITED.findall(line)))
+    notice = withheld_notice(cited[0] if cited else None)
+    rest = [c for c in cited if c not in lead]
+    tail = f" [{', '.join(rest)}]" if rest else ""
+    return f"{lead}{FENCE_FLAGGED}{notice}{FENCE_CLOSE}{tail}"
+
+
+def _guard_prose(text: str) -> str:
+    # Outside the fences only a disguised marker can pass for one (runbrief's own text names the tag).
+    text = untrusted.defuse_markers(text, keep_exact=True)
+    return "\n".join(_guard_line(line) for line in text.split("\n"))
+
+
+def guard_text(text: str) -> str:
+    """A rendered answer (the brief's markdown) as safe as a shaped one, line by line.
+
+    The brief fences its quotes itself, but its prose names services, reasons and span
+    names it read from telemetry; a rendered text cannot be fenced field by field. So
+    every line, inside a fence or not, has its hidden characters shown, and a line that
+    reads as an instruction is withheld, its bullet and evidence IDs kept. Fence markers in
+    disguise are defused inside and outside the fences.
+    """
+    out: list[str] = []
+    last = 0
+    for m in _BLOCK.finditer(text):
+        out.append(_guard_prose(text[last:m.start()]))
+        block = m.group(0)
+        head, body = block.split(">", 1)
+        body = body[: -len(FENCE_CLOSE)]
+        body = untrusted.defuse_markers(body)
+        out.append(head + ">" + "\n".join(_guard_line(line) for line in body.split("\n")) + FENCE_CLOSE)
+        last = m.end()
+    out.append(_guard_prose(text[last:]))
+    return "".join(out)
 
 
 def _owner(obj: dict[str, Any], inherited: str | None) -> str | None:
