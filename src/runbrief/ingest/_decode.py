@@ -22,10 +22,29 @@ from collections.abc import Iterator
 
 from runbrief.errors import IngestError
 
-__all__ = ["LineDecoder", "MAX_LINE", "TooLarge", "decompress", "Gunzip"]
+__all__ = ["LineDecoder", "MAX_LINE", "TooLarge", "decompress", "Gunzip", "json_depth"]
 
 MAX_LINE = 1 << 20  # 1 MiB
 _STEP = 1 << 20  # decompressed bytes per step of a stream
+
+
+def json_depth(node: object, limit: int) -> int:
+    """The nesting depth of a parsed JSON value, counted up to ``limit + 1`` and without
+    recursion: what the parser admits (orjson: 1,024 levels) is deeper than what the
+    serializer writes back (orjson: 255) or Python's recursion limit allows."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        node, d = stack.pop()
+        if d > deepest:
+            deepest = d
+            if d > limit:
+                return d
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node if isinstance(v, (dict, list)))
+    return deepest
 
 
 class TooLarge(IngestError):

@@ -37,7 +37,7 @@ import orjson
 
 from runbrief.errors import IngestError
 from runbrief.ingest import formats, kube
-from runbrief.ingest._decode import LineDecoder
+from runbrief.ingest._decode import LineDecoder, json_depth
 from runbrief.ingest._k8s_owners import naming_owner
 from runbrief.ingest._structured import Fields, from_mapping, is_k8s_event, parse_logfmt
 from runbrief.ingest._times import parse_iso
@@ -53,6 +53,7 @@ SNIFF_BYTES = 512 * 1024
 MAX_RECORD_LINES = 1000
 MAX_RECORD_CHARS = 256 * 1024
 MAX_JSON_DOC_CHARS = 256 * 1024 * 1024
+MAX_JSON_DEPTH = 64  # a JSON line nested deeper is stored as text (orjson writes at most 255 levels)
 MAX_ERRORS = 20  # reasons kept in the summary; bad_lines counts them all
 _YEAR_NS = 365 * 86400 * 10**9
 _YEAR_1971_NS = _YEAR_NS
@@ -327,6 +328,8 @@ class LogStream:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError:
                 obj = None
+            if isinstance(obj, dict) and json_depth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+                obj = None  # kept as text: no column holds attributes nested this deep
             if isinstance(obj, dict):
                 if kube.is_k8s_object(obj):
                     self._k8s_doc(obj)
@@ -484,7 +487,9 @@ class LogStream:
             return
         items = obj if isinstance(obj, list) else [obj]
         for item in items:
-            if isinstance(item, dict):
+            if isinstance(item, dict) and json_depth(item, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+                self.stats.skipped_objects += 1  # no column holds it (orjson writes 255 levels)
+            elif isinstance(item, dict):
                 self._structured(from_mapping(item, orjson.dumps(item).decode()), 0, self._default_res)
             else:
                 self.stats.skipped_objects += 1

@@ -30,6 +30,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMsg
 
 from runbrief.errors import IngestError
 from runbrief.ingest import _wire
+from runbrief.ingest._decode import json_depth
 from runbrief.ingest.pipeline import Batch
 from runbrief.records import (
     SPAN_KINDS,
@@ -154,23 +155,6 @@ def _fix_json_ids(node: Any) -> None:
             stack.extend(v for v in node if isinstance(v, (dict, list)))
 
 
-def _json_depth(node: Any, limit: int) -> int:
-    """The nesting depth of a JSON value, counted up to ``limit + 1`` (no recursion)."""
-    deepest = 0
-    stack = [(node, 1)]
-    while stack:
-        node, d = stack.pop()
-        if d > deepest:
-            deepest = d
-            if d > limit:
-                return d
-        if isinstance(node, dict):
-            stack.extend((v, d + 1) for v in node.values() if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend((v, d + 1) for v in node if isinstance(v, (dict, list)))
-    return deepest
-
-
 _WHAT = {"logs": "a log record", "traces": "a span", "metrics": "a metric"}
 
 # A record's JSON levels: an AnyValue level is 3 (array) or 4 (kvlist) JSON levels, so this
@@ -213,7 +197,7 @@ def _json_weed(signal: str, data: dict[str, Any], errors: list[str], *, parse: b
     for records, i in _json_records(signal, data):
         rec = records[i]
         if not parse:
-            if _json_depth(rec, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+            if json_depth(rec, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
                 errors.append(f"{what}: nested deeper than {MAX_JSON_DEPTH} JSON levels")
                 bad.append((records, i))
                 continue
