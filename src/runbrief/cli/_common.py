@@ -1,6 +1,7 @@
 """Options and output helpers shared by every command."""
 
 
+import re
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -8,8 +9,9 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape as _markup_escape
 
-__all__ = ["StoreOpt", "JsonOpt", "emit", "console", "err_console"]
+__all__ = ["StoreOpt", "JsonOpt", "emit", "console", "err_console", "esc", "esc_block", "visible"]
 
 StoreOpt = Annotated[
     str | None,
@@ -17,8 +19,41 @@ StoreOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (the same shape as the HTTP API).")]
 
-console = Console(highlight=False, soft_wrap=False)
-err_console = Console(stderr=True, highlight=False)
+# emoji=False: ":warning:" in a log line is text, not an emoji code to replace.
+console = Console(highlight=False, soft_wrap=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
+
+# What a terminal would act on or hide: C0 controls but tab (ESC starts the sequences that
+# move the cursor, retitle the window or rewrite the screen; CR overwrites a line), DEL,
+# C1 controls (0x9b is a one-byte CSI), bidi overrides and isolates, zero-width and tag
+# characters. Each is shown as its Python escape, so the reader sees that it was there.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\U000e0000-\U000e007f]")
+_CONTROL_BLOCK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\U000e0000-\U000e007f]")
+
+
+def _shown(m: re.Match[str]) -> str:
+    n = ord(m.group())
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def visible(value: Any, *, newlines: bool = False) -> str:
+    """``value`` as text a terminal shows and never acts on: every control character escaped.
+
+    ``newlines`` keeps line breaks (a rendered multi-line text); otherwise they are shown
+    as ``\\x0a`` too, so one record prints as one line and cannot fake the next.
+    """
+    s = "" if value is None else str(value)
+    return (_CONTROL_BLOCK if newlines else _CONTROL).sub(_shown, s)
+
+
+def esc(value: Any) -> str:
+    """Telemetry text to put inside a rich markup string: markup inert, controls escaped."""
+    return _markup_escape(visible(value))
+
+
+def esc_block(value: Any) -> str:
+    """``esc`` for a rendered multi-line text: its line breaks kept."""
+    return _markup_escape(visible(value, newlines=True))
 
 
 def emit(result: Any, as_json: bool, human: Callable[[Console, Any], None] | None = None) -> None:

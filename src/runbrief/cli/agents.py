@@ -10,10 +10,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from runbrief.cli import app
-from runbrief.cli._common import JsonOpt, StoreOpt, emit, err_console
+from runbrief.cli._common import JsonOpt, StoreOpt, emit, err_console, esc
 from runbrief.client import call
 
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Window back from now (15m, 2h) or ISO time.")]
@@ -53,7 +52,7 @@ def _render_agents(con: Console, r: dict[str, Any]) -> None:
               f"{t['agent_steps']} agent steps in {t['conversations']} conversations; "
               f"tokens {t['input_tokens']} in / {t['output_tokens']} out, cost {_money(t['cost'])}, {t['errors']} errors")
     if t.get("unpriced_models"):
-        con.print(f"[yellow]no price for[/] {escape(', '.join(t['unpriced_models']))} (add them under [prices])")
+        con.print(f"[yellow]no price for[/] {esc(', '.join(t['unpriced_models']))} (add them under [prices])")
     from runbrief.cli._tables import fitted
 
     def first(ids: list[str]) -> str:
@@ -92,7 +91,7 @@ def _render_problems(con: Console, r: dict[str, Any]) -> None:
         con.print("no agent behaviour problems found")
         return
     for p in r["problems"]:
-        con.print(f"[bold red]{p['type']}[/] {escape(p['summary'])}  [dim]({escape(p['conversation'])})[/]")
+        con.print(f"[bold red]{p['type']}[/] {esc(p['summary'])}  [dim]({esc(p['conversation'])})[/]")
         con.print(f"    [dim]{' '.join(p['span_ids'][:8])}{' …' if len(p['span_ids']) > 8 else ''}[/]")
 
 
@@ -123,10 +122,10 @@ def _render_checks(con: Console, r: dict[str, Any], title: str) -> None:
     colour = {"pass": "green", "fail": "red", "error": "yellow"}[r["status"]]
     scope = ", ".join(f"{k} {v}" for k, v in r["scope"].items() if v)
     con.print(f"[bold {colour}]{title} {r['status'].upper()}[/]  {len(r['checks'])} checks over "
-              f"{r['traces']} traces ({escape(scope or 'all')})")
+              f"{r['traces']} traces ({esc(scope or 'all')})")
     for c in r["checks"]:
         mark = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "error": "[yellow]![/]"}[c["status"]]
-        con.print(f"  {mark} {escape(c['name'])}: {escape(c['error'] or c['detail'])}")
+        con.print(f"  {mark} {esc(c['name'])}: {esc(c['error'] or c['detail'])}")
         if c["status"] != "pass" and c["evidence"]:
             con.print(f"      [dim]evidence: {' '.join(c['evidence'][:10])}[/]")
 

@@ -5,10 +5,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from runbrief.cli import app
-from runbrief.cli._common import JsonOpt, StoreOpt, emit
+from runbrief.cli._common import JsonOpt, StoreOpt, emit, esc
 from runbrief.client import call
 
 _KIND_STYLE = {"new": "bold magenta", "rate_up": "bold yellow", "rate_down": "cyan", "stopped": "bold cyan",
@@ -31,23 +30,23 @@ def render(con: Console, result: dict[str, Any]) -> None:
         head = f"{who}: changes since deploy {dep['evidence_id']} {dep['version'] or ''}{prev} at {dep['ts']}"
     else:
         head = f"{who}: changes since {w['start']}"
-    con.print(f"[bold]{escape(head)}[/]")
+    con.print(f"[bold]{esc(head)}[/]")
     seasonal = f", + same hours {len(base['seasonal_days'])} earlier day(s)" if base["seasonal_days"] else ""
     con.print(f"[dim]after: {w['minutes']:.0f} min to {w['end']}; baseline: {base['minutes']:.0f} min{seasonal}[/]")
     for note in result.get("notes", []):
-        con.print(f"[dim]note: {escape(note)}[/]")
+        con.print(f"[dim]note: {esc(note)}[/]")
     if not result["items"]:
         con.print("no significant change found")
     for n, item in enumerate(result["items"], 1):
         style = _KIND_STYLE.get(item["kind"], "bold")
         con.print(f"{n:>2}. [{style}]{item['kind']:<11}[/] [green]{item['evidence_id']}[/]  "
-                  f"[dim]score {item['score']:<6}[/] {escape(item['summary'])}")
+                  f"[dim]score {item['score']:<6}[/] {esc(item['summary'])}")
         what = _what(item)
         if what:
-            con.print(f"      {escape(what)}", markup=True, overflow="ellipsis", no_wrap=True)
+            con.print(f"      {esc(what)}", markup=True, overflow="ellipsis", no_wrap=True)
         ex = item.get("example")
         if ex and ex.get("body") and ex["body"] != what:
-            con.print(f"      [dim]e.g. {escape(ex['body'])}  {ex.get('id') or ''}[/]", overflow="ellipsis",
+            con.print(f"      [dim]e.g. {esc(ex['body'])}  {ex.get('id') or ''}[/]", overflow="ellipsis",
                       no_wrap=True)
     s = result["summary"]
     extra = []

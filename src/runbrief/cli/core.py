@@ -7,14 +7,15 @@ import typer
 from rich.console import Console
 
 from runbrief.cli import app
-from runbrief.cli._common import JsonOpt, StoreOpt, emit
+from runbrief.cli._common import JsonOpt, StoreOpt, emit, esc
 from runbrief.client import call
 
 
 def _render_logs(con: Console, result: dict[str, Any]) -> None:
     for row in reversed(result["logs"]):
         sev = row["severity"] or (row["severity_inferred"] and f"~{row['severity_inferred']}") or "-"
-        con.print(f"[dim]{row['ts']}[/] [bold]{row['service']}[/] {sev:6} {row['body']}  [dim]{row['id']}[/]", markup=True)
+        con.print(f"[dim]{row['ts']}[/] [bold]{esc(row['service'])}[/] {esc(sev):6} {esc(row['body'])}  "
+                  f"[dim]{row['id']}[/]", markup=True)
     if result.get("truncated"):
         con.print("[dim]… more records match; narrow the filter or raise --limit[/]")
 

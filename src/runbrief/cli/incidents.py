@@ -5,10 +5,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from runbrief.cli import app
-from runbrief.cli._common import JsonOpt, StoreOpt, emit
+from runbrief.cli._common import JsonOpt, StoreOpt, emit, esc, esc_block
 from runbrief.client import call
 
 
@@ -18,16 +17,16 @@ def _render_list(con: Console, result: list[dict[str, Any]]) -> None:
         return
     for inc in result:
         style = "bold red" if inc["status"] == "open" else "dim"
-        con.print(f"[{style}]{inc['id']:<8}[/] [bold]{escape(inc['title'])}[/]  [dim]impact {inc['impact']} · "
-                  f"{inc['status']} · since {inc['started_at']} · {', '.join(inc['affected_services'])}[/]")
+        con.print(f"[{style}]{inc['id']:<8}[/] [bold]{esc(inc['title'])}[/]  [dim]impact {inc['impact']} · "
+                  f"{inc['status']} · since {inc['started_at']} · {esc(', '.join(inc['affected_services']))}[/]")
         if inc["claims"]:
             c = inc["claims"][0]
-            con.print(f"         {escape(c['text'])} [green]{escape(', '.join(c['evidence'][:3]))}[/]")
+            con.print(f"         {esc(c['text'])} [green]{esc(', '.join(c['evidence'][:3]))}[/]")
         if inc.get("cause") and inc["cause"].get("fix"):
-            con.print(f"         [yellow]fix:[/] {escape(inc['cause']['fix'])}")
+            con.print(f"         [yellow]fix:[/] {esc(inc['cause']['fix'])}")
         for s in inc.get("similar") or []:
             fx = "; ".join(f"{f['fix']} ({f['outcome']})" for f in s["fixes"]) or "no fix recorded"
-            con.print(f"         [dim]seen before: {s['id']} similarity {s['similarity']} — {escape(fx)}[/]")
+            con.print(f"         [dim]seen before: {s['id']} similarity {s['similarity']} — {esc(fx)}[/]")
 
 
 @app.command()
@@ -47,7 +46,7 @@ def incidents(
 def _render_one(con: Console, result: dict[str, Any]) -> None:
     from runbrief.brief import render_incident
 
-    con.print(escape(render_incident(result)), soft_wrap=True)
+    con.print(esc_block(render_incident(result)), soft_wrap=True)
 
 
 @app.command()
@@ -63,7 +62,7 @@ def incident(
 
 
 def _render_brief(con: Console, result: dict[str, Any]) -> None:
-    con.print(escape(result["text"]), soft_wrap=True)
+    con.print(esc_block(result["text"]), soft_wrap=True)
     con.print(f"[dim]{result['tokens']} tokens of {result['budget']} ({result['tokenizer']})[/]")
 
 
@@ -89,4 +88,4 @@ def resolve(
 ) -> None:
     """Record the fix of an incident; later similar incidents show it."""
     result = call("resolve", {"id": incident_id, "fix": fix, "commit": commit, "outcome": outcome}, store=store)
-    emit(result, as_json, lambda con, r: con.print(f"{r['id']} {r['status']}: {escape(fix)} ({outcome})"))
+    emit(result, as_json, lambda con, r: con.print(f"{r['id']} {r['status']}: {esc(fix)} ({outcome})"))

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -18,7 +17,7 @@ from rich.progress import (
 )
 
 from runbrief.cli import app
-from runbrief.cli._common import JsonOpt, StoreOpt, emit, err_console
+from runbrief.cli._common import JsonOpt, StoreOpt, emit, err_console, esc
 from runbrief.client import call, open_store, server_url
 from runbrief.errors import UsageError
 
@@ -35,8 +34,8 @@ def _render_ingest(con: Console, r: dict[str, Any]) -> None:
         what = f"{f.get('logs', 0):,} log records"
         if f.get("events"):
             what += f", {f['events']:,} Kubernetes events"
-        fmt = f" [dim]({f['format']})[/]" if f.get("format") else ""
-        con.print(f"{f['name']}{fmt}: {f.get('lines', 0):,} lines → {what}", markup=True, highlight=False, soft_wrap=True)
+        fmt = f" [dim]({esc(f['format'])})[/]" if f.get("format") else ""
+        con.print(f"{esc(f['name'])}{fmt}: {f.get('lines', 0):,} lines → {what}", markup=True, highlight=False, soft_wrap=True)
         notes = []
         if f.get("multiline_records"):
             notes.append(f"{f['multiline_records']:,} multi-line records joined")
@@ -91,9 +90,9 @@ def ingest(
                 result = sources.ingest_local(s, paths, service=service, fmt=fmt, progress=tick)
     emit(result, as_json, _render_ingest)
     for err in result["errors"]:
-        err_console.print(f"[yellow]warning:[/] {escape(err)}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {esc(err)}", markup=True, highlight=False, soft_wrap=True)
     for note in result.get("warnings", []):
-        err_console.print(f"[yellow]retention:[/] {escape(note)}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]retention:[/] {esc(note)}", markup=True, highlight=False, soft_wrap=True)
     if result["errors"]:
         raise typer.Exit(1)
 
@@ -123,7 +122,8 @@ def _render_deploys(con: Console, r: dict[str, Any]) -> None:
         return
     for d in r["deploys"]:
         extra = " ".join(x for x in (d.get("environment") or "", (d.get("commit") or "")[:12]) if x)
-        con.print(f"{d['ts']}  {d['service']} {d['version']}  {extra}  [dim]{d['source']} {d['id']}[/]",
+        con.print(f"{d['ts']}  {esc(d['service'])} {esc(d['version'])}  {esc(extra)}  "
+                  f"[dim]{esc(d['source'])} {d['id']}[/]",
                   markup=True, highlight=False, soft_wrap=True)
 
 

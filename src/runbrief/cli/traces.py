@@ -10,11 +10,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from runbrief.cli import app
-from runbrief.cli._common import JsonOpt, StoreOpt, emit
+from runbrief.cli._common import JsonOpt, StoreOpt, emit, esc
 from runbrief.client import call
 
 trace_app = typer.Typer(help="Look into one trace: show, summary, compare with a plan, diff.", no_args_is_help=True)
@@ -67,14 +66,14 @@ def traces_cmd(
 # ---------------------------------------------------------------- show
 def _header(con: Console, r: dict[str, Any]) -> None:
     root = r.get("root") or {}
-    con.print(f"[bold]{r['trace_id']}[/]  {escape(root.get('name') or '(missing root)')}  "
-              f"{_ms(r['duration_ms'])}, {r['spans']} spans, {', '.join(map(escape, r['services']))}"
+    con.print(f"[bold]{r['trace_id']}[/]  {esc(root.get('name') or '(missing root)')}  "
+              f"{_ms(r['duration_ms'])}, {r['spans']} spans, {', '.join(map(esc, r['services']))}"
               + (f", [red]{r['failed_spans']} failed[/]" if r.get("failed_spans") else "") + f"  [dim]{r['start']}[/]")
 
 
 def _integrity(con: Console, r: dict[str, Any]) -> None:
     for i in r.get("integrity", []):
-        con.print(f"[yellow]broken trace: {i['type']}[/] {escape(i.get('detail', ''))}")
+        con.print(f"[yellow]broken trace: {i['type']}[/] {esc(i.get('detail', ''))}")
 
 
 def _render_show(con: Console, r: dict[str, Any]) -> None:
@@ -86,21 +85,21 @@ def _render_show(con: Console, r: dict[str, Any]) -> None:
         attrs = row["attributes"]
         detail = (attrs.get("db.query.text") or attrs.get("db.statement") or attrs.get("url.full")
                   or attrs.get("http.url") or attrs.get("http.route") or "")
-        line = (f"{crit}{pad}{escape(row['name'])} [dim]{escape(row['service'])}[/] {_ms(row['duration_ms'])} "
+        line = (f"{crit}{pad}{esc(row['name'])} [dim]{esc(row['service'])}[/] {_ms(row['duration_ms'])} "
                 f"[dim](self {_ms(row['self_ms'])})[/] {_STATUS.get(row['status'], row['status'])} "
                 f"[cyan]{row['span_id']}[/]")
         con.print(line, overflow="ellipsis", no_wrap=True)
         if detail:
-            con.print(f" {pad}  [dim]{escape(str(detail))}[/]", overflow="ellipsis", no_wrap=True)
+            con.print(f" {pad}  [dim]{esc(str(detail))}[/]", overflow="ellipsis", no_wrap=True)
         for e in row.get("exceptions", []):
-            con.print(f" {pad}  [red]{escape(e['type'])}: {escape(e['message'])}[/]", overflow="ellipsis", no_wrap=True)
+            con.print(f" {pad}  [red]{esc(e['type'])}: {esc(e['message'])}[/]", overflow="ellipsis", no_wrap=True)
         for lg in row.get("logs", []):
-            con.print(f" {pad}  [magenta]log[/] {lg['severity']} {escape(lg['body'])} [dim]{lg['id']}[/]",
+            con.print(f" {pad}  [magenta]log[/] {lg['severity']} {esc(lg['body'])} [dim]{lg['id']}[/]",
                       overflow="ellipsis", no_wrap=True)
         if row.get("hidden_children"):
             con.print(f" {pad}  [dim]… {row['hidden_children']} child span(s) not shown[/]")
     for lg in r.get("trace_logs", []):
-        con.print(f"[magenta]log[/] {lg['severity']} {escape(lg['body'])} [dim]{lg['id']}[/]", overflow="ellipsis",
+        con.print(f"[magenta]log[/] {lg['severity']} {esc(lg['body'])} [dim]{lg['id']}[/]", overflow="ellipsis",
                   no_wrap=True)
     om = r["omitted"]
     if om["spans"] or om["logs"]:
@@ -123,24 +122,24 @@ def show_cmd(
 def _render_problems(con: Console, problems: list[dict[str, Any]]) -> None:
     for p in problems:
         ids = " ".join(p["span_ids"][:4]) + (" …" if len(p["span_ids"]) > 4 else "")
-        con.print(f"  [bold yellow]{p['type']}[/] {p['count']}× {_ms(p['time_ms'])}: {escape(p['what'])}",
+        con.print(f"  [bold yellow]{p['type']}[/] {p['count']}× {_ms(p['time_ms'])}: {esc(p['what'])}",
                   overflow="ellipsis", no_wrap=True)
-        con.print(f"    [dim]{escape(p['cause'])}[/]")
+        con.print(f"    [dim]{esc(p['cause'])}[/]")
         con.print(f"    [cyan]{ids}[/]" + (f" [dim]under {p['parent']}[/]" if p.get("parent") else ""))
 
 
 def _render_summary(con: Console, r: dict[str, Any]) -> None:
     _header(con, r)
-    con.print(escape(r["headline"]))
+    con.print(esc(r["headline"]))
     _integrity(con, r)
     con.print("[bold]time on the critical path[/]  " + ", ".join(
         f"{k['kind']} {_ms(k['ms'])} ({k['share']:.0%})" for k in r["time_by_kind"]))
     if len(r["time_by_service"]) > 1:
-        con.print("  by service: " + ", ".join(f"{escape(s['service'])} {_ms(s['ms'])}" for s in r["time_by_service"]))
+        con.print("  by service: " + ", ".join(f"{esc(s['service'])} {_ms(s['ms'])}" for s in r["time_by_service"]))
     con.print("[bold]critical path[/]")
     for c in r["critical_path"]:
         con.print(f"  +{_ms(c['offset_ms']):>9}  {_ms(c['on_path_ms']):>9}  {c['kind']:<12} [cyan]{c['span_id'] or ''}[/] "
-                  f"{escape(c.get('what') or c['name'])}", overflow="ellipsis", no_wrap=True)
+                  f"{esc(c.get('what') or c['name'])}", overflow="ellipsis", no_wrap=True)
     if r["omitted"]["critical_path_spans"]:
         con.print(f"  [dim]… {r['omitted']['critical_path_spans']} more span(s), "
                   f"{_ms(r['omitted']['critical_path_ms'])}[/]")
@@ -148,7 +147,7 @@ def _render_summary(con: Console, r: dict[str, Any]) -> None:
         con.print("[bold red]errors[/]")
         for e in r["errors"]:
             exc = "; ".join(f"{x['type']}: {x['message']}" for x in e["exceptions"]) or e.get("status_message") or ""
-            con.print(f"  {escape(e['name'])} [cyan]{e['span_id']}[/] {escape(exc)}", overflow="ellipsis", no_wrap=True)
+            con.print(f"  {esc(e['name'])} [cyan]{e['span_id']}[/] {esc(exc)}", overflow="ellipsis", no_wrap=True)
     con.print(f"[bold]problems[/] ({len(r['problems'])})" if r["problems"] else "[green]no performance problem found[/]")
     _render_problems(con, r["problems"])
 
@@ -170,16 +169,16 @@ def summary_cmd(
 
 # ---------------------------------------------------------------- compare
 def _cite(item: dict[str, Any]) -> str:
-    return f"[dim]line {item['line']}:[/] {escape(item['step'])}"
+    return f"[dim]line {item['line']}:[/] {esc(item['step'])}"
 
 
 def _render_compare(con: Console, r: dict[str, Any]) -> None:
-    con.print(f"[bold]{r['trace_id']}[/] {_ms(r['duration_ms'])}: {escape(r['headline'])}")
+    con.print(f"[bold]{r['trace_id']}[/] {_ms(r['duration_ms'])}: {esc(r['headline'])}")
     for s in r["steps"]:
         con.print(f"  [green]found[/]    {_cite(s)} [cyan]{' '.join(s['span_ids'][:3])}[/]", overflow="ellipsis",
                   no_wrap=True)
     for m in r["missing"]:
-        con.print(f"  [bold red]missing[/]  {_cite(m)} [dim](looked for {escape(', '.join(m['looked_for']))})[/]")
+        con.print(f"  [bold red]missing[/]  {_cite(m)} [dim](looked for {esc(', '.join(m['looked_for']))})[/]")
     for o in r["order_violations"]:
         con.print(f"  [bold yellow]order[/]    {_cite(o)} ran before line {o['expected_after']['line']} "
                   f"[cyan]{' '.join(o['span_ids'])}[/]")
@@ -187,7 +186,7 @@ def _render_compare(con: Console, r: dict[str, Any]) -> None:
         con.print(f"  [bold yellow]budget[/]   {_cite(b)} {_ms(b['actual_ms'])} > {_ms(b['budget_ms'])} "
                   f"[cyan]{' '.join(b['span_ids'][:3])}[/]")
     for u in r["unexpected"]:
-        con.print(f"  [magenta]unplanned[/] {u['count']}× {u['kind']} {escape(u['what'])} {_ms(u['total_ms'])} "
+        con.print(f"  [magenta]unplanned[/] {u['count']}× {u['kind']} {esc(u['what'])} {_ms(u['total_ms'])} "
                   f"[cyan]{' '.join(u['span_ids'][:3])}[/]", overflow="ellipsis", no_wrap=True)
     for u in r["unverifiable"]:
         con.print(f"  [dim]unverifiable {_cite(u)}[/]")
@@ -211,17 +210,17 @@ def compare_cmd(
 
 # ---------------------------------------------------------------- diff
 def _render_diff(con: Console, r: dict[str, Any]) -> None:
-    con.print(f"[bold]{escape(r['headline'])}[/]")
+    con.print(f"[bold]{esc(r['headline'])}[/]")
     for k in r["kind_shifts"]:
         if abs(k["delta_ms"]) >= 0.5:
             con.print(f"  {k['kind']:<14} {_ms(k['before_ms']):>9} → {_ms(k['after_ms']):>9} ({k['delta_ms']:+.1f} ms)")
     for o in r["new_spans"]:
-        con.print(f"  [green]new[/]  {o['per_trace']}× {o['kind']} {escape(o['what'])} [cyan]{' '.join(o['span_ids'][:2])}[/]",
+        con.print(f"  [green]new[/]  {o['per_trace']}× {o['kind']} {esc(o['what'])} [cyan]{' '.join(o['span_ids'][:2])}[/]",
                   overflow="ellipsis", no_wrap=True)
     for o in r["gone_spans"]:
-        con.print(f"  [red]gone[/] {o['per_trace']}× {o['kind']} {escape(o['what'])}", overflow="ellipsis", no_wrap=True)
+        con.print(f"  [red]gone[/] {o['per_trace']}× {o['kind']} {esc(o['what'])}", overflow="ellipsis", no_wrap=True)
     for c in r["changed"]:
-        con.print(f"  [yellow]changed[/] {escape(c['what'])}: {c['per_trace_before']}× {_ms(c['avg_ms_before'])} → "
+        con.print(f"  [yellow]changed[/] {esc(c['what'])}: {c['per_trace_before']}× {_ms(c['avg_ms_before'])} → "
                   f"{c['per_trace_after']}× {_ms(c['avg_ms_after'])}", overflow="ellipsis", no_wrap=True)
     if r["new_problems"]:
         con.print("[bold]new problems[/]")
@@ -256,12 +255,12 @@ def _render_perf(con: Console, r: dict[str, Any]) -> None:
     for col in ("traces", "freq", "total", "per trace"):
         t.add_column(col, no_wrap=True, justify="right")
     for p in r["problems"]:
-        t.add_row(escape(p["route"]), p["type"], f"{p['traces_affected']}/{p['traces_examined']}",
+        t.add_row(esc(p["route"]), p["type"], f"{p['traces_affected']}/{p['traces_examined']}",
                   f"{p['frequency']:.0%}", _ms(p["total_time_ms"]), _ms(p["avg_time_ms_per_trace"]))
     con.print(t)
     for p in r["problems"]:
         for ex in p["examples"][:1]:
-            con.print(f"  [bold]{escape(p['route'])} {p['type']}[/] {escape(ex['what'])}", overflow="ellipsis",
+            con.print(f"  [bold]{esc(p['route'])} {p['type']}[/] {esc(ex['what'])}", overflow="ellipsis",
                       no_wrap=True)
             con.print(f"    [cyan]{ex['latest_trace_id']} {' '.join(ex['span_ids'][:3])}[/]")
 
