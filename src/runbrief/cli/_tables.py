@@ -15,18 +15,18 @@ from rich.console import Console, Group
 from rich.table import Column, Table
 from rich.text import Text
 
+from runbrief.cli._common import visible
+
 __all__ = ["fitted", "plain", "ID_CELL"]
 
 ID_CELL = re.compile(r"(?:(?:pat|log|dep|evt|trc|spn|inc)_[0-9A-Za-z_-]+)(?:[ ,]+(?:pat|log|dep|evt|trc|spn|inc)_[0-9A-Za-z_-]+)*")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _TEXT_MIN = 20  # a free-text column narrower than this reads as noise
 
 
 def plain(value: Any) -> Text:
     """A cell: the value as text, markup inert, control and bidi characters made visible."""
     s = "" if value is None else str(value)
-    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                             else f"\\u{ord(m.group()):04x}", s))
+    return Text(visible(s, newlines=True))
 
 
 def _is_id_column(cells: list[str]) -> bool:
