@@ -270,6 +270,10 @@ def test_ingest_workers_report_what_the_parser_refused(tmp_path) -> None:  # noq
             ps = ExportLogsServiceResponse.FromString(r.content).partial_success
             assert ps.rejected_log_records == 2
             assert "100 levels" in ps.error_message and "severity_number 200" in ps.error_message
+            # a JSON shape the router did not expect (found by bench/fuzz_ingest.py: a 500)
+            r = c.post("/v1/metrics", content=b'{"resourceMetrics": [{"scopeMetrics": -1}]}',
+                       headers={"content-type": "application/json"})
+            assert r.status_code == 400 and "scopeMetrics" in r.json()["message"]
             store.settle()
             assert store.scalar("SELECT count(*) FROM logs") == 2
     finally:

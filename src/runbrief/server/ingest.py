@@ -248,7 +248,10 @@ def _split_json(signal_name: str, body: bytes) -> tuple[list[Part], int]:
         if not isinstance(g, dict):
             return [("", body, 0)], 0
         n = 0
-        for scope in _get(g, f.scopes) or []:
+        scopes = _get(g, f.scopes)
+        if scopes is not None and not isinstance(scopes, list):
+            return [("", body, 0)], 0
+        for scope in scopes or []:
             records = _get(scope, f.records) if isinstance(scope, dict) else None
             n += len(records) if isinstance(records, list) else 0
         count += n
@@ -374,12 +377,21 @@ class Ingestor:
             out = Outcome(rejected=decoded.rejected, errors=list(decoded.errors or []))
             return _chain(self.queue.submit(decoded.batch), lambda counts: _set_counts(out, counts))
         left_out = Outcome()
-        if ctype in otlp.PROTOBUF_TYPES:
-            parts, count = _split_protobuf(signal_name, body, left_out)
-        elif ctype == otlp.JSON:
-            parts, count = _split_json(signal_name, body)
-        else:
-            raise IngestError(f"unsupported content type {content_type!r}; send {otlp.PROTOBUF} or {otlp.JSON}")
+        try:
+            if ctype in otlp.PROTOBUF_TYPES:
+                parts, count = _split_protobuf(signal_name, body, left_out)
+            elif ctype == otlp.JSON:
+                parts, count = _split_json(signal_name, body)
+            else:
+                raise IngestError(f"unsupported content type {content_type!r}; send {otlp.PROTOBUF} or {otlp.JSON}")
+        except IngestError:
+            raise
+        except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            # Routing reads only the request's shape; a shape it did not expect is the
+            # request's fault (400), never a 500 the sender cannot tell from a crash.
+            log.warning("an OTLP %s request could not be routed", signal_name, exc_info=True)
+            raise IngestError(f"the OTLP {signal_name} request is not of the OTLP shape "
+                              f"({type(exc).__name__}: {str(exc)[:200]})") from None
         self.queue.reserve(count)
         futs = []
         for svc, part, n in parts:
