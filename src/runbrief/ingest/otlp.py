@@ -372,8 +372,13 @@ def _span(sp: Any, trace_id: str, span_id: str, parent: str, resource: Resource,
         raise BadRecord(f"kind {kind} is not an OTLP SpanKind (0-{len(SPAN_KINDS) - 1})")
     if not 0 <= code < len(STATUS_CODES):
         raise BadRecord(f"status.code {code} is not an OTLP StatusCode (0-{len(STATUS_CODES) - 1})")
-    start = _check_ns("start_time_unix_nano", sp.start_time_unix_nano)
-    end = _check_ns("end_time_unix_nano", sp.end_time_unix_nano)
+    start, end = sp.start_time_unix_nano, sp.end_time_unix_nano
+    if start > MAX_NS or end > MAX_NS:
+        raise BadRecord(_time_error("start_time_unix_nano" if start > MAX_NS else "end_time_unix_nano",
+                                    max(start, end)))
+    events = [SpanEvent(e.name, e.time_unix_nano, _attrs(e.attributes)) for e in sp.events]
+    if events and max(e.ts_ns for e in events) > MAX_NS:
+        raise BadRecord(_time_error("events.time_unix_nano", max(e.ts_ns for e in events)))
     return Span(
         trace_id=trace_id,
         span_id=span_id,
@@ -385,8 +390,7 @@ def _span(sp: Any, trace_id: str, span_id: str, parent: str, resource: Resource,
         status_code=STATUS_CODES[code],
         status_message=sp.status.message,
         attributes=_attrs(sp.attributes),
-        events=[SpanEvent(e.name, _check_ns("events.time_unix_nano", e.time_unix_nano), _attrs(e.attributes))
-                for e in sp.events],
+        events=events,
         links=[
             SpanLink(binascii.hexlify(lk.trace_id).decode(), binascii.hexlify(lk.span_id).decode(),
                      _attrs(lk.attributes))
