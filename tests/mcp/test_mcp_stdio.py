@@ -41,7 +41,7 @@ def tool_args(facts: Facts, tmp: Path) -> dict[str, dict[str, Any]]:
         "perf_problems": {"service": "shop"},
         "compare_trace_to_plan": {"id": f"trc_{facts.cart_trace}", "plan": facts.plan_path.read_text()},
         "evaluate": {"trace_id": f"trc_{facts.checkout_trace}", "evaluators": ["error_free"]},
-        "gate": {"config": str(gate), "service": "shop", "since": "2h"},
+        "gate": {"config": gate.read_text(), "service": "shop", "since": "2h"},
         "agent_metrics": {"service": "agent-app"},
         "agent_problems": {"service": "agent-app"},
         "show": {"id": "dep_1"},
