@@ -6,8 +6,13 @@
 - With ``since`` the after window is [since, newest data]; the baseline is the window of
   equal length just before it (or ``baseline`` long), plus the same hours on up to seven
   earlier days where the store holds them (daily seasonality, and more baseline volume).
-- Relative times ("1h") count back from the newest data in the store, capped at the wall
-  clock: for a live system that is now, and an imported file can still be questioned.
+- Relative times ("1h") count back from the newest data, capped at the wall clock: for a
+  live system that is now, and an imported file can still be questioned. With a service,
+  "the newest data" is that service's own newest record (log counts, events, spans): an
+  unrelated service's later trace does not stretch its window (issue 18).
+- The after window's end is inclusive: it ends just past the newest record (one
+  microsecond), so the record that is the newest in the store (a crash loop's last event)
+  is inside it, not on an exclusive edge.
 - Baseline segments are clipped to the service's first data, so a service that started
   an hour ago is not diluted by 23 empty hours.
 """
@@ -30,6 +35,7 @@ DEFAULT_DEPLOY_BASELINE = "24h"
 DEFAULT_SINCE = "1h"
 SEASONAL_DAYS = 7
 _SEASONAL_MAX_AFTER = timedelta(hours=12)
+LIVE_LAG = timedelta(minutes=2)  # newest data this close to the wall clock: a live store
 
 
 @dataclass
@@ -68,8 +74,14 @@ def _minute(dt: datetime) -> datetime:
     return dt.replace(second=0, microsecond=0)
 
 
-def anchor_time(store: Store, now: datetime | None = None) -> datetime:
-    """The newest data time (lines or events), not later than the wall clock."""
+def anchor_time(store: Store, now: datetime | None = None, service: str | None = None) -> datetime:
+    """The newest data time (lines or events), not later than the wall clock.
+
+    With ``service``, for an imported store (its newest record older than ``LIVE_LAG``
+    before the wall clock) only that service's own records count (lines, events, spans):
+    other services' data never moves its window. A live store's window ends at now
+    (its newest record), so a service that fell silent is still seen to stop.
+    """
     wall = now or datetime.now(UTC).replace(tzinfo=None)
     # max(minute) first, then the exact last line time within that minute only: a scan of one
     # narrow column instead of an expression over every row (35 ms -> 1 ms at 4M rows)
@@ -79,7 +91,20 @@ def anchor_time(store: Store, now: datetime | None = None) -> datetime:
               WHERE minute >= (SELECT max(minute) FROM pattern_counts)),
              (SELECT max(ts) FROM events))"""
     )
-    return min(wall, newest) if newest else wall
+    anchor = min(wall, newest) if newest else wall
+    if service is None or wall - anchor <= LIVE_LAG:
+        return anchor
+    own = store.scalar(
+        """SELECT greatest(
+             (SELECT max(coalesce(last_ts, minute + INTERVAL 1 MINUTE)) FROM pattern_counts
+              WHERE service = ? AND minute >= (SELECT max(minute) FROM pattern_counts WHERE service = ?)),
+             (SELECT max(ts) FROM events WHERE service = ?),
+             (SELECT max(start_ts) FROM spans WHERE service = ?))""",
+        [service, service, service, service])
+    return min(wall, own) if own else anchor
+
+
+_INCLUSIVE = timedelta(microseconds=1)
 
 
 def _deploy_row(store: Store, deploy: str) -> dict[str, Any]:
@@ -123,7 +148,7 @@ def plan(store: Store, *, service: str | None = None, since_deploy: bool = False
     chosen = [n for n, v in (("since_deploy", since_deploy), ("since", since), ("deploy", deploy)) if v]
     if len(chosen) > 1:
         raise UsageError(f"choose one of --since-deploy, --since, --deploy (got {', '.join(chosen)})")
-    anchor = anchor_time(store, now)
+    anchor = anchor_time(store, now, service)
     notes: list[str] = []
     dep_row = None
     if deploy:
@@ -143,11 +168,13 @@ def plan(store: Store, *, service: str | None = None, since_deploy: bool = False
             notes.append(f"no window given and no deploy recorded: compared the last {DEFAULT_SINCE}")
 
     if dep_row is not None:
+        if service != dep_row["service"]:
+            anchor = anchor_time(store, now, dep_row["service"])
         service = dep_row["service"]
         split = dep_row["ts"]
         nxt = store.scalar("SELECT min(ts) FROM deploys WHERE service = ? AND ts > ?", [service, split])
-        end = min(anchor, nxt) if nxt else anchor
-        if nxt and nxt < anchor:
+        end = min(anchor + _INCLUSIVE, nxt) if nxt else anchor + _INCLUSIVE
+        if nxt and nxt <= anchor:
             notes.append(f"after window ends at the next deploy of {service} ({fmt_ts(nxt)})")
         mode = "deploy"
     else:
@@ -156,7 +183,7 @@ def plan(store: Store, *, service: str | None = None, since_deploy: bool = False
         assert split is not None
         # pattern counts are per minute: a window "since" a time starts on the nearest minute
         split = _minute(split + timedelta(seconds=30))
-        end = anchor
+        end = anchor + _INCLUSIVE
         mode = "since"
 
     after = Interval(_minute(split), end)
