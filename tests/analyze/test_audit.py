@@ -55,3 +55,22 @@ def test_newest_record_is_inside_its_window(store: Store, filler: Filler) -> Non
     res = changes(store, service="api", since_deploy=True)
     k8s = [i for i in res["items"] if i["kind"] == "k8s_event"]
     assert k8s and k8s[0]["after"]["count"] == 4
+
+
+DATA = __import__("pathlib").Path(__file__).parent.parent / "data" / "analyze"
+
+
+def test_location_hints_skip_library_frames_and_keep_whole_names() -> None:
+    from runbrief.analyze.diagnose import _code_attrs, _frames
+
+    real = (DATA / "otel_dbapi_sqlite_stacktrace.txt").read_text()
+    assert _frames(real) == []  # all frames are OpenTelemetry's, under site-packages: context only
+    app = ('Traceback (most recent call last):\n  File "/srv/shop/shop/checkout_service_with_a_long_module_name.py", '
+           'line 140, in award_loyalty_points_for_completed_order\n' + real.split("\n", 1)[1])
+    hints = _frames(app)
+    assert len(hints) == 1 and hints[0].endswith(":140 in award_loyalty_points_for_completed_order"), hints
+    for lib in ("/usr/lib/python3.11/json/decoder.py", "/app/node_modules/pg/lib/client.js",
+                "/usr/local/lib/python3.12/dist-packages/httpx/_client.py"):
+        assert _code_attrs({"code.filepath": lib, "code.lineno": 3, "code.function": "f"}) == []
+    assert _code_attrs({"code.filepath": "shop/cart.py", "code.lineno": 88, "code.function": "get_cart"}) == [
+        "shop/cart.py:88 in get_cart"]

@@ -119,12 +119,37 @@ _FRAME_RES = [
 ]
 
 
-_LIBRARY_PATHS = ("site-packages", "dist-packages", "/lib/python", "node_modules", "<frozen", "/usr/lib/",
-                  "java.base/", "jdk.internal", "/go/pkg/mod/", "runtime/")
+# Code that is context, never the cause: installed packages, the standard library, vendored
+# and instrumentation code (OpenTelemetry's dbapi wrapper sets code.* and raises the driver's
+# error, yet the fix lives in the application frame that called it).
+_LIBRARY_PATHS = ("site-packages", "dist-packages", "/lib/python", "/usr/lib/", "/usr/local/lib/", "node_modules",
+                  "<frozen", "<string>", "/vendor/", "/_vendor/", "/third_party/", "opentelemetry/",
+                  "opentelemetry-", "/instrumentation/", "java.base/", "jdk.internal", "/go/pkg/mod/", "runtime/",
+                  "/gems/", "/rubygems/", "/.cargo/registry/")
+_LIBRARY_MODULES = ("opentelemetry.", "java.", "javax.", "jdk.", "sun.", "kotlin.", "scala.", "io.opentelemetry.",
+                    "node:", "internal/")
+_MAX_FILE = 80   # characters of a file path kept (its end: the package and module)
 
 
-def _is_library(path: str | None) -> bool:
-    return bool(path) and any(p in path for p in _LIBRARY_PATHS)
+def _is_library(path: str | None, func: str | None = None) -> bool:
+    p = (path or "").replace("\\", "/")
+    if p and any(x in p for x in _LIBRARY_PATHS):
+        return True
+    return bool(func) and func.startswith(_LIBRARY_MODULES)
+
+
+def _loc(file: str | None, line: Any, func: str | None) -> str | None:
+    """``file:line in func`` with the whole function name; a long path keeps its last components."""
+    f = identifier(file, max_chars=400) if file else None
+    if f and len(f) > _MAX_FILE:
+        parts = f.split("/")
+        while len(parts) > 2 and len("/".join(parts)) > _MAX_FILE - 4:
+            parts.pop(0)
+        f = ".../" + "/".join(parts)
+    fn = identifier(func, max_chars=200) if func else None
+    if not (f or fn):
+        return None
+    return f"{f or '?'}" + (f":{line}" if line and f else "") + (f" in {fn}" if fn else "")
 
 
 def _frames(text: str) -> list[str]:
@@ -133,15 +158,18 @@ def _frames(text: str) -> list[str]:
         if found:
             if rx is _FRAME_RES[0]:
                 found = found[::-1]  # Python prints the innermost frame last
-            # The application's own frames first: the innermost frames are usually a
-            # library's (a driver raising), while the fix lives in the caller's code.
-            found.sort(key=lambda m: _is_library(m.group("file")))
-            out = []
-            for m in found[:3]:
+            # Only the application's own frames: the innermost frames are usually a library's
+            # (a driver raising), while the fix lives in the caller's code.
+            out: list[str] = []
+            for m in found:
                 d = m.groupdict()
-                loc = f"{d['file']}:{d['line']}" + (f" in {d['func'].strip()}" if d.get("func") else "")
-                if (clean := identifier(loc, max_chars=120)) and clean not in out:
-                    out.append(clean)
+                func = (d.get("func") or "").strip() or None
+                if _is_library(d["file"], func):
+                    continue
+                if (loc := _loc(d["file"], d["line"], func)) and loc not in out:
+                    out.append(loc)
+                if len(out) == 3:
+                    break
             return out
     return []
 
@@ -153,9 +181,11 @@ def _code_attrs(attrs: dict[str, Any]) -> list[str]:
     ns = attrs.get("code.namespace")
     if not (f or fn):
         return []
-    loc = f"{f or '?'}" + (f":{line}" if line else "") + (f" in {ns + '.' if ns else ''}{fn}" if fn else "")
-    clean = identifier(loc, max_chars=160)
-    return [clean] if clean else []
+    func = f"{ns}.{fn}" if ns and fn else fn
+    if _is_library(str(f) if f else None, str(ns or func or "")):
+        return []  # instrumentation or library code: context, not the cause
+    loc = _loc(str(f) if f else None, line, str(func) if func else None)
+    return [loc] if loc else []
 
 
 def location_hints(store: Store, s: Symptom) -> dict[str, Any] | None:
@@ -183,6 +213,9 @@ def location_hints(store: Store, s: Symptom) -> dict[str, Any] | None:
             events = orjson.loads(rows[0]["events"]) if rows[0]["events"] else []
             before = len(hints)
             hints += _code_attrs(attrs)
+            stmt = identifier(attrs.get("db.query.text") or attrs.get("db.statement"), max_chars=160)
+            if stmt:
+                hints.append(f"query {stmt}")  # the application's own statement, when its frames are not recorded
             for ev in events:
                 st = (ev.get("attributes") or {}).get("exception.stacktrace")
                 if st:
