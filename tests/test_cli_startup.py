@@ -70,3 +70,17 @@ def test_unknown_format_is_a_usage_error(tmp_path) -> None:
     f.write_text("hello\n")
     assert cli.main(["ingest", str(f), "--format", "xml", "--store", str(tmp_path / "s")]) == 2
     assert not (tmp_path / "s").exists()
+
+
+def test_json_through_a_server_loads_neither_rich_nor_duckdb(tmp_path) -> None:
+    """The agent's commonest call: `--json` while `runbrief serve` holds the store."""
+    from runbrief.testing import ServerProcess
+
+    probe = _PROBE.replace("{'duckdb', 'pyarrow', 'httpx', 'uvicorn', 'grpc'}",
+                           "{'duckdb', 'pyarrow', 'httpx', 'uvicorn', 'grpc', 'rich'}")
+    with ServerProcess(tmp_path / "s", grpc=False, jobs=False):
+        for args in (["changes", "--json"], ["services", "--json"], ["incidents", "--json"]):
+            r = subprocess.run([sys.executable, "-c", probe, *args, "--store", str(tmp_path / "s")],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0 and json.loads(r.stdout) is not None, r.stderr
+            assert json.loads(r.stderr.strip().splitlines()[-1]) == [], args

@@ -4,12 +4,13 @@
 import re
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
-from rich.markup import escape as _markup_escape
+
+if TYPE_CHECKING:  # rich loads on first human output: --json never pays for it (~50 ms)
+    from rich.console import Console
 
 __all__ = ["StoreOpt", "JsonOpt", "emit", "console", "err_console", "esc", "esc_block", "visible"]
 
@@ -19,9 +20,27 @@ StoreOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (the same shape as the HTTP API).")]
 
+class LazyConsole:
+    """A rich Console made on first use; ``get()`` is the Console itself (to pass to rich)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def get(self) -> "Console":
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
 # emoji=False: ":warning:" in a log line is text, not an emoji code to replace.
-console = Console(highlight=False, soft_wrap=False, emoji=False)
-err_console = Console(stderr=True, highlight=False, emoji=False)
+console = LazyConsole(highlight=False, soft_wrap=False, emoji=False)
+err_console = LazyConsole(stderr=True, highlight=False, emoji=False)
 
 # What a terminal would act on or hide: C0 controls but tab (ESC starts the sequences that
 # move the cursor, retitle the window or rewrite the screen; CR overwrites a line), DEL,
@@ -48,19 +67,23 @@ def visible(value: Any, *, newlines: bool = False) -> str:
 
 def esc(value: Any) -> str:
     """Telemetry text to put inside a rich markup string: markup inert, controls escaped."""
-    return _markup_escape(visible(value))
+    from rich.markup import escape
+
+    return escape(visible(value))
 
 
 def esc_block(value: Any) -> str:
     """``esc`` for a rendered multi-line text: its line breaks kept."""
-    return _markup_escape(visible(value, newlines=True))
+    from rich.markup import escape
+
+    return escape(visible(value, newlines=True))
 
 
-def emit(result: Any, as_json: bool, human: Callable[[Console, Any], None] | None = None) -> None:
+def emit(result: Any, as_json: bool, human: "Callable[[Console, Any], None] | None" = None) -> None:
     """Print ``result`` as JSON, or through its human renderer."""
     if as_json or human is None:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str).decode())
         sys.stdout.write("\n")
         sys.stdout.flush()
         return
-    human(console, result)
+    human(console.get(), result)

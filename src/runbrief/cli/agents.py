@@ -6,14 +6,16 @@ operation may run in the server process, whose working directory is not this one
 
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit, err_console, esc
 from runbrief.client import call
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Window back from now (15m, 2h) or ISO time.")]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="End of the window.")]
@@ -46,7 +48,7 @@ def _money(v: Any) -> str:
     return "-" if v is None else f"${v:.4f}"
 
 
-def _render_agents(con: Console, r: dict[str, Any]) -> None:
+def _render_agents(con: "Console", r: dict[str, Any]) -> None:
     t = r["totals"]
     con.print(f"[bold]{t['model_calls']}[/] model calls, [bold]{t['tool_calls']}[/] tool calls, "
               f"{t['agent_steps']} agent steps in {t['conversations']} conversations; "
@@ -86,7 +88,7 @@ def _render_agents(con: Console, r: dict[str, Any]) -> None:
         con.print(fitted(con, headers, rows, drop=drop, title=title, title_justify="left"))
 
 
-def _render_problems(con: Console, r: dict[str, Any]) -> None:
+def _render_problems(con: "Console", r: dict[str, Any]) -> None:
     if not r["problems"]:
         con.print("no agent behaviour problems found")
         return
@@ -118,7 +120,7 @@ def agents(
     emit(call("agents", params, store=store), as_json, _render_agents)
 
 
-def _render_checks(con: Console, r: dict[str, Any], title: str) -> None:
+def _render_checks(con: "Console", r: dict[str, Any], title: str) -> None:
     colour = {"pass": "green", "fail": "red", "error": "yellow"}[r["status"]]
     scope = ", ".join(f"{k} {v}" for k, v in r["scope"].items() if v)
     con.print(f"[bold {colour}]{title} {r['status'].upper()}[/]  {len(r['checks'])} checks over "

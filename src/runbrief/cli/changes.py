@@ -1,14 +1,16 @@
 """`runbrief changes`: what changed since a deploy or a time, ranked, with evidence IDs."""
 
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit, esc
 from runbrief.client import call
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _KIND_STYLE = {"new": "bold magenta", "rate_up": "bold yellow", "rate_down": "cyan", "stopped": "bold cyan",
                "error_share": "bold red", "k8s_event": "bold red"}
@@ -22,7 +24,7 @@ def _what(item: dict[str, Any]) -> str:
     return item.get("template") or item.get("pattern_id") or ""
 
 
-def render(con: Console, result: dict[str, Any]) -> None:
+def render(con: "Console", result: dict[str, Any]) -> None:
     w, dep, base = result["window"], result["deploy"], result["baseline"]
     who = result["service"] or "all services"
     if dep:

@@ -1,17 +1,19 @@
 """Core commands: logs, services, stats, show."""
 
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit, esc
 from runbrief.client import call
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-def _render_logs(con: Console, result: dict[str, Any]) -> None:
+
+def _render_logs(con: "Console", result: dict[str, Any]) -> None:
     for row in reversed(result["logs"]):
         sev = row["severity"] or (row["severity_inferred"] and f"~{row['severity_inferred']}") or "-"
         con.print(f"[dim]{row['ts']}[/] [bold]{esc(row['service'])}[/] {esc(sev):6} {esc(row['body'])}  "
@@ -39,7 +41,7 @@ def logs(
     emit(call("logs", params, store=store), as_json, _render_logs)
 
 
-def _render_services(con: Console, result: dict[str, Any]) -> None:
+def _render_services(con: "Console", result: dict[str, Any]) -> None:
     from runbrief.cli._tables import fitted
 
     rows = [(r["service"], r["logs"], r["spans"], r["metric_points"], r["deploys"], ", ".join(r["versions"]),
@@ -54,7 +56,7 @@ def services(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     emit(call("services", {}, store=store), as_json, _render_services)
 
 
-def _render_stats(con: Console, result: dict[str, Any]) -> None:
+def _render_stats(con: "Console", result: dict[str, Any]) -> None:
     from runbrief.cli._tables import render_object
 
     render_object(con, result)
@@ -76,7 +78,7 @@ def show(
     emit(call("show", {"id": evidence_id}, store=store), as_json, _render_show)
 
 
-def _render_show(con: Console, result: dict[str, Any]) -> None:
+def _render_show(con: "Console", result: dict[str, Any]) -> None:
     from runbrief.cli._tables import render_object
 
     render_object(con, {k: v for k, v in result.items() if k not in ("id", "kind")},

@@ -27,4 +27,4 @@ def demo(
     from runbrief.demo.report import RichProgress, render
     from runbrief.demo.scenario import DemoConfig, run_demo
 
-    emit(run_demo(DemoConfig(store=store, keep=keep, progress=RichProgress(err_console))), as_json, render)
+    emit(run_demo(DemoConfig(store=store, keep=keep, progress=RichProgress(err_console.get()))), as_json, render)

@@ -3,16 +3,18 @@
 
 import sys
 from collections import Counter
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit
 from runbrief.client import call
 from runbrief.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _read_lines(path: str):
@@ -74,6 +76,8 @@ def parse(
         for pid, n in counts.items():
             final[parser.miner.aliases.get(pid, pid)] += n
         tpl = {c.pattern_id: c.template for c in parser.miner.clusters.values()}
+        from rich.console import Console
+
         from runbrief.cli._tables import fitted
 
         con = Console(highlight=False)
@@ -83,7 +87,7 @@ def parse(
     out.flush()
 
 
-def _render_patterns(con: Console, result: dict[str, Any]) -> None:
+def _render_patterns(con: "Console", result: dict[str, Any]) -> None:
     from runbrief.cli._tables import fitted
 
     rows = [(p["count"], p.get("trend"), p.get("severity"), p.get("first_seen"), ", ".join(p.get("services") or []),

@@ -1,17 +1,19 @@
 """Incident commands: `incidents`, `incident`, `brief`, `resolve`."""
 
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit, esc, esc_block
 from runbrief.client import call
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-def _render_list(con: Console, result: list[dict[str, Any]]) -> None:
+
+def _render_list(con: "Console", result: list[dict[str, Any]]) -> None:
     if not result:
         con.print("no open incidents (`runbrief incidents --all` lists history)")
         return
@@ -43,7 +45,7 @@ def incidents(
     emit(result, as_json, _render_list)
 
 
-def _render_one(con: Console, result: dict[str, Any]) -> None:
+def _render_one(con: "Console", result: dict[str, Any]) -> None:
     from runbrief.brief import render_incident
 
     con.print(esc_block(render_incident(result)), soft_wrap=True)
@@ -61,7 +63,7 @@ def incident(
     emit(call("incident", {"id": incident_id, "narrative": narrative}, store=store), as_json, _render_one)
 
 
-def _render_brief(con: Console, result: dict[str, Any]) -> None:
+def _render_brief(con: "Console", result: dict[str, Any]) -> None:
     con.print(esc_block(result["text"]), soft_wrap=True)
     con.print(f"[dim]{result['tokens']} tokens of {result['budget']} ({result['tokenizer']})[/]")
 

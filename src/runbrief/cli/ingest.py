@@ -3,23 +3,17 @@
 
 import sys
 from contextlib import nullcontext
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit, err_console, esc
 from runbrief.client import call, open_store, server_url
 from runbrief.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # The names `ingest.logfiles.FORMATS` accepts, repeated here so that `--help` does not import
 # the ingest stack (tests/test_cli_startup.py checks that the two agree).
@@ -29,7 +23,7 @@ deploy_app = typer.Typer(help="Record and list deploys (the 'since' of `runbrief
 app.add_typer(deploy_app, name="deploy")
 
 
-def _render_ingest(con: Console, r: dict[str, Any]) -> None:
+def _render_ingest(con: "Console", r: dict[str, Any]) -> None:
     for f in r["files"]:
         what = f"{f.get('logs', 0):,} log records"
         if f.get("events"):
@@ -72,8 +66,19 @@ def ingest(
     srcs = sources.expand(paths)  # fail on a bad path before anything is read
     total = sum(s.size for s in srcs)
     show = err_console.is_terminal and not as_json
-    progress = Progress(TextColumn("ingesting"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                        TimeRemainingColumn(), console=err_console, transient=True) if show else None
+    progress = None
+    if show:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        progress = Progress(TextColumn("ingesting"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                            TimeRemainingColumn(), console=err_console.get(), transient=True)
     with progress or nullcontext():
         tick = None
         if progress is not None:
@@ -97,7 +102,7 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _render_mark(con: Console, r: dict[str, Any]) -> None:
+def _render_mark(con: "Console", r: dict[str, Any]) -> None:
     con.print(r["id"], markup=False, highlight=False, soft_wrap=True)
 
 
@@ -116,7 +121,7 @@ def deploy_mark(
     emit(call("deploy_mark", params, store=store), as_json, _render_mark)
 
 
-def _render_deploys(con: Console, r: dict[str, Any]) -> None:
+def _render_deploys(con: "Console", r: dict[str, Any]) -> None:
     if not r["deploys"]:
         con.print("no deploys recorded; `runbrief deploy mark --service S --version V` adds one")
         return

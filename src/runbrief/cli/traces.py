@@ -6,15 +6,16 @@ Span names, SQL and log bodies are untrusted data: they are escaped, never read 
 
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from runbrief.cli import app
 from runbrief.cli._common import JsonOpt, StoreOpt, emit, esc
 from runbrief.client import call
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 trace_app = typer.Typer(help="Look into one trace: show, summary, compare with a plan, diff.", no_args_is_help=True)
 app.add_typer(trace_app, name="trace")
@@ -30,7 +31,7 @@ def _ms(v: float | None) -> str:
 
 
 # ---------------------------------------------------------------- traces
-def _render_traces(con: Console, result: dict[str, Any]) -> None:
+def _render_traces(con: "Console", result: dict[str, Any]) -> None:
     from runbrief.cli._tables import fitted
 
     rows = [(r["trace_id"], (r["start"] or "")[11:19], _ms(r["duration_ms"]), r["spans"], r["errors"],
@@ -64,19 +65,19 @@ def traces_cmd(
 
 
 # ---------------------------------------------------------------- show
-def _header(con: Console, r: dict[str, Any]) -> None:
+def _header(con: "Console", r: dict[str, Any]) -> None:
     root = r.get("root") or {}
     con.print(f"[bold]{r['trace_id']}[/]  {esc(root.get('name') or '(missing root)')}  "
               f"{_ms(r['duration_ms'])}, {r['spans']} spans, {', '.join(map(esc, r['services']))}"
               + (f", [red]{r['failed_spans']} failed[/]" if r.get("failed_spans") else "") + f"  [dim]{r['start']}[/]")
 
 
-def _integrity(con: Console, r: dict[str, Any]) -> None:
+def _integrity(con: "Console", r: dict[str, Any]) -> None:
     for i in r.get("integrity", []):
         con.print(f"[yellow]broken trace: {i['type']}[/] {esc(i.get('detail', ''))}")
 
 
-def _render_show(con: Console, r: dict[str, Any]) -> None:
+def _render_show(con: "Console", r: dict[str, Any]) -> None:
     _header(con, r)
     _integrity(con, r)
     for row in r["tree"]:
@@ -119,7 +120,7 @@ def show_cmd(
 
 
 # ---------------------------------------------------------------- summary
-def _render_problems(con: Console, problems: list[dict[str, Any]]) -> None:
+def _render_problems(con: "Console", problems: list[dict[str, Any]]) -> None:
     for p in problems:
         ids = " ".join(p["span_ids"][:4]) + (" …" if len(p["span_ids"]) > 4 else "")
         con.print(f"  [bold yellow]{p['type']}[/] {p['count']}× {_ms(p['time_ms'])}: {esc(p['what'])}",
@@ -128,7 +129,7 @@ def _render_problems(con: Console, problems: list[dict[str, Any]]) -> None:
         con.print(f"    [cyan]{ids}[/]" + (f" [dim]under {p['parent']}[/]" if p.get("parent") else ""))
 
 
-def _render_summary(con: Console, r: dict[str, Any]) -> None:
+def _render_summary(con: "Console", r: dict[str, Any]) -> None:
     _header(con, r)
     con.print(esc(r["headline"]))
     _integrity(con, r)
@@ -172,7 +173,7 @@ def _cite(item: dict[str, Any]) -> str:
     return f"[dim]line {item['line']}:[/] {esc(item['step'])}"
 
 
-def _render_compare(con: Console, r: dict[str, Any]) -> None:
+def _render_compare(con: "Console", r: dict[str, Any]) -> None:
     con.print(f"[bold]{r['trace_id']}[/] {_ms(r['duration_ms'])}: {esc(r['headline'])}")
     for s in r["steps"]:
         con.print(f"  [green]found[/]    {_cite(s)} [cyan]{' '.join(s['span_ids'][:3])}[/]", overflow="ellipsis",
@@ -209,7 +210,7 @@ def compare_cmd(
 
 
 # ---------------------------------------------------------------- diff
-def _render_diff(con: Console, r: dict[str, Any]) -> None:
+def _render_diff(con: "Console", r: dict[str, Any]) -> None:
     con.print(f"[bold]{esc(r['headline'])}[/]")
     for k in r["kind_shifts"]:
         if abs(k["delta_ms"]) >= 0.5:
@@ -245,10 +246,12 @@ def diff_cmd(
 
 
 # ---------------------------------------------------------------- perf
-def _render_perf(con: Console, r: dict[str, Any]) -> None:
+def _render_perf(con: "Console", r: dict[str, Any]) -> None:
     con.print(f"[bold]{r['traces_examined']} traces examined[/] over {len(r['routes'])} route(s)")
     if not r["problems"]:
         con.print("[green]no performance problem found[/]")
+    from rich.table import Table
+
     t = Table(box=None)
     t.add_column("route", no_wrap=True, overflow="ellipsis")
     t.add_column("problem", no_wrap=True, min_width=16)
