@@ -2,7 +2,8 @@
 
 Prints medians of N runs: `python -c pass` (the baseline), `runbrief --help`,
 `runbrief --version`, `runbrief services --json` and `runbrief incidents --json` on a store,
-and the time from spawning `runbrief mcp` to its answer to `initialize` and to a first
+the same two and `changes --json` while a server holds a copy of the store, and the time
+from spawning `runbrief mcp` to its answer to `initialize` and to a first
 `tools/call`, measured with the real MCP client over stdio.
 
     .venv/bin/python bench/startup.py --store /tmp/demo-store [--runs 11]
@@ -66,6 +67,19 @@ def main() -> None:
         "runbrief services --json": _wall([*runbrief, "services", "--json", "--store", args.store], args.runs),
         "runbrief incidents --json": _wall([*runbrief, "incidents", "--json", "--store", args.store], args.runs),
     }
+    # The same store held by a running server: the CLI asks it over HTTP.
+    import tempfile
+
+    from runbrief.testing import ServerProcess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "store"
+        shutil.copytree(Path(args.store) if Path(args.store).is_dir() else Path(args.store).parent, copy,
+                        ignore=shutil.ignore_patterns("server.json", "demo"))
+        with ServerProcess(copy, grpc=False, jobs=False):
+            for cmd in (["changes", "--json"], ["services", "--json"]):
+                rows[f"runbrief {' '.join(cmd)} (server running)"] = _wall([*runbrief, *cmd, "--store", str(copy)],
+                                                                           args.runs)
     inits, calls = [], []
     for _ in range(max(3, args.runs // 2)):
         i, c = asyncio.run(_mcp_once(runbrief, args.store))
