@@ -374,5 +374,6 @@ def test_error_span_surge_starts_where_the_rate_left_its_baseline(tmp_path) -> N
         Pipeline(store).write(Batch(spans=spans))
         found = symptoms._span_symptoms(store, t0 + timedelta(hours=1), t0 + timedelta(hours=2))
         (sym,) = found
-        assert sym.first == burst_at + timedelta(milliseconds=5)  # the first surging span ends
+        assert sym.first == burst_at  # the first surging span starts
+        assert sym.count == 40  # failed requests from the onset: the surge's, not the window's
         assert sym.evidence[0] == f"spn_{200:016x}"

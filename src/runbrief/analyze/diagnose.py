@@ -101,7 +101,9 @@ def describe(s: Symptom) -> dict[str, Any]:
     elif s.kind == "error_spans":
         name = identifier(s.span_name) or "a span"
         exc = identifier(s.exception)
-        text = f"{s.count} error span(s) of '{name}' in {svc}" + (f" raising {exc}" if exc else "") + f" from {span}"
+        # the unit is the failed request (a trace), not the span: see symptoms' module doc
+        text = (f"{s.count} failed request(s) (traces) with error span '{name}' in {svc}"
+                + (f" raising {exc}" if exc else "") + f" from {span}")
         text += ", none in the baseline" if s.before == 0 else f" against {s.before} in the baseline"
     else:
         text = f"The error share of {svc} rose {s.message or ''} from {span}"  # message: generated from counts

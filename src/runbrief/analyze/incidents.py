@@ -64,27 +64,100 @@ class _Groups:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _linked(a: symptoms.Symptom, b: symptoms.Symptom) -> bool:
-    if a.service == b.service and abs(a.first - b.first) <= LINK_GAP:
-        return True
-    if a.deploy and b.deploy and a.deploy["id"] == b.deploy["id"]:
-        return True
-    if a.trace_ids and b.trace_ids and not a.trace_ids.isdisjoint(b.trace_ids):
-        return True
+TRACE_JACCARD = 0.5   # two symptoms are the same failure when most of their requests are shared
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _strong(a: symptoms.Symptom, b: symptoms.Symptom) -> str | None:
+    """Evidence that ties two symptoms to one cause, named (None: nothing ties them)."""
+    if _jaccard(a.trace_ids, b.trace_ids) >= TRACE_JACCARD:
+        return "the same requests (traces)"
     if a.pattern_id and a.pattern_id == b.pattern_id:
-        return True
-    return bool(a.workload and a.workload == b.workload and a.namespace == b.namespace)
+        return "the same log pattern"
+    for x, y in ((a, b), (b, a)):  # an error share driven by the other's pattern
+        if x.kind == "error_share" and y.pattern_id and ids.make("pat", y.pattern_id) in x.evidence[:1]:
+            return "its error pattern drives the error share"
+    if a.kind == "k8s_event" and b.kind == "k8s_event" and a.workload == b.workload and a.namespace == b.namespace:
+        return "the same Kubernetes workload"
+    return None
+
+
+def _weak(a: symptoms.Symptom, b: symptoms.Symptom) -> str | None:
+    """Closeness without request-level evidence: the same service starting together, or one deploy."""
+    if a.service == b.service and abs(a.first - b.first) <= LINK_GAP:
+        return "the same service, starting within 10 min"
+    if a.deploy and b.deploy and a.deploy["id"] == b.deploy["id"]:
+        return "the same deploy"
+    if a.workload and a.workload == b.workload and (a.kind == "k8s_event") != (b.kind == "k8s_event"):
+        return "the same workload"
+    return None
+
+
+def _distinct(a: symptoms.Symptom, b: symptoms.Symptom) -> bool:
+    """Both carry their own requests and those mostly differ: two failures, whatever else they share."""
+    return bool(a.trace_ids and b.trace_ids) and _jaccard(a.trace_ids, b.trace_ids) < TRACE_JACCARD
+
+
+def _linked(a: symptoms.Symptom, b: symptoms.Symptom) -> bool:
+    return bool(_strong(a, b) or (_weak(a, b) and not _distinct(a, b)))
 
 
 def group(found: list[symptoms.Symptom]) -> list[list[symptoms.Symptom]]:
-    """Link related symptoms; each group is one incident, earliest symptom first."""
-    g = _Groups(len(found))
-    for i in range(len(found)):
-        for j in range(i + 1, len(found)):
-            if _linked(found[i], found[j]):
+    """Link related symptoms; each group is one incident, earliest symptom first.
+
+    One incident per cause: symptoms join on evidence that ties them (shared requests, the
+    same pattern, an error share driven by the pattern, one workload's events). Closeness
+    alone (one service, one deploy) joins only symptoms that do not each carry requests of
+    their own that differ, and a symptom without requests (an error share, an untraced
+    line, a platform event) that is close to several such causes joins the nearest in time
+    rather than bridging them: separate regressions of one deploy stay separate incidents.
+    Each symptom's ``joined_by`` says why it is in its incident.
+    """
+    n = len(found)
+    g = _Groups(n)
+    why: dict[int, str] = {}
+    for i in range(n):
+        for j in range(i + 1, n):
+            r = _strong(found[i], found[j])
+            if r:
                 g.union(i, j)
+                why.setdefault(j, r)
+                why.setdefault(i, r)
+    # closeness: first among symptoms that carry requests or neither does ...
+    traced = {g.find(i) for i in range(n) if found[i].trace_ids}
+    for i in range(n):
+        for j in range(i + 1, n):
+            gi, gj = g.find(i), g.find(j)
+            if gi == gj or (gi in traced) != (gj in traced):
+                continue
+            members_i = [k for k in range(n) if g.find(k) == gi]
+            members_j = [k for k in range(n) if g.find(k) == gj]
+            if any(_distinct(found[a], found[b]) for a in members_i for b in members_j):
+                continue
+            r = _weak(found[i], found[j])
+            if r:
+                g.union(i, j)
+                why.setdefault(j, r)
+                traced = {g.find(k) for k in range(n) if found[k].trace_ids}
+    # ... then a group without requests joins the nearest group with requests it is close to
+    for i in range(n):
+        gi = g.find(i)
+        if gi in traced:
+            continue
+        near = [(abs(found[i].first - found[j].first), j) for j in range(n)
+                if g.find(j) in traced and _weak(found[i], found[j])]
+        if near:
+            _, j = min(near)
+            r = _weak(found[i], found[j]) or ""
+            g.union(i, j)
+            why.setdefault(i, r)
+            traced = {g.find(k) for k in range(n) if found[k].trace_ids}
     groups: dict[int, list[symptoms.Symptom]] = {}
     for i, s in enumerate(found):
+        s.joined_by = why.get(i, "")
         groups.setdefault(g.find(i), []).append(s)
     out = [sorted(v, key=lambda s: (s.first, symptoms.KIND_ORDER.get(s.kind, 9))) for v in groups.values()]
     return sorted(out, key=lambda grp: grp[0].first)
@@ -95,13 +168,16 @@ def impact(found: list[symptoms.Symptom]) -> tuple[float, dict[str, Any]]:
     """A weighted sum of four parts, each shown so the ranking can be checked.
 
     impact = 30·severity + 20·novelty + 10·log10(1 + error volume) + 10·log10(1 + affected)
-    where severity and novelty are 0..1; error volume counts error lines, error spans and
-    warning events; affected counts distinct traces (requests), else affected workloads.
+    where severity and novelty are 0..1; error volume counts each failure once: the distinct
+    failed requests (traces) of the symptoms that carry them, plus the error lines and
+    warning events of those that do not (a request that failed in three spans and logged
+    twice is one); affected counts distinct traces (requests), else affected workloads.
     """
-    volume = sum(s.errors or s.count for s in found)
     traces: set[str] = set()
     for s in found:
         traces |= s.trace_ids
+    untraced = sum(s.errors or s.count for s in found if not s.trace_ids)
+    volume = len(traces) + untraced
     workloads = {s.workload or s.service for s in found}
     affected = len(traces) or len(workloads)
     sev = max(s.severity_weight for s in found)
@@ -111,6 +187,8 @@ def impact(found: list[symptoms.Symptom]) -> tuple[float, dict[str, Any]]:
         "severity": round(sev, 2),
         "novelty": round(nov, 2),
         "error_volume": volume,
+        "failed_requests": len(traces),
+        "untraced_errors": untraced,
         "affected_requests": len(traces),
         "affected_workloads": len(workloads),
         "formula": "30*severity + 20*novelty + 10*log10(1+error_volume) + 10*log10(1+affected)",

@@ -7,6 +7,15 @@ Sources, each turned into a ``Symptom`` with its own stable key:
 - error spans (status ERROR), grouped by service, span name and exception type, that are
   new against the baseline or surged.
 
+The unit of an error-span symptom is the *failed request*: a trace, counted once per
+(service, span name, exception) however many spans of it failed. Within one service only
+the topmost failing span of a chain counts (a failing span whose parent failed in the same
+service is the same failure: the framework's internal ``http send`` span under a failing
+server span), and twelve retries inside one request are one failed request. So
+``count`` = ``count(DISTINCT trace_id)`` of those spans with ``start_ts`` in
+[``first``, ``last``] and ``before`` the same over [``window.base_start``, ``window.base_end``):
+both reproducible with SQL over the store (tests/analyze/test_audit.py does).
+
 A new INFO line after a deploy is a change, not an incident, so it is left to ``changes``.
 Each symptom carries what linking needs (service, onset, deploy, trace IDs, pattern,
 workload) and what diagnosis needs (evidence IDs, counts, template, example, reason).
@@ -78,6 +87,9 @@ class Symptom:
     objects: list[str] = field(default_factory=list)
     trace_ids: set[str] = field(default_factory=set)
     deploy: dict[str, Any] | None = None
+    unit: str = ""                                       # what count counts: lines | requests | events
+    window: dict[str, str] | None = None                 # the baseline the before count is over
+    joined_by: str = ""                                  # why it is in its incident (set by grouping)
     base_rate: float = 0.0         # baseline occurrences per minute
     score: float = 0.0
     recurrence: bool = False
@@ -154,13 +166,13 @@ def _from_changes(store: Store, start: datetime, end: datetime) -> list[Symptom]
                 before=it["before"]["count"], severity=(it.get("severity") or "").upper(),
                 evidence=list(it.get("evidence_ids") or [it["evidence_id"]]), pattern_id=it["pattern_id"],
                 template=it.get("template"), example=it.get("example"), score=it["score"],
-                workload=it["service"], base_rate=it["before"].get("per_min") or 0.0))
+                workload=it["service"], base_rate=it["before"].get("per_min") or 0.0, unit="lines"))
         elif kind == "error_share":
             out.append(Symptom(
                 key=f"share:{it['service']}", kind=kind, service=it["service"], first=start, last=end,
                 count=it["after"]["errors"], errors=it["after"]["errors"], before=it["before"]["errors"],
                 severity="ERROR", evidence=list(it["evidence_ids"]), score=it["score"], workload=it["service"],
-                message=f"from {it['before']['share']:.1%} to {it['after']['share']:.1%} of its lines"))
+                message=f"from {it['before']['share']:.1%} to {it['after']['share']:.1%} of its lines", unit="lines"))
         else:
             objects = list(it.get("objects") or [])
             wl = it.get("service") or (workload_of(objects[0]) if objects else "unknown")
@@ -171,7 +183,8 @@ def _from_changes(store: Store, start: datetime, end: datetime) -> list[Symptom]
                 key=f"evt:{ns}/{wl}:{it['reason']}", kind=kind, service=it.get("service") or wl, first=first,
                 last=_dt(it.get("last_seen")) or first, count=n, errors=n, before=it["before"]["count"],
                 severity="WARN", evidence=list(it["evidence_ids"]), reason=it["reason"],
-                message=it.get("message"), workload=wl, namespace=ns, objects=objects, score=it["score"]))
+                message=it.get("message"), workload=wl, namespace=ns, objects=objects, score=it["score"],
+                unit="events"))
     return out
 
 
@@ -219,7 +232,7 @@ def _new_troubling(store: Store, start: datetime, end: datetime, have: set[str])
             key=f"pat:{st.service}:{st.pattern_id}", kind="new", service=st.service, first=st.first_after or start,
             last=st.last_after or start, count=st.after, errors=st.after_errors, before=0, severity=sev,
             evidence=[ids.make("pat", st.pattern_id)] + ([ex["id"]] if ex and ex.get("id") else []),
-            pattern_id=st.pattern_id, template=m.get("template"), example=ex, workload=st.service))
+            pattern_id=st.pattern_id, template=m.get("template"), example=ex, workload=st.service, unit="lines"))
     return out
 
 
@@ -252,18 +265,32 @@ def _onsets(store: Store, syms: list[Symptom], start: datetime) -> None:
 
 # ------------------------------------------------------------------ error spans
 _EXC = r"""regexp_extract(coalesce(events::VARCHAR, ''), '"exception\.type":"([^"]*)"', 1)"""
+MAX_TRACES = 1000   # trace IDs kept per symptom in memory (linking, affected requests); 50 are stored
+
+# The error spans that stand for a failure: ERROR spans whose parent is not an ERROR span of
+# the same service in the same trace (the topmost of a failing chain within the service).
+_TOP = f"""WITH e0 AS (SELECT trace_id, span_id, parent_span_id, service, name, {_EXC} AS exc, start_ts, start_ns,
+                         end_ns, status_message FROM spans
+                  WHERE status_code = 'ERROR' AND start_ts >= ? AND start_ts < ?),
+          e AS (SELECT e0.* FROM e0 WHERE NOT EXISTS (
+                  SELECT 1 FROM e0 p WHERE p.trace_id = e0.trace_id AND p.span_id = e0.parent_span_id
+                                       AND p.service = e0.service))"""
+
+
+def failed_request_spans_sql() -> str:
+    """SQL (params: start, end) of the spans that stand for failed requests: see the module doc."""
+    return _TOP + " SELECT * FROM e"
 
 
 def _span_symptoms(store: Store, start: datetime, end: datetime) -> list[Symptom]:
     base_start = start - max(end - start, timedelta(hours=1)) * 24
     rows = store.query(
-        f"""WITH e AS (SELECT service, name, {_EXC} AS exc, start_ts, end_ns, span_id, trace_id, status_message
-                       FROM spans WHERE status_code = 'ERROR' AND start_ts >= ? AND start_ts < ?),
-               a AS (SELECT service, name, exc, count(*) n, min(end_ns) f, max(end_ns) l,
-                            list(span_id ORDER BY end_ns)[:3] spans, list(DISTINCT trace_id)[:50] traces,
-                            arg_min(status_message, end_ns) msg
+        f"""{_TOP},
+               a AS (SELECT service, name, exc, count(DISTINCT trace_id) n, min(start_ns) f, max(start_ns) l,
+                            list(span_id ORDER BY start_ns)[:3] spans, list(DISTINCT trace_id)[:{MAX_TRACES}] traces,
+                            arg_min(status_message, start_ns) msg
                      FROM e WHERE start_ts >= ? GROUP BY ALL),
-               b AS (SELECT service, name, exc, count(*) n FROM e WHERE start_ts < ? GROUP BY ALL),
+               b AS (SELECT service, name, exc, count(DISTINCT trace_id) n FROM e WHERE start_ts < ? GROUP BY ALL),
                cov AS (SELECT service, count(*) n, min(start_ts) first FROM spans
                        WHERE start_ts >= ? AND start_ts < ? GROUP BY ALL)
            SELECT a.*, coalesce(b.n, 0) bn, coalesce(cov.n, 0) base_spans, cov.first base_first
@@ -282,36 +309,37 @@ def _span_symptoms(store: Store, start: datetime, end: datetime) -> list[Symptom
         surge = r["n"] >= SPAN_MIN_SURGE and r["n"] > 3 * expected + 3
         if not (new or surge):
             continue
-        first, spans = _from_ns(r["f"]), r["spans"]
+        first, spans, n, traces = _from_ns(r["f"]), r["spans"], r["n"], r["traces"]
         if not new and r["bn"]:
             # A surge starts where the rate left its baseline, not at the window's first error.
             onset = _span_onset(store, r, start, end, max(2.0, 3 * r["bn"] / base_minutes))
             if onset is not None:
-                first, spans = onset
+                first, spans, n, traces = onset
         out.append(Symptom(
             key=f"spn:{r['service']}:{r['name']}:{r['exc']}", kind="error_spans", service=r["service"], first=first,
-            last=_from_ns(r["l"]), count=r["n"], errors=r["n"], before=r["bn"],
-            severity="ERROR", evidence=[ids.make("spn", s) for s in spans] + [ids.make("trc", r["traces"][0])],
+            last=_from_ns(r["l"]), count=n, errors=n, before=r["bn"],
+            severity="ERROR", evidence=[ids.make("spn", s) for s in spans] + [ids.make("trc", traces[0])],
             exception=r["exc"] or None, span_name=r["name"], message=r["msg"], workload=r["service"],
-            trace_ids=set(r["traces"])))
+            trace_ids=set(traces), unit="requests",
+            window={"base_start": fmt_ts(base_from), "base_end": fmt_ts(start)}))
     return out
 
 
 def _span_onset(store: Store, r: dict[str, Any], start: datetime, end: datetime,
-                per_minute: float) -> tuple[datetime, list[str]] | None:
-    """First minute with more error spans than ``per_minute``, and the first spans from it."""
+                per_minute: float) -> tuple[datetime, list[str], int, list[str]] | None:
+    """First minute with more failed requests than ``per_minute``; its first spans, the requests from it."""
     rows = store.query(
-        f"""WITH e AS (SELECT start_ts, end_ns, span_id FROM spans
-                       WHERE status_code = 'ERROR' AND service = ? AND name = ? AND {_EXC} = ?
-                         AND start_ts >= ? AND start_ts < ?),
-               m AS (SELECT date_trunc('minute', start_ts) AS mn FROM e GROUP BY ALL HAVING count(*) > ?
-                     ORDER BY mn LIMIT 1)
-           SELECT min(e.end_ns) f, list(e.span_id ORDER BY e.end_ns)[:3] spans
-           FROM e, m WHERE e.start_ts >= m.mn""",
-        [r["service"], r["name"], r["exc"], start, end, per_minute])
+        f"""{_TOP},
+               s AS (SELECT * FROM e WHERE service = ? AND name = ? AND exc = ? AND start_ts >= ?),
+               m AS (SELECT date_trunc('minute', start_ts) AS mn FROM s GROUP BY ALL
+                     HAVING count(DISTINCT trace_id) > ? ORDER BY mn LIMIT 1)
+           SELECT min(s.start_ns) f, list(s.span_id ORDER BY s.start_ns)[:3] spans,
+                  count(DISTINCT s.trace_id) n, list(DISTINCT s.trace_id)[:{MAX_TRACES}] traces
+           FROM s, m WHERE s.start_ts >= m.mn""",
+        [start, end, r["service"], r["name"], r["exc"], start, per_minute])
     if not rows or rows[0]["f"] is None:
         return None
-    return _from_ns(rows[0]["f"]), rows[0]["spans"]
+    return _from_ns(rows[0]["f"]), rows[0]["spans"], rows[0]["n"], rows[0]["traces"]
 
 
 # ------------------------------------------------------------------ enrichment
@@ -320,7 +348,7 @@ def _attach_traces(store: Store, syms: list[Symptom], start: datetime) -> None:
     if not pats:
         return
     rows = store.query(
-        """SELECT service, pattern_id, list(DISTINCT trace_id)[:50] traces FROM logs
+        f"""SELECT service, pattern_id, list(DISTINCT trace_id)[:{MAX_TRACES}] traces FROM logs
            WHERE ts >= ? AND trace_id IS NOT NULL AND trace_id <> '' AND list_contains(?::VARCHAR[], pattern_id)
            GROUP BY ALL""",
         [start, sorted({s.pattern_id for s in pats if s.pattern_id})],
