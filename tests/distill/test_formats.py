@@ -112,3 +112,71 @@ def test_cached_walk_plans_split_like_a_fresh_walk() -> None:
         fresh.append(formats.split_header(v))
     assert warm == fresh
     assert any(h.fmt in ("level", "timestamp") for h in fresh)
+
+
+# ---------------------------------------------------------------- issue 17: header classes
+def _utc(y: int, mo: int, d: int, h: int, mi: int, s: int, ms: int = 0) -> int:
+    from datetime import UTC, datetime
+
+    return int(datetime(y, mo, d, h, mi, s, tzinfo=UTC).timestamp()) * NS + ms * 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("line", "ts", "message"),
+    [
+        # Loghub HealthApp_2k (real): clock fields without zero padding
+        ("20171224-0:0:0:232|Step_SPUtils|30002312|setDiffTotalSteps=8874", _utc(2017, 12, 24, 0, 0, 0, 232),
+         "setDiffTotalSteps=8874"),
+        # the same grammar padded (Loghub HealthApp_300, first line)
+        ("20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579", _utc(2017, 12, 23, 22, 15, 29, 606),
+         "onStandStepChanged 3579"),
+        # Go's time.RFC822 as zerolog's ConsoleWriter example prints it (day, month, 2-digit year, zone)
+        ("19 Jul 18 15:50 CEST INFO  hello world foo=bar", _utc(2018, 7, 19, 13, 50, 0), "hello world foo=bar"),
+        # logrus's older text time: Go's default time.String(), offset and zone name
+        ("2014-03-10 19:57:38.562264131 -0400 EDT INFO msg here", _utc(2014, 3, 10, 23, 57, 38, 562) + 264131,
+         "msg here"),
+        # C's ctime with the year after the clock
+        ("Sun Dec 4 04:47:44 2005 worker started", _utc(2005, 12, 4, 4, 47, 44), "worker started"),
+        # log4j "%d{yyyy-M-d H:m:s.S} %-5p [%t] %m": no zero padding anywhere
+        ("2024-1-31 23:59:5.123 WARN [main] Receiving block blk_-1608999687919862906",
+         _utc(2024, 1, 31, 23, 59, 5, 123), "Receiving block blk_-1608999687919862906"),
+        ("2024-2-1 0:4:27.411 ERROR [main] rpc.statd startup succeeded", _utc(2024, 2, 1, 0, 4, 27, 411),
+         "rpc.statd startup succeeded"),
+        ("[2024-1-31 1:2:3] [error] mod_jk child workerEnv in error state 6", _utc(2024, 1, 31, 1, 2, 3),
+         "mod_jk child workerEnv in error state 6"),
+    ],
+)
+def test_header_classes_split_and_convert(line: str, ts: int, message: str) -> None:
+    h = split_header(line)
+    assert h.message == message
+    assert h.ts_ns == ts
+
+
+@pytest.mark.parametrize(
+    ("zone", "shift_h"),
+    [("CEST", -2), ("+0200", -2), ("+02:00", -2), ("UTC", 0), ("GMT", 0), ("PST", 8), ("EDT", 4), ("JST", -9),
+     ("IST", 0), ("CST", 0)],  # IST, CST name several zones: header, but not shifted by a guess
+)
+def test_zone_after_the_clock_is_header_and_converts(zone: str, shift_h: int) -> None:
+    line = f"2017-07-31 13:36:42.585 {zone} INFO [LeaseRenewer:user@host-41:9000] Receiving block blk_1"
+    h = split_header(line)
+    assert h.message == "Receiving block blk_1"
+    assert zone not in h.message
+    assert h.level == "INFO" and h.process == "LeaseRenewer:user@host-41:9000"
+    assert h.ts_ns == _utc(2017, 7, 31, 13, 36, 42, 585) + shift_h * 3600 * NS
+
+
+def test_thread_after_level_is_header_but_message_brackets_stay() -> None:
+    # the thread (log4j %t) is a field: one pattern whatever thread wrote the line
+    msgs = {split_header(f"2024-02-01 01:58:00.123 INFO [{t}] PacketResponder 1 terminating").message
+            for t in ("main", "pool-1-thread-3", "LeaseRenewer:user@host-41:9000", "worker-15")}
+    assert msgs == {"PacketResponder 1 terminating"}
+    # a bracket with a blank or in capitals is message text; a dotted word after a thread
+    # is a logger only with ":" or a separator
+    assert split_header("2024-02-01 01:58:00 ERROR [client 10.0.0.1] File does not exist").message == (
+        "[client 10.0.0.1] File does not exist")
+    assert split_header("2024-02-01 01:58:00 WARN [SECURITY] login failed").message == "[SECURITY] login failed"
+    assert split_header("2024-1-31 23:59:2.0 WARN [main] power/control problem").message == "power/control problem"
+    h = split_header("2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: "
+                     "Created MRAppMaster for application appattempt_1445144423722_0020_000001")
+    assert h.logger == "org.apache.hadoop.mapreduce.v2.app.MRAppMaster" and h.process == "main"

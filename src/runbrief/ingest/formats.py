@@ -63,17 +63,23 @@ def level_of(word: str) -> str:
 
 
 _MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
-# Time-zone abbreviations with their UTC offsets (the unambiguous, common ones; CST is taken
-# as US Central, IST as India). A zone named after the time is part of the time.
+# Time-zone abbreviations with their UTC offsets: the ones that name one zone. A zone named
+# after the clock is part of the header and the time is converted with it.
 TZ_ABBREVIATIONS = {
     "UTC": "+00:00", "GMT": "+00:00", "WET": "+00:00", "WEST": "+01:00", "BST": "+01:00", "CET": "+01:00",
     "CEST": "+02:00", "MET": "+01:00", "MEST": "+02:00", "EET": "+02:00", "EEST": "+03:00", "MSK": "+03:00",
-    "IST": "+05:30", "SGT": "+08:00", "HKT": "+08:00", "JST": "+09:00", "KST": "+09:00", "AWST": "+08:00",
-    "ACST": "+09:30", "AEST": "+10:00", "AEDT": "+11:00", "NZST": "+12:00", "NZDT": "+13:00",
-    "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00", "MST": "-07:00", "MDT": "-06:00",
-    "PST": "-08:00", "PDT": "-07:00", "AKST": "-09:00", "AKDT": "-08:00", "HST": "-10:00",
+    "SAST": "+02:00", "EAT": "+03:00", "PKT": "+05:00", "WIB": "+07:00", "ICT": "+07:00", "SGT": "+08:00",
+    "HKT": "+08:00", "JST": "+09:00", "KST": "+09:00", "AWST": "+08:00", "ACST": "+09:30", "ACDT": "+10:30",
+    "AEST": "+10:00", "AEDT": "+11:00", "NZST": "+12:00", "NZDT": "+13:00",
+    "EST": "-05:00", "EDT": "-04:00", "CDT": "-05:00", "MST": "-07:00", "MDT": "-06:00",
+    "PST": "-08:00", "PDT": "-07:00", "AKST": "-09:00", "AKDT": "-08:00", "HST": "-10:00", "NST": "-03:30",
+    "NDT": "-02:30",
 }
-_TZ_NAMES = "|".join(sorted(TZ_ABBREVIATIONS, key=len, reverse=True))
+# Abbreviations that name several zones (CST: US Central, China, Cuba; IST: India, Ireland,
+# Israel; AST: Atlantic, Arabia; ADT): still header, but the clock is taken as written (as a
+# time without a zone is) rather than shifted by a guess.
+TZ_AMBIGUOUS = frozenset(["CST", "IST", "AST", "ADT"])
+_TZ_NAMES = "|".join(sorted([*TZ_ABBREVIATIONS, *TZ_AMBIGUOUS], key=len, reverse=True))
 _TS_ISO = re.compile(
     r"(?P<y>\d{4})(?:[-/.](?P<mo>\d{1,2})[-/.](?P<d>\d{1,2})|(?P<mo2>\d\d)(?P<d2>\d\d))(?:[T _:-]+)(?P<h>\d{1,2})[:.]?(?P<mi>\d{1,2})[:.]?(?P<s>\d{1,2})"
     r"(?:[.,:](?P<f>\d{1,9}))?\s*(?P<tz>Z|[+-]\d\d:?\d\d)?(?: ?\b(?P<tzn>" + _TZ_NAMES + r")\b)?"
@@ -81,7 +87,11 @@ _TS_ISO = re.compile(
 _TS_YMD2 = re.compile(r"(?P<y>\d\d)[-/.]?(?P<mo>\d\d)[-/.]?(?P<d>\d\d)[ T]+(?P<h>\d\d):?(?P<mi>\d\d):?(?P<s>\d\d)(?:[.,](?P<f>\d+))?")
 _TS_MON = re.compile(
     r"(?:[A-Z][a-z]{2},? )?(?P<mon>[A-Z][a-z]{2})[a-z]* +(?P<d>\d{1,2}),?(?: (?P<y>\d{4}))? +(?P<h>\d{1,2}):(?P<mi>\d\d):(?P<s>\d\d)"
-    r"(?:[.,](?P<f>\d+))?(?: (?P<y2>\d{4}))?"
+    r"(?:[.,](?P<f>\d+))?(?: (?P<tzn>" + _TZ_NAMES + r"))?(?: (?P<y2>\d{4}))?"
+)
+_TS_DMON = re.compile(
+    r"(?:[A-Z][a-z]{2},? )?(?P<d>\d{1,2})[ -](?P<mon>[A-Z][a-z]{2})[a-z]*[ -](?P<y>\d{4}|\d\d)[ :]+(?P<h>\d{1,2}):(?P<mi>\d\d)"
+    r"(?::(?P<s>\d\d)(?:[.,](?P<f>\d+))?)?(?: ?(?P<tz>Z|[+-]\d\d:?\d\d))?(?: \(?(?P<tzn>" + _TZ_NAMES + r")\b)?"
 )
 _TS_CLF = re.compile(r"(?P<d>\d\d)/(?P<mon>[A-Z][a-z]{2})/(?P<y>\d{4}):(?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)(?: (?P<tz>[+-]\d{4}))?")
 _TS_MD = re.compile(r"(?P<mo>\d\d)[-.](?P<d>\d\d) +(?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)(?:[.,](?P<f>\d+))?")
@@ -119,7 +129,7 @@ def parse_ts(text: str, year: int | None = None) -> int | None:
     knows better, e.g. from the file's mtime, passes it)."""
     text = text.strip().strip("[]")
     yr = year or _DEFAULT_YEAR
-    for rx in (_TS_ISO, _TS_MON, _TS_CLF, _TS_YMD2, _TS_MD, _TS_EPOCH):
+    for rx in (_TS_ISO, _TS_DMON, _TS_MON, _TS_CLF, _TS_YMD2, _TS_MD, _TS_EPOCH):
         m = rx.search(text)
         if m is None:
             continue
@@ -135,12 +145,13 @@ def parse_ts(text: str, year: int | None = None) -> int | None:
             else:
                 mo = int(g.get("mo") or g.get("mo2") or 0)
                 y = int(g["y"]) if g.get("y") else yr
-                if y < 100:
-                    y += 2000
+            if y < 100:
+                y += 2000
             if not mo:
                 continue
             tz = g.get("tz") or TZ_ABBREVIATIONS.get(g.get("tzn") or "")
-            ns = _ns(y, mo, int(g.get("d") or g.get("d2") or 0), int(g["h"]), int(g["mi"]), int(g["s"]), g.get("f"), tz)
+            ns = _ns(y, mo, int(g.get("d") or g.get("d2") or 0), int(g["h"]), int(g["mi"]), int(g["s"] or 0),
+                     g.get("f"), tz)
         except (ValueError, OverflowError, TypeError):
             continue
         if ns is not None:
@@ -263,9 +274,9 @@ def _tokens(line: str, limit: int = 14) -> list[tuple[int, int]]:
 
 _TS_TOKEN = re.compile(
     r"""(?x)
-    \d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T_:\-]\d\d[:.]\d\d(?:[:.]\d\d(?:[.,:]\d+)?)?)?(?:Z|[+-]\d\d:?\d\d)?,?
+    \d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T_:\-]\d{1,2}[:.]\d{1,2}(?:[:.]\d{1,2}(?:[.,:]\d+)?)?)?(?:Z|[+-]\d\d:?\d\d)?,?
   | \d{1,2}[-/.]\d{1,2}[-/.]\d{2,4},?
-  | \d{1,2}:\d\d(?::\d\d)?(?:[.,:]\d+)?(?:Z|[+-]\d\d:?\d\d)?,?
+  | \d{1,2}:(?:\d\d(?::\d{1,2})?|\d{1,2}:\d{1,2})(?:[.,:]\d+)?(?:Z|[+-]\d\d:?\d\d)?,?
   | \d{8}[-T ]?\d\d:?\d\d:?\d\d(?:[.,:]\d+)? | \d{8}[-T ]?\d{1,2}:\d{1,2}:\d{1,2}(?:[.,:]\d+)?
   | \d{10}(?:\.\d+)? | \d{13}
   | (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*,?
@@ -275,12 +286,18 @@ _TS_TOKEN = re.compile(
     + "|(?:" + _TZ_NAMES + "),?"
 )
 # a clock inside a bracket: not part of an address (``[Thread:user@host-41:9000]``, ``/10.0.0.1:4992``)
-_TIME_IN = re.compile(r"(?<![\w.:/@-])\d{1,2}:\d\d(?::\d\d)?(?![\d])")
+_TIME_IN = re.compile(r"(?<![\w.:/@-])\d{1,2}:(?:\d\d(?::\d{1,2})?|\d{1,2}:\d{1,2})(?![\d])")
 _ID_TOKEN = re.compile(r"[\w.:/@#$*+-]*\d[\w.:/@#$*+\-]*|[A-Z][A-Z0-9_]{1,23}|[a-z_][\w-]*(?:\.[\w-]+)+")
 _LOGGER = re.compile(r"[A-Za-z_$][\w$-]*(?:[./][\w$-]+)+(?:\[[\w ./#:-]*\])?:?")
 _TAG = re.compile(r"[\w./-]+(?:\([^()\s]*\))?\[\d+\]:")
 # after "<time> <host>", a program name ends with ":" with or without its [pid] ("dhcpd:")
 _TAG_AFTER_HOST = re.compile(r"(?!\d)[\w./-]+(?:\([^()\s]*\))?(?:\[\d+\])?:")
+
+
+# A thread name right after the level (log4j's ``%-5p [%t] %m``): one bracket, no blank,
+# with a lower-case letter or a digit (``[main]``, ``[pool-1-thread-3]``,
+# ``[LeaseRenewer:user@host-41:9000]``); ``[SECURITY]`` or ``[client 1.2.3.4]`` stay text.
+_THREAD = re.compile(r"\[(?=[^\]]*[a-z0-9])[^\s\[\]]{1,80}\]")
 
 
 def _is_level(tok: str) -> str:
@@ -356,6 +373,26 @@ def _walk(line: str, want_ts: bool = True) -> Header | None:
     )
 
 
+_MONTH_TOKEN = re.compile(r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*,?")
+
+
+def _time_tokens(toks: list[str], kinds: list[str], anchor: int) -> tuple[int, ...]:
+    """The tokens that make the time: its ``ts`` tokens and the numbers among them, so a
+    day or year written as a bare number stays with its month (``19 Jul 18 15:50 CEST``,
+    Go's RFC 822; ``Sun Dec 4 04:47:44 2005``, C's ``ctime``)."""
+    idx = [j for j, k in enumerate(kinds[: anchor + 1]) if k == "ts"]
+    if not idx:
+        return ()
+    lo, hi = idx[0], idx[-1]
+    out = [j for j in range(lo, hi + 1) if kinds[j] in ("ts", "int")]
+    month = any(_MONTH_TOKEN.fullmatch(toks[j]) for j in idx)
+    if month and lo > 0 and kinds[lo - 1] == "int" and len(toks[lo - 1]) <= 2:
+        out.insert(0, lo - 1)  # the day before the month
+    if month and hi + 1 < len(toks) and hi + 1 <= anchor + 1 and kinds[hi + 1] == "int" and len(toks[hi + 1]) == 4:
+        out.append(hi + 1)  # the year after the clock
+    return tuple(out)
+
+
 def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
     """Where the header of a line with these tokens ends, and which tokens are its fields."""
     kinds: list[str] = []
@@ -419,10 +456,16 @@ def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
             if kinds[j] == "id" and _LOGGER.fullmatch(toks[j]) and not toks[j][:1].isdigit():
                 logger_idx = j
                 break
-        if i < n and kinds[i] == "br" and i + 1 < n and (toks[i + 1] in ("-", ":") or _LOGGER.fullmatch(toks[i + 1])):
+        if i < n and kinds[i] == "br" and i + 1 < n and (
+            toks[i + 1] in ("-", ":") or _LOGGER.fullmatch(toks[i + 1]) or _THREAD.fullmatch(toks[i])
+        ):
             process = ("strip", i)
             i += 1
-        if i < n and _LOGGER.fullmatch(toks[i]):
+        # after a thread, a logger says so with ":" or a separator ("[main] power/control
+        # problem" is message text); right after the level, oslo's logger has neither
+        if i < n and _LOGGER.fullmatch(toks[i]) and (
+            process is None or toks[i].endswith(":") or (i + 1 < n and toks[i + 1] in ("-", ":", "|"))
+        ):
             logger_idx = i
             i += 1
             if not toks[i - 1].endswith(":") and i < n and kinds[i] == "br" and i + 1 < n:
@@ -444,7 +487,7 @@ def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
             i += 1
         elif i < n and toks[i] in ("-", "|"):
             i += 1
-    ts_idx = tuple(j for j, k in enumerate(kinds[: anchor + 1]) if k == "ts")
+    ts_idx = _time_tokens(toks, kinds, anchor)
     return (i, ts_idx, level_at, host_idx, process, logger_idx, "level" if level_at >= 0 else "timestamp")
 
 
