@@ -150,6 +150,13 @@ def summarize(files: list[dict[str, Any]], seconds: float, via: str,
     }
 
 
+def _write(pipeline: Any, batch: Any, stream: LogStream) -> None:
+    done = pipeline.write(batch)
+    if done.get("rejected"):  # left out alone; counted like a line that could not be read
+        stream.stats.bad_lines += done["rejected"]
+        stream.stats.errors.extend(f"{stream.name}: {e}" for e in done["errors"][:5])
+
+
 def ingest_local(
     store: Any,
     paths: list[str],
@@ -172,9 +179,9 @@ def ingest_local(
         try:
             for data in read_source(src, progress):
                 for b in stream.feed(data):
-                    pipeline.write(b)
+                    _write(pipeline, b, stream)
             for b in stream.close():
-                pipeline.write(b)
+                _write(pipeline, b, stream)
         except IngestError as exc:
             stream.stats.errors.append(str(exc))
         if src.error:

@@ -499,6 +499,12 @@ class Pipeline:
     def _first_id(self, batch: Batch) -> int:
         return self.store.next_ids("logs", len(batch.logs)) if batch.logs else 0
 
-    def write(self, batch: Batch) -> dict[str, int]:
+    def write(self, batch: Batch) -> dict[str, Any]:
+        """Store ``batch``; the counts stored, plus ``rejected`` and ``errors`` when a
+        record could not be (it is left out alone: the rest is committed)."""
         with self._lock:
-            return commit(self.store, [self.preparer.prepare(batch, self._first_id(batch))])
+            prep = self.preparer.prepare(batch, self._first_id(batch))
+            out: dict[str, Any] = commit(self.store, [prep])
+            if prep.rejected:
+                out["rejected"], out["errors"] = prep.rejected, list(prep.errors)
+            return out
