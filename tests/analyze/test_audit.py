@@ -77,7 +77,7 @@ def test_location_hints_skip_library_frames_and_keep_whole_names() -> None:
 
 
 # ------------------------------------------------------------------ counts and causes
-def _checkout_store(store: Store) -> None:
+def _checkout_store(store: Store, base_fail: tuple[int, ...] = (10, 40), hours: int = 1) -> None:
     """The demo's two regressions after one deploy of shop, as spans through the real pipeline.
 
     Every checkout after the deploy swallows a failing ``UPDATE`` (the loyalty write); five of
@@ -118,10 +118,11 @@ def _checkout_store(store: Store) -> None:
                               kind="INTERNAL", parent_span_id=srv, status_code="ERROR"))
 
     t0 = T0
-    for k in range(60):  # baseline hour: a checkout a minute, two failed reservations
-        checkout(k + 1, t0 + timedelta(minutes=k), False, 1 if k in (10, 40) else 0)
+    for k in range(60 * hours):  # baseline: a checkout a minute, a few failed reservations
+        checkout(k + 1, t0 + timedelta(minutes=k), False, 1 if k in base_fail else 0)
+    after = t0 + timedelta(minutes=60 * hours + 2)
     for k in range(20):  # after the deploy: every checkout's loyalty write fails; five storm
-        checkout(1000 + k, t0 + timedelta(minutes=62, seconds=20 * k), True, 12 if 8 <= k < 13 else 0)
+        checkout(10**5 + k, after + timedelta(seconds=20 * k), True, 12 if 8 <= k < 13 else 0)
     Pipeline(store).write(Batch(spans=spans))
 
 
@@ -131,16 +132,17 @@ _TOP_SQL = """SELECT count(DISTINCT s.trace_id) FROM spans s
                       AND p.service = s.service AND p.status_code = 'ERROR')"""
 
 
-def recompute(store: Store, sym: dict) -> tuple[int, int]:
-    """A span symptom's (count, before), with SQL written here, not taken from the code under test."""
+def recompute(store: Store, sym: dict) -> tuple[int, int, int, int]:
+    """A span symptom's (requests, calls, baseline requests, baseline calls), with SQL written
+    here, not taken from the code under test."""
     from runbrief.queries import parse_time
 
-    n = store.scalar(_TOP_SQL.format(op="<="), [sym["service"], sym["span_name"], parse_time(sym["first"]),
-                                              parse_time(sym["last"])])
-    b = store.scalar(_TOP_SQL.format(op="<"), [sym["service"], sym["span_name"],
-                                             parse_time(sym["window"]["base_start"]),
-                                             parse_time(sym["window"]["base_end"])])
-    return int(n), int(b)
+    now = [sym["service"], sym["span_name"], parse_time(sym["first"]), parse_time(sym["last"])]
+    base = [sym["service"], sym["span_name"], parse_time(sym["window"]["base_start"]),
+            parse_time(sym["window"]["base_end"])]
+    calls = _TOP_SQL.replace("count(DISTINCT s.trace_id)", "count(*)")
+    return (int(store.scalar(_TOP_SQL.format(op="<="), now)), int(store.scalar(calls.format(op="<="), now)),
+            int(store.scalar(_TOP_SQL.format(op="<"), base)), int(store.scalar(calls.format(op="<"), base)))
 
 
 def audit(store: Store) -> list[tuple[str, int, int]]:
@@ -154,14 +156,17 @@ def audit(store: Store) -> list[tuple[str, int, int]]:
         body = orjson.loads(row["body"])
         syms = [s for s in body["symptoms"] if s["kind"] == "error_spans"]
         for s in syms:
-            n, b = recompute(store, s)
+            n, calls, b, bcalls = recompute(store, s)
             claim = next(c["text"] for c in body["claims"] if f"with error span '{s['span_name']}' in {s['service']}"
                          in c["text"])
-            m = re.match(r"(\d+) failed request\(s\)", claim)
+            m = re.match(r"(\d+) failed request\(s\) \(traces\)(?: \((\d+) failing call\(s\)\))?", claim)
             assert m, claim
-            out.append((f"inc_{row['id']} {s['span_name']} count", int(m.group(1)), n))
-            mb = re.search(r"against (\d+) in the baseline", claim)
-            out.append((f"inc_{row['id']} {s['span_name']} before", int(mb.group(1)) if mb else 0, b))
+            name = f"inc_{row['id']} {s['span_name']}"
+            out.append((f"{name} count", int(m.group(1)), n))
+            out.append((f"{name} calls", int(m.group(2) or m.group(1)), calls))
+            mb = re.search(r"against (\d+)(?: \((\d+) failing call\(s\)\))? in the baseline", claim)
+            out.append((f"{name} before", int(mb.group(1)) if mb else 0, b))
+            out.append((f"{name} before_calls", int(mb.group(2) or mb.group(1)) if mb else 0, bcalls))
         if syms and len(syms) == len(body["symptoms"]):
             traces: set[str] = set()
             for s in syms:
@@ -184,7 +189,7 @@ def test_a_failed_request_counts_once_and_every_number_reproduces(store: Store) 
     # the detection hour holds the 2 older failed reservations and the 5 storming requests, which
     # fail 12 client, 12 server and 12 internal spans each: 7 failed requests, not 182 spans
     assert counts["POST count"] == 7 and counts["POST /reserve count"] == 7
-    assert counts["UPDATE count"] == 20
+    assert counts["UPDATE count"] == 20 and counts["POST calls"] == 62 and counts["POST /reserve calls"] == 62
 
 
 def test_two_regressions_of_one_deploy_are_two_incidents(store: Store) -> None:
@@ -194,6 +199,21 @@ def test_two_regressions_of_one_deploy_are_two_incidents(store: Store) -> None:
     filler_deploy = Filler(store)
     filler_deploy.deploy("shop", T0 + timedelta(minutes=61), "2.0.0")
     incidents.detect(store)
+    rows = incidents.list_incidents(store)
+    causes = sorted(sorted({c["text"].split("'")[1] for c in i["claims"] if "with error span" in c["text"]})
+                    for i in rows)
+    assert causes == [["POST", "POST /reserve"], ["UPDATE"]], [i["claims"] for i in rows]
+
+
+def test_a_retry_storm_is_an_incident_though_failed_requests_barely_rise(store: Store) -> None:
+    """The demo's shape: inventory already fails a reservation every ~3 min; the storm adds 5
+    failed requests in 7 min (no surge in requests) but 60 failing calls (a surge in calls)."""
+    from runbrief.analyze import incidents
+
+    _checkout_store(store, base_fail=tuple(range(0, 120, 3)), hours=2)
+    incidents.detect(store)
+    checked = audit(store)
+    assert checked and all(claimed == sql for _, claimed, sql in checked), checked
     rows = incidents.list_incidents(store)
     causes = sorted(sorted({c["text"].split("'")[1] for c in i["claims"] if "with error span" in c["text"]})
                     for i in rows)

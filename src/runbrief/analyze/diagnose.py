@@ -102,9 +102,11 @@ def describe(s: Symptom) -> dict[str, Any]:
         name = identifier(s.span_name) or "a span"
         exc = identifier(s.exception)
         # the unit is the failed request (a trace), not the span: see symptoms' module doc
-        text = (f"{s.count} failed request(s) (traces) with error span '{name}' in {svc}"
+        calls = f" ({s.calls} failing call(s))" if s.calls and s.calls != s.count else ""
+        text = (f"{s.count} failed request(s) (traces){calls} with error span '{name}' in {svc}"
                 + (f" raising {exc}" if exc else "") + f" from {span}")
-        text += ", none in the baseline" if s.before == 0 else f" against {s.before} in the baseline"
+        bcalls = f" ({s.before_calls} failing call(s))" if s.before_calls and s.before_calls != s.before else ""
+        text += ", none in the baseline" if s.before == 0 else f" against {s.before}{bcalls} in the baseline"
     else:
         text = f"The error share of {svc} rose {s.message or ''} from {span}"  # message: generated from counts
     if s.recurrence:

@@ -14,7 +14,9 @@ service is the same failure: the framework's internal ``http send`` span under a
 server span), and twelve retries inside one request are one failed request. So
 ``count`` = ``count(DISTINCT trace_id)`` of those spans with ``start_ts`` in
 [``first``, ``last``] and ``before`` the same over [``window.base_start``, ``window.base_end``):
-both reproducible with SQL over the store (tests/analyze/test_audit.py does).
+both reproducible with SQL over the store (tests/analyze/test_audit.py does). ``calls`` counts
+the same spans one per call (``count(*)``): a retry storm surges in calls while its failed
+requests barely move, so a surge in either makes a symptom, and claims state both.
 
 A new INFO line after a deploy is a change, not an incident, so it is left to ``changes``.
 Each symptom carries what linking needs (service, onset, deploy, trace IDs, pattern,
@@ -90,6 +92,8 @@ class Symptom:
     unit: str = ""                                       # what count counts: lines | requests | events
     window: dict[str, str] | None = None                 # the baseline the before count is over
     joined_by: str = ""                                  # why it is in its incident (set by grouping)
+    calls: int = 0                                       # error spans: failing calls (retries each count)
+    before_calls: int = 0
     base_rate: float = 0.0         # baseline occurrences per minute
     score: float = 0.0
     recurrence: bool = False
@@ -286,14 +290,17 @@ def _span_symptoms(store: Store, start: datetime, end: datetime) -> list[Symptom
     base_start = start - max(end - start, timedelta(hours=1)) * 24
     rows = store.query(
         f"""{_TOP},
-               a AS (SELECT service, name, exc, count(DISTINCT trace_id) n, min(start_ns) f, max(start_ns) l,
+               a AS (SELECT service, name, exc, count(DISTINCT trace_id) n, count(*) calls, min(start_ns) f,
+                            max(start_ns) l,
                             list(span_id ORDER BY start_ns)[:3] spans, list(DISTINCT trace_id)[:{MAX_TRACES}] traces,
                             arg_min(status_message, start_ns) msg
                      FROM e WHERE start_ts >= ? GROUP BY ALL),
-               b AS (SELECT service, name, exc, count(DISTINCT trace_id) n FROM e WHERE start_ts < ? GROUP BY ALL),
+               b AS (SELECT service, name, exc, count(DISTINCT trace_id) n, count(*) calls FROM e
+                     WHERE start_ts < ? GROUP BY ALL),
                cov AS (SELECT service, count(*) n, min(start_ts) first FROM spans
                        WHERE start_ts >= ? AND start_ts < ? GROUP BY ALL)
-           SELECT a.*, coalesce(b.n, 0) bn, coalesce(cov.n, 0) base_spans, cov.first base_first
+           SELECT a.*, coalesce(b.n, 0) bn, coalesce(b.calls, 0) bcalls, coalesce(cov.n, 0) base_spans,
+                  cov.first base_first
            FROM a LEFT JOIN b USING (service, name, exc) LEFT JOIN cov USING (service)""",
         [base_start, end, start, start, base_start, start],
     )
@@ -305,19 +312,23 @@ def _span_symptoms(store: Store, start: datetime, end: datetime) -> list[Symptom
         base_from = max(base_start, r["base_first"]) if r["base_first"] else base_start
         base_minutes = max(1.0, (start - base_from).total_seconds() / 60)
         expected = r["bn"] * win_minutes / base_minutes
+        expected_calls = r["bcalls"] * win_minutes / base_minutes
         new = r["bn"] == 0 and r["base_spans"] > 0        # a baseline existed and had none of these
         surge = r["n"] >= SPAN_MIN_SURGE and r["n"] > 3 * expected + 3
-        if not (new or surge):
+        # retries multiply failing calls, not failed requests: a retry storm surges in calls
+        storm = not surge and r["calls"] >= SPAN_MIN_SURGE and r["calls"] > 3 * expected_calls + 3
+        if not (new or surge or storm):
             continue
-        first, spans, n, traces = _from_ns(r["f"]), r["spans"], r["n"], r["traces"]
+        first, spans, n, calls, traces = _from_ns(r["f"]), r["spans"], r["n"], r["calls"], r["traces"]
         if not new and r["bn"]:
             # A surge starts where the rate left its baseline, not at the window's first error.
-            onset = _span_onset(store, r, start, end, max(2.0, 3 * r["bn"] / base_minutes))
+            rate = (r["bcalls"] if storm else r["bn"]) / base_minutes
+            onset = _span_onset(store, r, start, end, max(2.0, 3 * rate), calls=storm)
             if onset is not None:
-                first, spans, n, traces = onset
+                first, spans, n, calls, traces = onset
         out.append(Symptom(
             key=f"spn:{r['service']}:{r['name']}:{r['exc']}", kind="error_spans", service=r["service"], first=first,
-            last=_from_ns(r["l"]), count=n, errors=n, before=r["bn"],
+            last=_from_ns(r["l"]), count=n, errors=n, before=r["bn"], calls=calls, before_calls=r["bcalls"],
             severity="ERROR", evidence=[ids.make("spn", s) for s in spans] + [ids.make("trc", traces[0])],
             exception=r["exc"] or None, span_name=r["name"], message=r["msg"], workload=r["service"],
             trace_ids=set(traces), unit="requests",
@@ -326,20 +337,22 @@ def _span_symptoms(store: Store, start: datetime, end: datetime) -> list[Symptom
 
 
 def _span_onset(store: Store, r: dict[str, Any], start: datetime, end: datetime,
-                per_minute: float) -> tuple[datetime, list[str], int, list[str]] | None:
-    """First minute with more failed requests than ``per_minute``; its first spans, the requests from it."""
+                per_minute: float, calls: bool = False) -> tuple[datetime, list[str], int, int, list[str]] | None:
+    """First minute with more failed requests (``calls``: failing calls) than ``per_minute``; its first
+    spans, and the requests and calls from it."""
+    measure = "count(*)" if calls else "count(DISTINCT trace_id)"
     rows = store.query(
         f"""{_TOP},
                s AS (SELECT * FROM e WHERE service = ? AND name = ? AND exc = ? AND start_ts >= ?),
                m AS (SELECT date_trunc('minute', start_ts) AS mn FROM s GROUP BY ALL
-                     HAVING count(DISTINCT trace_id) > ? ORDER BY mn LIMIT 1)
+                     HAVING {measure} > ? ORDER BY mn LIMIT 1)
            SELECT min(s.start_ns) f, list(s.span_id ORDER BY s.start_ns)[:3] spans,
-                  count(DISTINCT s.trace_id) n, list(DISTINCT s.trace_id)[:{MAX_TRACES}] traces
+                  count(DISTINCT s.trace_id) n, count(*) calls, list(DISTINCT s.trace_id)[:{MAX_TRACES}] traces
            FROM s, m WHERE s.start_ts >= m.mn""",
         [start, end, r["service"], r["name"], r["exc"], start, per_minute])
     if not rows or rows[0]["f"] is None:
         return None
-    return _from_ns(rows[0]["f"]), rows[0]["spans"], rows[0]["n"], rows[0]["traces"]
+    return _from_ns(rows[0]["f"]), rows[0]["spans"], rows[0]["n"], rows[0]["calls"], rows[0]["traces"]
 
 
 # ------------------------------------------------------------------ enrichment
