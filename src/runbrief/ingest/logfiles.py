@@ -65,6 +65,22 @@ _CRI = re.compile(r"(\d{4}-\d\d-\d\dT\S+) (stdout|stderr) ([PF]) ?")
 _KPREFIX = re.compile(r"\[pod/([^/\]\s]+)/([^\]\s]+)\] ")
 _CONT_MARKERS = ("Traceback (most recent call last)", "Caused by:", "During handling of the above exception",
                  "The above exception was the direct cause", "goroutine ", "... ", "Exception in thread ")
+# A line that starts like a record of its own (a date, a clock, an epoch, a syslog month or
+# priority, optionally in a bracket): never glued to the record before it, even when its
+# header did not parse (``13:36:42.585 [main] ...`` has a clock but no date to convert).
+_NEW_RECORD = re.compile(
+    r"""(?x)[\[(]?(?:
+        \d{4}[-/.]?\d{1,2}[-/.]?\d{1,2}[T _:-]+\d{1,2}[:.]\d{1,2}
+      | \d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b
+      | \d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}[ T:,]
+      | \d{1,2}:\d{1,2}:\d{1,2}\b
+      | 1\d{9}(?:\.\d+)?\b | 1\d{12}\b
+      | (?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\ )?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\ +\d{1,2}\b
+          [ ,]+(?:\d{4}\ )?\d{1,2}:\d\d
+      | \d{1,2}[ -](?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*[ -]\d{2,4}[ :]+\d{1,2}:\d\d
+      | <\d{1,3}>
+    )"""
+)
 _EXC_LINE = re.compile(r"(?:[A-Za-z_][\w$]*\.)*[A-Z][\w$]*(?:Error|Exception|Exit|Interrupt|Failure)\b(?::|$)")
 
 
@@ -80,6 +96,7 @@ class IngestStats:
     logs: int = 0
     events: int = 0
     multiline_records: int = 0
+    continuation_lines: int = 0  # lines glued to the record before them
     blank_lines: int = 0
     invalid_utf8_lines: int = 0
     split_lines: int = 0
@@ -347,7 +364,7 @@ class LogStream:
             h2 = formats.split_header(full, self._text_fmt)
             if _has_header(h2):
                 h, has = h2, True
-        if not has and self._pending is not None and (self._header_mode or self._continues(line)):
+        if not has and self._pending is not None and self._glues(line):
             self._continue(line)
             return
         ts = h.ts_ns or 0
@@ -379,6 +396,14 @@ class LogStream:
             observed_ns=self._now, severity_number=f.severity_number, severity_text=f.severity_text,
             attributes=attrs, trace_id=f.trace_id, span_id=f.span_id, source="file",
         ), f.ts_ns or prefix_ts)
+
+    def _glues(self, line: str) -> bool:
+        """Does a line without a parsed header continue the record before it? A stack-frame
+        shape always does; in a file of headed records so does any other line, unless it
+        starts like a record of its own (a header of a shape the rules do not name)."""
+        if self._continues(line):
+            return True
+        return self._header_mode and _NEW_RECORD.match(line) is None
 
     def _continues(self, line: str) -> bool:
         if line[0] in " \t" or line.startswith(_CONT_MARKERS):
@@ -420,6 +445,7 @@ class LogStream:
             return
         self._extra.append(line)
         self._extra_chars += len(line)
+        self.stats.continuation_lines += 1
         if line.startswith("Traceback (most recent call last)"):
             self._in_traceback = True
 
