@@ -6,7 +6,9 @@ Written from the failure each one names, with thresholds that are defaults, not 
 ``tool_loop``
     The same tool called ``loop_min_repeats`` (3) or more times in one conversation with the
     same or nearly the same arguments (canonical JSON; the argument words overlapping by at
-    least ``loop_similarity``, 0.75, as Jaccard): the agent is not making progress.
+    least ``loop_similarity``, 0.75, as Jaccard): the agent is not making progress. Arguments
+    that were not captured (content capture off) are unknown, not identical: calls without
+    them never make a loop on their own, and a loop found says how many calls had none.
 ``retry_storm``
     ``retry_min_attempts`` (3) or more consecutive calls to one model or tool in a conversation,
     each following a failed one, less than ``retry_window_s`` (60 s) apart.
@@ -123,8 +125,12 @@ def _loops(conv: str, calls: list[dict[str, Any]], t: Thresholds) -> list[dict[s
     out = []
     for tool, tcalls in by_tool.items():
         clusters: list[tuple[str, frozenset[str], list[dict[str, Any]]]] = []
+        unknown = 0
         for c in tcalls[:1000]:
             text = genai.args_text(c["tool_args"])
+            if not text:
+                unknown += 1
+                continue
             words = _tokens(text)
             for _, rep_words, members in clusters:
                 if _similar(rep_words, words, t.loop_similarity):
@@ -139,7 +145,7 @@ def _loops(conv: str, calls: list[dict[str, Any]], t: Thresholds) -> list[dict[s
                     "tool_loop", conv, members,
                     f"tool {tool!r} called {len(members)} times with the same or nearly the same arguments",
                     tool=tool, calls=len(members), identical=exact, arguments=rep[:200],
-                    failed=sum(bool(m["error"]) for m in members)))
+                    failed=sum(bool(m["error"]) for m in members), unknown_arguments=unknown))
     return out
 
 
@@ -226,7 +232,7 @@ def _budgets(conv: str, calls: list[dict[str, Any]], t: Thresholds) -> list[dict
         limit = {"agent": t.step_max_ms, "model": t.model_call_max_ms, "tool": t.tool_call_max_ms}[c["kind"]]
         label = {"agent": f"agent step {c['agent_name']!r}", "model": f"model call {c['model']!r}",
                  "tool": f"tool call {c['tool_name']!r}"}[c["kind"]]
-        if limit and c["duration_ms"] > limit:
+        if limit and c["duration_ms"] is not None and c["duration_ms"] > limit:
             out.append(_problem("step_over_budget", conv, [c], f"{label} took {c['duration_ms']:.0f} ms (budget {limit:.0f} ms)",
                                 budget="duration_ms", value=round(c["duration_ms"], 3), limit=limit))
         if c["kind"] == "agent" and t.step_max_tokens:

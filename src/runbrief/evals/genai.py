@@ -39,7 +39,7 @@ from runbrief.evals.prices import PriceTable
 from runbrief.evals.scope import Scope
 from runbrief.store.duck import Store
 
-__all__ = ["FIELDS", "normalized_sql", "calls", "materialized", "args_text", "KINDS"]
+__all__ = ["FIELDS", "COLUMNS", "normalized_sql", "calls", "materialized", "args_text", "KINDS"]
 
 KINDS = ("model", "tool", "agent")
 
@@ -50,15 +50,21 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "tl_kind": ("traceloop.span.kind",),
     "request_type": ("llm.request.type",),
     "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
-    "request_model": ("gen_ai.request.model", "llm.request.model", "llm.model_name"),
+    "request_model": ("gen_ai.request.model", "llm.request.model", "llm.model_name", "embedding.model_name"),
     "response_model": ("gen_ai.response.model", "llm.response.model"),
     "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt",
                      "llm.usage.prompt_tokens"),
     "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
                       "llm.token_count.completion", "llm.usage.completion_tokens"),
     "total_tokens": ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total"),
+    "cache_read_tokens": ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+                          "llm.token_count.prompt_details.cache_read", "llm.usage.cache_read_input_tokens"),
+    "cache_write_tokens": ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
+                           "llm.token_count.prompt_details.cache_write", "llm.usage.cache_creation_input_tokens"),
     "finish_reasons": ("gen_ai.response.finish_reasons", "gen_ai.completion.0.finish_reason",
-                       "llm.response.finish_reason"),
+                       "llm.response.finish_reason", "llm.finish_reason", "anthropic.message.stop_reason"),
+    "response_id": ("gen_ai.response.id", "llm.response.id"),
+    "output_messages": ("gen_ai.output.messages",),
     "tool_name": ("gen_ai.tool.name", "tool.name"),
     "tool_call_id": ("gen_ai.tool.call.id", "tool_call.id"),
     "tool_args": ("gen_ai.tool.call.arguments", "tool.arguments", "input.value", "traceloop.entity.input"),
@@ -69,7 +75,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "error_type": ("error.type",),
 }
 
-_PREFIXES = ("gen_ai.", "openinference.span.kind", "traceloop.span.kind", "llm.", "tool.name")
+_PREFIXES = ("gen_ai.", "openinference.span.kind", "traceloop.span.kind", "llm.", "tool.name", "embedding.model_name")
 
 
 def _path(key: str) -> str:
@@ -94,6 +100,9 @@ def _extract_clause() -> tuple[str, dict[str, str]]:
 
 
 _EXTRACT, _EX = _extract_clause()
+# Taken whole from the kept span of a merged model call (they describe one span).
+_KEEPER = frozenset(("trace_id", "span_id", "parent_span_id", "service", "name", "start_ts", "start_ns", "end_ns",
+                     "duration_ms", "status_code", "status_message", "kind", "operation", "source"))
 _PREFILTER = " OR ".join(f"contains(s.attributes::VARCHAR, '{p}')" for p in _PREFIXES)
 
 _KIND = """CASE
@@ -104,7 +113,7 @@ _KIND = """CASE
     WHEN oi_kind = 'TOOL' THEN 'tool'
     WHEN oi_kind = 'AGENT' THEN 'agent'
     WHEN lower(tl_kind) = 'tool' THEN 'tool'
-    WHEN lower(tl_kind) = 'agent' THEN 'agent'
+    WHEN lower(tl_kind) IN ('agent', 'workflow', 'task') THEN 'agent'
     WHEN tl_kind IS NULL AND oi_kind IS NULL AND (request_type IS NOT NULL OR request_model IS NOT NULL
          OR response_model IS NOT NULL OR input_tokens IS NOT NULL) THEN 'model'
 END"""
@@ -112,28 +121,74 @@ END"""
 _OPERATION = """coalesce(op,
     CASE oi_kind WHEN 'LLM' THEN 'chat' WHEN 'EMBEDDING' THEN 'embeddings' WHEN 'RERANKER' THEN 'rerank'
                  WHEN 'TOOL' THEN 'execute_tool' WHEN 'AGENT' THEN 'invoke_agent' END,
-    CASE lower(tl_kind) WHEN 'tool' THEN 'execute_tool' WHEN 'agent' THEN 'invoke_agent' END,
+    CASE lower(tl_kind) WHEN 'tool' THEN 'execute_tool' WHEN 'agent' THEN 'invoke_agent'
+                        WHEN 'workflow' THEN 'workflow' WHEN 'task' THEN 'task' END,
     CASE request_type WHEN 'completion' THEN 'text_completion' WHEN 'embedding' THEN 'embeddings'
                       WHEN 'chat' THEN 'chat' WHEN 'rerank' THEN 'rerank' END,
     'chat')"""
 
 
+# Columns of a normalized row, in output order.
+COLUMNS = ("trace_id", "span_id", "parent_span_id", "service", "name", "start_ts", "start_ns", "end_ns",
+           "duration_ms", "status_code", "status_message", "kind", "operation", "provider", "request_model",
+           "response_model", "model", "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
+           "cache_write_tokens", "finish_reasons", "response_id", "tool_name", "tool_call_id", "tool_args",
+           "agent_name", "conversation", "error", "error_type", "source", "merged_spans")
+
+# Flattened tool-call keys in output messages: OpenLLMetry ``gen_ai.completion.0.tool_calls.1.name`` and
+# OpenInference ``llm.output_messages.0.message.tool_calls.1.tool_call.function.name``.
+_FLAT_TOOL_KEY = (r"^(?:gen_ai\.completion|llm\.output_messages)\.(\d+)\.(?:message\.)?tool_calls\.(\d+)\."
+                  r"(?:tool_call\.)?(?:function\.)?(name|arguments|id)$")
+
+# How much a span of a model call says: the one kept when two instrumentations recorded the same call.
+_RICHNESS = """((input_tokens IS NOT NULL)::INT + (output_tokens IS NOT NULL)::INT + (finish_reasons IS NOT NULL)::INT
+    + (response_model IS NOT NULL)::INT + (provider IS NOT NULL)::INT + (response_id IS NOT NULL)::INT
+    + (cache_read_tokens IS NOT NULL)::INT + (output_messages IS NOT NULL OR tc_attrs IS NOT NULL)::INT
+    + 2 * (NOT starts_with(conversation, 'trc_'))::INT)"""
+
+
+def _merge_agg(col: str) -> str:
+    """How a merged model call takes ``col`` from the spans that recorded it."""
+    order = "_rich DESC, start_ns, duration_ms DESC, span_id"
+    if col in _KEEPER:
+        return f"first({col} ORDER BY {order})"
+    if col == "conversation":  # an explicit conversation ID wins over a trace's fallback
+        return f"first(conversation ORDER BY starts_with(conversation, 'trc_'), {order})"
+    if col == "error":
+        return "bool_or(error)"
+    if col == "merged_spans":
+        return "count(*)"
+    return f"first({col} ORDER BY {order}) FILTER (WHERE {col} IS NOT NULL)"
+
+
 def normalized_sql(span_where: str = "TRUE") -> str:
-    """A SELECT yielding one normalized row per GenAI span matching ``span_where`` (over ``s``)."""
+    """A SELECT yielding one normalized row per GenAI call matching ``span_where`` (over ``s``).
+
+    Three steps past the per-span fields: (1) a model call recorded by two instrumentations
+    (the same response ID, or an SDK span nested in or beside a framework span with the same
+    token counts, overlapping in time) becomes one row, each field taken from the richest span
+    that has it; (2) tool calls the model requested in its output messages become ``tool`` rows
+    (``source = 'requested'``) unless a tool span of the same call (call ID, else name) exists,
+    so client-only instrumentation still shows tool calls and loops.
+    """
     ex = _EX
     raw_cols = ",\n        ".join(f"{expr} AS {name}" for name, expr in ex.items())
+    agg_cols = ",\n       ".join(f"{_merge_agg(c)} AS {c}" for c in (*COLUMNS, "output_messages", "tc_attrs"))
+    out_cols = ", ".join(COLUMNS)
     return f"""
 WITH _raw AS MATERIALIZED (
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.service, s.name, s.start_ts, s.start_ns, s.end_ns,
-           s.duration_ms, s.status_code, s.status_message, j
-    FROM (SELECT *, {_EXTRACT} AS j FROM spans s WHERE ({span_where}) AND ({_PREFILTER})) s
+           s.duration_ms, s.status_code, s.status_message, j, tc_attrs
+    FROM (SELECT *, {_EXTRACT} AS j,
+                 CASE WHEN contains(s.attributes::VARCHAR, 'tool_calls.') THEN s.attributes END AS tc_attrs
+          FROM spans s WHERE ({span_where}) AND ({_PREFILTER})) s
 ), _fields AS (
     SELECT * EXCLUDE (j),
         {raw_cols}
     FROM _raw
 ), _typed AS (
     SELECT *, {_KIND} AS kind FROM _fields
-)
+), _rows AS MATERIALIZED (
 SELECT trace_id, span_id, parent_span_id, service, name, start_ts, start_ns, end_ns, duration_ms,
        status_code, status_message, kind,
        {_OPERATION} AS operation,
@@ -146,9 +201,12 @@ SELECT trace_id, span_id, parent_span_id, service, name, start_ts, start_ns, end
        coalesce(TRY_CAST(total_tokens AS BIGINT),
                 TRY_CAST(input_tokens AS BIGINT) + TRY_CAST(output_tokens AS BIGINT),
                 TRY_CAST(input_tokens AS BIGINT), TRY_CAST(output_tokens AS BIGINT)) AS total_tokens,
+       TRY_CAST(cache_read_tokens AS BIGINT) AS cache_read_tokens,
+       TRY_CAST(cache_write_tokens AS BIGINT) AS cache_write_tokens,
        CASE WHEN finish_reasons IS NULL THEN NULL
             WHEN starts_with(finish_reasons, '[') THEN TRY_CAST(finish_reasons AS JSON)::VARCHAR[]
             ELSE [finish_reasons] END AS finish_reasons,
+       CASE WHEN kind = 'model' THEN response_id END AS response_id,
        CASE WHEN kind = 'tool' THEN coalesce(tool_name, entity_name, regexp_extract(name, '^execute_tool (.+)$', 1))
        END AS tool_name,
        tool_call_id,
@@ -158,9 +216,81 @@ SELECT trace_id, span_id, parent_span_id, service, name, start_ts, start_ns, end
             ELSE agent_name END AS agent_name,
        coalesce(conversation, max(conversation) OVER (PARTITION BY trace_id), 'trc_' || trace_id) AS conversation,
        (status_code = 'ERROR' OR error_type IS NOT NULL) AS error,
-       error_type
+       error_type,
+       'span' AS source,
+       1::BIGINT AS merged_spans,
+       CASE WHEN kind = 'model' THEN output_messages END AS output_messages,
+       CASE WHEN kind = 'model' THEN tc_attrs END AS tc_attrs
 FROM _typed
 WHERE kind IS NOT NULL
+), _m AS MATERIALIZED (
+    SELECT *, {_RICHNESS} AS _rich FROM _rows WHERE kind = 'model'
+), _links AS (
+    SELECT a.span_id, b.span_id AS other FROM _m a JOIN _m b
+        ON a.response_id = b.response_id AND a.span_id <> b.span_id
+    UNION
+    SELECT a.span_id, b.span_id FROM _m a JOIN _m b
+        ON a.trace_id = b.trace_id AND a.input_tokens = b.input_tokens AND a.span_id <> b.span_id
+       AND a.output_tokens IS NOT DISTINCT FROM b.output_tokens
+    WHERE (a.response_id IS NULL OR b.response_id IS NULL OR a.response_id = b.response_id)
+      AND (b.span_id = a.parent_span_id OR a.span_id = b.parent_span_id
+           OR a.parent_span_id IS NOT DISTINCT FROM b.parent_span_id)
+      AND a.start_ns <= b.end_ns AND b.start_ns <= a.end_ns
+      AND (a.model IS NULL OR b.model IS NULL OR contains(lower(a.model), lower(b.model))
+           OR contains(lower(b.model), lower(a.model)))
+), _groups AS (
+    SELECT span_id, least(span_id, min(other)) AS grp FROM _links GROUP BY span_id
+), _merged AS (
+    SELECT {agg_cols}
+    FROM _m JOIN _groups USING (span_id) GROUP BY grp
+), _calls AS MATERIALIZED (
+    SELECT * EXCLUDE (_rich) FROM _m WHERE span_id NOT IN (SELECT span_id FROM _groups)
+    UNION ALL BY NAME SELECT * FROM _merged
+), _req_flat AS (
+    SELECT span_id, (p.m::INT) * 1000 + p.i::INT AS ord,
+           max(v) FILTER (WHERE p.f = 'name') AS tname, max(v) FILTER (WHERE p.f = 'arguments') AS targs,
+           max(v) FILTER (WHERE p.f = 'id') AS tid
+    FROM (SELECT span_id, regexp_extract(k, '{_FLAT_TOOL_KEY}', ['m', 'i', 'f']) AS p,
+                 json_extract_string(tc_attrs, '$."' || k || '"') AS v
+          FROM (SELECT span_id, tc_attrs, unnest(json_keys(tc_attrs)) AS k FROM _calls WHERE tc_attrs IS NOT NULL)
+          WHERE regexp_matches(k, '{_FLAT_TOOL_KEY}'))
+    GROUP BY span_id, p.m, p.i
+), _req_json AS (
+    SELECT span_id, row_number() OVER (PARTITION BY span_id) AS ord, t->>'name' AS tname,
+           CASE WHEN json_type(t->'arguments') = 'VARCHAR' THEN t->>'arguments' ELSE (t->'arguments')::VARCHAR END
+               AS targs,
+           t->>'id' AS tid
+    FROM (SELECT span_id, unnest(json_extract(output_messages, '$[*].parts[*]')) AS t FROM _calls
+          WHERE output_messages IS NOT NULL AND json_valid(output_messages))
+    WHERE t->>'type' = 'tool_call'
+), _req AS (
+    SELECT c.*, r.ord, r.tname, r.targs, r.tid FROM _calls c
+    JOIN (SELECT * FROM _req_json UNION ALL SELECT * FROM _req_flat WHERE span_id NOT IN
+          (SELECT span_id FROM _req_json)) r USING (span_id)
+    WHERE r.tname IS NOT NULL
+), _spans_tools AS (
+    SELECT conversation, tool_name, tool_call_id FROM _rows WHERE kind = 'tool'
+), _req_open AS (
+    SELECT *, row_number() OVER (PARTITION BY conversation, tname ORDER BY end_ns, ord) AS rn FROM _req r
+    WHERE NOT (tid IS NOT NULL AND EXISTS (SELECT 1 FROM _spans_tools t
+                                          WHERE t.conversation = r.conversation AND t.tool_call_id = r.tid))
+), _requested AS (
+    SELECT trace_id, span_id, span_id AS parent_span_id, service, name, start_ts, end_ns AS start_ns, end_ns,
+           NULL::DOUBLE AS duration_ms, NULL::VARCHAR AS status_code, NULL::VARCHAR AS status_message,
+           'tool' AS kind, 'execute_tool' AS operation, provider, NULL::VARCHAR AS request_model,
+           NULL::VARCHAR AS response_model, NULL::VARCHAR AS model, NULL::BIGINT AS input_tokens,
+           NULL::BIGINT AS output_tokens, NULL::BIGINT AS total_tokens, NULL::BIGINT AS cache_read_tokens,
+           NULL::BIGINT AS cache_write_tokens, NULL::VARCHAR[] AS finish_reasons, NULL::VARCHAR AS response_id,
+           tname AS tool_name, tid AS tool_call_id, targs AS tool_args, agent_name, conversation, FALSE AS error,
+           NULL::VARCHAR AS error_type, 'requested' AS source, 1::BIGINT AS merged_spans
+    FROM _req_open r
+    WHERE rn > (SELECT count(*) FROM _spans_tools t WHERE t.conversation = r.conversation
+                AND t.tool_name = r.tname AND (t.tool_call_id IS NULL OR t.tool_call_id NOT IN
+                    (SELECT tid FROM _req q WHERE q.tid IS NOT NULL AND q.conversation = r.conversation)))
+)
+SELECT {out_cols} FROM _rows WHERE kind <> 'model'
+UNION ALL SELECT {out_cols} FROM _calls
+UNION ALL SELECT {out_cols} FROM _requested
 """
 
 
@@ -176,12 +306,25 @@ def calls(store: Store, scope: Scope, *, kinds: tuple[str, ...] = KINDS, limit: 
     return rows
 
 
+def _unwrap(value: Any) -> Any:
+    """traceloop records a decorated function's input as ``{"args": [...], "kwargs": {...}}``;
+    the wrapper words would make every call look alike, so compare what is inside."""
+    if isinstance(value, dict) and value and set(value) <= {"args", "kwargs"}:
+        args, kwargs = value.get("args") or [], value.get("kwargs") or {}
+        if isinstance(args, list) and isinstance(kwargs, dict):
+            if not args:
+                return kwargs
+            return {**{f"_{i}": a for i, a in enumerate(args)}, **kwargs}
+    return value
+
+
 def args_text(raw: str | None) -> str:
-    """Tool arguments as canonical text (JSON with sorted keys when it parses) for comparison."""
+    """Tool arguments as canonical text (JSON with sorted keys when it parses, wrappers removed)
+    for comparison; "" when the arguments were not captured (unknown, not empty)."""
     if not raw:
         return ""
     try:
-        return orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS).decode()
+        return orjson.dumps(_unwrap(orjson.loads(raw)), option=orjson.OPT_SORT_KEYS).decode()
     except orjson.JSONDecodeError:
         return " ".join(raw.split())
 
@@ -210,7 +353,11 @@ def materialized(store: Store, scope: Scope, prices: PriceTable) -> Iterator[tup
         values, pargs = prices.sql_values(models)
         priced = cur.sql(
             f"""SELECT g.*, CASE WHEN p.model IS NOT NULL THEN
-                    (coalesce(g.input_tokens, 0) * p.input_price + coalesce(g.output_tokens, 0) * p.output_price) / 1e6
+                    (greatest(0, coalesce(g.input_tokens, 0) - coalesce(g.cache_read_tokens, 0)
+                                 - coalesce(g.cache_write_tokens, 0)) * p.input_price
+                     + coalesce(g.cache_read_tokens, 0) * p.cache_read_price
+                     + coalesce(g.cache_write_tokens, 0) * p.cache_write_price
+                     + coalesce(g.output_tokens, 0) * p.output_price) / 1e6
                 END AS cost
                 FROM {raw} g LEFT JOIN {values} p ON g.model = p.model""",
             params=pargs,

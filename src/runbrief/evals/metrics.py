@@ -1,7 +1,10 @@
 """What the agents are doing: calls, tokens, cost, latency and errors per model, tool,
 agent, conversation and time bucket.
 
-Everything is aggregated in DuckDB over the normalized view (``genai.materialized``);
+Everything is aggregated in DuckDB over the normalized view (``genai.materialized``), where a
+model call recorded by two instrumentations is one row (``duplicate_spans_merged`` counts the
+extra spans) and tool calls seen only in a model's output messages are tool rows
+(``tool_calls_requested_only``; they have no latency of their own);
 Python only shapes the rows. Every row cites a few spans (errors first, then the
 slowest) so a number can be checked against the calls behind it.
 """
@@ -28,7 +31,9 @@ _LATENCY = """round(quantile_cont(duration_ms, 0.5), 3) AS p50_ms, round(quantil
               round(max(duration_ms), 3) AS max_ms"""
 _ERRORS = "count(*) FILTER (WHERE error) AS errors, round(count(*) FILTER (WHERE error) / count(*), 4) AS error_rate"
 _TOKENS = """coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens, coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
-             coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens"""
+             coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
+             coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
+             coalesce(sum(cache_write_tokens), 0)::BIGINT AS cache_write_tokens"""
 _BUCKETS = [(60, "1 minute"), (300, "5 minutes"), (900, "15 minutes"), (3600, "1 hour"), (21600, "6 hours"),
             (86400, "1 day")]
 
@@ -76,6 +81,11 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
                               count(*) FILTER (WHERE error) errors,
                               coalesce(sum(input_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT input_tokens,
                               coalesce(sum(output_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT output_tokens,
+                              coalesce(sum(cache_read_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT
+                                  cache_read_tokens,
+                              coalesce(sum(merged_spans - 1) FILTER (WHERE kind = 'model'), 0)::BIGINT
+                                  duplicate_spans_merged,
+                              count(*) FILTER (WHERE kind = 'tool' AND source = 'requested') tool_calls_requested_only,
                               sum(cost) cost, count(DISTINCT conversation) conversations,
                               count(DISTINCT trace_id) traces, min(start_ts) first, max(start_ts) last
                        FROM {g}""")[0]

@@ -7,6 +7,14 @@ prices change, so ``runbrief.toml`` can override or add entries::
     "gpt-4o" = { input = 2.5, output = 10.0 }      # USD per 1M tokens
     "my-finetune" = [0.3, 1.2]                       # [input, output]
     "llama3" = 0                                     # local: free
+    "claude-sonnet-4" = { input = 3, output = 15, cache_read = 0.3, cache_write = 3.75 }
+
+Cached input tokens (``gen_ai.usage.cache_read.input_tokens`` and cache creation, or
+OpenInference's ``llm.token_count.prompt_details.cache_read``/``cache_write``) are counted
+within the input tokens, as the GenAI conventions say, and priced at the cache prices:
+the providers' published discounts (Anthropic reads 0.1x and writes 1.25x the input price;
+OpenAI and Google bill cached reads at 0.1x-0.5x by model family and writes as input) unless
+the entry names its own.
 
 A model name matches the longest table key that prefixes it, after the provider prefix
 is stripped (``openai/gpt-4o-2024-08-06`` and ``us.anthropic.claude-3-5-sonnet-…`` both
@@ -27,9 +35,23 @@ __all__ = ["Price", "PriceTable", "DEFAULT_PRICES"]
 class Price:
     input: float  # USD per 1M input tokens
     output: float  # USD per 1M output tokens
+    cache_read: float | None = None  # USD per 1M cached input tokens read (None: the input price)
+    cache_write: float | None = None  # USD per 1M input tokens written to the cache (None: the input price)
 
-    def cost(self, input_tokens: int | None, output_tokens: int | None) -> float:
-        return ((input_tokens or 0) * self.input + (output_tokens or 0) * self.output) / 1e6
+    @property
+    def read(self) -> float:
+        return self.input if self.cache_read is None else self.cache_read
+
+    @property
+    def write(self) -> float:
+        return self.input if self.cache_write is None else self.cache_write
+
+    def cost(self, input_tokens: int | None, output_tokens: int | None, cache_read_tokens: int | None = None,
+             cache_write_tokens: int | None = None) -> float:
+        """Cached tokens are part of ``input_tokens``; the rest of the input is billed at the input price."""
+        read, write = cache_read_tokens or 0, cache_write_tokens or 0
+        fresh = max(0, (input_tokens or 0) - read - write)
+        return (fresh * self.input + read * self.read + write * self.write + (output_tokens or 0) * self.output) / 1e6
 
 
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
@@ -55,6 +77,21 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "codestral": (0.30, 0.90),
 }
 
+# Cache prices as a fraction of the input price (read, write), by model family; the first prefix wins.
+_CACHE_FACTORS: tuple[tuple[str, float, float], ...] = (
+    ("claude", 0.1, 1.25),
+    ("gpt-5", 0.1, 1.0), ("gpt-4.1", 0.25, 1.0), ("gpt-4o", 0.5, 1.0), ("o1", 0.5, 1.0), ("o3", 0.25, 1.0),
+    ("o4", 0.25, 1.0), ("gemini-2.5", 0.25, 1.0),
+)
+
+
+def _with_cache(key: str, inp: float, out: float) -> Price:
+    for prefix, read, write in _CACHE_FACTORS:
+        if key.startswith(prefix):
+            return Price(inp, out, round(inp * read, 6), round(inp * write, 6))
+    return Price(inp, out)
+
+
 _REGION = re.compile(r"^(?:us|eu|apac|global)\.")
 _VENDOR = re.compile(r"^(?:anthropic|openai|meta|mistral|cohere|amazon|google|ai21)\.")
 
@@ -74,16 +111,21 @@ def _parse_entry(key: str, value: Any) -> Price:
         return Price(float(value), float(value))
     if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int | float) for v in value):
         return Price(float(value[0]), float(value[1]))
-    if isinstance(value, dict) and set(value) <= {"input", "output"} and value:
+    if isinstance(value, dict) and set(value) <= {"input", "output", "cache_read", "cache_write"} and value:
         vals = {k: v for k, v in value.items()}
         if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals.values()):
-            return Price(float(vals.get("input", 0.0)), float(vals.get("output", 0.0)))
-    raise ValueError("expected a number, [input, output] or {input = …, output = …} in USD per 1M tokens")
+            inp = float(vals.get("input", 0.0))
+            base = _with_cache(canonical(key), inp, float(vals.get("output", 0.0)))
+            read, write = vals.get("cache_read"), vals.get("cache_write")
+            return Price(base.input, base.output, base.cache_read if read is None else float(read),
+                         base.cache_write if write is None else float(write))
+    raise ValueError("expected a number, [input, output] or {input = …, output = …, cache_read = …, "
+                     "cache_write = …} in USD per 1M tokens")
 
 
 class PriceTable:
     def __init__(self, overrides: dict[str, Any] | None = None, *, defaults: bool = True) -> None:
-        table = {k: Price(*v) for k, v in DEFAULT_PRICES.items()} if defaults else {}
+        table = {k: _with_cache(k, *v) for k, v in DEFAULT_PRICES.items()} if defaults else {}
         for key, value in (overrides or {}).items():
             table[canonical(key)] = value if isinstance(value, Price) else _parse_entry(key, value)
         self._table = table
@@ -106,17 +148,21 @@ class PriceTable:
         self._cache[model] = found
         return found
 
-    def cost(self, model: str | None, input_tokens: int | None, output_tokens: int | None) -> float | None:
+    def cost(self, model: str | None, input_tokens: int | None, output_tokens: int | None,
+             cache_read_tokens: int | None = None, cache_write_tokens: int | None = None) -> float | None:
         hit = self.lookup(model)
-        return None if hit is None else hit[1].cost(input_tokens, output_tokens)
+        return None if hit is None else hit[1].cost(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
 
     def sql_values(self, models: list[str]) -> tuple[str, list[Any]]:
-        """A ``(VALUES …) AS prices(model, input_price, output_price)`` for ``models`` (priced only)."""
+        """A ``(VALUES …) AS prices(model, input_price, output_price, cache_read_price, cache_write_price)``
+        for ``models`` (priced only)."""
+        cols = "model, input_price, output_price, cache_read_price, cache_write_price"
         rows = [(m, hit[1]) for m in models if (hit := self.lookup(m)) is not None]
         if not rows:
-            return "(SELECT NULL::VARCHAR model, NULL::DOUBLE input_price, NULL::DOUBLE output_price LIMIT 0)", []
+            return ("(SELECT NULL::VARCHAR model, NULL::DOUBLE input_price, NULL::DOUBLE output_price, "
+                    "NULL::DOUBLE cache_read_price, NULL::DOUBLE cache_write_price LIMIT 0)"), []
         args: list[Any] = []
         for m, p in rows:
-            args.extend([m, p.input, p.output])
-        values = ", ".join("(?::VARCHAR, ?::DOUBLE, ?::DOUBLE)" for _ in rows)
-        return f"(SELECT * FROM (VALUES {values}) AS p(model, input_price, output_price))", args
+            args.extend([m, p.input, p.output, p.read, p.write])
+        values = ", ".join("(?::VARCHAR, ?::DOUBLE, ?::DOUBLE, ?::DOUBLE, ?::DOUBLE)" for _ in rows)
+        return f"(SELECT * FROM (VALUES {values}) AS p({cols}))", args
