@@ -99,7 +99,7 @@ def _checkout_store(store: Store, base_fail: tuple[int, ...] = (10, 40), hours: 
 
     def checkout(k: int, at: datetime, loyalty_fails: bool, reserve_tries: int) -> None:
         tid = f"{k:032x}"
-        t = ns(at)
+        t = ns(at) + 123_457  # sub-millisecond, as real spans are: claims state ms
         root = sid()
         spans.append(Span(tid, root, "POST /checkout", t, t + 400_000_000, shop, kind="SERVER", status_code="OK"))
         spans.append(Span(tid, sid(), "UPDATE", t + 1_000_000, t + 2_000_000, shop, kind="CLIENT",
@@ -126,8 +126,10 @@ def _checkout_store(store: Store, base_fail: tuple[int, ...] = (10, 40), hours: 
     Pipeline(store).write(Batch(spans=spans))
 
 
+# claims state times to the millisecond (fmt_ts truncates), so the windows are compared so
 _TOP_SQL = """SELECT count(DISTINCT s.trace_id) FROM spans s
-    WHERE s.status_code = 'ERROR' AND s.service = ? AND s.name = ? AND s.start_ts >= ? AND s.start_ts {op} ?
+    WHERE s.status_code = 'ERROR' AND s.service = ? AND s.name = ?
+      AND date_trunc('millisecond', s.start_ts) >= ? AND date_trunc('millisecond', s.start_ts) {op} ?
       AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
                       AND p.service = s.service AND p.status_code = 'ERROR')"""
 

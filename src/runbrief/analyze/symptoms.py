@@ -287,6 +287,8 @@ def failed_request_spans_sql() -> str:
 
 
 def _span_symptoms(store: Store, start: datetime, end: datetime) -> list[Symptom]:
+    # on a whole millisecond: the stated baseline edge (fmt_ts, ms) is then the one counted
+    start = start.replace(microsecond=start.microsecond // 1000 * 1000)
     base_start = start - max(end - start, timedelta(hours=1)) * 24
     rows = store.query(
         f"""{_TOP},
