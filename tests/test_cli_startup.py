@@ -14,7 +14,7 @@ import pytest
 
 from runbrief import cli
 
-HEAVY = ("duckdb", "pyarrow", "httpx", "uvicorn", "grpc", "runbrief.server", "runbrief.store.duck",
+HEAVY = ("duckdb", "pyarrow", "httpx", "uvicorn", "grpc", "rich", "runbrief.server", "runbrief.store.duck",
          "runbrief.ingest.pipeline")
 
 _PROBE = """
@@ -24,7 +24,7 @@ try:
     main(sys.argv[1:])
 except SystemExit:
     pass
-heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'duckdb', 'pyarrow', 'httpx', 'uvicorn', 'grpc'}
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'duckdb', 'pyarrow', 'httpx', 'uvicorn', 'grpc', 'rich'}
                or m.startswith(('runbrief.server', 'runbrief.store.duck', 'runbrief.ingest.pipeline')))
 sys.stderr.write(json.dumps(heavy))
 """
@@ -76,8 +76,7 @@ def test_json_through_a_server_loads_neither_rich_nor_duckdb(tmp_path) -> None:
     """The agent's commonest call: `--json` while `runbrief serve` holds the store."""
     from runbrief.testing import ServerProcess
 
-    probe = _PROBE.replace("{'duckdb', 'pyarrow', 'httpx', 'uvicorn', 'grpc'}",
-                           "{'duckdb', 'pyarrow', 'httpx', 'uvicorn', 'grpc', 'rich'}")
+    probe = _PROBE
     with ServerProcess(tmp_path / "s", grpc=False, jobs=False):
         for args in (["changes", "--json"], ["services", "--json"], ["incidents", "--json"]):
             r = subprocess.run([sys.executable, "-c", probe, *args, "--store", str(tmp_path / "s")],

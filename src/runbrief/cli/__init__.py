@@ -15,6 +15,9 @@ from runbrief.errors import RunbriefError, UsageError
 __all__ = ["app", "main", "load_commands"]
 
 app = typer.Typer(
+    # Plain help, as click prints it: agents read it as text, and rich's formatter costs
+    # ~130 ms a start (it imports a markdown parser). Sub-apps say the same.
+    rich_markup_mode=None,
     name="runbrief",
     help="Distilled, cited runtime telemetry for coding agents and the humans auditing them.",
     no_args_is_help=True,

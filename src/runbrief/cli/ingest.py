@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # the ingest stack (tests/test_cli_startup.py checks that the two agree).
 FORMATS = ("auto", "json", "logfmt", "text", "k8s-events")
 
-deploy_app = typer.Typer(help="Record and list deploys (the 'since' of `runbrief changes`).", no_args_is_help=True)
+deploy_app = typer.Typer(rich_markup_mode=None, help="Record and list deploys (the 'since' of `runbrief changes`).", no_args_is_help=True)
 app.add_typer(deploy_app, name="deploy")
 
 

@@ -11,12 +11,13 @@ from runbrief.cli._common import JsonOpt, StoreOpt, emit, err_console
 from runbrief.errors import UsageError
 
 mcp_app = typer.Typer(
+    rich_markup_mode=None,
     name="mcp",
     help="Serve runbrief to coding agents over MCP (stdio), or install it in an agent client.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
-skills_app = typer.Typer(name="skills", help="Teach agents when and how to use runbrief.", no_args_is_help=True)
+skills_app = typer.Typer(rich_markup_mode=None, name="skills", help="Teach agents when and how to use runbrief.", no_args_is_help=True)
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(skills_app, name="skills")
 

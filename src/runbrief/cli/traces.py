@@ -17,7 +17,7 @@ from runbrief.client import call
 if TYPE_CHECKING:
     from rich.console import Console
 
-trace_app = typer.Typer(help="Look into one trace: show, summary, compare with a plan, diff.", no_args_is_help=True)
+trace_app = typer.Typer(rich_markup_mode=None, help="Look into one trace: show, summary, compare with a plan, diff.", no_args_is_help=True)
 app.add_typer(trace_app, name="trace")
 
 BudgetOpt = Annotated[int | None, typer.Option("--budget", help="At most this many items per list.")]
