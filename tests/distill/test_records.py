@@ -60,3 +60,34 @@ def test_stack_traces_still_glue() -> None:
     assert len(bodies) == 3
     assert bodies[0].endswith("\n}") and "Caused by:" in bodies[0]
     assert s.stats.continuation_lines == len(trace)
+
+
+def test_go_panic_is_one_record() -> None:
+    # the shape the Go runtime prints (runtime/traceback.go): "panic:", a blank line,
+    # "goroutine N [state]:", then per frame a function line and an indented file line
+    text = (
+        "starting server on :8080\n"
+        "panic: runtime error: index out of range [5] with length 3\n"
+        "\n"
+        "goroutine 1 [running]:\n"
+        "main.lookup(...)\n"
+        "\t/home/user/app/main.go:12\n"
+        "net/http.(*conn).serve(0xc000128000, {0x6f5a38, 0xc0000a2180})\n"
+        "\t/usr/local/go/src/net/http/server.go:2009 +0x5f4\n"
+        "created by net/http.(*Server).Serve in goroutine 1\n"
+        "\t/usr/local/go/src/net/http/server.go:3086 +0x5cb\n"
+        "exit status 2\n"
+    )
+    bodies, s = _records("go.log", text.encode())
+    assert bodies[0] == "starting server on :8080"
+    assert bodies[1].startswith("panic: runtime error") and bodies[1].endswith("server.go:3086 +0x5cb")
+    assert bodies[2:] == ["exit status 2"]
+    assert s.stats.continuation_lines == 7
+
+
+def test_go_frame_shape_needs_a_goroutine_header() -> None:
+    # after a Python traceback, a line shaped like a call is not taken for a Go frame
+    text = ("Traceback (most recent call last):\n  File \"app.py\", line 3, in <module>\n"
+            "ValueError: bad\nconnect(db) failed\n")
+    bodies, _ = _records("py.log", text.encode())
+    assert bodies[-1] == "connect(db) failed"

@@ -81,6 +81,13 @@ _NEW_RECORD = re.compile(
       | <\d{1,3}>
     )"""
 )
+# A Go stack frame's function line under "goroutine N [running]:" (its file line is indented):
+# ``main.main()``, ``net/http.(*conn).serve(0xc000128000)``, ``panic({0x4a5b60, 0xc0000140a0})``,
+# ``created by net/http.(*Server).Serve in goroutine 1``.
+_GO_FRAME = re.compile(
+    r"(?:created by [\w./\-]+(?:\.\(\*?[\w.\-\[\]]+\))?\.[\w.\-\[\]]+|"
+    r"(?:[\w./\-]+(?:\.\(\*?[\w.\-\[\],]+\))?\.)?[\w\-\[\],.]+\(.*\)(?: \+0x[0-9a-f]+)?$)"
+)
 _EXC_LINE = re.compile(r"(?:[A-Za-z_][\w$]*\.)*[A-Z][\w$]*(?:Error|Exception|Exit|Interrupt|Failure)\b(?::|$)")
 
 
@@ -154,6 +161,7 @@ class LogStream:
         self._extra: list[str] = []
         self._extra_chars = 0
         self._in_traceback = False
+        self._in_goroutine = False
         self._last_ts = 0
         self._cri_partial = ""
         self._doc: list[str] = []
@@ -408,6 +416,8 @@ class LogStream:
     def _continues(self, line: str) -> bool:
         if line[0] in " \t" or line.startswith(_CONT_MARKERS):
             return True
+        if self._in_goroutine and _GO_FRAME.match(line):
+            return True
         # "java.lang.IllegalStateException: ..." right under an error line starts its stack trace
         pending = self._pending
         return (self._in_traceback or (pending is not None and pending.severity_number >= 13)) and (
@@ -436,6 +446,7 @@ class LogStream:
             self._last_ts = own_ts
         self._pending = rec
         self._in_traceback = rec.body.startswith("Traceback") or "Traceback (most recent call last)" in rec.body[-60:]
+        self._in_goroutine = rec.body.startswith("goroutine ")
 
     def _continue(self, line: str) -> None:
         if len(self._extra) >= MAX_RECORD_LINES or self._extra_chars + len(line) > MAX_RECORD_CHARS:
@@ -448,6 +459,8 @@ class LogStream:
         self.stats.continuation_lines += 1
         if line.startswith("Traceback (most recent call last)"):
             self._in_traceback = True
+        elif line.startswith("goroutine "):
+            self._in_goroutine = True  # Go frames follow: "main.main()", then its indented file line
 
     def _flush_pending(self) -> None:
         rec = self._pending
