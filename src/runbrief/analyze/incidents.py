@@ -128,20 +128,25 @@ def group(found: list[symptoms.Symptom]) -> list[list[symptoms.Symptom]]:
                 why.setdefault(i, r)
     # closeness: first among symptoms that carry requests or neither does ...
     traced = {g.find(i) for i in range(n) if found[i].trace_ids}
+    members: dict[int, list[int]] = {}
+    for k in range(n):
+        members.setdefault(g.find(k), []).append(k)
     for i in range(n):
         for j in range(i + 1, n):
             gi, gj = g.find(i), g.find(j)
             if gi == gj or (gi in traced) != (gj in traced):
                 continue
-            members_i = [k for k in range(n) if g.find(k) == gi]
-            members_j = [k for k in range(n) if g.find(k) == gj]
-            if any(_distinct(found[a], found[b]) for a in members_i for b in members_j):
-                continue
             r = _weak(found[i], found[j])
-            if r:
-                g.union(i, j)
-                why.setdefault(j, r)
-                traced = {g.find(k) for k in range(n) if found[k].trace_ids}
+            if not r or any(_distinct(found[a], found[b]) for a in members[gi] for b in members[gj]
+                            if found[a].trace_ids and found[b].trace_ids):
+                continue
+            g.union(i, j)
+            why.setdefault(j, r)
+            root = g.find(i)
+            merged = members.pop(gi) + members.pop(gj)
+            members[root] = merged
+            if gi in traced or gj in traced:
+                traced = (traced - {gi, gj}) | {root}
     # ... then a group without requests joins the nearest group with requests it is close to
     for i in range(n):
         gi = g.find(i)
