@@ -180,3 +180,39 @@ def test_thread_after_level_is_header_but_message_brackets_stay() -> None:
     h = split_header("2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: "
                      "Created MRAppMaster for application appattempt_1445144423722_0020_000001")
     assert h.logger == "org.apache.hadoop.mapreduce.v2.app.MRAppMaster" and h.process == "main"
+
+
+@pytest.mark.parametrize(
+    ("line", "message", "level", "fields"),
+    [
+        # Spring Boot's reference documentation (Logging, "Log Format")
+        ("2019-03-05 10:57:51.112  INFO 45469 --- [           main] o.s.b.w.embedded.tomcat.TomcatWebServer  : "
+         "Tomcat started on port(s): 8080 (http)", "Tomcat started on port(s): 8080 (http)", "INFO",
+         {"process": "main", "logger": "o.s.b.w.embedded.tomcat.TomcatWebServer"}),
+        # Spring Cloud Sleuth's documented sample (context bracket before the pid)
+        ("2016-02-26 11:15:47.561  INFO [service1,2485ec27856c56f4,2485ec27856c56f4,true] 68058 --- "
+         "[nio-8081-exec-1] i.s.c.sleuth.docs.service1.Application   : Hello from service1. Calling service2",
+         "Hello from service1. Calling service2", "INFO", {"process": "nio-8081-exec-1"}),
+        # PostgreSQL with Debian's log_line_prefix '%m [%p] '
+        ("2024-01-31 23:59:05.123 CET [12345] LOG:  database system is ready to accept connections",
+         "database system is ready to accept connections", "INFO", {}),
+        # fluentd's own log
+        ("2024-01-31 23:59:05 +0100 [info]: fluent/log.rb:330:info: starting fluentd-1.16.2",
+         "fluent/log.rb:330:info: starting fluentd-1.16.2", "INFO", {}),
+        # MySQL 8's error log
+        ("2024-01-31T23:59:05.123456Z 0 [System] [MY-010116] [Server] /usr/sbin/mysqld (mysqld 8.0.35) starting",
+         "[Server] /usr/sbin/mysqld (mysqld 8.0.35) starting", "INFO", {}),
+    ],
+)
+def test_more_framework_headers(line: str, message: str, level: str, fields: dict[str, str]) -> None:
+    h = split_header(line)
+    assert h.message == message
+    assert h.level == level
+    assert h.ts_ns is not None
+    for k, v in fields.items():
+        assert getattr(h, k) == v
+
+
+def test_bracket_only_levels_stay_words_elsewhere() -> None:
+    assert split_header("System ready after 3 s").message == "System ready after 3 s"
+    assert split_header("Note: disk almost full").message == "Note: disk almost full"

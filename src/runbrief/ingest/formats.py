@@ -54,11 +54,18 @@ LEVEL_WORDS = frozenset(
 )
 
 
+# words that are a level only in a header's bracket or as PostgreSQL's ``LOG:`` (MySQL's
+# ``[Note]``/``[System]``): as a bare first word they are too often message text
+_EXTRA_LEVELS = {"LOG": "INFO", "NOTE": "INFO", "SYSTEM": "INFO"}
+
+
 def level_of(word: str) -> str:
     """Normalize a level word to TRACE/DEBUG/INFO/WARN/ERROR/FATAL ("" if unknown)."""
     w = word.strip().upper()
     if w == "FAILURE":
         return "ERROR"
+    if w in _EXTRA_LEVELS:
+        return _EXTRA_LEVELS[w]
     return severity_name(severity_number_for(w))
 
 
@@ -301,11 +308,16 @@ _THREAD = re.compile(r"\[(?=[^\]]*[a-z0-9])[^\s\[\]]{1,80}\]")
 
 
 def _is_level(tok: str) -> str:
+    if tok[-2:] in ("]:", ">:", "):"):  # fluentd: [info]:
+        tok = tok[:-1]
     if tok[:1] in "[<(" and tok[-1:] in "]>)":
         inner = tok[1:-1].strip()
         if ":" in inner:  # Apache 2.4: [core:error]
             inner = inner.rsplit(":", 1)[1]
-        return level_of(inner) if inner.upper() in LEVEL_WORDS else ""
+        up = inner.upper()
+        return level_of(inner) if up in LEVEL_WORDS or (up in _EXTRA_LEVELS and inner.istitle()) else ""
+    if tok == "LOG:":  # PostgreSQL
+        return "INFO"
     word = tok.rstrip(":,")
     if word.isupper() or word.istitle():
         up = word.upper()
@@ -314,6 +326,7 @@ def _is_level(tok: str) -> str:
     return ""
 
 
+_BR_PID = re.compile(r"\[\d+\]")
 _STRONG_TS = re.compile(r"\d{10}(?:\.\d+)?|\d{13}|\d{4}-\d\d-\d\d[T_:\-]\d\d[:.]\d\d[:.]\d\d.*")
 
 
@@ -356,7 +369,7 @@ def _walk(line: str, want_ts: bool = True) -> Header | None:
     if process is None:
         proc = ""
     elif process[0] == "strip":
-        proc = toks[process[1]].strip("[]")
+        proc = toks[process[1]].strip("[]").strip()
     elif process[0] == "range":
         proc = line[spans[process[1]][0] : spans[process[2]][1]]
     else:  # "tag"
@@ -444,7 +457,7 @@ def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
     i = anchor + 1
     n = len(toks)
     if level_at < 0:
-        while i < n and kinds[i] == "int":  # pid / sequence numbers after the time
+        while i < n and (kinds[i] == "int" or _BR_PID.fullmatch(toks[i])):  # pid / sequence numbers after the time
             i += 1
         if i < n and kinds[i] == "lvl":
             level_at = i
@@ -456,6 +469,9 @@ def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
             if kinds[j] == "id" and _LOGGER.fullmatch(toks[j]) and not toks[j][:1].isdigit():
                 logger_idx = j
                 break
+        j = i + 1 if i < n and kinds[i] == "br" else i  # Spring Cloud Sleuth's [app,trace,span,export]
+        if j + 1 < n and kinds[j] == "int" and toks[j + 1] == "---":  # Spring Boot: "pid --- [thread] logger : msg"
+            i = j + 2
         if i < n and kinds[i] == "br" and i + 1 < n and (
             toks[i + 1] in ("-", ":") or _LOGGER.fullmatch(toks[i + 1]) or _THREAD.fullmatch(toks[i])
         ):
