@@ -257,3 +257,54 @@ def test_price_config_cache_entries() -> None:
     assert table.cost("my-model", 1000, 0, 1000) == pytest.approx(0.25 * 1000 / 1e6)
     with pytest.raises(ValueError, match="cache_read"):
         PriceTable({"x": {"input": 1, "cached": 2}})
+
+
+def _write_metrics(store: Store, calls: list[tuple[int, int]], *, agent_runs: int = 0) -> None:
+    """GenAI client metrics as the OpenTelemetry SDK exports them, one histogram point per call."""
+    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.resources import Resource
+
+    from runbrief.ingest.otlp import decode_metrics
+    from runbrief.ingest.pipeline import Pipeline
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(resource=Resource.create({"service.name": "agent-app"}), metric_readers=[reader])
+    meter = provider.get_meter("tests")
+    tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
+    duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s")
+    base = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.provider.name": "openai"}
+    for inp, out in calls:
+        tokens.record(inp, {**base, "gen_ai.token.type": "input"})
+        tokens.record(out, {**base, "gen_ai.token.type": "output"})
+        duration.record(0.5, base)
+    for _ in range(agent_runs):
+        duration.record(4.0, {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"})
+    body = encode_metrics(reader.get_metrics_data()).SerializeToString()
+    Pipeline(store).write(decode_metrics(body, "application/x-protobuf"))
+
+
+def test_metrics_only_app_has_calls_tokens_and_cost(store: Store) -> None:
+    _write_metrics(store, [(100, 20), (300, 40)], agent_runs=2)
+    report = ops.run(store, "agents", {})
+    t = report["totals"]
+    assert (t["model_calls"], t["input_tokens"], t["output_tokens"]) == (2, 400, 60)  # agent runs are not calls
+    assert t["cost"] == pytest.approx((400 * 2.5 + 60 * 10.0) / 1e6)
+    assert t["from_metrics"]["model_calls"] == 2
+    ops_by = {(m["model"], m["operation"]): m["operations"] for m in report["metrics"]}
+    assert ops_by == {("gpt-4o", "chat"): 2, (None, "invoke_agent"): 2}
+
+
+@pytest.mark.parametrize("spans_kept", [2, 1])
+def test_metrics_never_double_spans_and_fill_sampled_ones(store: Store, rec: Recorder, spans_kept: int) -> None:
+    calls = [(100, 20), (300, 40)]
+    _write_metrics(store, calls)
+    for i, (inp, out) in enumerate(calls[:spans_kept]):
+        with rec.span("chat gpt-4o", genai_chat("gpt-4o", inp, out), at=i * 1000, ms=500):
+            pass
+    rec.write(store)
+    t = ops.run(store, "agents", {})["totals"]
+    assert (t["model_calls"], t["input_tokens"], t["output_tokens"]) == (2, 400, 60)
+    assert t["cost"] == pytest.approx((400 * 2.5 + 60 * 10.0) / 1e6)
+    assert ("from_metrics" in t) == (spans_kept < 2)

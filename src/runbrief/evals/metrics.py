@@ -96,6 +96,10 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
                          WHERE kind = 'model' AND model IS NOT NULL AND cost IS NULL GROUP BY model ORDER BY calls DESC""")
         totals["unpriced_models"] = [r["model"] for r in unpriced]
         out["totals"] = totals
+        q_models = {r["model"]: r for r in q(f"""SELECT model, count(*) calls,
+                                                    coalesce(sum(input_tokens), 0) input_tokens,
+                                                    coalesce(sum(output_tokens), 0) output_tokens
+                                             FROM {g} WHERE kind = 'model' GROUP BY model""")}
 
         if "model" in sections:
             rows = _models(q, g, limit)
@@ -155,9 +159,58 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
                 r["bucket"] = fmt_ts(r["bucket"])
             _finish(rows)
             out["timeline"] = {"bucket_seconds": secs, "buckets": rows}
+    points = _metric_points(store, scope)
     if "model" in sections:
-        out["metrics"] = _metric_points(store, scope)
+        out["metrics"] = points
+    if not scope.conversation:  # metrics carry no conversation: they cannot fill a conversation's totals
+        _fill_from_metrics(out["totals"], points, q_models, prices)
     return out
+
+
+# Operations of model calls; the duration metric also carries agent runs and tool calls.
+_MODEL_OPS = frozenset(("chat", "text_completion", "embeddings", "generate_content", "completion", None))
+
+
+def _fill_from_metrics(totals: dict[str, Any], points: list[dict[str, Any]], by_model: dict[Any, dict[str, Any]],
+                       prices: PriceTable) -> None:
+    """Model calls, tokens and cost the spans do not show but the GenAI metrics do (spans not
+    exported, or sampled): per model, only what the metrics count beyond the spans is added,
+    so a call seen by both is counted once. ``totals.from_metrics`` says how much came from them."""
+    extra = {"model_calls": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0.0}
+    priced_all = True
+    per_model: dict[Any, dict[str, int]] = {}
+    for p in points:
+        if p["operation"] not in _MODEL_OPS:
+            continue
+        m = per_model.setdefault(p["model"], {"calls": 0, "input_tokens": 0, "output_tokens": 0})
+        m["calls"] += p["operations"] or 0
+        m["input_tokens"] += p["input_tokens"] or 0
+        m["output_tokens"] += p["output_tokens"] or 0
+    for model, m in per_model.items():
+        seen = by_model.get(model, {})
+        calls = max(0, m["calls"] - (seen.get("calls") or 0))
+        inp = max(0, m["input_tokens"] - (seen.get("input_tokens") or 0))
+        outp = max(0, m["output_tokens"] - (seen.get("output_tokens") or 0))
+        if not (calls or inp or outp):
+            continue
+        extra["model_calls"] += calls
+        extra["input_tokens"] += inp
+        extra["output_tokens"] += outp
+        cost = prices.cost(model, inp, outp)
+        if cost is None:
+            priced_all = False
+            if model and model not in totals["unpriced_models"]:
+                totals["unpriced_models"].append(model)
+        else:
+            extra["cost"] += cost
+    if not any(extra[k] for k in ("model_calls", "input_tokens", "output_tokens")):
+        return
+    for k in ("model_calls", "input_tokens", "output_tokens"):
+        totals[k] += extra[k]
+    if extra["cost"] or priced_all:
+        totals["cost"] = _cost((totals["cost"] or 0.0) + extra["cost"])
+    extra["cost"] = _cost(extra["cost"])
+    totals["from_metrics"] = extra
 
 
 def _models(q: Any, g: str, limit: int) -> list[dict[str, Any]]:
@@ -179,7 +232,9 @@ def _models(q: Any, g: str, limit: int) -> list[dict[str, Any]]:
 
 def _metric_points(store: Store, scope: Scope) -> list[dict[str, Any]]:
     """Token usage and call durations from the GenAI metrics (for apps that export metrics
-    but not spans). Delta points add up; a cumulative series counts its latest total."""
+    but not spans), per model and operation (the duration metric also times agent runs and
+    tool calls, which are not model calls). Delta points add up; a cumulative series counts
+    its latest total."""
     start, end, _ = scope._bounds(store)
     where, args = ["name IN ('gen_ai.client.token.usage', 'gen_ai.client.operation.duration')"], []
     if start is not None:
@@ -196,19 +251,21 @@ def _metric_points(store: Store, scope: Scope) -> list[dict[str, Any]]:
               SELECT name, temporality, resource_id, attributes, start_ts, sum, count,
                      coalesce(json_extract_string(attributes, '$."gen_ai.response.model"'),
                               json_extract_string(attributes, '$."gen_ai.request.model"')) model,
-                     json_extract_string(attributes, '$."gen_ai.token.type"') token_type, ts
+                     json_extract_string(attributes, '$."gen_ai.token.type"') token_type,
+                     json_extract_string(attributes, '$."gen_ai.operation.name"') operation, ts
               FROM metric_points WHERE {' AND '.join(where)}),
             series AS (
-              SELECT name, model, token_type,
+              SELECT name, model, operation, token_type,
                      CASE WHEN temporality = 'cumulative' THEN arg_max(sum, ts) ELSE sum(sum) END s,
                      CASE WHEN temporality = 'cumulative' THEN arg_max(count, ts) ELSE sum(count) END c
-              FROM p GROUP BY name, model, token_type, temporality, resource_id, attributes::VARCHAR, start_ts)
-            SELECT model, sum(s) FILTER (WHERE name = 'gen_ai.client.token.usage' AND token_type = 'input') input_tokens,
+              FROM p GROUP BY name, model, operation, token_type, temporality, resource_id, attributes::VARCHAR,
+                              start_ts)
+            SELECT model, operation, sum(s) FILTER (WHERE name = 'gen_ai.client.token.usage' AND token_type = 'input') input_tokens,
                    sum(s) FILTER (WHERE name = 'gen_ai.client.token.usage' AND token_type = 'output') output_tokens,
                    sum(c) FILTER (WHERE name = 'gen_ai.client.operation.duration')::BIGINT operations,
                    sum(s) FILTER (WHERE name = 'gen_ai.client.operation.duration')
                      / nullif(sum(c) FILTER (WHERE name = 'gen_ai.client.operation.duration'), 0) * 1000 mean_ms
-            FROM series GROUP BY model ORDER BY model""",
+            FROM series GROUP BY model, operation ORDER BY model, operation""",
         args,
     )
     for r in rows:
