@@ -127,3 +127,131 @@ def test_a_marked_deploy_explains_the_version_change_it_caused(store: Store) -> 
     pipe.write(_logs("search", "2.0.1", T0 + 3 * 3600 * S))
     rows = store.query("SELECT version, source FROM deploys ORDER BY id")
     assert rows == [{"version": "v2.0.0", "source": "cli"}, {"version": "2.0.1", "source": "inferred"}]
+
+
+# ---------------------------------------------------------------- GitHub webhooks, real payloads
+GITHUB = Path(__file__).resolve().parents[1] / "data" / "github"  # octokit/webhooks payload-examples (MIT)
+HOOK_SECRET = "It's a Secret to Everybody"
+
+
+def _gh(name: str) -> dict:
+    import json
+
+    return json.loads((GITHUB / name).read_text())
+
+
+@pytest.fixture
+def hook(store: Store, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """POST a signed webhook to an in-process server, as GitHub's Hookshot sends it."""
+    import hashlib
+    import hmac
+    import json
+
+    from starlette.testclient import TestClient
+
+    from runbrief.server.app import RunbriefServer, ServerConfig, build_app
+
+    monkeypatch.setenv("RUNBRIEF_GITHUB_SECRET", HOOK_SECRET)
+    server = RunbriefServer(store, ServerConfig(jobs=False))
+    counter = iter(range(10**6))
+
+    def send(event: str, payload: object, delivery: str | None = None, query: str = ""):  # type: ignore[no-untyped-def]
+        body = json.dumps(payload).encode()
+        sig = "sha256=" + hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery or f"d-{next(counter)}",
+                   "X-Hub-Signature-256": sig, "Content-Type": "application/json"}
+        return client.post(f"/api/hooks/github{query}", content=body, headers=headers)
+
+    try:
+        with TestClient(build_app(server), base_url="http://127.0.0.1") as client:
+            yield send
+    finally:
+        server.close()
+
+
+def test_every_real_payload_example_is_answered_without_a_server_error(hook, store: Store) -> None:  # type: ignore[no-untyped-def]
+    answers = {}
+    for f in sorted(GITHUB.glob("*.json")):
+        event = f.name.split("__")[1]
+        r = hook(event, _gh(f.name))
+        assert r.status_code < 500, (f.name, r.text)
+        answers[f.name] = r.status_code
+    # org- and app-level events carry no repository: acknowledged and ignored, never a 400
+    for name in ("installation__created", "membership__added", "organization__member_added", "team__created"):
+        r = hook(name.split("__")[0], _gh(f"api.github.com__{name}.payload.json"))
+        assert r.status_code == 202 and "does not mark deploys" in r.json()["ignored"], r.text
+    assert answers["api.github.com__deployment_status__payload.json"] == 201
+    assert answers["ghes-34__deployment_status__payload.json"] == 201
+    # the example workflow is "test.yml": not a deploy workflow
+    assert answers["api.github.com__workflow_run__completed.payload.json"] == 202
+    rows = store.query("SELECT service, version, commit FROM deploys ORDER BY id")
+    assert rows == [{"service": "Hello-World", "version": "f95f852", "commit": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"},
+                    {"service": "Hello-World", "version": "78a9609", "commit": "78a96099c3f442d7f6e8d1a7d07090091993e65a"}]
+
+
+def test_a_redelivery_or_the_same_deployment_twice_makes_one_deploy(hook, store: Store) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    p = _gh("api.github.com__deployment_status__payload.json")
+    first = hook("deployment_status", p, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    assert first.status_code == 201, first.text
+    again = hook("deployment_status", p, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")  # "Redeliver"
+    assert again.status_code == 200 and again.json()["duplicate"] and again.json()["id"] == first.json()["id"]
+    # the same deployment through a second hook (new delivery ID, a later status update)
+    later = json.loads(json.dumps(p))
+    later["deployment_status"]["updated_at"] = "2019-05-15T15:30:00Z"
+    assert hook("deployment_status", later).json()["id"] == first.json()["id"]
+    # the same commit to the same environment, seen as a workflow run: still one deploy
+    run = _gh("api.github.com__workflow_run__completed.payload.json")
+    run["workflow_run"]["head_sha"] = p["deployment"]["sha"]
+    r = hook("workflow_run", run, query="?workflows=*test*&environment=production&service=Hello-World")
+    assert r.status_code == 200 and r.json()["duplicate"], r.text
+    assert store.scalar("SELECT count(*) FROM deploys") == 1
+    # a new deployment of another commit is a new deploy; going back to the first one is too
+    other = json.loads(json.dumps(p))
+    other["deployment"].update(id=2, sha="0" * 40)
+    assert hook("deployment_status", other).status_code == 201
+    back = json.loads(json.dumps(p))
+    back["deployment"]["id"] = 3
+    assert hook("deployment_status", back).status_code == 201
+    assert store.scalar("SELECT count(*) FROM deploys") == 3
+
+
+@pytest.mark.parametrize(("path", "value", "field"), [
+    (("deployment", "payload"), {"service": 123}, "deployment.payload.service"),
+    (("deployment", "payload"), {"version": ["1"]}, "deployment.payload.version"),
+    (("deployment", "payload"), [1, 2], "deployment.payload"),
+    (("deployment", "sha"), {"x": 1}, "deployment.sha"),
+    (("deployment_status", "environment"), 7, "deployment_status.environment"),
+    (("deployment_status", "state"), ["success"], "deployment_status.state"),
+    (("deployment",), "oops", "deployment_status.deployment"),
+    (("repository",), [], "deployment_status.repository"),
+    (("repository", "name"), {"n": 1}, "repository.name"),
+])
+def test_wrong_types_are_a_400_naming_the_field(hook, path, value, field) -> None:  # type: ignore[no-untyped-def]
+    p = _gh("api.github.com__deployment_status__payload.json")
+    target = p
+    for k in path[:-1]:
+        target = target[k]
+    target[path[-1]] = value
+    r = hook("deployment_status", p)
+    assert r.status_code == 400, r.text
+    assert field in r.json()["error"], r.json()
+
+
+def test_a_ref_is_the_version_only_when_it_is_a_tag(hook) -> None:  # type: ignore[no-untyped-def]
+    from runbrief.ingest.deploys import version_from_ref
+
+    assert version_from_ref("refs/tags/release-7") == "release-7"
+    assert version_from_ref("v1.4.2") == "v1.4.2" and version_from_ref("2024.05.1") == "2024.05.1"
+    for branch in ("feature/JIRA-123-login", "refs/heads/v2", "hotfix-2", "master", "main", "release/1.2"):
+        assert version_from_ref(branch) == "", branch
+    p = _gh("api.github.com__deployment_status__payload.json")
+    p["deployment"]["ref"] = "feature/JIRA-123-login"
+    assert hook("deployment_status", p).json()["deploy"]["version"] == "f95f852"
+    p["deployment"].update(ref="refs/tags/v3.0.0", id=99, sha="1" * 40)
+    assert hook("deployment_status", p).json()["deploy"]["version"] == "v3.0.0"
+    # GitHub also sends the deployment payload as a JSON string
+    p["deployment"].update(payload='{"service": "web", "version": "9"}', id=100, sha="2" * 40)
+    d = hook("deployment_status", p).json()["deploy"]
+    assert (d["service"], d["version"]) == ("web", "9")

@@ -48,6 +48,8 @@ __all__ = [
     "list_deploys",
     "verify_signature",
     "deploy_from_github",
+    "find_github_duplicate",
+    "version_from_ref",
     "ROLLBACK_QUIET_S",
 ]
 
@@ -163,69 +165,172 @@ def _need(obj: Any, key: str, where: str) -> Any:
     return obj[key]
 
 
+def _obj(obj: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    """``obj[key]`` as a JSON object (required): a 400 naming the field otherwise."""
+    value = _need(obj, key, where.split(".", 1)[0])
+    if not isinstance(value, dict):
+        raise IngestError(f"malformed webhook: {where}.{key} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _text(obj: dict[str, Any], key: str, where: str, *, required: bool = False) -> str:
+    """``obj[key]`` as a string ('' when absent and optional); a wrong type is a 400 naming the field.
+
+    Why: a webhook field of the wrong type (``{"service": 123}``) must be the sender's
+    error the sender can read, never a 500 deep in the store.
+    """
+    value = obj.get(key)
+    if value is None or value == "":
+        if required:
+            raise IngestError(f"malformed webhook: missing {where}.{key}")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise IngestError(f"malformed webhook: {where}.{key} must be a string, not {type(value).__name__}")
+    if key in ("service", "environment", "version") and not isinstance(value, str):
+        raise IngestError(f"malformed webhook: {where}.{key} must be a string, not {type(value).__name__}")
+    return str(value)
+
+
+def _deployment_payload(dep: dict[str, Any]) -> dict[str, Any]:
+    """The deployment's free-form ``payload``: GitHub sends an object, or a string (often JSON)."""
+    raw = dep.get("payload")
+    if isinstance(raw, str):
+        try:
+            import orjson
+
+            raw = orjson.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return {}  # a free-text payload carries no service/version: fine
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise IngestError(f"malformed webhook: deployment.payload must be a JSON object, not {type(raw).__name__}")
+    return raw
+
+
+# A ref is a version when it is a tag: ``refs/tags/v1.4.2``, or a bare ref shaped like a
+# release (``v1.4.2``, ``2024.05.1``, ``1.4.2-rc.1``): deployments name a tag without
+# ``refs/tags/``. A branch that merely holds a digit (``feature/JIRA-123-login``) is not.
+_RELEASE_REF = re.compile(r"v?\d+(?:\.\d+)+(?:[-+][0-9A-Za-z][0-9A-Za-z.+-]*)?", re.IGNORECASE)
+
+
+def version_from_ref(ref: str, sha: str = "") -> str:
+    """The version a git ref names, or '' when it is a branch or a commit."""
+    ref = ref.strip()
+    if ref.startswith("refs/tags/"):
+        return ref[len("refs/tags/"):]
+    if not ref or ref == sha or ref.startswith("refs/") or "/" in ref:
+        return ""
+    return ref if _RELEASE_REF.fullmatch(ref) else ""
+
+
 def _workflow_patterns(override: str | None) -> list[str]:
     raw = override or os.environ.get("RUNBRIEF_GITHUB_WORKFLOWS") or DEFAULT_WORKFLOWS
     return [p.strip().lower() for p in raw.split(",") if p.strip()]
+
+
+DEPLOY_EVENTS = ("deployment_status", "workflow_run")
 
 
 def deploy_from_github(event: str, payload: Any, params: dict[str, str] | None = None) -> Deploy | str:
     """A Deploy from a GitHub webhook, or the reason it is not one (a string).
 
     ``params`` (the hook URL's query string) may set ``service``, ``version``,
-    ``environment`` and ``workflows`` (comma-separated name patterns). Raises IngestError
-    for a payload missing what GitHub always sends.
+    ``environment`` and ``workflows`` (comma-separated name patterns). Events that cannot
+    mark a deploy (org- and app-level ones carry no ``repository``) are reasons, never
+    errors: GitHub would show them as failed deliveries. Raises IngestError for a deploy
+    event missing what GitHub always sends, or holding a field of the wrong type.
     """
     params = params or {}
+    if event not in DEPLOY_EVENTS:
+        return f"GitHub event {event!r} does not mark deploys (send deployment_status or workflow_run)"
     if not isinstance(payload, dict):
         raise IngestError(f"malformed {event} payload: expected a JSON object")
-    repo = _need(payload, "repository", event)
-    repo_name = str(_need(repo, "name", f"{event} repository"))
+    repo = _obj(payload, "repository", event)
+    repo_name = _text(repo, "name", "repository", required=True)
+    full_name = _text(repo, "full_name", "repository") or repo_name
     if event == "deployment_status":
-        status = _need(payload, "deployment_status", event)
-        dep = _need(payload, "deployment", event)
-        state = str(_need(status, "state", "deployment_status"))
+        status = _obj(payload, "deployment_status", event)
+        dep = _obj(payload, "deployment", event)
+        state = _text(status, "state", "deployment_status", required=True)
         if state != "success":
             return f"deployment_status state is {state!r}; only 'success' marks a deploy"
-        sha = str(_need(dep, "sha", "deployment"))
-        extra = dep.get("payload") if isinstance(dep.get("payload"), dict) else {}
-        ref = str(dep.get("ref") or "")
-        version = (params.get("version") or extra.get("version")
-                   or (ref if ref and ref != sha and re.search(r"\d", ref) else "") or sha[:7])
+        sha = _text(dep, "sha", "deployment", required=True)
+        extra = _deployment_payload(dep)
+        ref = _text(dep, "ref", "deployment")
+        version = (params.get("version") or _text(extra, "version", "deployment.payload")
+                   or version_from_ref(ref, sha) or sha[:7])
+        creator = dep.get("creator") if isinstance(dep.get("creator"), dict) else {}
         return make_deploy(
-            params.get("service") or extra.get("service") or repo_name, str(version), commit=sha,
-            environment=params.get("environment") or status.get("environment") or dep.get("environment"),
-            at=status.get("updated_at") or status.get("created_at") or None, source="github",
+            params.get("service") or _text(extra, "service", "deployment.payload") or repo_name, version,
+            commit=sha,
+            environment=params.get("environment") or _text(status, "environment", "deployment_status")
+            or _text(dep, "environment", "deployment"),
+            at=_text(status, "updated_at", "deployment_status") or _text(status, "created_at", "deployment_status")
+            or None, source="github",
             attributes={k: v for k, v in {
-                "github.event": event, "github.repository": repo.get("full_name"), "github.ref": ref,
-                "github.deployment_id": dep.get("id"), "url": status.get("target_url") or status.get("log_url"),
-                "github.creator": (dep.get("creator") or {}).get("login"),
+                "github.event": event, "github.repository": full_name, "github.ref": ref,
+                "github.deployment_id": dep.get("id"),
+                "url": _text(status, "target_url", "deployment_status") or _text(status, "log_url",
+                                                                                 "deployment_status"),
+                "github.creator": creator.get("login"),
             }.items() if v},
         )
-    if event == "workflow_run":
-        run = _need(payload, "workflow_run", event)
-        action = payload.get("action")
-        if action != "completed":
-            return f"workflow_run action is {action!r}; only 'completed' runs mark a deploy"
-        conclusion = run.get("conclusion")
-        if conclusion != "success":
-            return f"workflow_run conclusion is {conclusion!r}; only successful runs mark a deploy"
-        name = str(run.get("name") or (payload.get("workflow") or {}).get("name") or "")
-        path = str(run.get("path") or "")
-        pats = _workflow_patterns(params.get("workflows"))
-        if not any(fnmatch.fnmatch(name.lower(), p) or fnmatch.fnmatch(path.lower(), p) for p in pats):
-            return (f"workflow {name!r} does not match the deploy workflow patterns {', '.join(pats)} "
-                    "(set RUNBRIEF_GITHUB_WORKFLOWS or ?workflows=)")
-        sha = str(_need(run, "head_sha", "workflow_run"))
-        return make_deploy(
-            params.get("service") or repo_name, params.get("version") or sha[:7], commit=sha,
-            environment=params.get("environment"),
-            at=run.get("updated_at") or run.get("run_started_at") or None, source="github",
-            attributes={k: v for k, v in {
-                "github.event": event, "github.repository": repo.get("full_name"), "github.workflow": name,
-                "github.branch": run.get("head_branch"), "github.run_id": run.get("id"), "url": run.get("html_url"),
-            }.items() if v},
-        )
-    return f"GitHub event {event!r} does not mark deploys (send deployment_status or workflow_run)"
+    run = _obj(payload, "workflow_run", event)
+    action = payload.get("action")
+    if action != "completed":
+        return f"workflow_run action is {action!r}; only 'completed' runs mark a deploy"
+    conclusion = run.get("conclusion")
+    if conclusion != "success":
+        return f"workflow_run conclusion is {conclusion!r}; only successful runs mark a deploy"
+    workflow = payload.get("workflow") if isinstance(payload.get("workflow"), dict) else {}
+    name = _text(run, "name", "workflow_run") or _text(workflow, "name", "workflow")
+    path = _text(run, "path", "workflow_run")
+    pats = _workflow_patterns(params.get("workflows"))
+    if not any(fnmatch.fnmatch(name.lower(), p) or fnmatch.fnmatch(path.lower(), p) for p in pats):
+        return (f"workflow {name!r} does not match the deploy workflow patterns {', '.join(pats)} "
+                "(set RUNBRIEF_GITHUB_WORKFLOWS or ?workflows=)")
+    sha = _text(run, "head_sha", "workflow_run", required=True)
+    return make_deploy(
+        params.get("service") or repo_name, params.get("version") or sha[:7], commit=sha,
+        environment=params.get("environment"),
+        at=_text(run, "updated_at", "workflow_run") or _text(run, "run_started_at", "workflow_run") or None,
+        source="github",
+        attributes={k: v for k, v in {
+            "github.event": event, "github.repository": full_name, "github.workflow": name,
+            "github.branch": _text(run, "head_branch", "workflow_run"), "github.run_id": run.get("id"),
+            "url": _text(run, "html_url", "workflow_run"),
+        }.items() if v},
+    )
+
+
+def find_github_duplicate(store: Store, d: Deploy, delivery: str) -> str | None:
+    """The evidence ID of a deploy this GitHub delivery already made, or None.
+
+    Why: GitHub redelivers (same ``X-GitHub-Delivery``), and one deployment reaches us
+    more than once (a repository hook and an org hook, deployment_status and the workflow
+    run behind it). The same delivery, the same deployment ID of the same repository, or
+    the same commit already being the latest deploy of that service and environment is
+    one deploy, not several. A later redeploy of a commit after another is a new deploy.
+    """
+    repo = str(d.attributes.get("github.repository") or "")
+    dep_id = d.attributes.get("github.deployment_id")
+    conds = ["json_extract_string(attributes, '$.\"github.delivery\"') = ?"]
+    args: list[Any] = [delivery or "\x00"]
+    if dep_id is not None:
+        conds.append("(json_extract_string(attributes, '$.\"github.repository\"') = ? "
+                     "AND json_extract_string(attributes, '$.\"github.deployment_id\"') = ?)")
+        args += [repo, str(dep_id)]
+    rows = store.query(f"SELECT max(id) id FROM deploys WHERE source = 'github' AND ({' OR '.join(conds)})", args)
+    if rows and rows[0]["id"] is not None:
+        return ids.make("dep", rows[0]["id"])
+    if d.commit:
+        rows = store.query(
+            """SELECT id, commit FROM deploys WHERE service = ? AND coalesce(environment, '') = ?
+               ORDER BY ts DESC, id DESC LIMIT 1""", [d.service, d.environment or ""])
+        if rows and rows[0]["commit"] == d.commit:
+            return ids.make("dep", rows[0]["id"])
+    return None
 
 
 # ---------------------------------------------------------------- inferred deploys

@@ -5,7 +5,9 @@
 - ``POST /api/hooks/github`` — ``deployment_status`` and ``workflow_run`` webhooks as
   GitHub sends them (JSON or form-encoded ``payload=``). With ``RUNBRIEF_GITHUB_SECRET``
   set, ``X-Hub-Signature-256`` must match (401 otherwise); a malformed payload is a 400
-  with the reason; events that mark no deploy get 202 with the reason.
+  naming the field; events that mark no deploy (org- and app-level ones included) get
+  202 with the reason; a redelivery or a deployment already recorded answers 200 with
+  the deploy it made (``duplicate: true``), so retries are safe.
 - ``POST /api/ingest`` — a log file's bytes streamed (chunked; ``Content-Encoding: gzip``
   accepted), parsed by ``LogStream`` as they arrive. Query: ``name``, ``service``,
   ``format``, ``ref_ns``.
@@ -35,7 +37,13 @@ from starlette.routing import Route
 from runbrief import ids
 from runbrief.errors import IngestError, Overloaded, RunbriefError, UsageError
 from runbrief.ingest._decode import Gunzip, TooLarge
-from runbrief.ingest.deploys import deploy_from_github, find_deploy_id, make_deploy, verify_signature
+from runbrief.ingest.deploys import (
+    deploy_from_github,
+    find_deploy_id,
+    find_github_duplicate,
+    make_deploy,
+    verify_signature,
+)
 from runbrief.ingest.logfiles import LogStream
 from runbrief.ingest.pipeline import Batch
 from runbrief.server.bodies import read_body
@@ -130,7 +138,20 @@ async def github_hook(request: Request) -> Response:
         result = deploy_from_github(event, payload, dict(request.query_params))
         if isinstance(result, str):
             return _json({"ignored": result, "event": event}, 202)
-        return _json(await _record_deploy(request, result), 201)
+        delivery = request.headers.get("x-github-delivery", "").strip()[:200]
+        if delivery:
+            result.attributes["github.delivery"] = delivery
+        server = request.app.state.runbrief
+        # check-then-write under one lock: two deliveries of one deployment racing make one deploy
+        lock = getattr(server, "_github_hook_lock", None)
+        if lock is None:
+            lock = server._github_hook_lock = asyncio.Lock()
+        async with lock:
+            dup = await asyncio.to_thread(find_github_duplicate, server.store, result, delivery)
+            if dup is not None:
+                obj = await asyncio.to_thread(ids.resolve, server.store, dup)
+                return _json({"id": dup, "deploy": obj, "duplicate": True}, 200)
+            return _json(await _record_deploy(request, result), 201)
     except RunbriefError as exc:
         return _error(exc)
 
