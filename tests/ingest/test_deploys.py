@@ -255,3 +255,39 @@ def test_a_ref_is_the_version_only_when_it_is_a_tag(hook) -> None:  # type: igno
     p["deployment"].update(payload='{"service": "web", "version": "9"}', id=100, sha="2" * 40)
     d = hook("deployment_status", p).json()["deploy"]
     assert (d["service"], d["version"]) == ("web", "9")
+
+
+def test_the_documented_set_up_works_on_a_reachable_server_with_a_token(store: Store,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/github-actions.md: --host 0.0.0.0 --token T plus RUNBRIEF_GITHUB_SECRET; GitHub sends no bearer."""
+    import hashlib
+    import hmac
+    import json
+
+    from starlette.testclient import TestClient
+
+    from runbrief.server.app import RunbriefServer, ServerConfig, build_app
+
+    token = "t0k3n-" + "x" * 26
+    server = RunbriefServer(store, ServerConfig(jobs=False, token=token, host="0.0.0.0"))
+    body = json.dumps(_gh("api.github.com__deployment_status__payload.json")).encode()
+    headers = {"X-GitHub-Event": "deployment_status", "X-GitHub-Delivery": "a1", "Content-Type": "application/json",
+               "Host": "runbrief.internal:4318"}
+    sig = "sha256=" + hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    try:
+        with TestClient(build_app(server), base_url="http://runbrief.internal:4318") as c:
+            monkeypatch.delenv("RUNBRIEF_GITHUB_SECRET", raising=False)
+            assert c.post("/api/hooks/github", content=body, headers={**headers, "X-Hub-Signature-256": sig}
+                          ).status_code == 401  # no secret configured: the bearer token is wanted
+            monkeypatch.setenv("RUNBRIEF_GITHUB_SECRET", HOOK_SECRET)
+            assert c.post("/api/hooks/github", content=body, headers=headers).status_code == 401  # unsigned
+            bad = "sha256=" + "0" * 64
+            assert c.post("/api/hooks/github", content=body, headers={**headers, "X-Hub-Signature-256": bad}
+                          ).status_code == 401
+            r = c.post("/api/hooks/github", content=body, headers={**headers, "X-Hub-Signature-256": sig})
+            assert r.status_code == 201, r.text
+            # the signature opens the hook only: every other route still wants the bearer token
+            assert c.post("/api/deploys", json={"service": "a", "version": "1"}, headers={"Host": headers["Host"],
+                          "X-Hub-Signature-256": sig}).status_code == 401
+    finally:
+        server.close()
