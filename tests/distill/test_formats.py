@@ -199,6 +199,9 @@ def test_thread_after_level_is_header_but_message_brackets_stay() -> None:
         # fluentd's own log
         ("2024-01-31 23:59:05 +0100 [info]: fluent/log.rb:330:info: starting fluentd-1.16.2",
          "fluent/log.rb:330:info: starting fluentd-1.16.2", "INFO", {}),
+        # Cassandra's logback pattern "%-5level [%thread] %date{ISO8601} %F:%L - %msg": level first, then time
+        ("INFO  [main] 2024-01-31 23:59:05,123 CassandraDaemon.java:601 - Startup complete", "Startup complete",
+         "INFO", {"process": "main", "logger": "CassandraDaemon.java:601"}),
         # MySQL 8's error log
         ("2024-01-31T23:59:05.123456Z 0 [System] [MY-010116] [Server] /usr/sbin/mysqld (mysqld 8.0.35) starting",
          "[Server] /usr/sbin/mysqld (mysqld 8.0.35) starting", "INFO", {}),

@@ -326,6 +326,8 @@ def _is_level(tok: str) -> str:
     return ""
 
 
+_DATE_FIRST = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{10}(?:\.\d+)?$|\d{13}$")
+_SRC_LINE = re.compile(r"[\w$.-]+\.[a-z]{1,5}:\d+")
 _BR_PID = re.compile(r"\[\d+\]")
 _STRONG_TS = re.compile(r"\d{10}(?:\.\d+)?|\d{13}|\d{4}-\d\d-\d\d[T_:\-]\d\d[:.]\d\d[:.]\d\d.*")
 
@@ -453,6 +455,7 @@ def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
     if not has_ts and level_at > 0:
         return None  # a level word deep in a line without a time is message text
     host_idx = logger_idx = -1
+    late_ts: list[int] = []
     process: tuple[Any, ...] | None = None
     i = anchor + 1
     n = len(toks)
@@ -477,9 +480,16 @@ def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
         ):
             process = ("strip", i)
             i += 1
+        if not has_ts and i < n and _DATE_FIRST.match(toks[i]):  # Cassandra: "LEVEL [thread] <date> <time> ..."
+            while i < n and kinds[i] == "ts":
+                late_ts.append(i)
+                i += 1
+            if i + 1 < n and _SRC_LINE.fullmatch(toks[i]) and toks[i + 1] in ("-", ":"):
+                logger_idx = i  # "CassandraDaemon.java:123 - msg"
+                i += 1
         # after a thread, a logger says so with ":" or a separator ("[main] power/control
         # problem" is message text); right after the level, oslo's logger has neither
-        if i < n and _LOGGER.fullmatch(toks[i]) and (
+        if logger_idx < 0 and i < n and _LOGGER.fullmatch(toks[i]) and (
             process is None or toks[i].endswith(":") or (i + 1 < n and toks[i + 1] in ("-", ":", "|"))
         ):
             logger_idx = i
@@ -503,7 +513,7 @@ def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
             i += 1
         elif i < n and toks[i] in ("-", "|"):
             i += 1
-    ts_idx = _time_tokens(toks, kinds, anchor)
+    ts_idx = _time_tokens(toks, kinds, anchor) + tuple(late_ts)
     return (i, ts_idx, level_at, host_idx, process, logger_idx, "level" if level_at >= 0 else "timestamp")
 
 
