@@ -176,6 +176,17 @@ def test_loop_seen_with_client_only_instrumentation(store: Store, rec: Recorder)
     assert [(p["details"]["tool"], p["details"]["calls"]) for p in loops] == [("get_status", 6)]
     report = ops.run(store, "agents", {})
     assert report["totals"]["tool_calls"] == 9 and report["totals"]["tool_calls_requested_only"] == 9
+    status = next(r for r in report["tools"] if r["tool"] == "get_status")
+    assert (status["calls"], status["timed_calls"], status["requested_only"], status["p95_ms"]) == (6, 0, 6, 0.0)
+    # The text output renders a report whose tool calls have no spans of their own.
+    import io
+
+    from rich.console import Console
+
+    from runbrief.cli.agents import _render_agents
+    buf = io.StringIO()
+    _render_agents(Console(file=buf, width=160), report)
+    assert "get_status" in buf.getvalue() and "9 tool calls" in buf.getvalue()
 
 
 def test_missing_arguments_are_unknown_not_identical(store: Store, rec: Recorder) -> None:

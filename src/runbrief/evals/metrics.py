@@ -29,6 +29,9 @@ EXAMPLES = 5
 _EVIDENCE = f"list('spn_' || span_id ORDER BY error DESC, duration_ms DESC)[1:{EXAMPLES}]"
 _LATENCY = """round(quantile_cont(duration_ms, 0.5), 3) AS p50_ms, round(quantile_cont(duration_ms, 0.95), 3) AS p95_ms,
               round(max(duration_ms), 3) AS max_ms"""
+_TOOL_LATENCY = """coalesce(round(quantile_cont(duration_ms, 0.5), 3), 0.0) AS p50_ms,
+                   coalesce(round(quantile_cont(duration_ms, 0.95), 3), 0.0) AS p95_ms,
+                   coalesce(round(max(duration_ms), 3), 0.0) AS max_ms"""
 _ERRORS = "count(*) FILTER (WHERE error) AS errors, round(count(*) FILTER (WHERE error) / count(*), 4) AS error_rate"
 _TOKENS = """coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens, coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
              coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
@@ -105,9 +108,14 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
             rows = _models(q, g, limit)
             out["models"] = rows
         if "tool" in sections:
+            # Tool calls seen only in a model's output messages have no duration: the latency is over
+            # the timed ones (``timed_calls``), 0 when there are none (the text table formats numbers).
             out["tools"] = q(f"""SELECT tool_name AS tool, count(*) calls, {_ERRORS},
                                         round(1 - count(*) FILTER (WHERE error) / count(*), 4) AS success_rate,
-                                        {_LATENCY}, count(DISTINCT conversation) conversations, {_EVIDENCE} span_ids
+                                        count(duration_ms) timed_calls,
+                                        count(*) FILTER (WHERE source = 'requested') requested_only,
+                                        {_TOOL_LATENCY}, count(DISTINCT conversation) conversations,
+                                        {_EVIDENCE} span_ids
                                  FROM {g} WHERE kind = 'tool' GROUP BY tool_name
                                  ORDER BY calls DESC, tool LIMIT ?""", [limit])
         if "agent" in sections:
