@@ -219,3 +219,21 @@ def test_more_framework_headers(line: str, message: str, level: str, fields: dic
 def test_bracket_only_levels_stay_words_elsewhere() -> None:
     assert split_header("System ready after 3 s").message == "System ready after 3 s"
     assert split_header("Note: disk almost full").message == "Note: disk almost full"
+
+
+@pytest.mark.parametrize(
+    ("line", "message", "level", "process"),
+    [
+        # Ruby's Logger documentation (default formatter)
+        ("I, [1999-03-03T02:34:24.895701 #19074]  INFO -- Main: info.", "info.", "INFO", "19074"),
+        # Redis server start-up (pid:role, then its level mark)
+        ("1:C 04 Jan 2024 12:00:00.001 # Warning: no config file specified, using the default config.",
+         "Warning: no config file specified, using the default config.", "WARN", "1"),
+        ("1:M 04 Jan 2024 12:00:00.123 * Ready to accept connections tcp", "Ready to accept connections tcp",
+         "INFO", "1"),
+    ],
+)
+def test_ruby_and_redis_headers(line: str, message: str, level: str, process: str) -> None:
+    h = split_header(line)
+    assert (h.message, h.level, h.process) == (message, level, process)
+    assert h.ts_ns is not None

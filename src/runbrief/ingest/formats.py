@@ -201,6 +201,16 @@ _ACCESS = re.compile(
 _NGINX_ERR = re.compile(
     r"(?P<ts>\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[(?P<lvl>[a-z]+)\] (?P<pid>\d+)#\d+: (?:\*\d+ )?(?P<msg>.*)$", re.S
 )
+# Ruby's Logger: "I, [1999-03-03T02:34:24.895701 #19074]  INFO -- Main: info."
+_RUBY = re.compile(
+    r"[DIWEFAU], \[(?P<ts>[\dT:.+\- ]+) #(?P<pid>\d+)\] +(?P<lvl>[A-Z]+) -- (?P<logger>[^:]*?): ?(?P<msg>.*)$", re.S
+)
+# Redis: "1:M 04 Jan 2024 12:00:00.123 * Ready to accept connections" (pid:role, level mark)
+_REDIS = re.compile(
+    r"(?P<pid>\d+):(?P<role>[XCSM]) (?P<ts>\d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d{3}) (?P<lvl>[.\-*#]) (?P<msg>.*)$",
+    re.S,
+)
+_REDIS_LEVELS = {".": "DEBUG", "-": "DEBUG", "*": "INFO", "#": "WARN"}
 _PYDEFAULT = re.compile(r"(?P<lvl>DEBUG|INFO|WARNING|ERROR|CRITICAL):(?P<logger>[\w.]+):(?P<msg>.*)$", re.S)
 
 # name -> (regex, ts group, level group, host group, process group, logger group)
@@ -213,6 +223,8 @@ FORMATS: dict[str, tuple[re.Pattern[str], str, str, str, str, str]] = {
     "access": (_ACCESS, "ts", "", "host", "", ""),
     "nginx-error": (_NGINX_ERR, "ts", "lvl", "", "pid", ""),
     "python-default": (_PYDEFAULT, "", "lvl", "", "", "logger"),
+    "ruby": (_RUBY, "ts", "lvl", "", "pid", "logger"),
+    "redis": (_REDIS, "ts", "lvl", "", "pid", ""),
 }
 _FIRST = {  # cheap first-character filter for each regex family
     "rfc5424": "<",
@@ -223,6 +235,8 @@ _FIRST = {  # cheap first-character filter for each regex family
     "access": None,
     "nginx-error": "0123456789",
     "python-default": "DIWEC",
+    "ruby": "DIWEFAU",
+    "redis": "0123456789",
 }
 
 
@@ -233,6 +247,8 @@ def _from_regex(name: str, m: re.Match[str], want_ts: bool = True) -> Header:
     if g_lvl == "pri":
         if d.get("pri"):
             level = _SYSLOG_PRI[int(d["pri"]) % 8]
+    elif name == "redis":
+        level = _REDIS_LEVELS[d["lvl"]]
     elif g_lvl:
         level = level_of(d.get(g_lvl) or "")
     process = d.get(g_proc) or "" if g_proc else ""
@@ -544,7 +560,7 @@ def _pipes(line: str, want_ts: bool = True) -> Header | None:
 
 
 _MONTH_INITIALS = "JFMASOND"
-_ORDER = ("rfc5424", "syslog", "klog", "logcat", "nginx-error", "access", "python-default")
+_ORDER = ("rfc5424", "syslog", "klog", "logcat", "nginx-error", "access", "python-default", "ruby", "redis")
 
 
 def split_header(line: str, fmt: str | None = None, *, ts: bool = True) -> Header:
