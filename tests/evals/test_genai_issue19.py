@@ -319,3 +319,28 @@ def test_metrics_never_double_spans_and_fill_sampled_ones(store: Store, rec: Rec
     assert (t["model_calls"], t["input_tokens"], t["output_tokens"]) == (2, 400, 60)
     assert t["cost"] == pytest.approx((400 * 2.5 + 60 * 10.0) / 1e6)
     assert ("from_metrics" in t) == (spans_kept < 2)
+
+
+def test_what_is_not_one_call(store: Store, rec: Recorder) -> None:
+    """A fake server answering every call with one constant ID, sequential identical calls, and
+    parallel calls of one client without IDs stay separate calls; an SDK span beside an
+    OpenInference span of the same call (siblings, two conventions) is one."""
+    with rec.span("run", at=0, ms=20_000):
+        for i in range(3):  # constant response ID, same tokens, one after another
+            with rec.span("chat gpt-4o", genai_chat("gpt-4o", 50, 5, **{"gen_ai.response.id": "chatcmpl-fixed"}),
+                          at=i * 1000, ms=400):
+                pass
+        for i in range(2):  # two parallel calls of one client, no IDs, same tokens
+            with rec.span("chat gpt-4o", genai_chat("gpt-4o", 70, 9), at=5000 + i, ms=400):
+                pass
+        # siblings from two conventions, the same call
+        with rec.span("ChatCompletion", {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o",
+                                         "llm.token_count.prompt": 90, "llm.token_count.completion": 3},
+                      at=8000, ms=400):
+            pass
+        with rec.span("chat gpt-4o", genai_chat("gpt-4o", 90, 3), at=8001, ms=398):
+            pass
+    rec.write(store)
+    models = _models(genai.calls(store, Scope()))
+    assert sorted((m["input_tokens"], m["merged_spans"]) for m in models) == \
+        [(50, 1), (50, 1), (50, 1), (70, 1), (70, 1), (90, 2)]

@@ -220,21 +220,29 @@ SELECT trace_id, span_id, parent_span_id, service, name, start_ts, start_ns, end
        'span' AS source,
        1::BIGINT AS merged_spans,
        CASE WHEN kind = 'model' THEN output_messages END AS output_messages,
-       CASE WHEN kind = 'model' THEN tc_attrs END AS tc_attrs
+       CASE WHEN kind = 'model' THEN tc_attrs END AS tc_attrs,
+       CASE WHEN oi_kind IS NOT NULL THEN 'openinference' WHEN tl_kind IS NOT NULL OR request_type IS NOT NULL
+            THEN 'openllmetry' ELSE 'otel' END AS _family
 FROM _typed
 WHERE kind IS NOT NULL
 ), _m AS MATERIALIZED (
     SELECT *, {_RICHNESS} AS _rich FROM _rows WHERE kind = 'model'
 ), _links AS (
+    -- The same response ID, overlapping in time (a server that answers every call with one
+    -- constant ID must not fold sequential calls into one).
     SELECT a.span_id, b.span_id AS other FROM _m a JOIN _m b
         ON a.response_id = b.response_id AND a.span_id <> b.span_id
+    WHERE a.start_ns <= b.end_ns AND b.start_ns <= a.end_ns
+      AND (a.input_tokens IS NULL OR b.input_tokens IS NULL OR a.input_tokens = b.input_tokens)
     UNION
+    -- No ID to go by: the same tokens and model, overlapping, one nested in the other, or siblings
+    -- recorded by two different conventions (two parallel calls of one client are siblings too).
     SELECT a.span_id, b.span_id FROM _m a JOIN _m b
         ON a.trace_id = b.trace_id AND a.input_tokens = b.input_tokens AND a.span_id <> b.span_id
        AND a.output_tokens IS NOT DISTINCT FROM b.output_tokens
     WHERE (a.response_id IS NULL OR b.response_id IS NULL OR a.response_id = b.response_id)
       AND (b.span_id = a.parent_span_id OR a.span_id = b.parent_span_id
-           OR a.parent_span_id IS NOT DISTINCT FROM b.parent_span_id)
+           OR (a.parent_span_id IS NOT DISTINCT FROM b.parent_span_id AND a._family <> b._family))
       AND a.start_ns <= b.end_ns AND b.start_ns <= a.end_ns
       AND (a.model IS NULL OR b.model IS NULL OR contains(lower(a.model), lower(b.model))
            OR contains(lower(b.model), lower(a.model)))
