@@ -41,6 +41,7 @@ __all__ = [
     "SIGNAL_REASONS",
     "signal_for",
     "event_from_object",
+    "events_from_pod",
     "events_from_document",
     "describe",
     "correlate",
@@ -57,8 +58,10 @@ SIGNAL_REASONS: dict[str, str] = {
     "Unhealthy": "a liveness, readiness or startup probe failed",
     "BackOff": "Kubernetes is backing off restarting a failed container",
     "Evicted": "the pod was evicted from its node (memory, disk or PID pressure)",
+    "CreateContainerConfigError": "the container cannot be created from its spec (a missing ConfigMap, Secret or key)",
 }
 
+_MARKER = re.compile(r"(?:Pull|Watch)[A-Z][A-Za-z]*")  # k8sobjects receiver markers: PullEnd, ...
 _PROBE = re.compile(r"\b(Liveness|Readiness|Startup) probe\b", re.I)
 _CONTAINER = re.compile(r"spec\.(?:initC|ephemeralC|c)ontainers\{([^}]+)\}")
 
@@ -66,7 +69,8 @@ _CONTAINER = re.compile(r"spec\.(?:initC|ephemeralC|c)ontainers\{([^}]+)\}")
 def signal_for(reason: str, message: str = "") -> str:
     """The first-class signal an event reports ('' for routine events)."""
     r, m = reason or "", message or ""
-    if r in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "FailedScheduling", "Evicted", "OOMKilled"):
+    if r in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "FailedScheduling", "Evicted", "OOMKilled",
+             "CreateContainerConfigError"):
         return r
     if r == "BackOff":
         if "pulling image" in m or "ImagePullBackOff" in m:
@@ -170,6 +174,87 @@ def describe(obj: Any) -> str:
     return f"a JSON object with keys {keys}"
 
 
+def _is_list_event(item: dict[str, Any], list_kind: str) -> bool:
+    """An item of a list is an Event: it says so, or the list is an EventList and it looks like one.
+
+    Why: the API server leaves ``kind``/``apiVersion`` off list items (``kubectl get --raw
+    /api/v1/events``, ``kubectl cluster-info dump``); only kubectl's own printing adds them.
+    """
+    if is_k8s_event(item):
+        return True
+    if item.get("kind") not in (None, "", "Event"):
+        return False
+    has_object = "involvedObject" in item or "regarding" in item
+    return has_object and (list_kind == "EventList" or "reason" in item)
+
+
+# Container states that are trouble, as the kubelet reports them in pod status.
+_WAITING_SIGNALS = {
+    "CrashLoopBackOff": "CrashLoopBackOff", "ImagePullBackOff": "ImagePullBackOff",
+    "ErrImagePull": "ErrImagePull", "CreateContainerConfigError": "CreateContainerConfigError",
+    "CreateContainerError": "CreateContainerConfigError", "InvalidImageName": "ErrImagePull",
+    "RunContainerError": "CrashLoopBackOff",
+}
+
+
+def events_from_pod(pod: dict[str, Any], channel: str = "kubectl") -> list[Event]:
+    """Events a Pod's status holds (``kubectl get pods -o json``, a watch, k8sobjects pods).
+
+    Why: OOMKilled is never an Event: the kubelet writes it into the container's
+    ``lastState.terminated`` (or ``state.terminated``), and a waiting reason
+    (CrashLoopBackOff, ImagePullBackOff, CreateContainerConfigError) lives in
+    ``state.waiting``. Each becomes an Event on the pod with its ``signal`` and the
+    container's restart count. Its uid is stable per container, reason and termination
+    (or restart count), so the same status listed twice, or watched again, is one event.
+    """
+    meta = pod.get("metadata") if isinstance(pod.get("metadata"), dict) else {}
+    status = pod.get("status") if isinstance(pod.get("status"), dict) else {}
+    name = str(meta.get("name") or "")
+    namespace = str(meta.get("namespace") or "")
+    pod_uid = str(meta.get("uid") or f"{namespace}/{name}")
+    node = (pod.get("spec") or {}).get("nodeName") if isinstance(pod.get("spec"), dict) else None
+    fallback_ns = to_ns(_first(status.get("startTime"), meta.get("creationTimestamp")))
+    out: list[Event] = []
+    for group in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
+        for cs in status.get(group) or []:
+            if not isinstance(cs, dict):
+                continue
+            container = str(cs.get("name") or "")
+            restarts = cs.get("restartCount") if isinstance(cs.get("restartCount"), int) else 0
+            found: list[tuple[str, str, str, int, str]] = []  # reason, signal, message, ts, key
+            for where in ("state", "lastState"):
+                st = cs.get(where) if isinstance(cs.get(where), dict) else {}
+                term = st.get("terminated") if isinstance(st.get("terminated"), dict) else None
+                if term and term.get("reason") == "OOMKilled":
+                    t = to_ns(_first(term.get("finishedAt"), term.get("startedAt"))) or fallback_ns
+                    msg = (f"container {container} was OOMKilled (exit code {term.get('exitCode')})"
+                           + (f": {term['message']}" if term.get("message") else ""))
+                    found.append(("OOMKilled", "OOMKilled", msg, t,
+                                  str(_first(term.get("containerID"), term.get("finishedAt"), restarts))))
+            wait = (cs.get("state") or {}).get("waiting") if isinstance(cs.get("state"), dict) else None
+            if isinstance(wait, dict) and wait.get("reason") in _WAITING_SIGNALS:
+                reason = str(wait["reason"])
+                last = (cs.get("lastState") or {}).get("terminated") or {}
+                t = to_ns(last.get("finishedAt")) if isinstance(last, dict) else 0
+                found.append((reason, _WAITING_SIGNALS[reason], str(wait.get("message") or reason),
+                              t or fallback_ns, f"restarts={restarts}"))
+            seen_keys: set[str] = set()
+            for reason, sig, msg, t, key in found:
+                uid = f"pod-status:{pod_uid}:{container}:{reason}:{key}"
+                if uid in seen_keys:
+                    continue
+                seen_keys.add(uid)
+                attrs: dict[str, Any] = {"ingest": channel, "k8s.event.uid": uid, "k8s.container.name": container,
+                                         "k8s.object.uid": meta.get("uid") or "", "signal": sig,
+                                         "k8s.container.restart_count": restarts, "from": "pod.status"}
+                if node:
+                    attrs["k8s.node.name"] = node
+                out.append(Event(ts_ns=t, reason=reason, message=msg, type="Warning", object_kind="Pod",
+                                 object_name=name, namespace=namespace, count=1, first_ns=t, last_ns=t,
+                                 source="kubelet", attributes={k: v for k, v in attrs.items() if v != ""}))
+    return out
+
+
 def is_k8s_object(obj: Any) -> bool:
     if not isinstance(obj, dict):
         return False
@@ -190,10 +275,22 @@ def events_from_document(obj: Any, *, channel: str = "kubectl", strict: bool = T
         return events_from_document(obj["object"], channel=channel, strict=strict)
     if isinstance(obj, dict) and is_k8s_event(obj):
         return [event_from_object(obj, channel)]
+    if isinstance(obj, dict) and obj.get("kind") == "Pod":
+        return events_from_pod(obj, channel)
     items = obj.get("items") if isinstance(obj, dict) else None
     if isinstance(items, list):
-        events = [event_from_object(i, channel) for i in items if isinstance(i, dict) and is_k8s_event(i)]
-        if events or not items:
+        list_kind = str(obj.get("kind") or "")
+        events: list[Event] = []
+        pods = 0
+        for i in items:
+            if not isinstance(i, dict):
+                continue
+            if _is_list_event(i, list_kind):
+                events.append(event_from_object(i, channel))
+            elif i.get("kind") == "Pod" or (list_kind == "PodList" and "status" in i):
+                pods += 1
+                events.extend(events_from_pod(i, channel))
+        if events or pods or not items:
             return events
     if strict:
         raise IngestError(
@@ -253,8 +350,19 @@ def log_to_event(rec: LogRecord) -> tuple[bool, list[Event]]:
     if a.get("event.domain") == "k8s" or "k8s.resource.name" in a:  # k8sobjects receiver
         resource_name = str(a.get("k8s.resource.name") or "")
         obj = _body_object(rec.body)
-        if obj is None:
-            return False, []
+        if obj is None or not isinstance(obj, dict):
+            # the receiver's own markers (``PullEnd`` after a pull-mode round) are no log
+            # line of an "unknown_service"; any other text is kept as the log it is
+            body = rec.body.strip() if isinstance(rec.body, str) else rec.body
+            marker = body in (None, "") or (isinstance(body, str) and _MARKER.fullmatch(body) is not None)
+            return (True, []) if marker else (False, [])
+        inner = obj.get("object") if isinstance(obj.get("object"), dict) else obj
+        if resource_name == "pods" or inner.get("kind") == "Pod":
+            evs = events_from_document(obj, channel="k8sobjects", strict=False)
+            for ev in evs:
+                if not ev.ts_ns:
+                    ev.ts_ns = ev.first_ns = ev.last_ns = rec.ts_ns or rec.observed_ns
+            return False, evs  # the pod object itself is kept to learn owners
         if resource_name.startswith("events") or (isinstance(obj, dict) and (
                 is_k8s_event(obj) or is_k8s_event(obj.get("object") or {}))):
             evs = events_from_document(obj, channel="k8sobjects", strict=False)
@@ -283,6 +391,7 @@ def k8s_events_hook(batch: Batch) -> None:
                 obj = _body_object(rec.body)
                 if isinstance(obj, dict):
                     batch.objects.append(obj.get("object", obj) if "type" in obj else obj)
+            batch.events.extend(evs)  # a pod's status: OOMKilled, waiting reasons
             if keep is not None:
                 keep.append(rec)
             continue
