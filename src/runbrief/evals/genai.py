@@ -11,10 +11,18 @@ provider            gen_ai.provider.name/gen_ai.system llm.provider / llm.system
 model               gen_ai.request/response.model      llm.model_name               gen_ai.request/response.model
 tokens              gen_ai.usage.input/output_tokens   llm.token_count.prompt/      gen_ai.usage.prompt/completion
                     (older prompt/completion_tokens)   completion/total             _tokens, llm.usage.*
-finish reason       gen_ai.response.finish_reasons     —                            gen_ai.completion.N.finish_reason
+finish reason       gen_ai.response.finish_reasons     llm.finish_reason            gen_ai.completion.N.finish_reason
+                    (anthropic.message.stop_reason)
+cache tokens        gen_ai.usage.cache_read/           llm.token_count.prompt_      gen_ai.usage.cache_read/
+                    cache_creation.input_tokens        details.cache_read/write     creation_input_tokens
+embedding model     gen_ai.request.model               embedding.model_name         gen_ai.request.model
+requested tools     gen_ai.output.messages (JSON       llm.output_messages.N.       gen_ai.completion.N.
+                    parts of type tool_call)           message.tool_calls.N.        tool_calls.N.{name,
+                                                       tool_call.{id,function.*}    arguments,id}
 tool                gen_ai.tool.name, .call.id,        tool.name, tool_call.id,     traceloop.entity.name/input
                     .call.arguments                    input.value
 agent               gen_ai.agent.name                  agent.name                   traceloop.entity.name
+                                                                                    (agent/workflow/task spans)
 conversation        gen_ai.conversation.id             session.id                   traceloop.association.
                                                                                     properties.session_id
 ==================  ================================  ===========================  ============================
