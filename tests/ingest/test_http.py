@@ -145,8 +145,12 @@ def test_ingest_stream_in_process(client: TestClient, store: Store) -> None:
     assert r.status_code == 200 and r.json()["logs"] == 2000 and r.json()["service"] == "spark"
     assert store.query("SELECT service, count(*) n FROM logs GROUP BY ALL ORDER BY 1") == [
         {"service": "hdfs", "n": 2000}, {"service": "spark", "n": 2000}]
+    # pods are read for their status (issue 20); a Deployment is no events and says so
     r = client.post("/api/ingest?name=pods.json", content=samples.PODS_LIST.encode(), headers=OCTETS)
-    assert r.status_code == 400 and "a List of 2 Pod" in r.json()["error"]
+    assert r.status_code == 200 and r.json()["errors"] == []
+    deployment = b'{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "checkout"}}'
+    r = client.post("/api/ingest?name=deploy.json", content=deployment, headers=OCTETS)
+    assert r.status_code == 400 and "a Deployment" in r.json()["error"]
     assert client.post("/api/ingest?format=yaml", content=b"x", headers=OCTETS).status_code == 400
 
 
