@@ -43,7 +43,10 @@ def test_events_file_and_wrong_kubernetes_json(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["ingest", str(tmp_path / "events.json"), "--store", str(tmp_path / "s")])
     assert r.exit_code == 0 and "8 Kubernetes events" in r.output
     r = CliRunner().invoke(app, ["ingest", str(tmp_path / "pods.json"), "--store", str(tmp_path / "s")])
-    assert r.exit_code == 1 and "a List of 2 Pod, not events" in r.output
+    assert r.exit_code == 0, r.output  # pods are read for their status (issue 20): healthy, no events
+    (tmp_path / "deploy.json").write_text('{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}')
+    r = CliRunner().invoke(app, ["ingest", str(tmp_path / "deploy.json"), "--store", str(tmp_path / "s")])
+    assert r.exit_code == 1 and "a Deployment (apps/v1), not events" in r.output
 
 
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
