@@ -4,7 +4,13 @@ Shapes read:
 - ``kubectl get events -A -o json`` (a ``List``/``EventList`` of core/v1 or
   events.k8s.io/v1 ``Event`` objects) and ``kubectl get events -A --watch -o json`` (a
   stream of concatenated Event objects, or ``{"type", "object"}`` with
-  ``--output-watch-events``); file ingest recognizes these by itself.
+  ``--output-watch-events``); file ingest recognizes these by itself. The API server's own
+  lists (``kubectl get --raw /api/v1/events``, ``kubectl cluster-info dump``) leave
+  ``kind`` off their items: an ``EventList``'s items are read as events all the same.
+- Pods (``kubectl get pods -o json``, a Pod, a watch of them, the k8sobjects receiver's
+  ``pods``): OOMKilled and waiting reasons (CrashLoopBackOff, ImagePullBackOff,
+  CreateContainerConfigError) live in pod status, not in events; ``events_from_pod``
+  turns them into events on the pod. A ``DELETED`` watch object is a deletion: no event.
 - OTLP logs from the OpenTelemetry Collector: the ``k8sobjects`` receiver (the body is the
   Event object, or ``{"type", "object"}`` in watch mode; ``event.domain=k8s`` and
   ``k8s.resource.name=events`` attributes) and the ``k8s_events`` receiver (body = message;
