@@ -390,3 +390,24 @@ def test_grpc_answers_partial_success(tmp_path) -> None:  # noqa: ANN001
         grpc_server.stop(0)
         server.close()
         store.close()
+
+
+def test_a_record_the_writer_leaves_out_is_reported_without_workers(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """ingest_workers=0: the writer prepares, and what it leaves out reaches the partial success."""
+    from runbrief.ingest import pipeline
+
+    def fragile(batch: Batch) -> None:
+        if any(r.body == "order 2 paid" for r in batch.logs):
+            raise ValueError("a step broke on this record")
+
+    monkeypatch.setattr(pipeline, "_PREPARE_HOOKS", [*pipeline._PREPARE_HOOKS, fragile])
+    store = Store.open(tmp_path / "w0")
+    server = RunbriefServer(store, ServerConfig(jobs=False, ingest_workers=0))
+    try:
+        req = _logs(_ok_log(1), _ok_log(2), _ok_log(3))
+        out = server.ingestor.submit_otlp("logs", req.SerializeToString(), otlp.PROTOBUF).result(30)
+        assert out.rejected == 1 and "left out" in out.error_message
+        assert store.scalar("SELECT count(*) FROM logs") == 2
+    finally:
+        server.close()
+        store.close()

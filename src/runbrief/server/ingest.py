@@ -482,6 +482,11 @@ class Ingestor:
 
 
 def _set_counts(out: Outcome, counts: dict[str, int]) -> Outcome:
+    counts = dict(counts)
+    left = counts.pop("rejected", 0)  # left out by the writer's own preparer (no workers)
+    if left:
+        out.rejected += left
+        out.errors.append(f"{left} record(s) could not be stored and were left out")
     out.counts = counts
     return out
 

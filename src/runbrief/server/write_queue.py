@@ -156,7 +156,10 @@ class WriteQueue:
             t0 = time.perf_counter()
             reserved = sum(r.reserved for r in group)
             try:
-                preps = [x if isinstance(x, Prepared) else self._prepare(x) for r in group for x in r.items]
+                # Prepared here when no worker did: what the preparer left out is then known
+                # only now, and reported with the counts (OTLP partial success).
+                per_request = [[x if isinstance(x, Prepared) else self._prepare(x) for x in r.items] for r in group]
+                preps = [p for ps in per_request for p in ps]
                 # Derived rows wait for a fold at most FOLD_S away (pipeline.commit), or
                 # until a reader asks (settle); an idle writer folds on its own.
                 commit(self.store, preps, defer=not any(r.fold for r in group))
@@ -168,8 +171,13 @@ class WriteQueue:
             else:
                 self.committed += sum(r.size for r in group)
                 self.commits += 1
-                for r in group:
-                    r.future.set_result(_counts(r.items))
+                for r, ps in zip(group, per_request, strict=True):
+                    counts = _counts(ps)
+                    # only what was prepared here: a worker's leavings are reported by the worker
+                    rejected = sum(p.rejected for x, p in zip(r.items, ps, strict=True) if isinstance(x, Batch))
+                    if rejected:
+                        counts["rejected"] = rejected
+                    r.future.set_result(counts)
             finally:
                 with self._cv:
                     self._pending -= reserved
