@@ -35,6 +35,7 @@ OP_MODULES = [
     "runbrief.ingest.kube",
     "runbrief.analyze.incidents",
     "runbrief.analyze.memory",
+    "runbrief.analyze.verify",
     "runbrief.brief",
 ]
 
@@ -59,6 +60,7 @@ OP_HOMES = {
     "trace_show": "runbrief.traces.ops", "trace_summary": "runbrief.traces.ops", "traces": "runbrief.traces.ops",
     "resolve": "runbrief.analyze.memory", "similar_incidents": "runbrief.analyze.memory",
     "retention": "runbrief.store.retention", "retention_preview": "runbrief.store.retention",
+    "verify": "runbrief.analyze.verify",
 }
 
 
