@@ -8,12 +8,15 @@ must land in memory.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import orjson
 import pytest
 from changes_fill import T0, Filler
 from test_incidents import FAULT_AT, oom_after_deploy, pool_storm, quiet
 
 from runbrief import ids, ops
+from runbrief.cli import main
 from runbrief.errors import NotFound
 from runbrief.store.duck import Store
 
@@ -99,3 +102,19 @@ def test_deploy_alone_judges_the_incidents_before_it(store: Store, filler: Fille
     dep = filler.deploy("checkout", FAULT_AT + timedelta(minutes=10, seconds=30), "1.4.3")
     out = ops.run(store, "verify", {"deploy": dep})
     assert out["verdict"] == "fixed" and [i["id"] for i in out["incidents"]] == [inc]
+
+
+def test_cli_prints_the_verdict_and_json_is_the_op_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "st"
+    with Store.open(path) as s:
+        f = Filler(s)
+        inc = _pool_incident(s, f)
+        dep = f.deploy("checkout", FAULT_AT + timedelta(minutes=10, seconds=30), "1.4.3")
+    assert main(["verify", "--deploy", dep, "--json", "--store", str(path)]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    assert out["verdict"] == "fixed" and out["incidents"][0]["id"] == inc
+    assert main(["verify", "--incident", inc, "--store", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert f"{inc} after {dep}: fixed" in text
+    assert main(["verify", "--deploy", "dep_99", "--store", str(path)]) == 1
+    assert "runbrief deploys" in capsys.readouterr().err

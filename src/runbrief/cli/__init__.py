@@ -37,6 +37,7 @@ COMMAND_MODULES = [
     "runbrief.cli.ingest",
     "runbrief.cli.incidents",
     "runbrief.cli.demo",
+    "runbrief.cli.verify",
 ]
 
 
@@ -74,6 +75,7 @@ COMMANDS = {
     "ingest": "ingest", "deploy": "ingest",
     "incidents": "incidents", "incident": "incidents", "brief": "incidents", "resolve": "incidents",
     "demo": "demo",
+    "verify": "verify",
 }
 
 

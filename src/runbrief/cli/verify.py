@@ -1,0 +1,45 @@
+"""`runbrief verify`: did the deploy meant to fix an incident fix it? A verdict with evidence IDs."""
+
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from runbrief.cli import app
+from runbrief.cli._common import JsonOpt, StoreOpt, emit, esc
+from runbrief.client import call
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_STYLE = {"fixed": "bold green", "not_fixed": "bold red", "regressed": "bold magenta", "too_early": "bold yellow"}
+
+
+def render(con: "Console", result: dict[str, Any]) -> None:
+    for inc in result.get("incidents") or [result]:
+        style = _STYLE.get(inc["verdict"], "bold")
+        con.print(f"[green]{inc['id']}[/] after [green]{inc['deploy']}[/]: [{style}]{inc['verdict']}[/]  "
+                  f"{esc(inc['text'])}")
+        w = inc["window"]
+        con.print(f"[dim]before {w['before'][0]} .. {w['before'][1]}; after {w['after'][0]} .. {w['after'][1]}[/]")
+        for s in inc["symptoms"]:
+            con.print(f"   {s['state']:<10} {esc(s['key'] or s['kind'] or '')}: {s['before']['count']} in "
+                      f"{s['before']['minutes']:.0f} min -> {s['after']['count']} in {s['after']['minutes']:.0f} min  "
+                      f"[green]{' '.join(s['evidence'])}[/]")
+        for n in inc["new_errors"]:
+            con.print(f"   [bold magenta]new error[/] {esc(n['pattern_id'])}: {n['count']} line(s)  "
+                      f"[green]{' '.join(n['evidence'])}[/]")
+        con.print(f"[dim]evidence: {' '.join(inc['evidence'])}[/]")
+
+
+@app.command()
+def verify(
+    deploy: Annotated[str | None, typer.Option("--deploy", "-d", help="The fix deploy (dep_…); default: the "
+                                               "latest deploy of the incident's service after it started.")] = None,
+    incident: Annotated[str | None, typer.Option("--incident", "-i", help="The incident (inc_…); default: the "
+                                                 "incidents before --deploy, or the latest open one.")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Did a deploy fix an incident: fixed, not_fixed, regressed or too_early, citing evidence; recorded in memory."""
+    emit(call("verify", {"deploy": deploy, "incident": incident}, store=store), as_json, render)
