@@ -175,6 +175,7 @@ def every_tool_args(seeded: Seeded) -> dict[str, dict[str, Any]]:
         "get_incident": {"id": "inc_1", "budget": 8000},
         "similar_incidents": {"id": "inc_1"},
         "record_fix": {"id": "inc_1", "fix": "raised the pool size", "outcome": "worked"},
+        "verify_fix": {"id": "inc_1", "deploy": "dep_1"},
         "search_logs": {"severity": "warn", "limit": 100, "budget": 20000},
         "top_patterns": {"limit": 50, "budget": 20000},
         "find_traces": {"budget": 8000},

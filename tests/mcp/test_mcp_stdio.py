@@ -32,6 +32,7 @@ def tool_args(facts: Facts, tmp: Path) -> dict[str, dict[str, Any]]:
         "get_incident": {"id": "inc_1"},
         "similar_incidents": {"id": "inc_1"},
         "record_fix": {"id": "inc_1", "fix": "raised the pool size", "outcome": "worked"},
+        "verify_fix": {"id": "inc_1", "deploy": "dep_1"},
         "search_logs": {"service": "hdfs", "severity": "warn", "limit": 10},
         "top_patterns": {"service": "hdfs", "limit": 5},
         "find_traces": {"route": "/cart"},
@@ -93,6 +94,9 @@ def check_answer(name: str, data: Any, text: str, facts: Facts) -> None:
         assert [i["id"] for i in data] == ["inc_1"]
     elif name == "record_fix":
         assert "inc_1" in text
+    elif name == "verify_fix":
+        assert data["id"] == "inc_1" and data["deploy"] == "dep_1" and unfence(data["verdict"]) in (
+            "fixed", "not_fixed", "regressed", "too_early")
     elif name == "brief":
         assert text.startswith("# runbrief brief") and "untrusted-data" in text
     elif name == "list_deploys":

@@ -219,6 +219,20 @@ def record_fix(
     return {"id": id, "fix": fix, "commit": commit, "outcome": outcome}
 
 
+@tool("verify_fix", op="verify", title="Did the deploy fix the incident", write=True, budget=2000)
+def verify_fix(
+    id: Annotated[str | None, Field(max_length=64, description="The incident (inc_…); default: the incidents "
+                                    "before `deploy`, or the latest open one.")] = None,  # noqa: A002
+    deploy: Annotated[str | None, Field(max_length=64, description="The fix deploy (dep_…); default: the latest "
+                                        "deploy of the incident's service after it started.")] = None,
+    budget: Budget = 2000,
+) -> dict[str, Any]:
+    """Verdict on a fix deploy: fixed, not_fixed, regressed (new errors after it) or
+    too_early (with the minutes of traffic still needed), from the incident's own symptoms
+    before vs after, each citing evidence IDs. Records the outcome in memory (writes)."""
+    return {"incident": id, "deploy": deploy}
+
+
 # ------------------------------------------------------------------ logs and patterns
 @tool("search_logs", op="logs", title="Search log records")
 def search_logs(
