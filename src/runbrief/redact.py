@@ -252,6 +252,11 @@ def redact_batch(batch: Batch) -> None:
         for rec in logs:
             rec.resource = res(rec.resource)
     for span in batch.spans:
+        if span.name:
+            span.name = redact(span.name, emails=emails)
+        for link in span.links:
+            if link.attributes:
+                link.attributes = redact_value(link.attributes, emails=emails)
         if span.attributes:
             span.attributes = redact_value(span.attributes, emails=emails)
         if span.status_message:
@@ -261,6 +266,8 @@ def redact_batch(batch: Batch) -> None:
                 ev.attributes = redact_value(ev.attributes, emails=emails)
         span.resource = res(span.resource)
     for m in batch.metrics:
+        if m.attributes:
+            m.attributes = redact_value(m.attributes, emails=emails)
         m.resource = res(m.resource)
     for ev in batch.events:
         ev.message = redact(ev.message, emails=emails)
