@@ -36,6 +36,7 @@ OP_MODULES = [
     "runbrief.analyze.incidents",
     "runbrief.analyze.memory",
     "runbrief.analyze.verify",
+    "runbrief.analyze.suspects",
     "runbrief.brief",
 ]
 
@@ -60,7 +61,7 @@ OP_HOMES = {
     "trace_show": "runbrief.traces.ops", "trace_summary": "runbrief.traces.ops", "traces": "runbrief.traces.ops",
     "resolve": "runbrief.analyze.memory", "similar_incidents": "runbrief.analyze.memory",
     "retention": "runbrief.store.retention", "retention_preview": "runbrief.store.retention",
-    "verify": "runbrief.analyze.verify",
+    "verify": "runbrief.analyze.verify", "suspects": "runbrief.analyze.suspects",
 }
 
 
