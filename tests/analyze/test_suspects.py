@@ -100,3 +100,26 @@ def test_without_a_repository_the_locations_are_still_listed(store: Store, fille
     out = ops.run(store, "suspects", {"id": inc["id"], "repo": str(tmp_path)})
     assert out["suspects"] == [] and "not a git repository" in out["notes"][0]
     assert out["locations"][0]["file"] == "shop/cart.py" and out["locations"][0]["function"] == "get_cart"
+
+
+def test_cli_ranks_and_json_is_the_op_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runbrief.cli import main
+
+    c = make_repo(tmp_path)
+    path = tmp_path / "st"
+    with Store.open(path) as s:
+        f = Filler(s)
+        quiet(f)
+        ok_spans(s, "frontend", T0, BASE_H * 60 + 60)
+        deploy(s, "frontend", T0 + timedelta(hours=1), "1.0", c["base"])
+        deploy(s, "frontend", FAULT_AT - timedelta(minutes=5), "1.1", c["other"])
+        error_spans(s, "frontend", FAULT_AT)
+        (inc,) = ops.run(s, "incidents", {})
+    repo = str(tmp_path / "shop-repo")
+    assert main(["suspects", inc["id"], "--repo", repo, "--json", "--store", str(path)]) == 0
+    import orjson
+
+    assert orjson.loads(capsys.readouterr().out)["suspects"][0]["commit"] == c["bad"]
+    assert main(["suspects", inc["id"], "--repo", repo, "--store", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert f"1. {c['bad'][:12]}" in text and "cart: show the total" in text

@@ -75,7 +75,7 @@ COMMANDS = {
     "ingest": "ingest", "deploy": "ingest",
     "incidents": "incidents", "incident": "incidents", "brief": "incidents", "resolve": "incidents",
     "demo": "demo",
-    "verify": "verify",
+    "verify": "verify", "suspects": "verify",
 }
 
 

@@ -1,4 +1,4 @@
-"""`runbrief verify`: did the deploy meant to fix an incident fix it? A verdict with evidence IDs."""
+"""`runbrief verify` (did the deploy fix the incident?) and `runbrief suspects` (which commit did it?)."""
 
 
 from typing import TYPE_CHECKING, Annotated, Any
@@ -43,3 +43,35 @@ def verify(
 ) -> None:
     """Did a deploy fix an incident: fixed, not_fixed, regressed or too_early, citing evidence; recorded in memory."""
     emit(call("verify", {"deploy": deploy, "incident": incident}, store=store), as_json, render)
+
+
+def render_suspects(con: "Console", result: dict[str, Any]) -> None:
+    head = f"{result['id']}: suspects in {result['range']}" if result.get("range") else f"{result['id']}: code locations"
+    con.print(f"[bold]{esc(head)}[/]")
+    for note in result.get("notes", []):
+        con.print(f"[dim]note: {esc(note)}[/]")
+    for n, s in enumerate(result["suspects"], 1):
+        con.print(f"{n:>2}. [bold]{s['commit'][:12]}[/] [dim]score {s['score']}[/] {esc(s['subject'])} "
+                  f"[dim]({esc(s['author'])})[/]")
+        for why in s["why"]:
+            con.print(f"      {esc(why)}")
+    if result["locations"]:
+        con.print("[dim]code in the evidence:[/]")
+    for loc in result["locations"]:
+        where = ":".join(x for x in (loc["file"], loc["function"]) if x)
+        con.print(f"   {esc(where)}  [dim]{loc['count']} span(s) via {loc['via']}[/] [green]{' '.join(loc['evidence'])}[/]")
+
+
+@app.command()
+def suspects(
+    incident: Annotated[str, typer.Argument(help="The incident (inc_…).")],
+    repo: Annotated[str, typer.Option("--repo", help="The service's git repository.")] = ".",
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many commits.")] = 10,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Commits in the incident's deploy range ranked by how they touch the code its evidence names."""
+    from pathlib import Path
+
+    params = {"id": incident, "repo": str(Path(repo).expanduser().resolve()), "limit": limit}
+    emit(call("suspects", params, store=store), as_json, render_suspects)
