@@ -54,3 +54,26 @@ def test_span_names_links_and_metric_points_are_redacted() -> None:
     dump = orjson.dumps([span.name, span.links[0].attributes, point.attributes]).decode()
     for secret in ("zq81hd0aa9xk2", "hunter2hunter", "s3cretpw0rd"):
         assert secret not in dump, secret
+
+
+# Hand-written beside the corpora: the shapes issue 16 found leaking.
+ISSUE16 = [
+    ("redis://:s3cr3tpw@cache:6379/0", "s3cr3tpw"),
+    ("postgres://app:pa/ss@w0rd@db:5432/x", "w0rd"),
+    ("Cookie: sid=abc123; csrftoken=zzz999", "zzz999"),
+    ("Set-Cookie: session=9f8e7d6c5b; Path=/; HttpOnly", "9f8e7d6c5b"),
+    ("exec: migrate --db-password hunter2x --verbose", "hunter2x"),
+    ("exec: app --password=s3cr3tvalue", "s3cr3tvalue"),
+    ("DB_PASS=hunter2hunter", "hunter2hunter"),
+    ("passphrase=correct-horse", "correct-horse"),
+    ("SECRET_KEY_BASE=9a8b7c6d5e4f3a2b1c", "9a8b7c6d5e4f3a2b1c"),
+    ("'password' => 'php-secret-1'", "php-secret-1"),
+    ('{"password": "has spaces, and; separators"}', "separators"),
+    ("posted to https://hooks.slack.com/services/T0000000/B0000000/XXXXXXXXXXXXXXXXXXXXXXXX", "XXXXXXXXXXXX"),
+    ("stripe webhook whsec_1234567890abcdefABCDEF", "whsec_1234567890"),
+]
+
+
+def test_issue16_shapes() -> None:
+    leaks = [(text, redact(text)) for text, secret in ISSUE16 if secret in redact(text)]
+    assert leaks == []

@@ -53,7 +53,12 @@ _RULES: list[tuple[str, str]] = [
     ),
     ("api_key", r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"),
     ("google_key", r"\bAIza[0-9A-Za-z_-]{35}"),
-    ("url_password", r"(?<=[a-zA-Z0-9+.-])://(?P<url_user>[^\s:/@'\"]{1,128}):(?P<url_pw>[^\s/@'\"]{1,256})(?=@)"),
+    ("url_password", r"(?<=[a-zA-Z0-9+.-])://(?P<url_user>[^\s:/@'\"]{0,128}):(?P<url_pw>[^\s'\"]{1,256}?)(?=@[^\s@/'\"]+(?:[/:?#\s'\"]|$)(?![^\s'\"]*@))"),
+    # A Cookie / Set-Cookie header line: every value in it, to the end of the line.
+    ("cookie", r"(?P<cookie_key>\b(?i:set-cookie|cookie):[ \t]*)(?P<cookie_val>[^\r\n]{3,})"),
+    # A command-line flag naming a secret: --db-password v, --password=v, -p is too ambiguous.
+    ("cli_flag", r"(?P<flag_key>--(?i:[\w-]*(?:password|passwd|passphrase|secret|token|api-key|apikey))(?:=|[ \t]+))"
+                 r"(?P<flag_val>[^\s\"'-][^\s\"']{2,})"),
     ("authorization", r"(?P<authz_key>(?i:authorization)[\"']?\s*[:=]\s*[\"']?(?:\w+\s+)?)(?P<authz_val>[^\s\"',;]{4,})"),
     # Elsewhere a bearer/basic value must look generated (a digit, or 20+ characters): "Bearer realm" stays.
     (
@@ -85,7 +90,7 @@ _TRIGGERS = (
     "signature=", "authorization", "npm_", "glpat-", "gldt-", "glptt-", "glrt-", "glcbt-", "glft-", "glimt-",
     "glagent-", "gloas-", "glsoat-", "glffct-", "sg.", "hf_", "api_org_", "whsec_", "_v1_", "shpat_", "shpca_",
     "shppa_", "shpss_", "glc_", "glsa_", "pypi-", "dp.pt.", "sntrys_", "sntryu_", "hooks.slack.com", "sk_prod",
-    "rk_prod",
+    "rk_prod", "cookie",
 )
 
 
@@ -114,6 +119,10 @@ def _replace(m: re.Match[str]) -> str:
     g = m.groupdict()
     if g.get("url_pw") is not None:
         return f"://{g['url_user']}:{MASK.format('password')}"
+    if g.get("cookie_val") is not None:
+        return f"{g['cookie_key']}{MASK.format('cookie')}"
+    if g.get("flag_val") is not None:
+        return f"{g['flag_key']}{MASK.format('secret')}"
     if g.get("authz_val") is not None:
         return f"{g['authz_key']}{MASK.format('token')}"
     if g.get("auth_val") is not None:
