@@ -77,3 +77,11 @@ ISSUE16 = [
 def test_issue16_shapes() -> None:
     leaks = [(text, redact(text)) for text, secret in ISSUE16 if secret in redact(text)]
     assert leaks == []
+
+
+def test_go_dsn_and_array_valued_cookie_header() -> None:
+    from runbrief.redact import redact_value
+
+    assert "dbpw99" not in redact("dial app:dbpw99@tcp(mysql:3306)/shop failed")
+    out = redact_value({"http.request.header.cookie": ["sid=abc123", "csrftoken=zzz999"]})
+    assert out == {"http.request.header.cookie": ["[REDACTED:secret]", "[REDACTED:secret]"]}

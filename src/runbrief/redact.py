@@ -54,6 +54,8 @@ _RULES: list[tuple[str, str]] = [
     ("api_key", r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"),
     ("google_key", r"\bAIza[0-9A-Za-z_-]{35}"),
     ("url_password", r"(?<=[a-zA-Z0-9+.-])://(?P<url_user>[^\s:/@'\"]{0,128}):(?P<url_pw>[^\s'\"]{1,256}?)(?=@[^\s@/'\"]+(?:[/:?#\s'\"]|$)(?![^\s'\"]*@))"),
+    # A Go MySQL DSN, user:pw@tcp(host:3306)/db (no scheme, so url_password misses it).
+    ("dsn_password", r"(?<=[\w.-]):(?P<dsn_pw>[^\s:@/'\"]{1,128})@(?=(?:tcp|unix)\()"),
     # A Cookie / Set-Cookie header line: every value in it, to the end of the line.
     ("cookie", r"(?P<cookie_key>\b(?i:set-cookie|cookie):[ \t]*)(?P<cookie_val>[^\r\n]{3,})"),
     # A command-line flag naming a secret: --db-password v, --password=v, -p is too ambiguous.
@@ -90,7 +92,7 @@ _TRIGGERS = (
     "signature=", "authorization", "npm_", "glpat-", "gldt-", "glptt-", "glrt-", "glcbt-", "glft-", "glimt-",
     "glagent-", "gloas-", "glsoat-", "glffct-", "sg.", "hf_", "api_org_", "whsec_", "_v1_", "shpat_", "shpca_",
     "shppa_", "shpss_", "glc_", "glsa_", "pypi-", "dp.pt.", "sntrys_", "sntryu_", "hooks.slack.com", "sk_prod",
-    "rk_prod", "cookie",
+    "rk_prod", "cookie", "@tcp(", "@unix(",
 )
 
 
@@ -119,6 +121,8 @@ def _replace(m: re.Match[str]) -> str:
     g = m.groupdict()
     if g.get("url_pw") is not None:
         return f"://{g['url_user']}:{MASK.format('password')}"
+    if g.get("dsn_pw") is not None:
+        return f":{MASK.format('password')}@"
     if g.get("cookie_val") is not None:
         return f"{g['cookie_key']}{MASK.format('cookie')}"
     if g.get("flag_val") is not None:
@@ -154,6 +158,9 @@ def redact_value(value: Any, *, emails: bool | None = None) -> Any:
         for k, v in value.items():
             if isinstance(v, str) and v and _secret_key(k):
                 out[k] = MASK.format("secret")
+            elif isinstance(v, list) and _secret_key(k):
+                out[k] = [MASK.format("secret") if isinstance(x, str) and x else redact_value(x, emails=emails)
+                          for x in v]
             else:
                 out[k] = redact_value(v, emails=emails)
         return out
@@ -165,7 +172,7 @@ def redact_value(value: Any, *, emails: bool | None = None) -> Any:
 # Attribute names whose whole value is a secret (``{"db.password": "hunter2"}``).
 _SECRET_KEY = re.compile(
     r"(?i)(?:^|[._-])(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|"
-    r"client[_-]?secret|private[_-]?key|authorization|cookie|set-cookie)$"
+    r"client[_-]?secret|private[_-]?key|authorization|cookie|set-cookie|x-api-key)$"
 )
 
 
@@ -211,7 +218,7 @@ def _redact_log_attributes(logs: list[Any], emails: bool) -> None:
                     texts.append(v)
                     where.append((attrs, k))
             elif isinstance(v, (dict, list)):
-                attrs[k] = redact_value(v, emails=emails)
+                attrs[k] = redact_value({k: v}, emails=emails)[k]
     for i in _suspects(texts, emails):
         attrs, k = where[i]
         attrs[k] = redact(texts[i], emails=emails)
