@@ -118,3 +118,21 @@ def test_cli_prints_the_verdict_and_json_is_the_op_result(tmp_path: Path, capsys
     assert f"{inc} after {dep}: fixed" in text
     assert main(["verify", "--deploy", "dep_99", "--store", str(path)]) == 1
     assert "runbrief deploys" in capsys.readouterr().err
+
+
+def test_serve_job_resolves_a_fixed_incident_and_waits_on_a_young_deploy(store: Store, filler: Filler) -> None:
+    from runbrief.analyze import verify as verify_mod
+    from runbrief.server import background
+
+    assert "verify" in {j.name for j in background.jobs()}
+    quiet(filler)
+    end = T0 + timedelta(hours=4)
+    oom_after_deploy(store, filler, end - timedelta(minutes=43))
+    pool_storm(filler, "payments", FAULT_AT)
+    found = {i["service"]: i["id"] for i in ops.run(store, "incidents", {})}
+    filler.deploy("payments", FAULT_AT + timedelta(minutes=10, seconds=30), "2.0.1")
+    filler.deploy("checkout", end - timedelta(minutes=1), "1.4.3")
+    judged = {r["id"]: r["verdict"] for r in verify_mod.auto_verify(store)}
+    assert judged == {found["payments"]: "fixed", found["checkout"]: "too_early"}
+    status = {i["id"]: i["status"] for i in ops.run(store, "incidents", {"all": True})}
+    assert status == {found["payments"]: "resolved", found["checkout"]: "open"}

@@ -25,6 +25,7 @@ memory (``memory.resolve``) once per deploy, so the next similar incident shows 
 from __future__ import annotations
 
 import math
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,13 +36,16 @@ from runbrief.analyze._stats import rate_test
 from runbrief.errors import NotFound
 from runbrief.ops import operation
 from runbrief.queries import fmt_ts
+from runbrief.server.background import job
 from runbrief.store.duck import Store
 
-__all__ = ["verify", "VERDICTS", "ALPHA"]
+__all__ = ["verify", "auto_verify", "VERDICTS", "ALPHA"]
 
 VERDICTS = ("fixed", "not_fixed", "regressed", "too_early")
 ALPHA = 0.01  # the family-wise false-alarm rate `changes` uses
 FIXED_RATIO = 0.1  # after rate / before rate at most this to call a symptom fixed
+# How often `runbrief serve` judges open incidents against later deploys (seconds); tests shorten it.
+VERIFY_INTERVAL_S = float(os.environ.get("RUNBRIEF_VERIFY_INTERVAL", "60"))
 
 
 def _loads(v: Any) -> Any:
@@ -216,3 +220,30 @@ def verify(store: Store, incident: str | None = None, deploy: str | None = None)
         _record(store, inc, dep, res["verdict"])
         judged.append(res)
     return {**judged[0], "incidents": judged}
+
+
+def auto_verify(store: Store) -> list[dict[str, Any]]:
+    """Judge every open incident that a later deploy of its service may have fixed; record final verdicts.
+
+    Inside `runbrief serve` this runs as traffic arrives, so an incident a deploy fixed
+    turns resolved (and one it did not fix gets a failed fix in memory) without anyone
+    asking; ``too_early`` verdicts record nothing and are judged again on the next run.
+    """
+    from runbrief.analyze.incidents import data_now
+
+    end = data_now(store)
+    out = []
+    for inc in store.query("SELECT * FROM incidents WHERE status = 'open' ORDER BY started_at"):
+        deps = store.query("SELECT * FROM deploys WHERE service = ? AND ts > ? ORDER BY ts DESC, id DESC LIMIT 1",
+                           [inc["service"], inc["started_at"]])
+        if not deps or end is None:
+            continue
+        res = _judge(store, inc, deps[0], end)
+        _record(store, inc, deps[0], res["verdict"])
+        out.append(res)
+    return out
+
+
+@job("verify", every_s=VERIFY_INTERVAL_S)
+def _verify_job(store: Store) -> None:
+    auto_verify(store)

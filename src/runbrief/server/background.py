@@ -20,6 +20,7 @@ __all__ = ["Job", "job", "JOB_MODULES", "jobs"]
 JOB_MODULES: list[str] = [
     "runbrief.store.retention",
     "runbrief.analyze.incidents",
+    "runbrief.analyze.verify",
 ]
 
 
