@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from runbrief.ingest.pipeline import Batch, batch_hook
 from runbrief.records import Resource
+
+if TYPE_CHECKING:  # the batch side loads pyarrow; shown text (MCP, the CLI) needs neither
+    import pyarrow as pa
+
+    from runbrief.ingest.pipeline import Batch
 
 __all__ = ["redact", "redact_value", "injection", "quote", "identifier", "emails_enabled", "redact_batch"]
 
@@ -229,6 +230,9 @@ def _suspects(texts: list[str] | pa.Array, emails: bool) -> set[int]:
     batch at once by RE2 in Arrow's compute kernels: one linear-time automaton pass, about
     ten times faster than a Python substring search per trigger. Most lines hold no secret
     and skip the Python regex entirely."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     try:
         arr = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string())
     except (UnicodeError, pa.ArrowException):  # a lone surrogate: check line by line
@@ -244,7 +248,6 @@ _TRIGGER_RE2 = "|".join(re.escape(t) for t in _TRIGGERS)
 _TRIGGER_RE2_EMAIL = _TRIGGER_RE2 + "|@"
 
 
-@batch_hook
 def redact_batch(batch: Batch) -> None:
     """Redact log bodies, string attributes, span messages and event texts in place."""
     emails = emails_enabled()

@@ -5,7 +5,10 @@ Import order is the order hooks run in.
 
 from __future__ import annotations
 
-import runbrief.redact  # noqa: E402,F401  (secrets out before anything else sees the batch)
+from runbrief.ingest.pipeline import batch_hook
+from runbrief.redact import redact_batch
+
+batch_hook(redact_batch)  # secrets out before anything else sees the batch
 
 # isort: split
 import runbrief.ingest.deploys  # noqa: F401,E402 - infers deploys from service.version changes
