@@ -123,3 +123,19 @@ def test_cli_ranks_and_json_is_the_op_result(tmp_path: Path, capsys: pytest.Capt
     assert main(["suspects", inc["id"], "--repo", repo, "--store", str(path)]) == 0
     text = capsys.readouterr().out
     assert f"1. {c['bad'][:12]}" in text and "cart: show the total" in text
+
+
+def test_a_remote_caller_names_no_repository_and_no_git_option(tmp_path) -> None:  # noqa: ANN001
+    from runbrief import trust
+    from runbrief.analyze.suspects import _REV
+    from runbrief.errors import Forbidden
+    from runbrief.store.duck import Store
+
+    s = Store.open(tmp_path / "s.duckdb")
+    try:
+        with trust.remote("the HTTP API"), pytest.raises(Forbidden, match="repo"):
+            ops.run(s, "suspects", {"id": "inc_1", "repo": "/etc"})
+    finally:
+        s.close()
+    assert _REV.fullmatch("3f2a9c1b") and _REV.fullmatch("v1.4.2") and _REV.fullmatch("HEAD~3")
+    assert not _REV.fullmatch("--output=/tmp/x") and not _REV.fullmatch("a b") and not _REV.fullmatch("-x")

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from runbrief import ids
+from runbrief import ids, trust
 from runbrief.ops import operation
 from runbrief.store.duck import Store
 
@@ -67,6 +67,9 @@ def locations(store: Store, inc: dict[str, Any]) -> list[dict[str, Any]]:
             for m in _FRAME.finditer(st):
                 add(m["file"], m["func"], route, r["span_id"], "stack frame")
     return sorted(found.values(), key=lambda d: (-d["count"], d["file"] or "", d["function"] or ""))
+
+
+_REV = re.compile(r"[0-9A-Za-z][0-9A-Za-z._/@^~-]{0,250}")
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -143,6 +146,10 @@ def suspects(store: Store, id: str, repo: str = ".", limit: int = 10) -> dict[st
     """
     from runbrief.analyze.memory import _row
 
+    if repo != ".":  # the server's own working directory is its own; a path a request names is not
+        trust.refuse_file("`repo`", "run `runbrief suspects --repo PATH` in-process, or start the server in the "
+                                    "repository")
+
     inc = _row(store, id)
     locs = locations(store, inc)
     out: dict[str, Any] = {"id": ids.make("inc", inc["id"]), "locations": locs, "suspects": [], "notes": []}
@@ -159,6 +166,12 @@ def suspects(store: Store, id: str, repo: str = ".", limit: int = 10) -> dict[st
                             "--commit to rank the commits they shipped")
         return out
     out["deploy"] = ids.make("dep", dep["id"])
+    # A deploy's commit came from a webhook or an API call: it names a revision, never an
+    # option ("--output=…") or anything else git would act on.
+    bad = [c for c in (dep["commit"], prev["commit"] if prev else None) if c and not _REV.fullmatch(c)]
+    if bad:
+        out["notes"].append(f"the deploy's commit {bad[0][:80]!r} is not a revision name; nothing was asked of git")
+        return out
     rng = f"{prev['commit']}..{dep['commit']}" if prev else dep["commit"]
     out["range"] = rng
     if not prev:

@@ -95,17 +95,20 @@ def sample(pattern: str, rng: random.Random) -> str:
         k = 0
         while k < len(cls):
             if cls[k] == "\\":
-                chars.append(cls[k + 1]); k += 2
+                chars.append(cls[k + 1])
+                k += 2
             elif k + 2 < len(cls) and cls[k + 1] == "-":
-                chars += [chr(x) for x in range(ord(cls[k]), ord(cls[k + 2]) + 1)]; k += 3
+                chars += [chr(x) for x in range(ord(cls[k]), ord(cls[k + 2]) + 1)]
+                k += 3
             else:
-                chars.append(cls[k]); k += 1
+                chars.append(cls[k])
+                k += 1
         if cls == r"\w":
             chars = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
         return "".join(rng.choice(chars) for _ in range(n))
 
     out = re.sub(r"\[([^\]]+)\]\{(\d+)(?:,\d*)?\}", one, pattern)
-    return re.sub(r"\\w\{(\d+)\}", lambda m: one(re.match(r"\[(.+)\]\{(\d+)\}", "[\\w]{%s}" % m[1])), out)
+    return re.sub(r"\\w\{(\d+)\}", lambda m: one(re.match(r"\[(.+)\]\{(\d+)\}", "[\\w]{" + m[1] + "}")), out)
 
 
 def gitleaks(repo: Path) -> list[dict[str, str]]:
