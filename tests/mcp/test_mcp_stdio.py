@@ -81,7 +81,8 @@ def check_answer(name: str, data: Any, text: str, facts: Facts) -> None:
     elif name == "gate":
         assert data["status"] == "fail" and data["failed"] >= 1
     elif name == "agent_metrics":
-        model = next(m for m in data["models"] if m["model"] == "gpt-4o")
+        # model names are telemetry: fenced as data, the value itself inside
+        model = next(m for m in data["models"] if m["model"] == "<untrusted-data>gpt-4o</untrusted-data>")
         assert model["calls"] == 5 and model["input_tokens"] == 9000
     elif name == "top_patterns":
         rows = data["patterns"]

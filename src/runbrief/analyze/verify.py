@@ -104,7 +104,7 @@ def _deploy(store: Store, inc: dict[str, Any], deploy: str | None) -> dict[str, 
         key = str(deploy).strip().removeprefix("dep_")
         rows = store.query("SELECT * FROM deploys WHERE id = ?", [int(key)]) if key.isdigit() else []
         if not rows:
-            raise NotFound(f"no deploy {deploy} in {store.path}; `runbrief deploys` lists them (IDs look like dep_7)")
+            raise NotFound(f"no deploy {deploy} in {store.path}; `runbrief deploy list` lists them (IDs look like dep_7)")
         return rows[0]
     rows = store.query("SELECT * FROM deploys WHERE service = ? AND ts > ? ORDER BY ts DESC, id DESC LIMIT 1",
                        [inc["service"], inc["started_at"]])
