@@ -117,7 +117,7 @@ def test_cli_prints_the_verdict_and_json_is_the_op_result(tmp_path: Path, capsys
     text = capsys.readouterr().out
     assert f"{inc} after {dep}: fixed" in text
     assert main(["verify", "--deploy", "dep_99", "--store", str(path)]) == 1
-    assert "runbrief deploys" in capsys.readouterr().err
+    assert "runbrief deploy list" in capsys.readouterr().err
 
 
 def test_serve_job_resolves_a_fixed_incident_and_waits_on_a_young_deploy(store: Store, filler: Filler) -> None:
