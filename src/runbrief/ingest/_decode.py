@@ -54,22 +54,12 @@ class TooLarge(IngestError):
 
 
 def _gunzip_members(data: bytes, limit: int) -> bytes:
-    out = bytearray()
-    while True:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        chunk = data
-        while chunk:
-            out += d.decompress(chunk, limit + 1 - len(out))
-            if len(out) > limit:
-                raise TooLarge(f"the gzip body inflates past {limit} bytes")
-            if d.eof:
-                break
-            chunk = d.unconsumed_tail
-        if not d.eof:
-            raise IngestError("the gzip body is truncated")
-        data = d.unused_data
-        if not data.strip(b"\x00"):  # nothing, or padding after the last member
-            return bytes(out)
+    """Every member of a whole gzip body, within ``limit`` bytes in all (``Gunzip``)."""
+    gz = Gunzip(limit)
+    out = b"".join(gz.feed(data))
+    if not data or not gz.complete:
+        raise IngestError("the gzip body is truncated")
+    return out
 
 
 def _inflate(data: bytes, wbits: int, limit: int) -> bytes:

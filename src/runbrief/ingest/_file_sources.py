@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from runbrief.errors import IngestError, RunbriefError, StoreError, UsageError
+from runbrief.ingest._decode import Gunzip
 from runbrief.ingest.logfiles import LogStream
 
 __all__ = ["Source", "expand", "read_source", "ingest_local", "ingest_remote", "summarize"]
 
 CHUNK = 1 << 20
-_MAX_OUT = 8 << 20  # decompressed bytes per step: a gzip bomb cannot balloon memory
 Progress = Callable[[int], None]
 
 
@@ -68,35 +68,10 @@ def expand(paths: list[str]) -> list[Source]:
     return out
 
 
-class _Gunzip:
-    def __init__(self) -> None:
-        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self.fed_member = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while data:
-            self.fed_member = True
-            out = self._d.decompress(data, _MAX_OUT)
-            if out:
-                yield out
-            if self._d.eof:
-                data = self._d.unused_data
-                self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                self.fed_member = False
-                if not data.strip(b"\x00"):  # tape padding after the last member
-                    return
-            else:
-                data = self._d.unconsumed_tail
-
-    @property
-    def complete(self) -> bool:
-        return not self.fed_member
-
-
 def read_source(src: Source, progress: Progress | None = None) -> Iterator[bytes]:
     """The decompressed bytes of one source; sets ``src.error`` when it ends damaged."""
     fh: IO[bytes] = open(src.path, "rb") if src.path is not None else sys.stdin.buffer  # noqa: SIM115
-    gz: _Gunzip | None = None
+    gz: Gunzip | None = None
     raw_read = 0
     out_bytes = 0
     try:
@@ -111,7 +86,7 @@ def read_source(src: Source, progress: Progress | None = None) -> Iterator[bytes
             if first:
                 first = False
                 if chunk[:2] == b"\x1f\x8b":
-                    gz = _Gunzip()
+                    gz = Gunzip(sys.maxsize)  # the user's own file: no cap, 1 MiB a step
                     src.compressed = True
             if gz is None:
                 out_bytes += len(chunk)
