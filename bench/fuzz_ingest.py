@@ -27,7 +27,6 @@ Failing inputs are written to ``--out`` (default: a temp dir) to replay.
 from __future__ import annotations
 
 import argparse
-import base64
 import gzip
 import json
 import os
@@ -44,7 +43,6 @@ from typing import Any
 
 import orjson
 import zstandard
-from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -61,6 +59,7 @@ from runbrief.errors import IngestError  # noqa: E402
 from runbrief.ingest import otlp  # noqa: E402
 from runbrief.ingest._decode import decompress  # noqa: E402
 from runbrief.ingest._wire import _len_field  # noqa: E402
+from runbrief.testing import otlp_json  # noqa: E402
 
 MAX_NS = (1 << 63) - 1
 T0 = 1_714_557_600_000_000_000
@@ -253,7 +252,7 @@ class Gen:
         return bytes(b)
 
     def json_body(self, req: Any) -> bytes:
-        data = _hex_ids(json_format.MessageToDict(req))
+        data = otlp_json(req)
         if self.r.random() < 0.5:
             node: Any = data
             for _ in range(self.r.randrange(1, 9)):
@@ -304,15 +303,6 @@ class Gen:
         if enc and r.random() < 0.05:
             body = body[: r.randrange(len(body) + 1)]
         return enc, body
-
-
-def _hex_ids(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: (base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str)
-                    else _hex_ids(v)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_hex_ids(v) for v in node]
-    return node
 
 
 def _too_deep() -> bytes:

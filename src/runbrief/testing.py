@@ -14,10 +14,29 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-__all__ = ["ServerProcess"]
+__all__ = ["ServerProcess", "otlp_json"]
+
+
+def otlp_json(msg: Any) -> Any:
+    """An OTLP protobuf message as OTLP/JSON: protobuf's JSON mapping, but with trace and
+    span IDs in hex (the OTLP/JSON spec) where protobuf writes bytes as base64."""
+    import base64
+
+    from google.protobuf import json_format
+
+    def hex_ids(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str)
+                        else hex_ids(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [hex_ids(v) for v in node]
+        return node
+
+    return hex_ids(json_format.MessageToDict(msg))
 
 _PORT_RE = re.compile(r"(http_port|grpc_port)=(\d+)")
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 import zstandard
-from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -51,6 +50,7 @@ from runbrief.ingest._decode import decompress
 from runbrief.ingest._wire import _len_field
 from runbrief.ingest.logfiles import LogStream
 from runbrief.ingest.pipeline import Batch, Preparer
+from runbrief.testing import otlp_json
 
 from . import samples
 
@@ -211,18 +211,6 @@ def test_fuzz_otlp_metrics_protobuf(req: ExportMetricsServiceRequest) -> None:
     _protobuf_property("metrics", req)
 
 
-def _hex_ids(node: Any) -> Any:
-    """protobuf's JSON mapping writes bytes as base64; OTLP/JSON writes IDs as hex."""
-    import base64
-
-    if isinstance(node, dict):
-        return {k: (base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str)
-                    else _hex_ids(v)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_hex_ids(v) for v in node]
-    return node
-
-
 json_junk = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=8),
                          lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids,
                                                                                    max_size=3), max_leaves=6)
@@ -232,7 +220,7 @@ json_junk = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**64
 def json_body(draw: Any) -> tuple[str, bytes]:
     """A real OTLP/JSON request, sometimes with a value replaced by junk at a drawn path."""
     signal = draw(st.sampled_from(sorted(REQUESTS)))
-    data = _hex_ids(json_format.MessageToDict(draw(REQUESTS[signal])))
+    data = otlp_json(draw(REQUESTS[signal]))
     if draw(st.booleans()):
         node: Any = data
         for _ in range(draw(st.integers(0, 8))):
