@@ -19,8 +19,6 @@ from runbrief import ops, trust
 from runbrief.errors import Forbidden, NotFound, RunbriefError, StoreError, UsageError
 from runbrief.store.paths import resolve_store_path, store_dir
 
-LOCAL_HEADER = "x-runbrief-local"  # = runbrief.server.guard.LOCAL_HEADER (not imported: start-up)
-
 if TYPE_CHECKING:  # imported where used: the CLI must start without loading DuckDB
     from runbrief.store.duck import Store
 
@@ -150,7 +148,7 @@ def call(name: str, params: dict[str, Any] | None = None, *, store: str | os.Pat
         data = None if os.environ.get("RUNBRIEF_URL") else _address(store)
         if data and data.get("local") and trust.origin() is None:
             # The user's own command line: it may name its files and evaluators (runbrief.trust).
-            headers[LOCAL_HEADER] = str(data["local"])
+            headers[trust.LOCAL_HEADER] = str(data["local"])
         try:
             status, raw = _post(url, f"/api/op/{name}", json.dumps(params, default=str).encode(), headers)
         except OSError as exc:

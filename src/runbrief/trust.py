@@ -20,7 +20,12 @@ from contextvars import ContextVar
 
 from runbrief.errors import Forbidden
 
-__all__ = ["remote", "local", "origin", "refuse_file", "refuse_code"]
+__all__ = ["remote", "local", "origin", "refuse_file", "refuse_code", "LOCAL_HEADER"]
+
+# The header that carries server.json's secret (0600): a request with it is the local
+# user's own CLI. Here, not in the server's guard, so the client sends it without
+# importing the server.
+LOCAL_HEADER = "x-runbrief-local"
 
 _ORIGIN: ContextVar[str | None] = ContextVar("runbrief_caller", default=None)
 

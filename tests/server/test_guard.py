@@ -152,7 +152,7 @@ def test_auth_helpers() -> None:
 def test_mcp_runners_are_remote_callers(tmp_path: Path) -> None:
     """The MCP tools run as a remote caller whether or not a server holds the store."""
     from runbrief.agent.server import client_runner, store_runner
-    from runbrief.errors import Forbidden
+    from runbrief.errors import Forbidden, NotFound
     from runbrief.store.duck import Store
 
     (tmp_path / "plan.md").write_text("1. open the cart\n")
@@ -162,6 +162,9 @@ def test_mcp_runners_are_remote_callers(tmp_path: Path) -> None:
             store_runner(s)("trace_compare", {"id": "trc_" + "0" * 32, "plan": str(tmp_path / "plan.md")})
         with pytest.raises(Forbidden, match="over MCP"):
             store_runner(s)("gate", {"config": "/etc/passwd"})
+        # one line of plan text that names a route is text, not a path to refuse
+        with pytest.raises(NotFound):
+            store_runner(s)("trace_compare", {"id": "trc_" + "0" * 32, "plan": "1. `GET /cart` under 200 ms"})
     finally:
         s.close()
     with pytest.raises(Forbidden, match="over MCP"):

@@ -19,7 +19,6 @@ from runbrief import ops, trust
 from runbrief.errors import RunbriefError, UsageError
 from runbrief.server.app import health
 from runbrief.server.bodies import read_body
-from runbrief.server.guard import LOCAL_HEADER
 
 __all__ = ["routes", "alias_routes", "json_response"]
 
@@ -62,7 +61,7 @@ async def run_op(request: Request) -> Response:
         # as a remote caller's: it names no file to read and no code to run (runbrief.trust).
         if request.method == "GET" and not op.read_only:
             raise MethodNotAllowed(f"{op.name} writes: call it with POST and a JSON object of parameters")
-        local = hmac.compare_digest(request.headers.get(LOCAL_HEADER, "").encode(), server.local_secret.encode())
+        local = hmac.compare_digest(request.headers.get(trust.LOCAL_HEADER, "").encode(), server.local_secret.encode())
         result = await asyncio.to_thread(_run_op, server.store, op.name, params, coerce, local)
     except RunbriefError as exc:
         return json_response({"error": str(exc), "type": type(exc).__name__}, exc.http_status)

@@ -27,10 +27,9 @@ from urllib.parse import urlsplit
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["Guard", "bearer_ok", "check_token_strength", "is_loopback", "MIN_TOKEN_LENGTH", "LOCAL_HEADER"]
+__all__ = ["Guard", "bearer_ok", "check_token_strength", "is_loopback", "MIN_TOKEN_LENGTH"]
 
 MIN_TOKEN_LENGTH = 16
-LOCAL_HEADER = "x-runbrief-local"  # the secret of server.json (0600): the local user's own CLI
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 _SIMPLE_TYPES = {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data", ""}
 _GITHUB_HOOK = "/api/hooks/github"

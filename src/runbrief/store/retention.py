@@ -80,13 +80,13 @@ def preview(store: Store) -> dict[str, Any]:
     days = settings.get("retention_days")
     kinds: dict[str, Any] = {}
     keep = 0
+    cuts = cutoffs(store)
     for table, col in _RAW:
-        cut = cutoffs(store).get(table)
+        cut = cuts.get(table)
         if cut is None:
             continue
-        n, oldest, newest = store.query(
-            f"SELECT count(*) FILTER (WHERE {col} < ?) n, min({col}) oldest, max({col}) newest FROM {table}",
-            [cut])[0].values()
+        n, oldest = store.query(f"SELECT count(*) FILTER (WHERE {col} < ?) n, min({col}) oldest FROM {table}",
+                                [cut])[0].values()
         if n:
             anchor = cut + timedelta(days=days)
             keep = max(keep, math.ceil((anchor - oldest) / timedelta(days=1)) + 1)

@@ -118,10 +118,13 @@ def read_plan(plan: str) -> str:
     if not plan or not plan.strip():
         raise UsageError("give a plan: a path to a markdown file or its text. " + STEP_EXAMPLE)
     if "\n" not in plan and len(plan) < 4096:
-        if Path(plan).suffix.lower() in (".md", ".markdown", ".txt") or "/" in plan:
-            trust.refuse_file("a plan", "send the plan's markdown text instead")
-        elif trust.origin() is not None:
-            return plan  # one line of plan text: a remote caller's text is never a path to probe
+        if trust.origin() is not None:
+            # A remote caller's one line is text, never a path to probe; one that is plainly
+            # a path (no space, a plan's suffix or rooted) is refused rather than misread.
+            if " " not in plan.strip() and (Path(plan).suffix.lower() in (".md", ".markdown", ".txt")
+                                            or plan.startswith(("/", "./", "../", "~"))):
+                trust.refuse_file("a plan", "send the plan's markdown text instead")
+            return plan
         p = Path(plan).expanduser()
         if p.is_file():
             try:
