@@ -27,8 +27,9 @@ def test_missing_root_and_orphans(store: Store) -> None:
     assert kinds["uninstrumented"] == pytest.approx(200)  # between the two orphans
     assert sum(kinds.values()) == pytest.approx(300)
     assert [r["depth"] for r in show["tree"]] == [0, 1, 0]
-    gap = [p for p in s["problems"] if p["type"] == "gap"]
-    assert gap and gap[0]["span_ids"] == [f"spn_{a.span_id}", f"spn_{b.span_id}"]
+    # The time between the orphans is the missing root's, reported as uninstrumented time and as
+    # the missing_root issue; it is not a gap inside a span (no span of ours was idle).
+    assert [p for p in s["problems"] if p["type"] == "gap"] == []
     found = ops.run(store, "traces", {})["traces"][0]
     assert found["missing_root"] and found["root"] == "handler"
 

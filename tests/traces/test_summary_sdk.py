@@ -78,7 +78,7 @@ def test_report_finds_slow_query_parallelizable_queries_and_a_gap(shop_data, sho
     r = _summary(shop_store, shop_data.ids["report"])
     assert {p["type"] for p in r["problems"]} == {"slow_db", "consecutive_db", "gap"}
     slow = _one(r, "slow_db")
-    assert slow["time_ms"] >= 500 and "sleep_ms(520)" in _span(shop_store, slow["span_ids"][0])["attributes"]["db.statement"]
+    assert slow["time_ms"] >= 1000 and "sleep_ms(1020)" in _span(shop_store, slow["span_ids"][0])["attributes"]["db.statement"]
     cons = _one(r, "consecutive_db")
     assert len(cons["parallelizable_span_ids"]) == 3 and cons["time_ms"] >= 100
     gap = _one(r, "gap")

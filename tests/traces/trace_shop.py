@@ -147,7 +147,7 @@ class Shop:
         """GET /report: a slow query, three independent unfiltered queries in a row, and
         150 ms of uninstrumented work."""
         with self._request("GET", "/report") as span:
-            self.q("SELECT sleep_ms(520), count(*) FROM products WHERE price > ?", (3,))
+            self.q("SELECT sleep_ms(1020), count(*) FROM products WHERE price > ?", (3,))
             time.sleep(0.15)
             for _ in ("a", "b", "c"):
                 self.q(f"SELECT sleep_ms(60), count(*), '{_}' FROM products")

@@ -4,19 +4,33 @@ Every detector is written from the problem, with thresholds a reader can check (
 defaults follow Sentry's published performance-issue detectors where one exists, and say
 where and why they differ). All of them are in ``Thresholds``.
 
-``n_plus_one_db`` — a loop issuing one query per item. The same normalized statement
-    (literals → ?) runs sequentially (no two overlap) under one parent, at least 5 times
-    with at least 50 ms in total (Sentry: > 5 spans, > 50 ms), or at least 25 times
-    whatever the time: a loop that long is a loop even against a local SQLite file, and
-    it will not stay fast against a networked database. Interleaved statements
-    (``price``, ``tax``, ``price``, ``tax``…) are each detected. The DB span just
-    before the loop under the same parent is reported as the ``source`` (the query
-    that fetched the list). Cost: the time of the repeated spans.
+``n_plus_one_db`` — a query per item. The same normalized statement (literals → ?)
+    runs under one parent at least 5 times with at least 50 ms in total (Sentry: 5
+    spans, 50 ms), or at least 25 times whatever the time: a loop that long is a loop
+    even against a local SQLite file, and it will not stay fast against a networked
+    database. The executions may overlap (``Promise.all`` over the items, a thread
+    pool): N round trips either way; the problem then says ``concurrent``. Interleaved
+    statements (``price``, ``tax``, ``price``, ``tax``…) are each detected. Only
+    complete queries are compared: a statement cut short by the SDK (ending in ``...``
+    or ``…``) may differ in the part that was cut; connection set-up (``connect``) and
+    transaction control (``BEGIN``, ``COMMIT``…) are not queries; a Mongo-family span
+    (MongoDB, Mongoose) counts only with its query document (``{…}``), since the
+    driver's wrapper spans carry only an operation name; cache commands (Redis,
+    Memcached: category ``cache``) are never DB queries. The DB span just before the
+    run under the same parent is reported as the ``source`` (the query that fetched the
+    list). Cost: the time of the repeated spans.
+``repeated_sequence`` — the N+1 of a group of spans (Sentry's "MN+1"): a sequence of
+    2 to 8 spans (a GraphQL resolver and its query, an ORM's serialize-query-parse)
+    repeated back to back at least 5 times in the trace's span order, containing at
+    least one complete DB query, the DB spans at least 100 ms in all and at least 20 %
+    of the sequence's span time (a mostly-HTTP loop is ``n_plus_one_http``'s); a
+    trailing part-sequence is not counted. Spans already in an ``n_plus_one_db`` are not
+    reused. Cost: the DB time of every repetition.
 ``n_plus_one_http`` — the same for HTTP client calls (method + normalized URL), at
     least 5 calls with 100 ms in total, or 25 calls; sequential or concurrent (Sentry's
     N+1 API calls detector looks at concurrent ones; a backend loop is sequential).
-``slow_db`` — one database (not cache) span of at least 500 ms (Sentry: 500 ms). Cost:
-    its duration.
+``slow_db`` — one database (not cache, not file) span of at least 1,000 ms (Sentry's
+    slow DB query default). Cost: its duration.
 ``consecutive_db`` — sibling DB spans in sequence, of which the later ones could run
     alongside the first: SELECTs with no WHERE clause and no bound parameters, each at
     least 30 ms; running them in parallel would save at least 100 ms and 10 % of the
@@ -39,7 +53,14 @@ where and why they differ). All of them are in ``Thresholds``.
     Grouped by parent. Cost: the failed spans' time.
 ``gap`` — time inside a span with children during which no child runs, of at least
     100 ms and 10 % of the trace: work nobody instrumented (CPU, a lock, a sleep, a
-    library without instrumentation). Cost: the gap.
+    library without instrumentation). Only inside a span doing its own work (a server,
+    internal or consumer span): a client, DB, cache, messaging or GenAI span waits on
+    something remote by definition, so its idle time is an async wait, not unexplained;
+    and not between the separate roots of a trace whose root is missing. Cost: the gap.
+
+The kind of a span (DB, cache, file, HTTP client…) comes from its attributes
+(``runbrief.traces.sqlnorm.category``: OpenTelemetry semantic conventions, then the
+``sentry.op`` a Sentry SDK records), never from its name.
 """
 
 from __future__ import annotations
@@ -53,7 +74,8 @@ from runbrief.traces.tree import Node, Trace
 
 __all__ = ["Thresholds", "DEFAULT", "detect", "PROBLEM_TYPES"]
 
-PROBLEM_TYPES = ("n_plus_one_db", "n_plus_one_http", "slow_db", "consecutive_db", "consecutive_http",
+PROBLEM_TYPES = ("n_plus_one_db", "repeated_sequence", "n_plus_one_http", "slow_db", "consecutive_db",
+                 "consecutive_http",
                  "repeated_call", "large_payload", "swallowed_error", "gap")
 _MS = 1_000_000
 _TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "START", "END", "PRAGMA"}
@@ -70,7 +92,11 @@ class Thresholds:
     n1_http_min_count: int = 5
     n1_http_min_total_ms: float = 100.0
     n1_http_any_time_count: int = 25
-    slow_db_ms: float = 500.0
+    seq_min_repeats: int = 5
+    seq_max_len: int = 8
+    seq_min_db_ms: float = 100.0
+    seq_min_db_share: float = 0.2
+    slow_db_ms: float = 1000.0
     consec_db_min_saving_ms: float = 100.0
     consec_db_min_ratio: float = 0.1
     consec_db_min_span_ms: float = 30.0
@@ -128,46 +154,114 @@ def _sequential_runs(spans: list[Node]) -> list[list[Node]]:
     return runs
 
 
+_CONNECT_OPS = {"connect", "connection", "pool.connect", "open"}
+
+
+def comparable_query(n: Node) -> bool:
+    """Whether a DB span carries a whole query that can be compared with another.
+
+    A statement cut short by the SDK may differ in the part that was cut; a connection
+    set-up or transaction-control span is no query; a Mongo-family wrapper span (an
+    operation name with no query document) says nothing about what was asked.
+    """
+    d = n.desc
+    if d.category != "db":
+        return False
+    raw = d.raw.rstrip()
+    if raw.endswith(("...", "\u2026")):
+        return False
+    op = str(n.attrs.get("db.operation.name") or n.attrs.get("db.operation") or "").lower()
+    sop = str(n.attrs.get("sentry.op") or "").lower()
+    if op in _CONNECT_OPS or sop.startswith("db.connection"):
+        return False
+    if sql_verb(d.template) in _TX_CONTROL:
+        return False
+    system = str(n.attrs.get("db.system.name") or n.attrs.get("db.system") or "").lower()
+    return "mongo" not in system or "{" in raw
+
+
 def _n_plus_one(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[str, Any]],
                 claimed: set[int]) -> None:
     by_tmpl: dict[tuple[str, str], list[Node]] = {}
     for c in kids:
-        if c.desc.category in ("db", "http_client"):
+        if c.desc.category == "http_client" or (c.desc.category == "db" and comparable_query(c)):
             by_tmpl.setdefault((c.desc.category, c.desc.template), []).append(c)
-    for (cat, tmpl), group in by_tmpl.items():
+    for (cat, tmpl), run in by_tmpl.items():
         if cat == "db":
-            if sql_verb(tmpl) in _TX_CONTROL:
-                continue
-            runs = _sequential_runs(group)
             min_n, min_ms, any_n = t.n1_db_min_count, t.n1_db_min_total_ms, t.n1_db_any_time_count
         else:
-            runs = [group]
             min_n, min_ms, any_n = t.n1_http_min_count, t.n1_http_min_total_ms, t.n1_http_any_time_count
-        for run in runs:
-            total = sum(s.duration_ns for s in run)
-            if not (len(run) >= any_n or (len(run) >= min_n and total >= min_ms * _MS)):
-                continue
-            if run[0].desc.exact_known and len({s.desc.raw for s in run}) == 1:
-                continue  # the very same call each time: a repeated_call, not a loop over items
-            claimed.update(id(s) for s in run)
-            first = run[0]
-            if cat == "db":
-                before = [c for c in kids if c.desc.category == "db" and c.end <= first.start
-                          and c.desc.template != tmpl]
-                source = before[-1] if before else None
-                out.append(_problem(
-                    "n_plus_one_db", run, parent,
-                    f"{len(run)} sequential executions of one statement under {parent.name!r}: a query per item "
-                    "in a loop; fetch them in one query (IN list or JOIN) or eager-load",
-                    total, tmpl, source_span_id=_sid(source) if source else None,
-                    source_statement=source.desc.template[:300] if source else None))
-            else:
-                concurrent = len(_sequential_runs(run)) > 1
-                out.append(_problem(
-                    "n_plus_one_http", run, parent,
-                    f"{len(run)} {'concurrent' if concurrent else 'sequential'} calls to one endpoint under "
-                    f"{parent.name!r}: a request per item; use a batch endpoint",
-                    total, tmpl, concurrent=concurrent))
+        total = sum(s.duration_ns for s in run)
+        if not (len(run) >= any_n or (len(run) >= min_n and total >= min_ms * _MS)):
+            continue
+        if run[0].desc.exact_known and len({s.desc.raw for s in run}) == 1:
+            continue  # the very same call each time: a repeated_call, not a loop over items
+        claimed.update(id(s) for s in run)
+        first = run[0]
+        concurrent = len(_sequential_runs(run)) > 1
+        how = "concurrent" if concurrent else "sequential"
+        if cat == "db":
+            before = [c for c in kids if c.desc.category == "db" and c.end <= first.start
+                      and c.desc.template != tmpl]
+            source = before[-1] if before else None
+            out.append(_problem(
+                "n_plus_one_db", run, parent,
+                f"{len(run)} {how} executions of one statement under {parent.name!r}: a query per item; "
+                "fetch them in one query (IN list or JOIN) or eager-load",
+                total, tmpl, concurrent=concurrent, source_span_id=_sid(source) if source else None,
+                source_statement=source.desc.template[:300] if source else None))
+        else:
+            out.append(_problem(
+                "n_plus_one_http", run, parent,
+                f"{len(run)} {how} calls to one endpoint under {parent.name!r}: a request per item; "
+                "use a batch endpoint",
+                total, tmpl, concurrent=concurrent))
+
+
+def _sequences(trace: Trace, t: Thresholds, out: list[dict[str, Any]], claimed: set[int]) -> None:
+    """``repeated_sequence``: a group of spans repeated back to back, with DB queries in it."""
+    spans = [n for n in trace.walk() if not n.virtual and n.parent is not None]
+    if len(spans) < 2 * t.seq_min_repeats:
+        return
+    tokens = [(n.desc.category, n.desc.template if n.desc.category != "db" or comparable_query(n) else "\x00" + n.span_id)
+              for n in spans]
+    i, n_tok = 0, len(tokens)
+    while i < n_tok:
+        found = None
+        for period in range(2, t.seq_max_len + 1):
+            j = i
+            while j + period < n_tok and tokens[j] == tokens[j + period]:
+                j += 1
+            reps = (j - i + period) // period
+            if reps >= t.seq_min_repeats:
+                found = (period, reps)
+                break
+        if found is None:
+            i += 1
+            continue
+        period, reps = found
+        block = spans[i:i + period * reps]
+        i += period * reps
+        if len({tokens[k] for k in range(i - period * reps, i - period * (reps - 1))}) < 2:
+            continue  # one span repeated: an n_plus_one, not a sequence
+        if any(id(s) in claimed for s in block):
+            continue
+        db = [s for s in block if s.desc.category == "db" and comparable_query(s)]
+        if not db:
+            continue
+        db_ns = sum(s.duration_ns for s in db)
+        all_ns = sum(s.duration_ns for s in block)
+        if db_ns < t.seq_min_db_ms * _MS or db_ns < t.seq_min_db_share * all_ns:
+            continue
+        claimed.update(id(s) for s in block)
+        pattern = [s.desc.template for s in block[:period]]
+        parent = block[0].parent
+        out.append(_problem(
+            "repeated_sequence", block, parent if parent is not None and not parent.virtual else None,
+            f"a sequence of {period} spans ({', '.join(repr(p[:60]) for p in pattern[:3])}"
+            f"{', …' if period > 3 else ''}) repeated {reps} times, with {len(db)} queries: work per item, "
+            "each with its own query; batch the lookups (a DataLoader, an IN list, eager loading)",
+            db_ns, " ; ".join(p[:80] for p in pattern[:4]), repeats=reps, period=period))
 
 
 def _consecutive(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[str, Any]],
@@ -218,6 +312,8 @@ def _consecutive(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[s
 
 
 def _parallelizable_sql(s: Node) -> bool:
+    if not comparable_query(s):
+        return False
     raw = s.desc.raw
     upper = raw.upper()
     return (sql_verb(raw) == "SELECT" and " WHERE " not in f" {' '.join(upper.split())} "
@@ -235,7 +331,8 @@ def detect(trace: Trace, t: Thresholds = DEFAULT) -> list[dict[str, Any]]:
         if kids:
             _n_plus_one(node, kids, t, out, claimed)
             _consecutive(node, kids, t, out, claimed)
-            _gaps(node, gap_floor, out)
+            if _does_own_work(node):
+                _gaps(node, gap_floor, out)
         if node.virtual:
             continue
         d = node.desc
@@ -243,7 +340,8 @@ def detect(trace: Trace, t: Thresholds = DEFAULT) -> list[dict[str, Any]]:
             out.append(_problem("slow_db", [node], node.parent,
                                 f"one query took {_ms(node.duration_ns)} ms (threshold {t.slow_db_ms:g} ms): "
                                 "check its plan and indexes", node.duration_ns, d.template))
-        if d.exact_known and d.category in ("db", "cache", "http_client") and sql_verb(d.raw) not in _TX_CONTROL:
+        if d.exact_known and d.category in ("db", "cache", "http_client") and sql_verb(d.raw) not in _TX_CONTROL \
+                and not d.raw.rstrip().endswith(("...", "\u2026")):
             exact.setdefault(d.raw, []).append(node)
         _payload(node, t, out)
         if node.is_error and node.parent is not None and not node.parent.virtual and not _ancestor_failed(node):
@@ -252,6 +350,7 @@ def detect(trace: Trace, t: Thresholds = DEFAULT) -> list[dict[str, Any]]:
                                 f"but {node.parent.name!r} and its callers succeeded: the error was caught and "
                                 "not reported", node.duration_ns, node.desc.template,
                                 error=(node.status_message or _exception(node))[:300]))
+    _sequences(trace, t, out, claimed)
     for raw, group in exact.items():
         total = sum(s.duration_ns for s in group)
         if len(group) >= t.repeated_min_count and total >= t.repeated_min_total_ms * _MS:
@@ -262,6 +361,19 @@ def detect(trace: Trace, t: Thresholds = DEFAULT) -> list[dict[str, Any]]:
     _merge_swallowed(out)
     out.sort(key=lambda p: -p["time_ms"])
     return out
+
+
+_WAITING_CATEGORIES = frozenset({"db", "cache", "http_client", "rpc", "messaging", "genai", "file"})
+
+
+def _does_own_work(node: Node) -> bool:
+    """A span whose idle time is unexplained: it runs code itself (server, internal,
+    consumer) rather than waiting on something remote (client, DB, cache, queue)."""
+    if node.virtual or node.kind in ("CLIENT", "PRODUCER"):
+        return False
+    if node.kind == "CONSUMER":
+        return True  # processing a message it received: its own work
+    return node.desc.category not in _WAITING_CATEGORIES
 
 
 def _ancestor_failed(node: Node) -> bool:

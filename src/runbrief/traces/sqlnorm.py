@@ -24,7 +24,7 @@ __all__ = ["normalize_sql", "sql_tables", "sql_verb", "normalize_url", "normaliz
            "Describe", "describe", "category", "CATEGORIES", "has_literals"]
 
 # What a span's self time is spent on; the order is the order reports list them in.
-CATEGORIES = ("db", "http_client", "cache", "messaging", "rpc", "genai", "internal", "uninstrumented")
+CATEGORIES = ("db", "http_client", "cache", "messaging", "rpc", "genai", "file", "internal", "uninstrumented")
 _CACHE_SYSTEMS = {"redis", "memcached", "valkey", "hazelcast", "aerospike", "keydb"}
 
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
@@ -169,7 +169,13 @@ def normalize_mongo(statement: str) -> str:
 
 
 def category(kind: str, attrs: dict[str, Any]) -> str:
-    """Which kind of work a span is (``db``, ``http_client``, ``cache``…), from its semantic conventions."""
+    """Which kind of work a span is (``db``, ``http_client``, ``cache``, ``file``…), from its attributes.
+
+    OpenTelemetry's semantic conventions first; then the ``sentry.op`` attribute that
+    Sentry's SDKs record (``db``, ``db.redis``, ``cache.get``, ``http.client``,
+    ``file.read``…), so spans from a Sentry-instrumented app are typed by what the SDK
+    said, never by guessing from the span's name.
+    """
     system = attrs.get("db.system.name") or attrs.get("db.system")
     if system:
         return "cache" if str(system).lower() in _CACHE_SYSTEMS else "db"
@@ -179,13 +185,38 @@ def category(kind: str, attrs: dict[str, Any]) -> str:
         return "messaging"
     if any(k in attrs for k in ("gen_ai.system", "gen_ai.operation.name", "gen_ai.provider.name")):
         return "genai"
+    op = attrs.get("sentry.op")
+    if isinstance(op, str) and op:
+        by_op = _sentry_category(op)
+        if by_op:
+            return by_op
     if kind == "CLIENT":
         if attrs.get("rpc.system") and not attrs.get("http.request.method"):
             return "rpc"
         if any(k in attrs for k in ("http.request.method", "http.method", "url.full", "http.url")):
             return "http_client"
         return "rpc" if attrs.get("rpc.system") else "http_client"
+    if "file.path" in attrs or "file.name" in attrs:
+        return "file"
     return "internal"
+
+
+def _sentry_category(op: str) -> str | None:
+    """The category of a Sentry span operation (develop.sentry.dev's span-operations list)."""
+    op = op.lower()
+    if op.startswith(("db.redis", "cache.", "db.memcached")) or op == "cache":
+        return "cache"
+    if op == "db" or op.startswith("db."):
+        return "db"
+    if op.startswith("http.client") or op in ("http", "fetch", "xhr"):
+        return "http_client"
+    if op.startswith("file.") or op == "file":
+        return "file"
+    if op.startswith(("queue.", "topic.")):
+        return "messaging"
+    if op.startswith(("gen_ai.", "ai.")):
+        return "genai"
+    return None
 
 
 class Describe:
@@ -234,6 +265,8 @@ def describe(name: str, kind: str, attrs: dict[str, Any]) -> Describe:
     if cat in ("db", "cache"):
         text = _db_text(attrs)
         system = str(attrs.get("db.system.name") or attrs.get("db.system") or "").lower()
+        if not text and attrs.get("sentry.op") and name and name != attrs.get("sentry.op"):
+            text = name  # a Sentry SDK's span description is the statement itself
         if not text:
             op = attrs.get("db.operation.name") or attrs.get("db.operation") or name
             coll = attrs.get("db.collection.name") or attrs.get("db.sql.table") or ""
@@ -241,7 +274,7 @@ def describe(name: str, kind: str, attrs: dict[str, Any]) -> Describe:
             return Describe(cat, f"{system}: {tmpl}", f"{system}: {tmpl}", False, (str(coll).lower(),) if coll else ())
         if system in ("redis", "valkey", "keydb"):
             return Describe(cat, f"{system}: {normalize_redis(text)}", f"{system}: {text}", True)
-        if system == "mongodb":
+        if "mongo" in system:
             return Describe(cat, f"{system}: {normalize_mongo(text)}", f"{system}: {text}", True)
         params = _db_params(attrs)
         return Describe(cat, normalize_sql(text), text + (f" [{params}]" if params else ""),
@@ -249,6 +282,8 @@ def describe(name: str, kind: str, attrs: dict[str, Any]) -> Describe:
     if cat == "http_client":
         method = str(attrs.get("http.request.method") or attrs.get("http.method") or "")
         url = str(attrs.get("url.full") or attrs.get("http.url") or "")
+        if not url and attrs.get("sentry.op") and " " in name:
+            method, _, url = name.partition(" ")  # Sentry: "GET https://host/path"
         template = attrs.get("url.template") or attrs.get("http.route")
         if url:
             tmpl = normalize_url(url, method)
