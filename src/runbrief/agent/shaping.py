@@ -67,7 +67,7 @@ ENUM_VALUES = frozenset({
     "new", "rate_up", "rate_down", "stopped", "error_share", "k8s_event", "rising", "falling", "steady", "gone",
     "symptom", "cause", "deploy", "incident", "location", "traces", "error_spans", "window", "since",
     # time and problem categories of traces (runbrief.traces)
-    "db", "http", "http_client", "cache", "messaging", "rpc", "genai", "file", "internal", "uninstrumented",
+    "db", "http", "http_client", "cache", "messaging", "rpc", "genai", "internal", "uninstrumented",
     "n_plus_one_db", "repeated_sequence", "n_plus_one_http", "slow_db", "consecutive_db", "consecutive_http",
     "repeated_call",
     "large_payload", "swallowed_error", "gap", "child_outside_parent", "clock_skew", "duplicate_span_ids",
