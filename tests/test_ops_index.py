@@ -14,6 +14,10 @@ def test_every_operation_is_indexed_at_its_module() -> None:
     assert declared == ops.OP_HOMES
 
 
+def test_the_write_index_names_exactly_the_operations_that_write() -> None:
+    assert {op.name for op in ops.all_operations() if not op.read_only} == ops.WRITE_OPS
+
+
 def test_one_operation_imports_one_area() -> None:
     probe = ("import json, sys; from runbrief import ops; ops.get('incidents'); "
              "print(json.dumps(sorted(m for m in ops.OP_MODULES if m in sys.modules)))")
@@ -41,3 +45,12 @@ def test_an_id_resolves_in_a_process_that_imported_only_one_operation(tmp_path) 
     )
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert "no pattern with ID" in r.stdout, r.stdout + r.stderr
+
+
+def test_the_mcp_server_is_built_without_importing_an_area() -> None:
+    """`runbrief mcp` must answer `initialize` within 1 s: building its tools imports no store or area."""
+    probe = ("import json, sys; from runbrief import ops; from runbrief.agent.server import build_server; "
+             "build_server(lambda name, params: None); "
+             "print(json.dumps([m for m in [*ops.OP_MODULES, 'duckdb', 'pyarrow'] if m in sys.modules]))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(r.stdout) == []

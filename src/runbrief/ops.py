@@ -64,6 +64,22 @@ OP_HOMES = {
     "verify": "runbrief.analyze.verify", "suspects": "runbrief.analyze.suspects",
 }
 
+# The operations that write, known without importing them: `runbrief mcp` annotates (and in
+# read-only mode leaves out) its writing tools before it answers `initialize`, and importing
+# every area for that costs ~0.2 s of the 1 s budget. tests/test_ops_index.py keeps it right.
+WRITE_OPS = frozenset({"deploy_mark", "detect_incidents", "eval", "gate", "resolve", "retention", "verify"})
+
+
+def declared(name: str) -> bool:
+    """Whether operation ``name`` exists, from the index alone (no area is imported)."""
+    return name in OP_HOMES or name in _OPS
+
+
+def writes(name: str) -> bool:
+    """Whether operation ``name`` writes, from the index alone (no area is imported)."""
+    op = _OPS.get(name)
+    return (not op.read_only) if op is not None else name in WRITE_OPS
+
 
 @dataclass(frozen=True)
 class Operation:

@@ -104,9 +104,8 @@ def available_ops() -> dict[str, ops.Operation]:
     return {o.name: o for o in ops.all_operations()}
 
 
-def _is_write(spec: ToolSpec, known: dict[str, ops.Operation]) -> bool:
-    op = known.get(spec.op)
-    return spec.write or (op is not None and not op.read_only)
+def _is_write(spec: ToolSpec) -> bool:
+    return spec.write or ops.writes(spec.op)
 
 
 def _error_text(exc: BaseException, spec: ToolSpec) -> str:
@@ -251,9 +250,8 @@ def build_server(runner: Runner, *, read_only: bool = False, timeout: float | No
         log_level="WARNING",
     )
     invoke = _Invoker(runner, timeout if timeout is not None else _timeout(), tools)
-    known = available_ops()
     for spec in tools:
-        write = _is_write(spec, known)
+        write = _is_write(spec)
         forced: dict[str, Any] = {}
         if write and read_only:
             if spec.read_only_params is None:
