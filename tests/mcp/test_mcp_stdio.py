@@ -33,6 +33,7 @@ def tool_args(facts: Facts, tmp: Path) -> dict[str, dict[str, Any]]:
         "similar_incidents": {"id": "inc_1"},
         "record_fix": {"id": "inc_1", "fix": "raised the pool size", "outcome": "worked"},
         "verify_fix": {"id": "inc_1", "deploy": "dep_1"},
+        "suspects": {"id": "inc_1"},
         "search_logs": {"service": "hdfs", "severity": "warn", "limit": 10},
         "top_patterns": {"service": "hdfs", "limit": 5},
         "find_traces": {"route": "/cart"},

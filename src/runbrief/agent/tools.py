@@ -233,6 +233,20 @@ def verify_fix(
     return {"incident": id, "deploy": deploy}
 
 
+@tool("suspects", op="suspects", title="Which commit caused the incident", budget=2000)
+def suspects(
+    id: IncidentId,  # noqa: A002
+    limit: Annotated[int, Field(ge=1, le=100, description="At most this many commits.")] = 10,
+    budget: Budget = 2000,
+) -> dict[str, Any]:
+    """The commits of the deploy that introduced an incident, ranked by how they touch the
+    code its evidence names (stack frames, code.* attributes, routes), each with the
+    reasons and hunks; without a repository, the code locations alone. The repository is
+    the one the server was started with (`runbrief mcp --repo PATH`, else its working
+    directory); a tool call cannot name one."""
+    return {"id": id, "limit": limit}
+
+
 # ------------------------------------------------------------------ logs and patterns
 @tool("search_logs", op="logs", title="Search log records")
 def search_logs(

@@ -11,10 +11,15 @@ commit to this one), read with the real ``git`` binary; each commit scores
     1 per evidence route a changed line contains
 
 and carries the reasons. Without a repository the code locations are still listed.
+
+Which repository: the CLI's ``--repo PATH`` in-process. A remote caller (HTTP API, MCP) names
+none, since nothing a request names is read from disk; the process's own configuration
+decides: ``RUNBRIEF_REPO`` (what ``runbrief mcp --repo PATH`` sets), else its working directory.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -26,7 +31,9 @@ from runbrief import ids, trust
 from runbrief.ops import operation
 from runbrief.store.duck import Store
 
-__all__ = ["suspects", "locations"]
+__all__ = ["suspects", "locations", "configured_repo", "REPO_ENV"]
+
+REPO_ENV = "RUNBRIEF_REPO"  # the repository this process was started for (`runbrief mcp --repo PATH`)
 
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>[\w<>.]+)')
 _LIBRARY = ("site-packages", "dist-packages", "/lib/python", "<frozen", "node_modules", "opentelemetry")
@@ -137,8 +144,13 @@ def _range(store: Store, inc: dict[str, Any]) -> tuple[dict[str, Any] | None, di
     return dep, (prev[0] if prev else None)
 
 
+def configured_repo() -> Path:
+    """The repository of this process's own configuration: ``RUNBRIEF_REPO``, else the working directory."""
+    return Path(os.environ.get(REPO_ENV) or ".").expanduser()
+
+
 @operation("suspects")
-def suspects(store: Store, id: str, repo: str = ".", limit: int = 10) -> dict[str, Any]:  # noqa: A002
+def suspects(store: Store, id: str, repo: str | None = None, limit: int = 10) -> dict[str, Any]:  # noqa: A002
     """Commits in the incident's deploy range ranked by how they touch the code in its evidence.
 
     Each suspect has its score, the reasons (files, functions, routes) and the matching hunks;
@@ -146,15 +158,15 @@ def suspects(store: Store, id: str, repo: str = ".", limit: int = 10) -> dict[st
     """
     from runbrief.analyze.memory import _row
 
-    if repo != ".":  # the server's own working directory is its own; a path a request names is not
-        trust.refuse_file("`repo`", "run `runbrief suspects --repo PATH` in-process, or start the server in the "
-                                    "repository")
+    if repo not in (None, "."):  # the server's own configuration is its own; a path a request names is not
+        trust.refuse_file("`repo`", f"run `runbrief suspects --repo PATH` in-process, or start the server with "
+                                    f"{REPO_ENV}=PATH (`runbrief mcp --repo PATH`) or in the repository")
 
     inc = _row(store, id)
     locs = locations(store, inc)
     out: dict[str, Any] = {"id": ids.make("inc", inc["id"]), "locations": locs, "suspects": [], "notes": []}
     dep, prev = _range(store, inc)
-    path = Path(repo).expanduser()
+    path = Path(repo).expanduser() if repo not in (None, ".") else configured_repo()
     try:
         _git(path, "rev-parse", "--git-dir")
     except (RuntimeError, OSError):

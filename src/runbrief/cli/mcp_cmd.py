@@ -31,7 +31,16 @@ ReadOnlyOpt = Annotated[
 
 
 @mcp_app.callback()
-def mcp(ctx: typer.Context, store: StoreOpt = None, read_only: ReadOnlyOpt = False) -> None:
+def mcp(
+    ctx: typer.Context,
+    store: StoreOpt = None,
+    read_only: ReadOnlyOpt = False,
+    repo: Annotated[
+        str | None,
+        typer.Option("--repo", help="The service's git repository for the suspects tool (default: the working "
+                     "directory; a tool call never names one). Sets RUNBRIEF_REPO."),
+    ] = None,
+) -> None:
     """Run the MCP server on stdin/stdout (what an agent client starts).
 
     Operations go to `runbrief serve` when it owns the store, else to the store directly,
@@ -39,6 +48,12 @@ def mcp(ctx: typer.Context, store: StoreOpt = None, read_only: ReadOnlyOpt = Fal
     """
     if ctx.invoked_subcommand is not None:
         return
+    if repo:
+        import os
+        from pathlib import Path
+
+        # The process's own configuration, read by `suspects` (runbrief.analyze.suspects.configured_repo).
+        os.environ["RUNBRIEF_REPO"] = str(Path(repo).expanduser().resolve())
     if sys.stdin.isatty():
         err_console.print(
             "runbrief mcp speaks MCP on stdin/stdout and is started by an agent client; "
