@@ -38,6 +38,8 @@ OP_MODULES = [
     "runbrief.analyze.verify",
     "runbrief.analyze.suspects",
     "runbrief.brief",
+    "runbrief.tui.feed",
+    "runbrief.server.web_ops",
 ]
 
 # Where each operation is declared, so that one call imports one area: `runbrief incidents`
@@ -62,6 +64,10 @@ OP_HOMES = {
     "resolve": "runbrief.analyze.memory", "similar_incidents": "runbrief.analyze.memory",
     "retention": "runbrief.store.retention", "retention_preview": "runbrief.store.retention",
     "verify": "runbrief.analyze.verify", "suspects": "runbrief.analyze.suspects",
+    "top": "runbrief.tui.feed", "tail": "runbrief.tui.feed",
+    "web_llm_series": "runbrief.server.web_ops", "web_log_facets": "runbrief.server.web_ops",
+    "web_pattern_series": "runbrief.server.web_ops", "web_service_series": "runbrief.server.web_ops",
+    "web_trace": "runbrief.server.web_ops", "web_verdict": "runbrief.server.web_ops",
 }
 
 # The operations that write, known without importing them: `runbrief mcp` annotates (and in
