@@ -26,11 +26,11 @@ def _recall(rows: list[dict[str, str]]) -> float:
 
 
 def test_gitleaks_recall_floor() -> None:
-    assert _recall(_rows("gitleaks.jsonl")) >= 0.83
+    assert _recall(_rows("gitleaks.jsonl")) >= 0.99
 
 
 def test_detect_secrets_keyword_recall_floor() -> None:
-    assert _recall(_rows("detect_secrets.jsonl")) >= 0.48
+    assert _recall(_rows("detect_secrets.jsonl")) >= 0.70
 
 
 def test_gcp_service_account_key_body_is_gone() -> None:
@@ -71,7 +71,45 @@ ISSUE16 = [
     ('{"password": "has spaces, and; separators"}', "separators"),
     ("posted to https://hooks.slack.com/services/T0000000/B0000000/XXXXXXXXXXXXXXXXXXXXXXXX", "XXXXXXXXXXXX"),
     ("stripe webhook whsec_1234567890abcdefABCDEF", "whsec_1234567890"),
+    # Session 10: the classes the corpora still missed.
+    ("curl -s -u deploy:Tr0ub4dor&3 https://ci.example/api", "Tr0ub4dor"),
+    ("curl --user 'ops:correct horse' https://ci.example/api", "correct horse"),
+    ("auth=ok client_secret: abc8Q~Zx9yWv7uT6sR5qP4oN3mL2kJ1iH0gF.e end", "Zx9yWv7uT6sR5qP4oN3mL2kJ1iH0gF"),
+    ("db login failed password=ab;cd,ef&gh for app", "cd,ef&gh"),
+    ('invalid password "p4ss w0rd" for user admin', "p4ss w0rd"),
+    ('password_prod = "has spaces too"', "has spaces too"),
+    ("rejected: api key 9f8e7d6c5b4a39281706f5e4d3c2b1a0 expired", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+    ("unsigned jwt eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9. accepted", "eyJzdWIiOiJhZG1pbiJ9"),
 ]
+
+
+# Values that look like the shapes above but hold no secret: they must come through unchanged.
+NOT_SECRETS = [
+    "mysql -u root -h db.internal shop",
+    "sort -u /var/log/app.log",
+    "SyntaxError: Unexpected token '<' in JSON at position 0",
+    "login ok user=alice&password_reset=false",
+    "GET /search?q=password+reset&page=2 200",
+    "pass_count=100 fail_count=3",
+]
+
+
+def test_lookalikes_are_left_alone() -> None:
+    changed = [(t, redact(t)) for t in NOT_SECRETS if redact(t) != t]
+    assert changed == []
+
+
+def test_next_pair_after_a_password_is_kept() -> None:
+    assert redact("login password=hunter22&user=alice") == "login password=[REDACTED:secret]&user=alice"
+
+
+def test_deploy_fields_are_redacted() -> None:
+    from runbrief.records import Deploy
+
+    dep = Deploy(1_000, "shop", "https://ci:glpat-ABCDEFGHIJKLMNOPQRST@git.example/shop.git#v2",
+                 environment="prod token=zq81hd0aa9xk2")
+    redact_batch(Batch(deploys=[dep]))
+    assert "glpat-ABCDEFGHIJKLMNOPQRST" not in dep.version and "zq81hd0aa9xk2" not in dep.environment
 
 
 def test_issue16_shapes() -> None:

@@ -37,10 +37,11 @@ MASK = "[REDACTED:{}]"
 # (kind, pattern). Order matters only where patterns overlap: the first alternative wins.
 _RULES: list[tuple[str, str]] = [
     ("private_key", r"-----BEGIN [A-Z0-9 _-]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END [A-Z0-9 _-]*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)"),
-    ("jwt", r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}"),
+    # An unsigned JWT (alg "none") ends at its second dot: it is a bearer credential all the same.
+    ("jwt", r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.(?:[A-Za-z0-9_-]{4,})?"),
     ("aws_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)[0-9A-Z]{16}\b"),
     ("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"),
-    ("slack_token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    ("slack_token", r"\b(?:xox[abeoprs]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{20,})"),
     ("stripe_key", r"\b(?:[rs]k_(?:live|test|prod)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{16,})"),
     # Vendor tokens with a distinctive prefix (npm, GitLab, SendGrid, Hugging Face, DigitalOcean,
     # Shopify, Grafana, PyPI, Doppler, Sentry) and Slack webhook URLs.
@@ -50,7 +51,13 @@ _RULES: list[tuple[str, str]] = [
         r"SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|hf_[A-Za-z]{30,}|api_org_[A-Za-z]{30,}|"
         r"do[opr]_v1_[a-f0-9]{64}|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|glc_[A-Za-z0-9+/]{32,}={0,2}|"
         r"glsa_[A-Za-z0-9_]{32,}|pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}|dp\.pt\.[A-Za-z0-9]{40,}|"
-        r"sntry[su]_[A-Za-z0-9+/=_]{30,}|hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,})",
+        r"sntry[su]_[A-Za-z0-9+/=_]{30,}|hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,}|"
+        # SendGrid's newer single-dot form, GitLab runner registration, Grafana API keys, Databricks,
+        # Heroku, Linear, Twilio API keys, age secret keys, AWS Bedrock API keys (long- and short-lived).
+        r"SG\.[A-Za-z0-9=_.-]{60,70}|GR1348941[A-Za-z0-9_-]{20}|eyJrIjoi[A-Za-z0-9]{70,400}={0,2}|"
+        r"dapi[a-h0-9]{32}(?:-\d)?|HRKU-AA[A-Za-z0-9_-]{58}|lin_api_[A-Za-z0-9]{40}|SK[0-9a-fA-F]{32}\b|"
+        r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}|ABSK[A-Za-z0-9+/]{109,269}={0,2}|"
+        r"bedrock-api-key-[A-Za-z0-9+/]{20,}={0,2})",
     ),
     ("api_key", r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"),
     ("google_key", r"\bAIza[0-9A-Za-z_-]{35}"),
@@ -62,6 +69,18 @@ _RULES: list[tuple[str, str]] = [
     # A command-line flag naming a secret: --db-password v, --password=v, -p is too ambiguous.
     ("cli_flag", r"(?P<flag_key>--(?i:[\w-]*(?:password|passwd|passphrase|secret|token|api-key|apikey))(?:=|[ \t]+))"
                  r"(?P<flag_val>[^\s\"'-][^\s\"']{2,})"),
+    # curl's -u/--user user:password (quoted or not); a user alone (`mysql -u root`) has no colon and stays.
+    ("basic_auth", r"(?P<bauth_key>(?<![\w-])(?:-u|--user)(?:[ \t]+|=))"
+                   r"(?P<bauth_val>\"[^\"\n]{0,256}\":\"[^\"\n]{0,256}\"|\"[^\"\n]*:[^\"\n]*\"|'[^'\n]*:[^'\n]*'|"
+                   r"[^\s\"':]{1,256}:(?:'[^'\n]{1,256}'|\"[^\"\n]{1,256}\"|[^\s\"']{1,256}))"),
+    # "credential <value>" / "api key <value>": a generated-looking value (20+ characters, a digit and a
+    # letter) named as a credential in prose ("rejected: credential 38c5…f7 is not valid").
+    ("keyword_token", r"(?P<kw_key>\b(?i:credentials?|api[ _-]?key|access[ _-]?token|secret)[ \t]+)"
+                      r"(?P<kw_val>(?=[A-Za-z0-9_=+/-]*\d)(?=[A-Za-z0-9_=+/-]*[A-Za-z])[A-Za-z0-9_][A-Za-z0-9_=+/-]{19,})"),
+    # A password named in prose before a quoted value ('invalid password "hunter2"'). Not "token":
+    # "Unexpected token '<'" is a parser error, not a credential.
+    ("secret_quoted", r"(?P<sq_key>\b(?i:passw(?:or)?d|passwd|passphrase|secret|api[_-]?key|client[_-]?secret)[ \t]+)"
+                      r"(?P<sq_val>\"[^\"\n]{1,1024}\"|'[^'\n]{1,1024}')"),
     ("authorization", r"(?P<authz_key>(?i:authorization)[\"']?\s*[:=]\s*[\"']?(?:\w+\s+)?)(?P<authz_val>[^\s\"',;]{4,})"),
     # Elsewhere a bearer/basic value must look generated (a digit, or 20+ characters): "Bearer realm" stays.
     (
@@ -78,8 +97,20 @@ _RULES: list[tuple[str, str]] = [
         r"sharedaccesskey|credentials?)\b[\"']?)"
         # A quoted value is taken whole, to its closing quote (a JSON private_key, a password with
         # spaces or separators in it); an unquoted one ends at whitespace or a separator.
-        r"(?P<pair_sep>\s*(?:=>|:=|[=:])\s*)"
-        r"(?P<pair_val>\"(?:[^\"\\\n]|\\.){1,8192}\"|'[^'\n]{1,1024}'|[^\s\"'&,;)}\]]{3,})",
+        # "=", ":", "=>", ":=" or a comparison ("apikey == '…'").
+        r"(?P<pair_sep>\s*(?:=>|:=|[!=]==?|[=:])\s*)"
+        # An unquoted value runs on through ; , & unless a next key=value starts there ("pw=a;b" is
+        # one value, "pw=a&user=b" two pairs).
+        r"(?P<pair_val>\"(?:[^\"\\\n]|\\.){1,8192}\"|'[^'\n]{1,1024}'|"
+        r"(?:[^\s\"'&,;)}\]]|[&,;](?![\w.-]{1,64}=)(?=[^\s\"']))(?:[^\s\"'&,;)}\]]|[&,;](?![\w.-]{1,64}=)(?=[^\s\"'])){2,})",
+    ),
+    (
+        "secret_pair_named",
+        # A key that starts with a secret word and goes on ("password_super_secure", "api_key_prod"),
+        # taken only with a quoted value: unquoted, "token_count=5" would be a false positive.
+        r"(?P<named_key>(?i:passw(?:or)?d|passwd|secret|api[_-]?key|client[_-]?secret|private[_-]?key)"
+        r"(?:[_.-][A-Za-z0-9]{1,24}){1,3}[\"']?)(?P<named_sep>\s*(?:=>|:=|[=:])\s*)"
+        r"(?P<named_val>\"(?:[^\"\\\n]|\\.){1,8192}\"|'[^'\n]{1,1024}')",
     ),
     ("url_signature", r"(?P<sig_key>[?&](?i:sig|signature|x-amz-signature|x-goog-signature|token|key)=)(?P<sig_val>[^&\s\"']{8,})"),
 ]
@@ -93,14 +124,19 @@ _TRIGGERS = (
     "signature=", "authorization", "npm_", "glpat-", "gldt-", "glptt-", "glrt-", "glcbt-", "glft-", "glimt-",
     "glagent-", "gloas-", "glsoat-", "glffct-", "sg.", "hf_", "api_org_", "whsec_", "_v1_", "shpat_", "shpca_",
     "shppa_", "shpss_", "glc_", "glsa_", "pypi-", "dp.pt.", "sntrys_", "sntryu_", "hooks.slack.com", "sk_prod",
-    "rk_prod", "cookie", "@tcp(", "@unix(",
+    "rk_prod", "cookie", "@tcp(", "@unix(", "-u ", "-u\t", "-u=", "--user", "gr1348941", "dapi", "hrku-",
+    "lin_api_", "age-secret-key-", "absk", "bedrock-api-key-", "xapp-", "q~",
 )
+
+# An Azure AD client secret (``abc8Q~…``) may start with any letter, so it cannot sit behind the
+# _FIRST lookahead of the combined pattern; it gets its own pass when the text holds "Q~".
+_AZURE = re.compile(r"(?<![\w~.-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34}(?![\w~.-])")
 
 
 # Every rule but e-mail starts with one of these characters. A lookahead on them lets the
 # regex engine skip ahead with a fast character-set scan instead of trying every
 # alternative at every position (measured on loghub-2k: 97 -> 23 us per line).
-_FIRST = "[-:?&aAbBcCdDeEgGhHmMnNpPrRsStTwWxX]"
+_FIRST = "[-:?&aAbBcCdDeEgGhHlmMnNpPrRsStTwWxX]"
 
 
 def _compile(with_email: bool) -> re.Pattern[str]:
@@ -132,6 +168,14 @@ def _replace(m: re.Match[str]) -> str:
         return f"{g['authz_key']}{MASK.format('token')}"
     if g.get("auth_val") is not None:
         return f"{g['auth_scheme']} {MASK.format('token')}"
+    if g.get("sq_val") is not None:
+        return f"{g['sq_key']}{MASK.format('password')}"
+    if g.get("kw_val") is not None:
+        return f"{g['kw_key']}{MASK.format('token')}"
+    if g.get("bauth_val") is not None:
+        return f"{g['bauth_key']}{MASK.format('password')}"
+    if g.get("named_val") is not None:
+        return f"{g['named_key']}{g['named_sep']}{MASK.format('secret')}"
     if g.get("pair_val") is not None:
         return f"{g['pair_key']}{g['pair_sep']}{MASK.format('secret')}"
     if g.get("sig_val") is not None:
@@ -147,7 +191,8 @@ def redact(text: str, *, emails: bool | None = None) -> str:
     low = text.lower()
     if not (with_email and "@" in text) and not any(t in low for t in _TRIGGERS):
         return text
-    return _RX[with_email].sub(_replace, text)
+    out = _RX[with_email].sub(_replace, text)
+    return _AZURE.sub(MASK.format("azure_key"), out) if "Q~" in out else out
 
 
 def redact_value(value: Any, *, emails: bool | None = None) -> Any:
@@ -293,6 +338,11 @@ def redact_batch(batch: Batch) -> None:
         if ev.attributes:
             ev.attributes = redact_value(ev.attributes, emails=emails)
     for dep in batch.deploys:
+        # Deploy fields come from webhooks and CI scripts: a version or environment can carry a
+        # URL with credentials or a token pasted in the wrong field.
+        dep.version = redact(dep.version, emails=emails)
+        dep.commit = redact(dep.commit, emails=emails)
+        dep.environment = redact(dep.environment, emails=emails)
         if dep.attributes:
             dep.attributes = redact_value(dep.attributes, emails=emails)
 
