@@ -68,6 +68,7 @@ OP_HOMES = {
     "web_llm_series": "runbrief.server.web_ops", "web_log_facets": "runbrief.server.web_ops",
     "web_pattern_series": "runbrief.server.web_ops", "web_service_series": "runbrief.server.web_ops",
     "web_trace": "runbrief.server.web_ops", "web_verdict": "runbrief.server.web_ops",
+    "web_eval_runs": "runbrief.server.web_ops",
 }
 
 # The operations that write, known without importing them: `runbrief mcp` annotates (and in
