@@ -40,6 +40,11 @@ SETTINGS = {s.name: s for s in (
     Setting("max_store_mb", 4096.0, "RUNBRIEF_MAX_STORE_MB",
             "store size in MiB above which the oldest raw records are dropped; 0 means no limit"),
     Setting("retention_every_s", 300.0, "RUNBRIEF_RETENTION_EVERY_S", "how often the server applies retention"),
+    # Drain secrets (runbrief.server.drains, docs/platforms.md): unset, a drain takes only the --token bearer.
+    *(Setting(f"{p}_drain_secret", "", f"RUNBRIEF_{p.upper()}_DRAIN_SECRET", f"the secret {p} sends to /api/drains/{p}")
+      for p in ("heroku", "vercel", "aws", "cloudflare", "railway", "supabase")),
+    Setting("vercel_verify", "", "RUNBRIEF_VERCEL_VERIFY",
+            "the value Vercel asks a new drain to answer in its x-vercel-verify header"),
 )}
 
 
