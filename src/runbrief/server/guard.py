@@ -10,10 +10,13 @@ the network, and local processes. The guard answers, in order:
    page of ours is the only origin that may call us).
 3. **Token.** With ``--token``, every route but ``/api/health`` needs ``Authorization:
    Bearer <token>`` (scheme case-insensitive, compared in constant time); the GitHub hook
-   authenticates by its HMAC signature instead when ``RUNBRIEF_GITHUB_SECRET`` is set.
+   authenticates by its HMAC signature instead when ``RUNBRIEF_GITHUB_SECRET`` is set, and
+   the platform drains (``/api/drains/``) check their own secrets or the token
+   (``runbrief.server.drains``) before reading anything.
 4. **Writes.** A POST must carry a JSON, OTLP or binary content type: the three a page may
    send without a CORS preflight (text/plain, form, multipart) or none at all are refused
-   with 415, so no page can write through the user's browser. (GET writes nothing:
+   with 415, so no page can write through the user's browser. A drain takes the types its
+   platform sends (``text/plain`` from Logpush too): it writes only with a secret no page knows. (GET writes nothing:
    ``runbrief.server.api`` refuses GET for an operation that writes.)
 """
 
@@ -33,6 +36,7 @@ MIN_TOKEN_LENGTH = 16
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 _SIMPLE_TYPES = {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data", ""}
 _GITHUB_HOOK = "/api/hooks/github"
+_DRAINS = "/api/drains/"
 _OPEN = {"/api/health"}
 
 
@@ -109,11 +113,12 @@ class Guard:
                 return 403, "cross-origin requests are refused: call the API from the same origin or without a browser"
         elif origin == b"null":
             return 403, "requests from an opaque origin (Origin: null) are refused"
-        if self.token and path not in _OPEN:
+        drain = path.startswith(_DRAINS)
+        if self.token and path not in _OPEN and not drain:
             signed_hook = path == _GITHUB_HOOK and os.environ.get("RUNBRIEF_GITHUB_SECRET")
             if not signed_hook and not bearer_ok(headers.get(b"authorization"), self.token):
                 return 401, "missing or wrong bearer token (send Authorization: Bearer <token>)"
-        if scope["method"] == "POST" and not path.startswith("/v1/"):  # OTLP checks its own types
+        if scope["method"] == "POST" and not path.startswith("/v1/") and not drain:  # OTLP checks its own types
             ctype = headers.get(b"content-type", b"").decode("latin-1").split(";", 1)[0].strip().lower()
             form_hook = (path == _GITHUB_HOOK and ctype == "application/x-www-form-urlencoded"
                          and os.environ.get("RUNBRIEF_GITHUB_SECRET"))

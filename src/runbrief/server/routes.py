@@ -11,4 +11,5 @@ ROUTE_MODULES = [
     "runbrief.server.web",
     "runbrief.server.mcp_http",
     "runbrief.server.deploys_http",
+    "runbrief.server.drains",
 ]
