@@ -143,6 +143,7 @@ def ingest_local(
 ) -> dict[str, Any]:
     """Ingest files into an open store (this process owns it). Returns the summary."""
     from runbrief.ingest.pipeline import Pipeline
+    from runbrief.ingest.platforms import open_stream  # platform shapes first, then LogStream
 
     sources = expand(paths)
     pipeline = Pipeline(store)
@@ -150,7 +151,7 @@ def ingest_local(
     files = []
     for src in sources:
         kw = {"batch_size": batch_size} if batch_size else {}
-        stream = LogStream(src.name, service=service, fmt=fmt, ref_ns=src.mtime_ns or None, **kw)
+        stream = open_stream(src.name, service=service, fmt=fmt, ref_ns=src.mtime_ns or None, **kw)
         try:
             for data in read_source(src, progress):
                 for b in stream.feed(data):

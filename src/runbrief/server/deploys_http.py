@@ -9,7 +9,7 @@
   202 with the reason; a redelivery or a deployment already recorded answers 200 with
   the deploy it made (``duplicate: true``), so retries are safe.
 - ``POST /api/ingest`` — a log file's bytes streamed (chunked; ``Content-Encoding: gzip``
-  accepted), parsed by ``LogStream`` as they arrive. Query: ``name``, ``service``,
+  accepted), parsed as they arrive (a platform's shape by its reader, else ``LogStream``). Query: ``name``, ``service``,
   ``format``, ``ref_ns``.
 
 Bodies are read within the server's ``max_body_bytes`` (413 past it); a gzip upload to
@@ -44,8 +44,8 @@ from runbrief.ingest.deploys import (
     make_deploy,
     verify_signature,
 )
-from runbrief.ingest.logfiles import LogStream
 from runbrief.ingest.pipeline import Batch
+from runbrief.ingest.platforms import open_stream
 from runbrief.server.bodies import read_body
 
 __all__ = ["routes"]
@@ -161,7 +161,7 @@ async def ingest_stream(request: Request) -> Response:
     q = request.query_params
     try:
         ref = q.get("ref_ns")
-        stream = LogStream(q.get("name") or "stdin", service=q.get("service") or None,
+        stream = open_stream(q.get("name") or "stdin", service=q.get("service") or None,
                            fmt=q.get("format") or "auto", ref_ns=int(ref) if ref and ref.isdigit() else None)
     except (RunbriefError, ValueError) as exc:
         return _error(exc if isinstance(exc, RunbriefError) else UsageError(str(exc)))
