@@ -132,14 +132,15 @@ def _agent_spans(now: int) -> Batch:
 
 def _log_records(now: int, service: str = "hdfs") -> list[LogRecord]:
     lines = HDFS.read_text().splitlines() + [INJECTION, SECRET]
-    res = Resource({"service.name": service})
+    # Two environments (every fifth line from staging), so promote_check has something to compare.
+    envs = [Resource({"service.name": service, "deployment.environment.name": env}) for env in ("production", "staging")]
     start = now - 60 * 60 * S
     step = (60 * 60 * S) // len(lines)
     out = []
     for i, line in enumerate(lines):
         header = split_header(line)
         level = header.level or ""
-        out.append(LogRecord(ts_ns=start + i * step, body=line, resource=res, observed_ns=now,
+        out.append(LogRecord(ts_ns=start + i * step, body=line, resource=envs[i % 5 == 0], observed_ns=now,
                              severity_text=level, severity_number=severity_number_for(level), source="file"))
     return out
 

@@ -34,6 +34,7 @@ def tool_args(facts: Facts, tmp: Path) -> dict[str, dict[str, Any]]:
         "record_fix": {"id": "inc_1", "fix": "raised the pool size", "outcome": "worked"},
         "verify_fix": {"id": "inc_1", "deploy": "dep_1"},
         "suspects": {"id": "inc_1"},
+        "promote_check": {"service": "hdfs"},
         "search_logs": {"service": "hdfs", "severity": "warn", "limit": 10},
         "top_patterns": {"service": "hdfs", "limit": 5},
         "find_traces": {"route": "/cart"},
@@ -96,6 +97,9 @@ def check_answer(name: str, data: Any, text: str, facts: Facts) -> None:
         assert [i["id"] for i in data] == ["inc_1"]
     elif name == "record_fix":
         assert "inc_1" in text
+    elif name == "promote_check":
+        assert unfence(data["verdict"]) in ("safe", "not_safe")
+        assert unfence(data["candidate"]["environment"]) == "staging"
     elif name == "verify_fix":
         assert data["id"] == "inc_1" and data["deploy"] == "dep_1" and unfence(data["verdict"]) in (
             "fixed", "not_fixed", "regressed", "too_early")

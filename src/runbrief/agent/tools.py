@@ -247,6 +247,23 @@ def suspects(
     return {"id": id, "limit": limit}
 
 
+@tool("promote_check", op="promote_check", title="Is it safe to promote", budget=2000)
+def promote_check(
+    service: Annotated[str, Field(min_length=1, description="The service to promote (its service.name).")],
+    source: Annotated[str, Field(min_length=1, max_length=100, description="The environment the candidate runs "
+                                 "in (deployment.environment.name), e.g. staging.")] = "staging",
+    target: Annotated[str, Field(min_length=1, max_length=100, description="The environment whose current version "
+                                 "it would replace, e.g. production.")] = "production",
+    window: Annotated[str, Field(max_length=20, description="How far back each side is read, e.g. 6h, 24h.")] = "24h",
+    budget: Budget = 2000,
+) -> dict[str, Any]:
+    """Is the version running in `source` safe to promote to `target`? Verdict safe /
+    not_safe with the items the candidate has that the target's current version does not:
+    new error patterns, a higher error share, slower routes, more trace problems (N+1…),
+    each per unit of its own traffic and citing evidence IDs. Ask before promoting."""
+    return {"service": service, "source": source, "target": target, "window": window}
+
+
 # ------------------------------------------------------------------ logs and patterns
 @tool("search_logs", op="logs", title="Search log records")
 def search_logs(

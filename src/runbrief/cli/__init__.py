@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "runbrief.cli.incidents",
     "runbrief.cli.demo",
     "runbrief.cli.verify",
+    "runbrief.cli.promote",
 ]
 
 
@@ -76,6 +77,7 @@ COMMANDS = {
     "incidents": "incidents", "incident": "incidents", "brief": "incidents", "resolve": "incidents",
     "demo": "demo",
     "verify": "verify", "suspects": "verify",
+    "promote-check": "promote",
 }
 
 
