@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "runbrief.cli.demo",
     "runbrief.cli.verify",
     "runbrief.cli.promote",
+    "runbrief.cli.top",
 ]
 
 
@@ -78,6 +79,7 @@ COMMANDS = {
     "demo": "demo",
     "verify": "verify", "suspects": "verify",
     "promote-check": "promote",
+    "top": "top", "tail": "top",
 }
 
 
