@@ -169,4 +169,16 @@ async def _submit(server: Any, batch: Batch) -> dict[str, int]:
     return await server.submit(batch)
 
 
-routes = [Route("/api/drains/{platform}", drain, methods=["POST"])]
+async def verify(request: Request) -> Response:
+    """Vercel checks a new drain's URL by asking for it: the answer carries ``x-vercel-verify``
+    (it writes nothing; other drains take POST only)."""
+    if request.path_params["platform"] != "vercel":
+        return _json({"error": "a drain takes POST"}, 405, {"Allow": "POST"})
+    value = settings.get("vercel_verify")
+    if not value:
+        return _json({"error": "set RUNBRIEF_VERCEL_VERIFY to the value Vercel shows when you add the drain"}, 404)
+    return _json({"ok": True}, 200, {"x-vercel-verify": value})
+
+
+routes = [Route("/api/drains/{platform}", drain, methods=["POST"]),
+          Route("/api/drains/{platform}", verify, methods=["GET"])]

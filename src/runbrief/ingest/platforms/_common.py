@@ -14,9 +14,10 @@ from typing import Any
 
 from runbrief.ingest import formats
 from runbrief.ingest._structured import parse_json_line
+from runbrief.ingest._times import to_ns
 from runbrief.records import Deploy, LogRecord, Resource, severity_number_for
 
-__all__ = ["Ctx", "Out", "inner_message", "set_level", "MAX_ERRORS", "clean"]
+__all__ = ["Ctx", "Out", "inner_message", "set_level", "epoch_ns", "MAX_ERRORS", "clean"]
 
 MAX_ERRORS = 20
 _YEAR_NS = 365 * 86400 * 10**9
@@ -83,6 +84,19 @@ class Out:
             set_level(rec, level)
         self.logs.append(rec)
         return rec
+
+
+def epoch_ns(value: Any) -> int:
+    """An epoch time in s, ms, µs or ns to ns, exactly for integers (``to_ns`` goes
+    through a float, which moves a millisecond time by up to a microsecond)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        for limit, scale in ((10**11, 10**9), (10**14, 10**6), (10**17, 10**3), (10**20, 1)):
+            if value < limit:
+                return value * scale
+        return 0
+    if isinstance(value, str) and value.isdigit():
+        return epoch_ns(int(value))
+    return to_ns(value)
 
 
 def set_level(rec: LogRecord, level: str) -> None:
