@@ -227,6 +227,9 @@ class TopApp(App[None]):
         head = Text(" runbrief top ", style="bold", end="")
         head.append("│ ")
         head.append_text(safe(self.service or "all", "bold"))
+        if self.filter_text:
+            head.append(" /")
+            head.append_text(safe(self.filter_text, "reverse"))
         dep = t.get("deploy")
         if dep:
             head.append(" │ ")
@@ -238,9 +241,6 @@ class TopApp(App[None]):
         head.append(f"{human(t.get('errors', 0))} err", style="red" if t.get("errors") else "")
         if t.get("idle"):
             head.append_text(safe(f" │ idle, last data {(t.get('end') or '')[:16]}Z", "yellow"))
-        if self.filter_text:
-            head.append(" │ filter ")
-            head.append_text(safe(self.filter_text, "reverse"))
         if self.error:
             head.append(" │ ")
             head.append_text(safe(self.error[:200], "bold red"))
