@@ -39,10 +39,13 @@ from runbrief.queries import fmt_ts
 from runbrief.server.background import job
 from runbrief.store.duck import Store
 
-__all__ = ["verify", "auto_verify", "VERDICTS", "ALPHA"]
+__all__ = ["verify", "auto_verify", "VERDICTS", "ALPHA", "TEXTS"]
 
 VERDICTS = ("fixed", "not_fixed", "regressed", "too_early")
 ALPHA = 0.01  # the family-wise false-alarm rate `changes` uses
+TEXTS = {"fixed": "every symptom's rate fell significantly after the deploy",
+         "not_fixed": "a symptom continues after the deploy at a rate not significantly lower",
+         "regressed": "new error pattern(s) appeared after the deploy"}
 FIXED_RATIO = 0.1  # after rate / before rate at most this to call a symptom fixed
 # How often `runbrief serve` judges open incidents against later deploys (seconds); tests shorten it.
 VERIFY_INTERVAL_S = float(os.environ.get("RUNBRIEF_VERIFY_INTERVAL", "60"))
@@ -169,9 +172,7 @@ def _judge(store: Store, inc: dict[str, Any], dep: dict[str, Any], end: datetime
                        f"needed before a stop can be told from chance" if items else
                        "too early: none of the incident's symptoms can be counted before the deploy")
     else:
-        out["text"] = {"fixed": "every symptom's rate fell significantly after the deploy",
-                       "not_fixed": "a symptom continues after the deploy at a rate not significantly lower",
-                       "regressed": f"{len(new)} new error pattern(s) appeared after the deploy"}[verdict]
+        out["text"] = TEXTS[verdict] if verdict != "regressed" else f"{len(new)} {TEXTS[verdict]}"
     return out
 
 
@@ -181,8 +182,12 @@ def _record(store: Store, inc: dict[str, Any], dep: dict[str, Any], verdict: str
 
     if verdict == "too_early" or store.read_only:
         return
-    fix = f"deploy dep_{dep['id']} {dep.get('version') or ''}".strip()
-    done = store.scalar("SELECT count(*) FROM incident_fixes WHERE incident_id = ? AND fix = ?", [inc["id"], fix])
+    base = f"deploy dep_{dep['id']} {dep.get('version') or ''}".strip()
+    # The verdict is part of the record (notifications tell `fixed` from `regressed` by it);
+    # one record per (incident, deploy) whatever later passes conclude.
+    fix = f"{base}: verify {verdict}"
+    done = store.scalar("SELECT count(*) FROM incident_fixes WHERE incident_id = ? AND (fix = ? OR "
+                        "starts_with(fix, ?))", [inc["id"], base, base + ": "])
     if not done:
         memory.resolve(store, ids.make("inc", inc["id"]), fix=fix, commit=dep.get("commit"),
                        outcome="worked" if verdict == "fixed" else "failed")
