@@ -21,6 +21,7 @@ JOB_MODULES: list[str] = [
     "runbrief.store.retention",
     "runbrief.analyze.incidents",
     "runbrief.analyze.verify",
+    "runbrief.notify.outbox",
 ]
 
 
