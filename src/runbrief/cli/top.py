@@ -2,8 +2,9 @@
 
 
 import os
+import signal
 import sys
-import time
+import threading
 from typing import Annotated, Any
 
 import typer
@@ -106,6 +107,10 @@ def tail(
         else:
             sys.stdout.write(_line(row) + "\n")
 
+    # Ctrl-C (or SIGTERM) stops between polls: raised inside a DuckDB query it would come
+    # out as "Query interrupted", so the handler only asks the loop to end.
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     # A commit can land after a later one (workers prepare in parallel), so each poll asks
     # again from the cursor of two polls back and drops the lines already printed.
     seen: dict[int, None] = {}
@@ -113,16 +118,16 @@ def tail(
     cursor: str | None = None
     first = True
     try:
-        while True:
+        while not stop.is_set():
+            params = {"service": service, "limit": max(0, lines)} if first else \
+                {"service": service, "after": floors[0] if floors else cursor, "limit": 2000}
             try:
-                params = {"service": service, "limit": max(0, lines)} if first else \
-                    {"service": service, "after": floors[0] if floors else cursor, "limit": 2000}
                 res = call("tail", params, store=store)
             except RunbriefError as exc:
                 if first:
                     raise
                 sys.stderr.write(f"warning: {exc}; retrying\n")
-                time.sleep(max(interval, 1.0))
+                stop.wait(max(interval, 1.0))
                 continue
             skipped = res.get("skipped") or 0
             if skipped and res["lines"]:  # the re-asked lines already printed were not skipped
@@ -146,10 +151,10 @@ def tail(
             if len(seen) > 20_000:
                 for key in list(seen)[:10_000]:
                     del seen[key]
-            time.sleep(max(0.05, interval))
-    except KeyboardInterrupt:
-        sys.stdout.flush()
-        raise typer.Exit(0) from None
+            stop.wait(max(0.05, interval))
     except BrokenPipeError:  # `runbrief tail | head`: the reader left
         sys.stderr.close()
         raise typer.Exit(0) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
