@@ -162,8 +162,15 @@ def eval_cmd(
     raise typer.Exit({"pass": 0, "fail": 1, "error": 2}[result["status"]])
 
 
-@app.command()
+gate_app = typer.Typer(rich_markup_mode=None, name="gate", invoke_without_command=True, no_args_is_help=False,
+                       help="Check the traces of a run against runbrief.toml thresholds: exit 0 pass, 1 fail, 2 "
+                            "config error (`runbrief gate suggest` proposes checks).")
+app.add_typer(gate_app, name="gate")
+
+
+@gate_app.callback()
 def gate(
+    ctx: typer.Context,
     config: Annotated[str | None, typer.Option("--config", help="runbrief.toml with [gate] checks.")] = None,
     junit: Annotated[str | None, typer.Option("--junit", help="Also write JUnit XML to this file.")] = None,
     since: SinceOpt = None,
@@ -176,6 +183,8 @@ def gate(
     as_json: JsonOpt = False,
 ) -> None:
     """Check the traces of a run against runbrief.toml thresholds: exit 0 pass, 1 fail, 2 config error."""
+    if ctx.invoked_subcommand is not None:
+        return
     cfg = _abs_config(config)
     if cfg is None:
         err_console.print("error: no runbrief.toml here; pass --config FILE (see docs/gate.md)")
@@ -192,3 +201,24 @@ def gate(
             err_console.print(f"JUnit XML written to {path}")
     emit(result, as_json, lambda con, r: _render_checks(con, r, "gate"))
     raise typer.Exit(result["exit_code"])
+
+
+
+@gate_app.command("suggest")
+def gate_suggest(
+    service: Annotated[str, typer.Option("--service", "-s", help="The service whose baselines set the budgets.")],
+    since: Annotated[str, typer.Option("--since", help="The baseline: its traces of this window.")] = "7d",
+    margin: Annotated[float, typer.Option("--margin", help="Each budget is the baseline times this.")] = 1.5,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Latency (p95 per route), error, token and cost budgets from the service's baselines, as [[gate.check]] TOML."""
+    import sys
+
+    result = call("gate_suggest", {"service": service, "since": since, "margin": margin}, store=store)
+    if as_json:
+        emit(result, True, lambda con, r: None)
+        return
+    for note in result["notes"]:
+        err_console.print(f"note: {esc(note)}")
+    sys.stdout.write(result["toml"])
