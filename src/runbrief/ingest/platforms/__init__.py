@@ -32,7 +32,7 @@ from runbrief.ingest.platforms._common import Ctx, Out
 
 __all__ = ["PLATFORMS", "module", "detect", "open_stream", "PlatformStream"]
 
-PLATFORMS = ("heroku", "vercel", "aws", "cloudflare", "railway")
+PLATFORMS = ("heroku", "vercel", "aws", "cloudflare", "railway", "supabase")
 SNIFF_BYTES = 64 * 1024
 MAX_DOC_CHARS = 256 * 1024 * 1024
 
