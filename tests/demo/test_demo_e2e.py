@@ -70,7 +70,8 @@ def test_traffic_ran_on_both_versions_and_nothing_is_left_running(run: dict[str,
     assert t["baseline"]["requests"] >= 600 and t["after_deploy"]["requests"] >= 100
     # the swallowed error keeps checkout answering 200: only telemetry can tell
     assert t["after_deploy"]["by_route"].get("POST /checkout 200", 0) >= 10
-    assert set(run["processes"]) == {"runbrief-serve", "inventory-1.4.2", "shop-1.0.0", "shop-2.0.0"}
+    assert set(run["processes"]) == {"runbrief-serve", "inventory-1.4.2", "shop-1.0.0", "shop-2.0.0", "shop-2.0.1",
+                                     "inventory-1.4.2-after-fix"}
     assert not [n for n, pid in run["processes"].items() if pid_alive(pid)]
     assert run["server"]["kept"] is False
     assert run["deploy"]["evidence_id"].startswith("dep_")
@@ -166,3 +167,25 @@ def test_findings_name_every_regression(run: dict[str, Any]) -> None:
         assert rows["n_plus_one"]["found"] and rows["n_plus_one"]["evidence"]
     if has_op("perf") or (has_op("changes") and HAS_DISTILL):
         assert rows["swallowed_error"]["found"] and rows["retry_storm"]["found"]
+
+
+@needs_incidents
+def test_the_fix_deploy_is_verified_fixed_and_memory_records_it(run: dict[str, Any], opened: Store) -> None:
+    """The demo closes the loop: shop 2.0.1 reverts the regressions, `verify` says fixed, memory says worked."""
+    loop = run["loop"]
+    assert loop["deploy"]["version"] == "2.0.1" and loop["traffic"]["failures"] == 0
+    verdict = loop["verify"]
+    judged = {i["id"]: i for i in verdict["incidents"]}
+    shop = [i for i in run["results"]["incidents"] if i["service"] == "shop"]
+    assert shop and {i["id"] for i in shop} <= set(judged)
+    for inc in shop:
+        assert judged[inc["id"]]["verdict"] == "fixed", judged[inc["id"]]
+        assert judged[inc["id"]]["deploy"] == loop["deploy"]["evidence_id"]
+        for e in judged[inc["id"]]["evidence"]:
+            show(opened, e)
+    memory = {m["id"]: m for m in loop["memory"]}
+    for inc in shop:
+        assert memory[inc["id"]]["status"] == "resolved"
+        assert [f["outcome"] for f in memory[inc["id"]]["fixes"]] == ["worked"]
+        assert loop["deploy"]["evidence_id"] in memory[inc["id"]]["fixes"][0]["fix"]
+

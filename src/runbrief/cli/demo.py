@@ -22,7 +22,8 @@ def demo(
     Starts `runbrief serve` and the shop (Starlette, SQLite, logging, httpx, all exporting
     OTLP), drives baseline traffic, deploys shop 2.0.0 with an N+1 query, a swallowed error
     and a retry storm, drives traffic again, then prints what changed, the incidents, the
-    latest /cart trace and what to try next. Nothing is left running unless --keep.
+    latest /cart trace and what to try next; then deploys the fix (2.0.1) and shows
+    `runbrief verify`'s verdict, recorded in memory. Nothing is left running unless --keep.
     """
     from runbrief.demo.report import RichProgress, render
     from runbrief.demo.scenario import DemoConfig, run_demo

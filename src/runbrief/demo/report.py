@@ -92,6 +92,20 @@ def _section(con: Console, title: str, result: Any, why: str | None, candidates:
     con.print(f"{len(ids)} evidence ID(s): " + escape(" ".join(ids[:12])) + (" …" if len(ids) > 12 else ""))
 
 
+def _section_body(con: Console, loop: dict[str, Any]) -> None:
+    """The verify verdict (drawn by `runbrief verify`'s renderer) and what memory now holds."""
+    if "verify" not in loop:
+        con.print(f"[dim]not available: {escape(str(loop.get('unavailable') or 'no answer'))}[/]")
+        return
+    fn = _renderer([("runbrief.cli.verify", "render")])
+    if fn is not None:
+        fn(con, loop["verify"])
+    for m in loop.get("memory") or []:
+        for f in m["fixes"]:
+            con.print(f"  memory: [green]{escape(m['id'])}[/] \"{escape(str(f.get('fix')))}\" → outcome "
+                      f"[bold]{escape(str(f.get('outcome')))}[/], incident {escape(str(m['status']))}")
+
+
 def next_steps(out: dict[str, Any]) -> list[str]:
     """Commands to try next, for this run's store (and server, when kept)."""
     store = out.get("store", ".runbrief")
@@ -102,6 +116,8 @@ def next_steps(out: dict[str, Any]) -> list[str]:
         f"runbrief incidents{s}",
         f"runbrief trace summary --latest --route /cart{s}",
         f"runbrief perf --service shop{s}",
+        f"runbrief verify{s}   # did the fix deploy fix the incidents? (the demo asked it)",
+        f"runbrief incidents --all{s}   # the fix's outcome, recorded in memory",
         f"runbrief show <ID>{s}     # any evidence ID above: " + (dep or "dep_…, pat_…, spn_…, inc_…"),
         "runbrief mcp install --client claude-code   # then ask your agent: \"what changed in shop since the deploy?\"",
     ]
@@ -131,6 +147,11 @@ def render(con: Console, out: dict[str, Any]) -> None:
     for key, title, candidates in SECTIONS:
         if key in results or key in unavailable:
             _section(con, title, results.get(key), unavailable.get(key), candidates)
+    loop = out.get("loop")
+    if loop:
+        con.print(Rule(f"[bold]Closing the loop: did shop {escape(str(loop['deploy'].get('version')))} fix it?[/]",
+                       align="left"))
+        _section_body(con, loop)
     rows = out.get("findings") or []
     if rows:
         con.print(Rule("[bold]Did runbrief find what the deploy broke?[/]", align="left"))

@@ -3,7 +3,9 @@
     runbrief serve + seed data ─► inventory 1.4.2 + shop 1.0.0 ─► 60 minutes of traffic
       ─► stop shop 1.0.0 ─► mark deploy shop 2.0.0 ─► start shop 2.0.0 ─► 10 minutes of traffic
       ─► stop the services (their telemetry flushes) ─► ask: changes (shop, inventory),
-         incidents, latest /cart trace, perf ─► stop the server (unless --keep)
+         incidents, latest /cart trace, perf
+      ─► close the loop: deploy the fix shop 2.0.1 ─► 10 minutes of traffic ─► ask: verify
+         (the verdict, recorded in memory) ─► stop the server (unless --keep)
 
 Minutes are fast-forwarded (``clock``): one burst of requests per minute of telemetry.
 
@@ -37,9 +39,11 @@ from runbrief.errors import RunbriefError, UsageError
 from runbrief.queries import fmt_ts
 from runbrief.store.duck import resolve_store_path, store_dir
 
-__all__ = ["DemoConfig", "Progress", "run_demo", "REGRESSIONS", "questions", "has_op", "SHOP_V1", "SHOP_V2"]
+__all__ = ["DemoConfig", "Progress", "run_demo", "REGRESSIONS", "questions", "has_op", "SHOP_V1", "SHOP_V2",
+           "SHOP_FIX"]
 
 SHOP_V1, SHOP_V2, INVENTORY_VERSION = "1.0.0", "2.0.0", "1.4.2"
+SHOP_FIX = "2.0.1"  # shop.FIXED_VERSION: the fix deploy (not imported: shop.py loads Starlette)
 CLOCK_FILE = "clock.json"
 
 
@@ -79,6 +83,7 @@ class DemoConfig:
     # incident detection looks back over, so detection has a baseline of its own to compare with.
     baseline_minutes: int = 60
     after_minutes: int = 10
+    fix_minutes: int = 10          # traffic after the fix deploy, before `verify` judges it
     per_minute: int = 10          # requests per minute, the same before and after the deploy
     concurrency: int = 4
     seed: int = 42
@@ -127,24 +132,25 @@ def _prepare_store(store: str | os.PathLike[str] | None) -> Path:
 
 
 def _service(sup: Supervisor, name: str, version: str, otlp: str, db: Path, work: Path, timeout: float,
-             inventory_url: str = "") -> tuple[Child, str]:
-    ready = work / f"{name}-{version}.ready"
+             inventory_url: str = "", label: str = "") -> tuple[Child, str]:
+    label = label or f"{name}-{version}"
+    ready = work / f"{label}.ready"
     ready.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "runbrief.demo.service", name, "--version", version, "--otlp", otlp,
             "--db", str(db), "--ready-file", str(ready), "--clock-file", str(work / CLOCK_FILE)]
     if inventory_url:
         argv += ["--inventory-url", inventory_url]
-    child = sup.spawn(f"{name}-{version}", argv)
+    child = sup.spawn(label, argv)
     port = child.wait_json(ready, timeout)["port"]
     return child, f"http://127.0.0.1:{port}"
 
 
-def _mark_deploy(db: Path, at_ns: int) -> dict[str, Any]:
+def _mark_deploy(db: Path, at_ns: int, version: str = SHOP_V2, commit: str = "5e1f0c2a9d7b") -> dict[str, Any]:
     """Mark the deploy (at its fast-forwarded time); without the operation the server infers it."""
     at = fmt_ts(datetime.fromtimestamp(at_ns / 1e9, UTC).replace(tzinfo=None))
-    info: dict[str, Any] = {"service": "shop", "version": SHOP_V2, "ts": at, "evidence_id": None}
+    info: dict[str, Any] = {"service": "shop", "version": version, "ts": at, "evidence_id": None}
     if has_op("deploy_mark"):
-        params = {"service": "shop", "version": SHOP_V2, "environment": "demo", "commit": "5e1f0c2a9d7b", "at": at}
+        params = {"service": "shop", "version": version, "environment": "demo", "commit": commit, "at": at}
         result, why = _ask("deploy_mark", params, db)
         if result is not None:
             info["how"] = "marked with the deploy_mark operation"
@@ -168,6 +174,47 @@ def _ask_all(qs: list[tuple[str, str, dict[str, Any]]], db: Path, p: Progress,
             unavailable[key] = why
             p.note(why)
     return results, unavailable
+
+
+def _close_the_loop(cfg: DemoConfig, sup: Supervisor, clock: FastForward, cat: Any, db: Path, work: Path,
+                    otlp: str) -> dict[str, Any]:
+    """Deploy the fix, drive traffic, and ask `verify`: the verdict, and what memory recorded.
+
+    `verify --deploy` judges every shop incident that started before the fix deploy; the
+    outcome lands in memory by itself (``incident_fixes``), which ``incident`` then shows.
+    """
+    p = cfg.progress
+    start = cfg.baseline_minutes + cfg.after_minutes
+    with p.step(f"closing the loop: deploying the fix, shop {SHOP_FIX} (the three changes reverted)"):
+        _inv, inv_url = _service(sup, "inventory", INVENTORY_VERSION, otlp, work / "inventory.sqlite", work,
+                                 cfg.ready_timeout_s, label=f"inventory-{INVENTORY_VERSION}-after-fix")
+        deploy = _mark_deploy(db, clock.minute_start(start), SHOP_FIX, "9b3d7e41c0aa")
+        shop, shop_url = _service(sup, "shop", SHOP_FIX, otlp, work / "shop.sqlite", work, cfg.ready_timeout_s,
+                                  inv_url)
+    minutes = plan(cat, cfg.fix_minutes, cfg.per_minute, cfg.seed + 2)
+    with p.bar(f"after the fix: {cfg.fix_minutes} minutes of traffic on shop {SHOP_FIX}",
+               sum(map(len, minutes))) as advance:
+        traffic = drive(shop_url, minutes, lambda i: clock.begin_minute(start + i), concurrency=cfg.concurrency,
+                        on_progress=advance)
+    with p.step("flushing the services' telemetry"):
+        sup.stop(shop)
+        sup.stop(_inv)
+    out: dict[str, Any] = {"deploy": deploy, "traffic": traffic.as_dict()}
+    with p.step("asking runbrief: did the fix work (verify)"):
+        params = {"deploy": deploy["evidence_id"]} if deploy["evidence_id"] else {}
+        verdict, why = _ask("verify", params, db)
+    if why is not None:
+        p.note(why)
+        out["unavailable"] = why
+        return out
+    out["verify"] = verdict
+    memory = []
+    for judged in verdict.get("incidents") or [verdict]:
+        inc, _ = _ask("incident", {"id": judged["id"], "narrative": False}, db)
+        if inc is not None:
+            memory.append({"id": judged["id"], "status": inc.get("status"), "fixes": inc.get("fixes") or []})
+    out["memory"] = memory
+    return out
 
 
 def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
@@ -198,7 +245,7 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
                 shop, shop_url = _service(sup, "shop", SHOP_V1, otlp, work / "shop.sqlite", work,
                                           cfg.ready_timeout_s, inv_url)
 
-            clock = FastForward(work / CLOCK_FILE, cfg.baseline_minutes + cfg.after_minutes)
+            clock = FastForward(work / CLOCK_FILE, cfg.baseline_minutes + cfg.after_minutes + cfg.fix_minutes)
             minutes = plan(cat, cfg.baseline_minutes, cfg.per_minute, cfg.seed)
             with p.bar(f"baseline: {cfg.baseline_minutes} minutes of traffic on shop {SHOP_V1}",
                        sum(map(len, minutes))) as advance:
@@ -229,6 +276,8 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
             out["unavailable"] = unavailable
             out["evidence_ids"] = {k: sorted(collect_ids(v)) for k, v in results.items()}
             out["findings"] = findings(results)
+            if cfg.fix_minutes > 0:
+                out["loop"] = _close_the_loop(cfg, sup, clock, cat, db, work, otlp)
             if cfg.keep:
                 sup.keep.add(server.name)
             out["server"]["kept"] = cfg.keep

@@ -12,6 +12,9 @@ shipped, each change plausible in review and wrong at runtime:
 3. **A retry storm.** v1 reserved stock once and, on a 503 from `inventory`, deferred the
    order. v2 "makes reservations reliable": it retries at once, up to 12 times, ignoring
    ``Retry-After`` — and the warehouse being re-synced answers 503 every time.
+
+Version 2.0.1 (``FIXED_VERSION``) is the fix: the three changes reverted, so the demo can
+deploy it and show `runbrief verify` judge it ``fixed``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from starlette.routing import Route
 
 from runbrief.demo.catalog import CATEGORIES
 
-__all__ = ["build_shop"]
+__all__ = ["build_shop", "FIXED_VERSION"]
+
+FIXED_VERSION = "2.0.1"
 
 RETRY_ATTEMPTS_V2 = 12
 PAGE_SIZE = 20
@@ -61,7 +66,7 @@ class _Db:
 
 
 def build_shop(version: str, db_path: Path, inventory_url: str) -> Starlette:
-    v2 = version.split(".")[0] == "2"
+    v2 = version.split(".")[0] == "2" and version != FIXED_VERSION
     db = _Db(db_path)
     inventory = httpx.Client(base_url=inventory_url, timeout=5.0)
 
