@@ -133,13 +133,15 @@ def services(store: Store) -> dict[str, Any]:
              r AS (SELECT service, list(DISTINCT version ORDER BY version) FILTER (WHERE version IS NOT NULL) versions
                    FROM resources GROUP BY ALL),
              d AS (SELECT service, count(*) n, max(ts) last FROM deploys GROUP BY ALL),
+             -- a service known only from platform events (a Kubernetes workload) is still a service
+             e AS (SELECT service, max(ts) last FROM events WHERE coalesce(service, '') <> '' GROUP BY ALL),
              names AS (SELECT service FROM l UNION SELECT service FROM s UNION SELECT service FROM m
-                       UNION SELECT service FROM d)
+                       UNION SELECT service FROM d UNION SELECT service FROM e)
         SELECT names.service, coalesce(l.n, 0) logs, coalesce(s.n, 0) spans, coalesce(m.n, 0) metric_points,
                coalesce(d.n, 0) deploys, r.versions,
-               greatest(l.last, s.last, m.last) last_seen
+               greatest(l.last, s.last, m.last, e.last) last_seen
         FROM names LEFT JOIN l USING (service) LEFT JOIN s USING (service) LEFT JOIN m USING (service)
-             LEFT JOIN r USING (service) LEFT JOIN d USING (service)
+             LEFT JOIN r USING (service) LEFT JOIN d USING (service) LEFT JOIN e USING (service)
         ORDER BY names.service
         """
     )
