@@ -45,6 +45,8 @@ class ServerConfig:
     max_body_bytes: int = 16 * 1024 * 1024
     max_decompressed_bytes: int = 64 * 1024 * 1024
     max_pending_records: int = 500_000
+    # Request bodies (decompressed) waiting to be committed; decoded, a body weighs ~5-10x this.
+    max_pending_bytes: int = 256 * 1024 * 1024
     jobs: bool = True
     ingest_workers: int | None = None  # None: one per core (runbrief.server.ingest.default_workers)
     duckdb_threads: int | None = None  # None: the cores the ingest workers leave; 0: DuckDB's default
@@ -56,7 +58,8 @@ class RunbriefServer:
     def __init__(self, store: Store, config: ServerConfig | None = None) -> None:
         self.store = store
         self.config = config or ServerConfig()
-        self.queue = WriteQueue(store, Preparer(make=self._distiller), max_pending=self.config.max_pending_records)
+        self.queue = WriteQueue(store, Preparer(make=self._distiller), max_pending=self.config.max_pending_records,
+                                max_pending_bytes=self.config.max_pending_bytes)
         self.ingestor = Ingestor(store, self.queue, self.config.ingest_workers)
         store.settle = self.queue.settle
         threads = self.config.duckdb_threads

@@ -40,7 +40,7 @@ from runbrief.ingest.pipeline import Batch, Prepared, Preparer
 from runbrief.records import Resource
 
 if TYPE_CHECKING:
-    from runbrief.server.write_queue import WriteQueue
+    from runbrief.server.write_queue import Reservation, WriteQueue
     from runbrief.store.duck import Store
 
 __all__ = ["Ingestor", "Outcome", "cores", "default_workers", "shard_key"]
@@ -375,7 +375,8 @@ class Ingestor:
         if not self.workers:
             decoded = _decode(signal_name, body, ctype)
             out = Outcome(rejected=decoded.rejected, errors=list(decoded.errors or []))
-            return _chain(self.queue.submit(decoded.batch), lambda counts: _set_counts(out, counts))
+            res = self.queue.reserve(len(decoded.batch), nbytes=len(body), services=_services_of(decoded.batch))
+            return _chain(self.queue.submit(decoded.batch, reserved=res), lambda counts: _set_counts(out, counts))
         left_out = Outcome()
         try:
             if ctype in otlp.PROTOBUF_TYPES:
@@ -392,7 +393,10 @@ class Ingestor:
             log.warning("an OTLP %s request could not be routed", signal_name, exc_info=True)
             raise IngestError(f"the OTLP {signal_name} request is not of the OTLP shape "
                               f"({type(exc).__name__}: {str(exc)[:200]})") from None
-        self.queue.reserve(count)
+        shares: dict[str, int] = {}
+        for svc, _, n in parts:
+            shares[svc] = shares.get(svc, 0) + n
+        reserved = self.queue.reserve(count, nbytes=len(body), services=shares)
         futs = []
         for svc, part, n in parts:
             if signal_name == "logs":  # log IDs are handed out here, so workers number their rows
@@ -400,13 +404,14 @@ class Ingestor:
             else:
                 shard, first = next(self._rr) % self.workers, 0
             futs.append(self._run(shard, _prepare_otlp, signal_name, part, ctype, first, n if first else 0))
-        return self._commit_when_prepared(futs, count, left_out=left_out)
+        return self._commit_when_prepared(futs, reserved, left_out=left_out)
 
     def submit_batch(self, batch: Batch) -> Future[dict[str, int]]:
         """Commit a batch of records from the server's other inputs (file ingest, deploy
         marks). Log records go to the worker that owns their service."""
         if not self.workers or not batch.logs:
-            return self.queue.submit(batch)
+            return self.queue.submit(batch, reserved=self.queue.reserve(
+                len(batch), nbytes=_body_bytes(batch), services=_services_of(batch)))
         by_service: dict[str, list[Any]] = {}
         for r in batch.logs:
             by_service.setdefault(r.resource.service, []).append(r)
@@ -416,13 +421,13 @@ class Ingestor:
         # The rest (no miner needed) is prepared by the writer, in the same transaction.
         rest = Batch(spans=batch.spans, metrics=batch.metrics, events=batch.events, deploys=batch.deploys,
                      objects=batch.objects)
-        count = len(batch)
-        self.queue.reserve(count)
+        reserved = self.queue.reserve(len(batch), nbytes=_body_bytes(batch),
+                                      services={svc: len(recs) for svc, recs in by_service.items()})
         futs = [self._run(i, _prepare_batch, b, self.store.next_ids("logs", len(b.logs))) for i, b in shards.items()]
-        return _chain(self._commit_when_prepared(futs, count, [rest] if len(rest) or rest.objects else []),
+        return _chain(self._commit_when_prepared(futs, reserved, [rest] if len(rest) or rest.objects else []),
                       lambda o: o.counts)
 
-    def _commit_when_prepared(self, futs: list[Future[Prepared]], reserved: int,
+    def _commit_when_prepared(self, futs: list[Future[Prepared]], reserved: Reservation,
                               extra: list[Batch] | None = None, left_out: Outcome | None = None) -> Future[Outcome]:
         result: Future[Outcome] = Future()
         left = [len(futs)]
@@ -479,6 +484,23 @@ class Ingestor:
         for pool in self._pools:
             if pool is not None:
                 pool.shutdown(wait=True)
+
+
+def _services_of(batch: Batch) -> dict[str, int]:
+    """Records per service (for the write queue's fair share); records share few resources."""
+    out: dict[str, int] = {}
+    for recs in (batch.logs, batch.spans, batch.metrics):
+        last, svc = None, ""
+        for r in recs:
+            if r.resource is not last:
+                last, svc = r.resource, r.resource.service
+            out[svc] = out.get(svc, 0) + 1
+    return out or {"": len(batch)}
+
+
+def _body_bytes(batch: Batch) -> int:
+    """About what a batch of records from a file or the API weighs: its log bodies."""
+    return sum(len(r.body) if isinstance(r.body, str) else 64 for r in batch.logs) + 256 * len(batch.spans)
 
 
 def _set_counts(out: Outcome, counts: dict[str, int]) -> Outcome:

@@ -61,6 +61,12 @@ def _receiver(signal: str):  # noqa: ANN202 - a Starlette endpoint
         if ctype != otlp.JSON and ctype not in otlp.PROTOBUF_TYPES:
             return _error(415, f"unsupported content type {ctype or '(none)'!r}; send {otlp.PROTOBUF} or {otlp.JSON}",
                           False)
+        declared = request.headers.get("content-length", "")
+        try:
+            # Refused before the body is read when its declared size cannot fit the queue.
+            server.queue.admits(int(declared) if declared.isdigit() else 0)
+        except Overloaded as exc:
+            return _error(503, str(exc), json, {"Retry-After": str(exc.retry_after)})
         try:
             body = await read_body(request, cfg.max_body_bytes)
             encoding = request.headers.get("content-encoding", "").strip().lower()
