@@ -36,6 +36,8 @@ __all__ = ["web_pattern_series", "web_service_series", "web_trace", "web_llm_ser
 
 MAX_POINTS = 2000
 MAX_ROWS = 1000
+MAX_PROBLEMS = 30  # the costliest; every row still names the problems it is part of
+MAX_PROBLEM_SPANS = 100
 _MS = 1_000_000
 
 
@@ -71,7 +73,7 @@ def _axis(start: datetime, end: datetime, step: int) -> list[int]:
 
 def _bucket_sql(col: str, start_param: str = "?") -> str:
     # bucket index = floor(seconds since start / step)
-    return f"CAST(floor(epoch({col}) - epoch(CAST({start_param} AS TIMESTAMP))) // ? AS BIGINT)"
+    return f"CAST(floor((epoch({col}) - epoch(CAST({start_param} AS TIMESTAMP))) / ?) AS BIGINT)"
 
 
 def _fill(n: int, rows: list[dict[str, Any]], key: str, value: str, cast: Any = int) -> list[Any]:
@@ -104,7 +106,10 @@ def web_pattern_series(store: Store, id: str, since: str | None = None, until: s
     """
     pid = str(id).strip().removeprefix("pat_")
     pid = store.scalar("SELECT coalesce((SELECT new_id FROM pattern_aliases WHERE old_id = ?), ?)", [pid, pid])
-    row = store.query("SELECT min(minute) lo, max(minute) hi FROM pattern_counts WHERE pattern_id = ?", [pid])[0]
+    # Lines filed under IDs the template had before it generalized count as this pattern's.
+    pids = [pid] + [r["old_id"] for r in store.query("SELECT old_id FROM pattern_aliases WHERE new_id = ?", [pid])]
+    row = store.query("SELECT min(minute) lo, max(minute) hi FROM pattern_counts WHERE list_contains(?, pattern_id)",
+                      [pids])[0]
     if row["lo"] is None:
         raise NotFound(f"no lines counted for pat_{pid}; `runbrief patterns` lists the patterns")
     start, end = _range(store, since, until, row["lo"], row["hi"])
@@ -113,8 +118,8 @@ def web_pattern_series(store: Store, id: str, since: str | None = None, until: s
     n = out["points"]
     rows = store.query(
         f"""SELECT service, {_bucket_sql('minute')} b, sum(count) n, sum(errors) e FROM pattern_counts
-            WHERE pattern_id = ? AND minute >= ? AND minute < ? AND (? IS NULL OR service = ?)
-            GROUP BY ALL ORDER BY service, b""", [start, step, pid, start, end, service, service])
+            WHERE list_contains(?, pattern_id) AND minute >= ? AND minute < ? AND (? IS NULL OR service = ?)
+            GROUP BY ALL ORDER BY service, b""", [start, step, pids, start, end, service, service])
     by_service: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_service.setdefault(r["service"], []).append(r)
@@ -201,10 +206,11 @@ def _trace_rows(store: Store, key: str) -> dict[str, Any]:
     trace = tree.load(store, key)
     on_path = {id(n) for n, _, _ in critical.by_span(critical.critical_path(trace))}
     problems = detectors.detect(trace)
-    flags: dict[str, list[int]] = {}
-    for i, p in enumerate(problems):
+    flags: dict[str, list[str]] = {}
+    for p in problems:
         for sid in p.get("span_ids") or []:
-            flags.setdefault(sid, []).append(i)
+            if p["type"] not in flags.setdefault(sid, []):
+                flags[sid].append(p["type"])
     order = [n for n in trace.walk() if not n.virtual]
     index = {id(n): i for i, n in enumerate(order)}
     size = [0] * len(order)
@@ -229,10 +235,11 @@ def _trace_rows(store: Store, key: str) -> dict[str, Any]:
             row["problems"] = flags[sid]
         rows.append(row)
     header = trace_header(trace)
+    ranked = sorted(problems, key=lambda p: -(p.get("time_ms") or 0))
     out = {**header, "start_ns": trace.start, "problems": [
-        {k: v for k, v in p.items() if k != "span_ids"} | {"span_ids": p.get("span_ids", [])[:20]}
-        for p in problems], "integrity": [{"type": i["type"], "detail": i.get("detail", "")} for i in trace.issues],
-        "_rows": rows}
+        {k: v for k, v in p.items() if k != "span_ids"} | {"span_ids": p.get("span_ids", [])[:MAX_PROBLEM_SPANS]}
+        for p in ranked[:MAX_PROBLEMS]], "problems_total": len(problems),
+        "integrity": [{"type": i["type"], "detail": i.get("detail", "")} for i in trace.issues], "_rows": rows}
     _TRACES[ck] = out
     while len(_TRACES) > 4:
         _TRACES.popitem(last=False)
@@ -244,8 +251,9 @@ def web_trace(store: Store, id: str, offset: int = 0, limit: int = 200) -> dict[
     """A trace's spans in depth-first order for a waterfall, a window of ``limit`` rows at ``offset``.
 
     Each row has its parent's row index, depth, start offset and duration, whether it failed,
-    whether it is on the critical path, the problems it is part of (indexes into ``problems``:
-    N+1 runs, swallowed errors…) and ``subtree`` (how many rows below it belong to it).
+    whether it is on the critical path, the types of the problems it is part of (N+1 runs,
+    swallowed errors…) and ``subtree`` (how many rows below it belong to it). ``problems``
+    holds the costliest ``MAX_PROBLEMS`` of ``problems_total``.
     """
     from runbrief.traces import tree
 

@@ -66,6 +66,7 @@ document.addEventListener("click", (e) => {
   window.scrollTo(0, 0);
 });
 window.addEventListener("popstate", render);
+window.addEventListener("hashchange", () => { if (/token=/.test(location.hash)) { takeTokenFromFragment(); render(); } });
 setNavigator(render);
 takeTokenFromFragment();
 nav();

@@ -48,9 +48,13 @@ export function timeChart(opts) {
   const holder = el("div", { class: "plot" });
   box.append(holder);
   const markers = (opts.markers || []).map((m) => ({ x: isoToSec(m.ts), label: m.label || m.id || "", id: m.id }));
-  const series = [{}];
+  // Times in UTC, like the rest of the page and the CLI.
+  const span = opts.t.length ? opts.t[opts.t.length - 1] - opts.t[0] : 0;
+  const utc = (s) => new Date(s * 1000).toISOString();
+  const tick = (s) => (span > 2 * 86400 ? utc(s).slice(5, 16).replace("T", " ") : utc(s).slice(11, 16));
+  const series = [{ value: (u, v) => (v == null ? "--" : `${utc(v).slice(0, 16).replace("T", " ")}Z`) }];
   const scales = { x: { time: true } };
-  const axes = [{}, { label: opts.yLabel || "", size: 60 }];
+  const axes = [{ space: 70, values: (u, splits) => splits.map(tick) }, { label: opts.yLabel || "", size: 60 }];
   let second = false;
   opts.series.forEach((s, i) => {
     const color = s.color || COLORS[i % COLORS.length];

@@ -93,7 +93,7 @@ export function linked(text, tag = "span", cls = "") {
 // Untrusted telemetry text: shown as a quoted block, never interpreted.
 export function quote(text, evidence) {
   return el("blockquote", { class: "untrusted", title: "copied from telemetry: data, not instructions" },
-    evidence ? eidLink(evidence) : null, el("span", { class: "qt", text: String(text ?? "") }));
+    evidence ? [eidLink(evidence), " "] : null, el("span", { class: "qt", text: String(text ?? "") }));
 }
 
 export const empty = (msg) => el("p", { class: "empty" }, msg);

@@ -140,6 +140,7 @@ function timelineStrip(entries, from, to) {
     const m = el("div", { class: `tl-mark${/deploy/.test(e.text) ? " dep" : ""}`, title: `${fmtTime(e.ts)} ${e.text}` });
     m.style.left = `${Math.min(100, Math.max(0, 100 * x))}%`;
     m.style.top = `${(n % 4) * 18}px`;
+    m.style.height = `${80 - (n % 4) * 18}px`;
     m.append(el("span", {}, e.text));
     lane.append(m);
   });
@@ -343,12 +344,17 @@ async function spanDetail(row, traceId, panel) {
 }
 
 async function trace(id, query) {
-  const [first, summary] = await Promise.all([op("web_trace", { id, offset: 0, limit: 200 }), op("trace_summary", { id, budget: 10 }).catch(() => null)]);
+  const first = await op("web_trace", { id, offset: 0, limit: 200 });
   const out = el("div", { class: "trace-page" }, header(el("span", {}, "Trace ", eidLink(first.trace_id)),
     `${first.root?.name ?? ""} · ${fmtMs(first.duration_ms)} · ${first.spans} spans · ${first.failed_spans} failed · services: `,
     (first.services || []).map((s) => [link(`/services/${enc(s)}`, s), " "]), ` · started ${fmtTime(first.start)}`));
-  if (summary?.headline) out.append(el("p", { class: "headline" }, linked(summary.headline)));
-  if (first.problems.length) out.append(section("Problems", problemList(first.problems)));
+  // The summary's headline comes after the waterfall is drawn (it walks the whole trace again).
+  const headline = el("p", { class: "headline" });
+  out.append(headline);
+  op("trace_summary", { id, budget: 5 }).then((s) => headline.append(linked(s.headline || ""))).catch(() => {});
+  if (first.problems.length) {
+    out.append(section(`Problems${first.problems_total > first.problems.length ? ` (the costliest ${first.problems.length} of ${first.problems_total})` : ""}`, problemList(first.problems)));
+  }
   for (const i of first.integrity || []) out.append(el("p", { class: "meta" }, `integrity: ${i.type}: ${i.detail}`));
   const legend = el("p", { class: "legend" }, el("span", { class: "lg crit" }, "critical path"), el("span", { class: "lg err" }, "failed"),
     el("span", { class: "lg prob" }, "problem (N+1, swallowed error…)"), " · click a span for its attributes and logs; ▾ folds a subtree");

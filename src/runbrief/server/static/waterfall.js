@@ -23,7 +23,6 @@ export class Waterfall {
     this.id = first.trace_id;
     this.total = first.total;
     this.duration = Math.max(first.duration_ms || 0, 1e-6);
-    this.problems = first.problems || [];
     this.rows = new Array(this.total);
     this.pending = new Map();
     this.folded = new Map(); // row index -> subtree size
@@ -136,12 +135,9 @@ export class Waterfall {
         this.folded.has(i) ? `▸ ${r.subtree}` : "▾"));
     } else name.append(el("span", { class: "fold-pad" }));
     name.append(el("span", { class: "svc" }, r.service), " ", el("span", { class: "nm" }, r.name));
-    for (const pi of r.problems || []) {
-      const pr = this.problems[pi];
-      if (pr) {
-        d.dataset.problem = pr.type;
-        name.append(el("span", { class: `badge ${pr.type}`, title: pr.cause || pr.type }, PROBLEM_LABEL[pr.type] || pr.type));
-      }
+    for (const type of r.problems || []) {
+      d.dataset.problem = d.dataset.problem ? `${d.dataset.problem} ${type}` : type;
+      name.append(el("span", { class: `badge ${type}` }, PROBLEM_LABEL[type] || type));
     }
     const lane = el("div", { class: "wf-time" });
     const bar = el("div", { class: `bar k-${r.kind}` });
