@@ -43,37 +43,48 @@ def module(name: str) -> ModuleType:
     return importlib.import_module(f"runbrief.ingest.platforms.{name}")
 
 
-def _first_value(text: str) -> Any:
+def _first_value(text: str) -> tuple[Any, bool]:
+    """The sample's first JSON value, and whether it is only the first object inside a
+    document longer than the sample (then the platforms judge that object and the prefix)."""
     s = text.lstrip()
     if s[:1] not in ("{", "["):
-        return None
+        return None, False
     line = s.split("\n", 1)[0]
     try:
-        return orjson.loads(line)  # NDJSON, or a one-line document
+        return orjson.loads(line), False  # NDJSON, or a one-line document
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.JSONDecoder().raw_decode(s)[0]
+        return json.JSONDecoder().raw_decode(s)[0], False
     except json.JSONDecodeError:
-        # A document longer than the sample: judge by its first complete object.
+        # A document longer than the sample: judge by its first complete inner object.
         start = s.find("{", 1)
-        while start > 0:
+        while 0 < start <= 4096:
             try:
-                return json.JSONDecoder().raw_decode(s, start)[0]
+                return json.JSONDecoder().raw_decode(s, start)[0], True
             except json.JSONDecodeError:
                 start = s.find("{", start + 1)
-                if start > 4096:
-                    return None
-    return None
+    return None, False
 
 
 def detect(sample: str) -> tuple[str, str] | None:
-    """(platform, "json"|"text") when the sample is one platform's shape, else None."""
-    value = _first_value(sample)
+    """(platform, "json"|"text") when the sample is one platform's shape, else None.
+
+    Never raises: a sniffer that trips on an odd input means "not this platform"."""
+    try:
+        return _detect(sample)
+    except Exception:  # noqa: BLE001 - detection must not end an ingest
+        return None
+
+
+def _detect(sample: str) -> tuple[str, str] | None:
+    value, inner = _first_value(sample)
     if value is not None:
         for name in PLATFORMS:
             m = module(name)
             if hasattr(m, "sniff_value") and m.sniff_value(value):
+                return name, "json"
+            if inner and hasattr(m, "sniff_partial") and m.sniff_partial(value, sample[:512]):
                 return name, "json"
         return None
     lines = [s for s in sample.splitlines()[:200] if s.strip()]
@@ -223,14 +234,17 @@ class _Sniffing:
         if self._inner is None:
             name, service, fmt, ref_ns, batch_size = self._args
             data = b"".join(self._held)
+            self._held = [data]  # handed on by the next feed or close
             found = detect(data[:SNIFF_BYTES].decode("utf-8", "replace"))
             if found:
                 self._inner = PlatformStream(name, found[0], found[1], service=service, batch_size=batch_size)
             else:
                 self._inner = LogStream(name, service=service, fmt=fmt, ref_ns=ref_ns, batch_size=batch_size)
-            self._held = []
-            self._pending = data
         return self._inner
+
+    def _held_batches(self, inner: LogStream | PlatformStream) -> list[Batch]:
+        held, self._held = b"".join(self._held), []
+        return inner.feed(held) if held else []
 
     def feed(self, data: bytes) -> list[Batch]:
         if self._inner is None:
@@ -238,18 +252,12 @@ class _Sniffing:
             self._size += len(data)
             if self._size < SNIFF_BYTES:
                 return []
-            inner = self._decide()
-            data, self._pending = self._pending, b""
-            return inner.feed(data)
-        return self._inner.feed(data)
+            return self._held_batches(self._decide())
+        return self._held_batches(self._inner) + self._inner.feed(data)
 
     def close(self) -> list[Batch]:
-        if self._inner is None:
-            inner = self._decide()
-            data, self._pending = self._pending, b""
-            out = inner.feed(data) if data else []
-            return out + inner.close()
-        return self._inner.close()
+        inner = self._decide()
+        return self._held_batches(inner) + inner.close()
 
 
 def open_stream(name: str = "stdin", *, service: str | None = None, fmt: str = "auto",

@@ -36,10 +36,11 @@ from runbrief.errors import IngestError
 from runbrief.ingest._decode import decompress
 from runbrief.ingest._structured import from_mapping
 from runbrief.ingest._times import parse_iso
+from runbrief.ingest.formats import split_header
 from runbrief.ingest.platforms._common import Out, clean, epoch_ns, inner_message
 from runbrief.records import Resource
 
-__all__ = ["NAME", "EXPECTED", "sniff", "sniff_value", "from_value", "from_line", "from_drain"]
+__all__ = ["NAME", "EXPECTED", "sniff", "sniff_value", "sniff_partial", "from_value", "from_line", "from_drain"]
 
 NAME = "aws"
 EXPECTED = ('a Firehose HTTP endpoint request ({"requestId", "timestamp", "records": [{"data": base64}]}) '
@@ -99,6 +100,14 @@ def sniff_value(obj: Any) -> bool:
     return _is_subscription(o) or _is_events(o) or _is_firehose(o) or _is_awslogs(o)
 
 
+def sniff_partial(item: Any, prefix: str) -> bool:
+    """A document longer than the sample: its first event, and the keys before it."""
+    head = prefix[:300]
+    if isinstance(item, dict) and "message" in item and "timestamp" in item:
+        return '"events"' in head or ('"logEvents"' in head and '"logGroup"' in prefix)
+    return '"records"' in head and '"requestId"' in prefix and isinstance(item, dict) and "data" in item
+
+
 def sniff(lines: list[str]) -> bool:
     """Lambda's own lines among the sample (its START/END/REPORT name a request)."""
     return sum(1 for s in lines if _LAMBDA_LINE.search(s[:200])) >= 1
@@ -137,6 +146,10 @@ def from_line(line: str, out: Out) -> bool:
         ts, stream, msg = parse_iso(m.group(1)), m.group(2), m.group(3)
     else:
         ts, stream, msg = 0, "", line
+        if not _NODE.match(line) and not line.startswith(("START ", "END ", "REPORT ", "INIT_", "XRAY ", "[")):
+            h = split_header(line)
+            if h.ts_ns:
+                ts = h.ts_ns  # an app's own timestamped line between Lambda's
     res = _resource(out, "", stream, "")
     if not ts and out.logs:
         ts = out.logs[-1].ts_ns

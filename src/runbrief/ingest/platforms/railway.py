@@ -36,8 +36,12 @@ _BASE = {"timestamp", "message", "severity", "tags", "attributes"}
 
 
 def _is_log(o: Any) -> bool:
-    return (isinstance(o, dict) and "message" in o and "timestamp" in o
-            and (isinstance(o.get("tags"), dict) or isinstance(o.get("attributes"), list)))
+    if not (isinstance(o, dict) and "message" in o and "timestamp" in o):
+        return False
+    tags, attrs = o.get("tags"), o.get("attributes")
+    # Railway's own tags, or its [{key, value}] attributes: a logger's "tags" alone is no Railway line
+    return (isinstance(tags, dict) and not _TAGS.keys().isdisjoint(tags)) or (
+        isinstance(attrs, list) and bool(attrs) and all(isinstance(a, dict) and "key" in a for a in attrs))
 
 
 def _is_hook(o: Any) -> bool:

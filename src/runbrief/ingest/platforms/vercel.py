@@ -34,7 +34,10 @@ def _first(obj: Any) -> Any:
 
 
 def _is_log(o: Any) -> bool:
-    return isinstance(o, dict) and o.get("source") in _SOURCES and ("deploymentId" in o or "projectId" in o)
+    if not isinstance(o, dict):
+        return False
+    source = o.get("source")
+    return isinstance(source, str) and source in _SOURCES and ("deploymentId" in o or "projectId" in o)
 
 
 def _is_hook(o: Any) -> bool:
