@@ -108,11 +108,13 @@ def _answer(platform: str, request: Request, body: Any, status: int, extra: dict
     if platform == "aws":
         rid = request.headers.get("x-amz-firehose-request-id") or (out.state.get("firehose.request_id", "")
                                                                      if out is not None else "")
+        # Firehose reads exactly these keys; what was stored goes in headers.
         fire: dict[str, Any] = {"requestId": rid, "timestamp": int(time.time() * 1000)}
         if status >= 400:
             fire["errorMessage"] = body.get("error", "") if isinstance(body, dict) else str(body)
-        else:
-            fire.update(body)
+        elif isinstance(body, dict):
+            extra = {**extra, "x-runbrief-logs": str(body.get("logs", 0)),
+                     "x-runbrief-rejected": str(body.get("rejected", 0))}
         return _json(fire, status, extra)
     return _json(body, status, extra)
 
@@ -139,6 +141,8 @@ async def drain(request: Request) -> Response:
         if body is None:
             raise IngestError(f"unsupported Content-Encoding {request.headers.get('content-encoding')!r}; "
                               "send gzip, deflate, zstd or none")
+        if body[:2] == b"\x1f\x8b":  # gzipped without saying so (some Logpush and drain senders)
+            body = decompress(body, "gzip", cfg.max_decompressed_bytes) or b""
         q = request.query_params
         named = q.get("service") or q.get("app") or ""
         out = Out(Ctx(service=named or platform, override=bool(q.get("service"))))

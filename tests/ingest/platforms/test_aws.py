@@ -107,15 +107,16 @@ def test_firehose_endpoint(client: TestClient, store: Store, monkeypatch: pytest
     r = client.post("/api/drains/aws", content=body, headers=_headers())
     assert r.status_code == 200, r.text
     out = r.json()
+    assert set(out) == {"requestId", "timestamp"}  # exactly what Firehose reads
     assert out["requestId"] == RID and isinstance(out["timestamp"], int)
-    assert out["logs"] == 11 and out["rejected"] == 1
+    assert r.headers["x-runbrief-logs"] == "11" and r.headers["x-runbrief-rejected"] == "1"
     assert services(store) >= {"orders", "echo-nodejs"}
     # gzip body (Firehose's Content-Encoding option) and a record that is not base64
     bad = json.dumps({"requestId": RID, "timestamp": 1, "records": [{"data": "!!!"}, {"data": base64.b64encode(
         b"plain message line").decode()}]}).encode()
     r = client.post("/api/drains/aws?service=edge", content=gzip.compress(bad),
                     headers={**_headers(), "Content-Encoding": "gzip"})
-    assert r.status_code == 200 and r.json()["logs"] == 1 and r.json()["rejected"] == 1
+    assert r.status_code == 200 and r.headers["x-runbrief-logs"] == "1" and r.headers["x-runbrief-rejected"] == "1"
     assert logs(store)[-1]["service"] == "edge"
     r = client.post("/api/drains/aws", content=b'{"hello": 1}', headers=_headers())
     assert r.status_code == 400 and "Firehose" in r.json()["errorMessage"] and r.json()["requestId"] == RID
@@ -125,4 +126,4 @@ def test_firehose_bearer(token_client: TestClient, store: Store) -> None:
     body = _firehose(gzip.compress((A / "subscription-decoded-lambda-docs.json").read_bytes()))
     assert token_client.post("/api/drains/aws", content=body, headers=_headers()).status_code == 401
     r = token_client.post("/api/drains/aws", content=body, headers={**_headers(None), "Authorization": f"Bearer {TOKEN}"})
-    assert r.status_code == 200 and r.json()["logs"] == 1
+    assert r.status_code == 200 and r.headers["x-runbrief-logs"] == "1"

@@ -95,6 +95,7 @@ def test_drain_bad_frame_does_not_sink_the_batch(client: TestClient, store: Stor
                     headers={**LOGPLEX, "Authorization": _basic("u", SECRET)})
     assert r.status_code == 200, r.text
     assert r.json()["logs"] == 4 and r.json()["rejected"] == 1 and "syslog" in r.json()["errors"][0]
+    assert "Logplex-Msg-Count says 2" in r.json()["errors"][-1]  # 5 frames came
     router = logs(store)[0]
     assert router["attributes"]["http.response.status_code"] == 200
     r = client.post("/api/drains/heroku?app=api", content=b"hello there", headers={

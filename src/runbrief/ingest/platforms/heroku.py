@@ -74,13 +74,18 @@ def frames(body: bytes) -> Iterator[bytes]:
 
 def from_drain(body: bytes, out: Out, headers: dict[str, str]) -> None:
     token = headers.get("logplex-drain-token", "")
+    n = 0
     for frame in frames(body):
+        n += 1
         text = frame.decode("utf-8", "replace")
         try:
             if not _syslog(text, out, token):
                 out.bad_record("logplex frame", f"not an RFC 5424 syslog message: {text[:80]!r}")
         except Exception as exc:  # noqa: BLE001 - one frame's failure never sinks the batch
             out.bad_record("logplex frame", exc)
+    said = headers.get("logplex-msg-count", "")
+    if said.isdigit() and int(said) != n:
+        out.errors.append(f"Logplex-Msg-Count says {said} messages, the body framed {n}; all {n} were read")
 
 
 def from_line(line: str, out: Out) -> bool:
