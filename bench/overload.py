@@ -10,7 +10,9 @@
 3. SIGKILL the server at the end, reopen the store, and count the log rows: every record
    acknowledged with a 200 must be there.
 
-    .venv/bin/python bench/overload.py [--seconds 60] [--warmup 10]
+    .venv/bin/python bench/overload.py [--seconds 60] [--warmup 10] [--src /tmp/base/src]
+
+``--src`` runs the server from another source tree (a baseline commit in a git worktree).
 """
 
 from __future__ import annotations
@@ -112,12 +114,14 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=2000, help="log records per request")
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--src", help="run the server from this source folder (PYTHONPATH)")
     args = ap.parse_args()
     payloads = [body("noisy", args.records, k * args.records) for k in range(8)]
     quiet_body = body("quiet", 20, 0)
     print(f"request: {args.records} records, {len(payloads[0]) / 1e6:.2f} MB")
     with tempfile.TemporaryDirectory() as tmp:
-        sp = ServerProcess(Path(tmp) / "store", grpc=False, jobs=False).start()
+        env = {"PYTHONPATH": str(Path(args.src).resolve())} if args.src else None
+        sp = ServerProcess(Path(tmp) / "store", grpc=False, jobs=False, env=env).start()
         url = sp.url
         assert sp.proc is not None
         pid = sp.proc.pid

@@ -174,4 +174,14 @@ def run(store: Store, name: str, params: dict[str, Any] | None = None, *, coerce
         params = {k: _coerce(v, known[k]) for k, v in params.items()}
     if store.settle is not None:
         store.settle()
-    return op.fn(store, **params)
+    try:
+        return op.fn(store, **params)
+    except Exception as exc:  # a damaged or full store says so, not as a bare DuckDB error
+        if not (isinstance(exc, OSError) or type(exc).__module__.lstrip("_").startswith("duckdb")):
+            raise
+        from runbrief.store.damage import classify
+
+        err = classify(exc, store.path)
+        if err is None:
+            raise
+        raise err from exc

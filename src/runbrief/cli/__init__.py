@@ -129,4 +129,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A DuckDB or OS error that escaped: a damaged store or a full disk is
+        # told as such (what to do), never as a traceback; anything else is a bug, shown whole.
+        if not (isinstance(exc, OSError) or type(exc).__module__.lstrip("_").startswith("duckdb")):
+            raise
+        from runbrief.store.damage import classify
+
+        err = classify(exc, "")
+        if err is None:
+            raise
+        _error(err, args)
+        return 1
     return 0

@@ -98,6 +98,8 @@ def serve(
     uv = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False,
                                        timeout_graceful_shutdown=5))
     print(f"runbrief serving {db.path}", flush=True)
+    if db.lost:
+        print(f"warning: {db.lost}", file=sys.stderr, flush=True)
     print(f"  OTLP/HTTP, API, MCP, web: {url}  (http_port={config.http_port})", flush=True)
     if grpc_server is not None:
         print(f"  OTLP/gRPC: {url_host}:{config.grpc_port}  (grpc_port={config.grpc_port})", flush=True)

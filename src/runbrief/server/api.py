@@ -64,7 +64,10 @@ async def run_op(request: Request) -> Response:
         local = hmac.compare_digest(request.headers.get(trust.LOCAL_HEADER, "").encode(), server.local_secret.encode())
         result = await asyncio.to_thread(_run_op, server.store, op.name, params, coerce, local)
     except RunbriefError as exc:
-        return json_response({"error": str(exc), "type": type(exc).__name__}, exc.http_status)
+        resp = json_response({"error": str(exc), "type": type(exc).__name__}, exc.http_status)
+        if getattr(exc, "retry_after", None):
+            resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     except TypeError as exc:  # a parameter of the wrong type reached the function
         return json_response({"error": f"{name}: {exc}", "type": "UsageError"}, 400)
     return json_response(result)

@@ -141,4 +141,5 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "store": str(srv.store.path), "pending": srv.queue.pending,
                          "ingest_workers": srv.ingestor.workers,
                          "committed": srv.queue.committed, "commits": srv.queue.commits,
-                         "last_write_error": srv.queue.last_error})
+                         "pending_bytes": srv.queue.pending_bytes, "refused": srv.queue.refused,
+                         "last_write_error": srv.queue.last_error, "store_warning": srv.store.lost})

@@ -86,8 +86,9 @@ def _receiver(signal: str):  # noqa: ANN202 - a Starlette endpoint
             return _error(400, str(exc), json)
         except Overloaded as exc:
             return _error(503, str(exc), json, {"Retry-After": str(exc.retry_after)})
-        except RunbriefError as exc:  # e.g. the store unavailable: its own (retryable) status
-            return _error(exc.http_status, str(exc), json)
+        except RunbriefError as exc:  # e.g. the disk full: its own (retryable) status
+            retry = getattr(exc, "retry_after", None)
+            return _error(exc.http_status, str(exc), json, {"Retry-After": str(retry)} if retry else None)
         resp = resp_cls()
         if outcome.rejected:
             setattr(resp.partial_success, rejected_field, outcome.rejected)

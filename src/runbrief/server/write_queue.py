@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from runbrief.errors import Overloaded
 from runbrief.ingest.pipeline import FOLD_S, Batch, Prepared, Preparer, commit, unfolded
+from runbrief.store.damage import StoreFull, classify
 from runbrief.store.duck import Store
 
 __all__ = ["WriteQueue", "Reservation"]
@@ -292,10 +293,14 @@ class WriteQueue:
                 # until a reader asks (settle); an idle writer folds on its own.
                 commit(self.store, preps, defer=not any(r.fold for r in group))
             except Exception as exc:  # the requests fail, the server keeps serving
-                log.exception("write failed")
-                self.last_error = str(exc)
+                err = classify(exc, self.store.path) or exc  # a full disk is a 503 the sender retries
+                if isinstance(err, StoreFull):
+                    log.error("%s", err)
+                else:
+                    log.exception("write failed")
+                self.last_error = str(err)
                 for r in group:
-                    r.future.set_exception(exc)
+                    r.future.set_exception(err)
             else:
                 self.committed += sum(r.size for r in group)
                 self.commits += 1

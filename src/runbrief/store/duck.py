@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from runbrief.errors import StoreError
+from runbrief.store.damage import CommitLedger, StoreDamaged, classify, size_problem
 from runbrief.store.paths import resolve_store_path, store_dir
 
 __all__ = ["Store", "resolve_store_path", "store_dir", "migrations", "SCHEMA_VERSION"]
@@ -95,6 +96,11 @@ class Store:
         # Called before an operation reads (ops.run): the server's writer sets it to fold
         # the derived rows it holds back under load, so a read sees every acknowledged record.
         self.settle: Callable[[], None] | None = None
+        # Write transactions committed (meta 'commits'), and the file that counts them beside
+        # the database (store.damage.CommitLedger); ``lost`` says what a damaged WAL lost.
+        self._commits = 0
+        self._ledger: CommitLedger | None = None
+        self.lost: str | None = None
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -112,17 +118,41 @@ class Store:
             if created:
                 with suppress(OSError):
                     os.chmod(db_path, 0o600)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
+        except duckdb.Error as exc:
+            if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
                 raise StoreError(f"the store {db_path} is held by {_holder(str(exc), db_path)}") from exc
-            raise StoreError(f"cannot open the store {db_path}: {exc}") from exc
+            raise classify(exc, db_path) or StoreError(f"cannot open the store {db_path}: {exc}") from exc
         store = cls(db_path, con, read_only)
         try:
             store._migrate()
+            store._check()
+        except duckdb.Error as exc:
+            con.close()
+            raise classify(exc, db_path) or StoreError(f"cannot open the store {db_path}: {exc}") from exc
         except Exception:
             con.close()
             raise
         return store
+
+    def _check(self) -> None:
+        """At open: a file shorter than its header says is refused; commits a damaged WAL lost
+        are counted into ``self.lost`` (a warning the server and CLI show; see store.damage)."""
+        row = self._con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+        problem = size_problem(self.path, int(row[0]), int(row[1])) if row else None
+        if problem:
+            raise StoreDamaged(f"the store {self.path} is damaged ({problem}); runbrief leaves the file as it is: "
+                               "restore it from a backup, or move its folder aside and start a new store with --store")
+        got = self._con.execute("SELECT value FROM meta WHERE key = 'commits'").fetchone()
+        self._commits = int(got[0]) if got else 0
+        if self.read_only:
+            return
+        self._ledger = CommitLedger(self.path)
+        recorded = self._ledger.load()
+        if recorded is not None and recorded > self._commits:
+            self.lost = (f"{recorded - self._commits} committed write transaction(s) are missing from the store "
+                         f"{self.path}: its write-ahead log ({self.path.name}.wal) was deleted or cut short since "
+                         "they were acknowledged. Records they held are gone; the store goes on with what it has.")
+        self._ledger.save(self._commits)  # in step again: the loss is told once
 
     def _migrate(self) -> None:
         con = self._con
@@ -202,10 +232,19 @@ class Store:
             con.execute("BEGIN")
             try:
                 yield con
+                if self._ledger is not None:
+                    con.execute("INSERT OR REPLACE INTO meta VALUES ('commits', ?)", [str(self._commits + 1)])
             except BaseException:
-                con.execute("ROLLBACK")
+                with suppress(duckdb.Error):  # a failed COMMIT has already ended the transaction
+                    con.execute("ROLLBACK")
                 raise
-            con.execute("COMMIT")
+            try:
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                raise classify(exc, self.path) or exc from exc
+            if self._ledger is not None:
+                self._commits += 1
+                self._ledger.save(self._commits)
 
     def set_threads(self, n: int) -> None:
         """How many threads DuckDB may use for every query and write of this store."""
