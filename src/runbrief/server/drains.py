@@ -18,7 +18,8 @@ Every drain also takes the server's own ``--token`` as a Bearer token, and
 bearer token, is refused (401) with the setting to set: nothing unauthenticated writes.
 The guard's Host and Origin checks still apply; the content types the platforms send
 (``application/logplex-1``, JSON, NDJSON, Logpush's ``text/plain``) pass it because the
-secret, which a web page cannot know, is checked before anything is read.
+secret, which a web page cannot know, is checked before anything in the body is parsed (the
+body is read first, within the size limit, because Vercel signs it).
 
 A payload that is not the platform's shape is a 400 naming what was expected; one bad
 record in a batch is counted (``rejected``) and named, the rest is stored.
