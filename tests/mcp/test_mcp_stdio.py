@@ -35,6 +35,7 @@ def tool_args(facts: Facts, tmp: Path) -> dict[str, dict[str, Any]]:
         "verify_fix": {"id": "inc_1", "deploy": "dep_1"},
         "suspects": {"id": "inc_1"},
         "promote_check": {"service": "hdfs"},
+        "gate_suggest": {"service": "shop", "since": "2h"},
         "search_logs": {"service": "hdfs", "severity": "warn", "limit": 10},
         "top_patterns": {"service": "hdfs", "limit": 5},
         "find_traces": {"route": "/cart"},
@@ -97,6 +98,8 @@ def check_answer(name: str, data: Any, text: str, facts: Facts) -> None:
         assert [i["id"] for i in data] == ["inc_1"]
     elif name == "record_fix":
         assert "inc_1" in text
+    elif name == "gate_suggest":
+        assert "[[gate.check]]" in unfence(data["toml"]) or data["notes"]
     elif name == "promote_check":
         assert unfence(data["verdict"]) in ("safe", "not_safe")
         assert unfence(data["candidate"]["environment"]) == "staging"

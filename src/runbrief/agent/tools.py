@@ -264,6 +264,20 @@ def promote_check(
     return {"service": service, "source": source, "target": target, "window": window}
 
 
+@tool("gate_suggest", op="gate_suggest", title="Suggest gate checks from baselines", budget=2000)
+def gate_suggest(
+    service: Annotated[str, Field(min_length=1, description="The service whose own traces set the budgets.")],
+    since: Annotated[str, Field(max_length=20, description="The baseline window, e.g. 7d, 24h.")] = "7d",
+    margin: Annotated[float, Field(ge=1.0, le=10.0, description="Each budget is the baseline times this.")] = 1.5,
+    budget: Budget = 2000,
+) -> dict[str, Any]:
+    """Gate checks a service already meets, from its own baselines: a latency budget per
+    route (p95 x margin), an error budget, and token / cost budgets per trace for services
+    that call models, each with its baseline stated; `toml` is the [[gate.check]] text to
+    add to runbrief.toml. Use it to set up `gate` for a service that has none."""
+    return {"service": service, "since": since, "margin": margin}
+
+
 # ------------------------------------------------------------------ logs and patterns
 @tool("search_logs", op="logs", title="Search log records")
 def search_logs(
