@@ -151,7 +151,8 @@ def web_service_series(store: Store, name: str, since: str | None = None, until:
     logs = store.query(
         f"""SELECT {_bucket_sql('minute')} b, sum(count) n, sum(errors) e FROM pattern_counts
             WHERE service = ? AND minute >= ? AND minute < ? GROUP BY b""", [start, step, svc, start, end])
-    out["logs"] = {"count": _fill(n, logs, "b", "n"), "errors": _fill(n, logs, "b", "e")}
+    lc, le = _fill(n, logs, "b", "n"), _fill(n, logs, "b", "e")
+    out["logs"] = {"count": lc, "errors": le, "share": [round(e / c, 4) if c else None for e, c in zip(le, lc, strict=True)]}
     # Requests: spans that start a request in this service (no parent, or a parent elsewhere).
     req_where = """s.service = ? AND s.start_ts >= ? AND s.start_ts < ? AND coalesce(s.route, '') <> ''
                    AND (s.parent_span_id IS NULL OR s.parent_span_id = '' OR s.kind = 'SERVER')"""

@@ -62,7 +62,8 @@ export function timeChart(opts) {
       scale: s.scale || "y", spanGaps: false, points: { show: false } });
     if (s.scale && s.scale !== "y") second = s.scale;
   });
-  scales.y = { auto: true, range: (u, min, max) => [Math.min(0, min ?? 0), Math.max(1e-9, max ?? 1) * 1.05] };
+  const floor = opts.yMin || 1;  // the smallest top of the y axis (a flat zero line stays readable)
+  scales.y = { auto: true, range: (u, min, max) => [Math.min(0, min ?? 0), Math.max(floor, (max ?? 0) * 1.05)] };
   if (second) {
     scales[second] = { auto: true };
     axes.push({ scale: second, side: 1, label: opts.y2Label || "", grid: { show: false }, size: 60 });

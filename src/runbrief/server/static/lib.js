@@ -72,9 +72,11 @@ export function link(path, ...children) {
   return el("a", { href: path, "data-nav": "" }, ...children);
 }
 
-export function eidLink(id) {
+// A link to an evidence ID's view; ``short`` shows a prefix (the full ID is its title and target).
+export function eidLink(id, short = false) {
   const p = eidPath(id);
-  return p ? el("a", { class: "eid", href: p, "data-nav": "", "data-eid": id }, id) : el("code", {}, id);
+  const text = short && id.length > 16 ? `${id.slice(0, 12)}…` : id;
+  return p ? el("a", { class: "eid", href: p, "data-nav": "", "data-eid": id, title: short ? id : null }, text) : el("code", {}, id);
 }
 
 // Text with every evidence ID turned into a link; the rest stays plain text.

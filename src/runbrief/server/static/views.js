@@ -421,7 +421,8 @@ async function service(name, query) {
   const step = `${s.step_s / 60} min`;
   out.append(section(`Requests and failures per ${step}`, timeChart({ t: s.t, markers: marks, series: [
     { label: "requests", values: s.requests.count, fill: true }, { label: "failed", values: s.requests.errors, color: "#b31d28" }] })));
-  out.append(section("Error share of requests", timeChart({ t: s.t, markers: marks, series: [{ label: "error share", values: s.error_share, color: "#b31d28" }] })));
+  out.append(section("Error share: failed requests and lines at error", timeChart({ t: s.t, markers: marks, yMin: 0.01, series: [
+    { label: "failed requests", values: s.error_share, color: "#b31d28" }, { label: "error lines", values: s.logs.share, color: "#e36209" }] })));
   if (s.routes.length) {
     out.append(section(`p95 latency per route (ms, per ${step})`, timeChart({ t: s.t, markers: marks, height: 240,
       series: s.routes.map((r) => ({ label: r.route, values: r.p95_ms })) })));
@@ -523,17 +524,17 @@ export async function logs(key, query) {
       el("h4", {}, "Attributes"), kv(l.attributes));
   }
   const params = { service: query.get("service"), contains: query.get("contains"), severity: query.get("severity"), since: query.get("since"), pattern_id: query.get("pattern_id") };
-  const [r, f] = await Promise.all([op("logs", { ...params, limit: 200 }),
+  const [r, f] = await Promise.all([op("logs", { ...params, limit: 100 }),
     op("web_log_facets", { service: params.service, contains: params.contains, severity: params.severity, since: params.since })]);
-  const out = el("div", {}, header("Log search", `${f.total} matching line(s)${r.truncated ? "; newest 200 shown" : ""}`),
+  const out = el("div", {}, header("Log search", `${f.total} matching line(s)${r.truncated ? "; newest 100 shown" : ""}`),
     filterForm([["contains", "text", "timeout"], ["service", "service", "all"], ["severity", "min severity", "warn"], ["since", "since", "1h or ISO"], ["pattern_id", "pattern", "pat_…"]], query));
   const facets = el("aside", { class: "facets" }, el("h4", {}, "Patterns"), f.facets.map((x) => {
     const q = new URLSearchParams(location.search);
     q.set("pattern_id", x.pattern_id || "");
     return el("div", { class: `facet${params.pattern_id === x.pattern_id ? " on" : ""}` }, link(`/logs?${q}`, el("span", { class: "n" }, String(x.count)), " ", el("span", { class: "tpl qt" }, x.template || "(none)")), " ", x.pattern_id ? eidLink(x.pattern_id) : null);
   }));
-  const lines = (r.logs || []).length ? table([["time", (l) => fmtTime(l.ts)], ["service", (l) => l.service], ["sev", (l) => l.severity || ""], ["line", (l) => el("span", { class: "qt logline" }, l.body ?? "")],
-    ["id", (l) => eidLink(l.id)], ["pattern", (l) => l.pattern_id ? eidLink(l.pattern_id) : ""], ["trace", (l) => l.trace_id ? eidLink(`trc_${l.trace_id}`) : ""]], r.logs, { class: "list logs" }) : empty("No matching lines.");
+  const lines = (r.logs || []).length ? table([["time", (l) => el("time", {}, fmtTime(l.ts))], ["service", (l) => l.service], ["sev", (l) => l.severity || ""], ["line", (l) => el("span", { class: "qt logline" }, l.body ?? "")],
+    ["id", (l) => eidLink(l.id)], ["pattern", (l) => l.pattern_id ? eidLink(l.pattern_id, true) : ""], ["trace", (l) => l.trace_id ? eidLink(`trc_${l.trace_id}`, true) : ""]], r.logs, { class: "list logs" }) : empty("No matching lines.");
   out.append(el("div", { class: "with-facets" }, facets, el("div", { class: "main" }, lines)));
   return out;
 }
