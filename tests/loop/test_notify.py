@@ -238,3 +238,17 @@ def test_serve_delivers_from_its_background_loop(tmp_path: Path, receiver: Recei
             time.sleep(0.1)
     assert sorted(p for p, _ in receiver.got) == ["/hook", f"/services/T0001/B0002/{SECRET}"]
     assert all(inc["id"] in json.dumps(b) for _, b in receiver.got)
+
+
+def test_notify_check_lists_targets_redacted_and_names_a_bad_key(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from runbrief.cli import main
+
+    cfg = config(tmp_path, "https://hooks.slack.com")
+    assert main(["notify", "check", "--config", str(cfg), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [t["kind"] for t in out["targets"]] == ["slack", "webhook"]
+    assert SECRET not in json.dumps(out) and out["targets"][0]["url"] == "https://hooks.slack.com/services/***"
+    cfg.write_text('[[notify]]\nkind = "slack"\nurl = "hooks.slack.com/x"\n')
+    assert main(["notify", "check", "--config", str(cfg)]) == 2
+    assert f"{cfg.resolve()}:3: notify[0].url: expected an http(s) URL" in capsys.readouterr().err

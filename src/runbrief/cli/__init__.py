@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "runbrief.cli.demo",
     "runbrief.cli.verify",
     "runbrief.cli.promote",
+    "runbrief.cli.notify",
     "runbrief.cli.top",
 ]
 
@@ -79,6 +80,7 @@ COMMANDS = {
     "demo": "demo",
     "verify": "verify", "suspects": "verify",
     "promote-check": "promote",
+    "notify": "notify",
     "top": "top", "tail": "top",
 }
 
