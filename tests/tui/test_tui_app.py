@@ -1,7 +1,7 @@
 """`runbrief top` driven headless by Textual's own pilot, against the real demo store.
 
-It starts and shows the demo's patterns (the new error pattern marked), its incidents and
-what changed since the deploy; Enter drills into a pattern's lines, then a line's trace,
+It starts and shows the demo's patterns (marked new/surged as the `top` operation says),
+its incidents and what changed since the latest deploy; Enter drills into a pattern's lines, then a line's trace,
 and an incident's claims and evidence; Escape comes back; `/` filters; `s` picks a
 service; refreshes change cells in place; `q` quits. A line holding terminal escape
 sequences and Rich markup is shown as inert text.
@@ -41,6 +41,7 @@ async def until(pilot: Any, cond: Any, timeout: float = 10.0) -> None:
     while not cond():
         assert time.monotonic() < deadline, "timed out waiting for the app"
         await pilot.pause(0.05)
+    await pilot.pause(0.1)  # the widgets' refresh messages are handled: the screen shows the state
 
 
 def table(app: TopApp, name: str) -> DataTable:
@@ -60,20 +61,29 @@ def test_starts_and_shows_the_demos_patterns_incidents_and_changes(store: str) -
     async def scenario() -> None:
         with _opened(store) as s:
             expected = ops.run(s, "top", {})
+            incidents = ops.run(s, "incidents", {"all": True})
+            changes = ops.run(s, "changes", {"since_deploy": True})
         app = TopApp(Source(store))
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.refreshes >= 1 and table(app, "incidents").row_count >= 1)
+            await until(pilot, lambda: app.refreshes >= 1 and "inc_1" in keys(table(app, "incidents")))
             text = screen_text(app)
-            assert "loyalty update failed" in text and "dep_1" in text and "inc_1" in text
+            assert "loyalty update failed" in text and expected["deploy"]["id"] in text.splitlines()[0]
             pats = table(app, "patterns")
             assert keys(pats) == [p["pattern_id"] for p in expected["patterns"]]
+            for p in expected["patterns"]:
+                row = pats.get_row(p["pattern_id"])
+                assert row[0].plain.strip() == ("new" if p["new"] else "▲" if p["surged"] else "")
+                assert row[1].plain == str(p["count"]) and row[3].plain == p["severity"][:5]
+                assert row[4].plain == spark(p["series"], app.spark_cells) and row[5].plain == p["template"]
             loyalty = next(p for p in expected["patterns"] if p["template"] == "loyalty update failed")
-            row = pats.get_row(loyalty["pattern_id"])
-            assert row[0].plain == "new" and row[1].plain == "21" and row[3].plain == "ERROR"
-            assert row[4].plain == spark(loyalty["series"], app.spark_cells)
-            assert "New sqlite3.OperationalError in shop" in " ".join(c.plain for c in table(app, "incidents").get_row("inc_1"))
-            changes = " ".join(c.plain for k in keys(table(app, "changes")) for c in table(app, "changes").get_row(k))
-            assert "loyalty update failed" in changes and "rate_up" in changes
+            assert pats.get_row(loyalty["pattern_id"])[3].plain == "ERROR" and loyalty["count"] == 21
+            shown = {k: " ".join(c.plain for c in table(app, "incidents").get_row(k))
+                     for k in keys(table(app, "incidents"))}
+            assert list(shown) == [i["id"] for i in sorted(incidents, key=lambda i: i["status"] != "open")]
+            assert "New sqlite3.OperationalError in shop" in shown["inc_1"]
+            change_rows = keys(table(app, "changes"))
+            assert [k.partition(":")[2] for k in change_rows] == [c["evidence_id"] for c in changes["items"]] \
+                or (not changes["items"] and change_rows == ["-"])
             await pilot.press("q")
             await pilot.pause(0.1)
         assert app.return_code == 0 and not app.is_running
@@ -99,7 +109,7 @@ def test_drills_into_lines_trace_and_incident_and_back(store: str) -> None:
     async def scenario() -> None:
         app = TopApp(Source(store))
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.refreshes >= 1 and table(app, "incidents").row_count >= 1)
+            await until(pilot, lambda: app.refreshes >= 1)
             pats = table(app, "patterns")
             loyalty = next(k for k in keys(pats) if pats.get_row(k)[5].plain == "loyalty update failed")
             pats.move_cursor(row=pats.get_row_index(loyalty))
@@ -117,6 +127,8 @@ def test_drills_into_lines_trace_and_incident_and_back(store: str) -> None:
             assert len(app.screen_stack) == 1
             await pilot.press("tab")  # to the incidents
             assert app.focused is table(app, "incidents")
+            await until(pilot, lambda: "inc_1" in keys(table(app, "incidents")))
+            table(app, "incidents").move_cursor(row=table(app, "incidents").get_row_index("inc_1"))
             await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, IncidentScreen) and app.screen.loaded)
             claims = table(app, "claims")

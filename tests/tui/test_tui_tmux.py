@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from runbrief import ops
+from runbrief.store.duck import Store
+
 TMUX = shutil.which("tmux")
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 GREYS = {0, 7, 8, 15, 16, 231, *range(232, 256)}
@@ -64,14 +67,19 @@ def _wait(sock: str, cond: Any, timeout: float = 30.0, escapes: bool = False) ->
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
 def test_top_in_tmux_at_80x24_quits_on_q(demo_store: dict[str, Any]) -> None:
     sock = f"runbrief-top-test-{os.getpid()}"
+    store = Store.open(demo_store["_store"])
+    try:
+        latest = ops.run(store, "deploys", {"limit": 1})["deploys"][0]["id"]
+    finally:
+        store.close()
     cmd = (f"env -u RUNBRIEF_URL -u RUNBRIEF_STORE NO_COLOR=1 {shlex.quote(sys.executable)} -m runbrief top "
            f"--store {shlex.quote(str(demo_store['_store']))}; echo EXITED:$?; sleep 60")
     _tmux(sock, "-f", "/dev/null", "new-session", "-d", "-x", "80", "-y", "24", "-s", "top", cmd)
     try:
-        screen = _wait(sock, lambda s: "loyalty update failed" in s and "inc_1" in s)
+        screen = _wait(sock, lambda s: "loyalty update failed" in s and "inc_1" in s and " dep_" in s)
         rows = screen.rstrip("\n").split("\n")
         assert len(rows) <= 24 and max(len(r) for r in rows) <= 80
-        assert "runbrief top" in rows[0] and "dep_1" in rows[0] and "q quit" in rows[-1]
+        assert "runbrief top" in rows[0] and f" {latest} shop " in rows[0] and "q quit" in rows[-1]
         assert "listed <*> products in <*> page <*>" in screen
         coloured = _tmux(sock, "capture-pane", "-p", "-e", "-t", "top")
         assert SGR.search(coloured) and not hues(coloured), hues(coloured)[:5]

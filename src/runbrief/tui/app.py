@@ -2,7 +2,7 @@
 
 One screen, refreshed every second from the ``top`` operation: the hour's patterns with
 their count, rate, a sparkline and new/surged markers since the latest deploy, a severity
-strip per minute, open incidents and what changed since the deploy (those two every 5 s,
+strip per minute, incidents (open ones first) and what changed since the deploy (those two every 5 s,
 as they cost more). Enter drills into a pattern's lines, an incident's claims and
 evidence, a trace's span tree; Escape goes back; ``/`` filters; ``s`` picks the service;
 ``q`` quits.
@@ -169,7 +169,7 @@ class TopApp(App[None]):
         it = self.query_one("#incidents", DataTable)
         it.add_column(Text("id"), key="id", width=6)
         it.add_column(Text("impact"), key="impact", width=6)
-        it.add_column(Text("open incidents"), key="title")
+        it.add_column(Text("incidents (open first)"), key="title")
         ct = self.query_one("#changes", DataTable)
         ct.add_column(Text("change"), key="kind", width=9)
         ct.add_column(Text("since the deploy"), key="what")
@@ -204,8 +204,10 @@ class TopApp(App[None]):
         self.refreshes += 1
 
     async def _refresh_slow(self) -> None:
-        inc = await self.source.acall("incidents", {"service": self.service, "limit": 20})
-        self._incidents = inc if isinstance(inc, list) else inc.get("incidents", [])
+        # Open incidents first (by impact), then the latest others, marked with their status.
+        inc = await self.source.acall("incidents", {"service": self.service, "all": True, "limit": 20})
+        inc = inc if isinstance(inc, list) else inc.get("incidents", [])
+        self._incidents = sorted(inc, key=lambda i: i.get("status") != "open")
         if not self.last.get("deploy") and not (self.last == {} and self.refreshes == 0):
             self._changes, self._change_note = [], "no deploy recorded yet"
             return
@@ -294,10 +296,15 @@ class TopApp(App[None]):
         sync_rows(self.query_one("#patterns", DataTable), rows)
 
     def render_incidents(self) -> None:
-        rows = {i["id"]: [safe(i["id"], "green"), Num(i.get("impact") or 0, f"{i.get('impact') or 0:.0f}"),
-                          safe(i.get("title") or "")] for i in self._incidents}
+        rows: dict[str, list[Text]] = {}
+        for i in self._incidents:
+            is_open = i.get("status") == "open"
+            title = Text("" if is_open else f"{i.get('status')} · ", style="dim", end="")
+            title.append_text(safe(i.get("title") or "", "" if is_open else "dim"))
+            rows[i["id"]] = [safe(i["id"], "bold red" if is_open else "green"),
+                             Num(i.get("impact") or 0, f"{i.get('impact') or 0:.0f}"), title]
         if not rows:
-            rows = {"-": [Text(""), Num(0, ""), Text("no open incident", style="dim")]}
+            rows = {"-": [Text(""), Num(0, ""), Text("no incident", style="dim")]}
         sync_rows(self.query_one("#incidents", DataTable), rows)
 
     def render_changes(self) -> None:
@@ -307,7 +314,7 @@ class TopApp(App[None]):
             rows[f"{n}:{c.get('evidence_id')}"] = [safe(c.get("kind") or "", "magenta" if c.get("kind") == "new"
                                                         else "yellow"), safe(what)]
         if not rows:
-            rows = {"-": [Text(""), safe(self._change_note or "nothing changed", "dim")]}
+            rows = {"-": [Text(""), safe(self._change_note or "nothing changed since the deploy", "dim")]}
         sync_rows(self.query_one("#changes", DataTable), rows)
 
     # ------------------------------------------------------------------ actions

@@ -76,86 +76,86 @@ def top(store: Store, service: str | None = None, window: str = "60m", limit: in
     start = end - (minutes - 1) * MINUTE
     out["end"] = fmt_ts(end + MINUTE)
     out["start"] = fmt_ts(start)
-    # Each service's latest deploy: a pattern is new (or surged) against its own service's deploy.
-    deploys = {r["service"]: r["ts"] for r in store.query(
-        f"SELECT service, max(ts) ts FROM deploys WHERE true {svc} GROUP BY service", sargs)}
-    dep_mins = {k: v.replace(second=0, microsecond=0) for k, v in deploys.items()}
-    # Before a deploy: the hour before it (counted from the aggregates, so also cheap).
-    lo = min([start, *(d - 60 * MINUTE for d in dep_mins.values())])
-    rows = store.query(
-        f"""SELECT pattern_id, minute, service, count::BIGINT n, errors::BIGINT e
-            FROM pattern_counts WHERE minute >= ? AND minute <= ? {svc}""",
-        [lo, end, *sargs],
-    )
-    per: dict[str, dict[str, Any]] = {}
-    services: set[str] = set()
-    series_total = [0] * minutes
-    series_err = [0] * minutes
-    series_warn = [0] * minutes
+    # Each pattern against its own service's latest deploy; the hour before that deploy is
+    # its "before" rate. All aggregated by DuckDB: an hour of 10 services x 300 patterns is
+    # 180k count rows, which a Python loop took ~0.6 s to walk on every refresh.
+    lo = start
+    dep_lo = store.scalar(f"SELECT min(ts) FROM (SELECT max(ts) ts FROM deploys WHERE true {svc} GROUP BY service)",
+                          sargs)
+    if dep_lo is not None:
+        lo = min(lo, dep_lo.replace(second=0, microsecond=0) - 60 * MINUTE)
     rate_from = end - (RATE_MINUTES - 1) * MINUTE
-    for r in rows:
-        p = per.get(r["pattern_id"])
-        if p is None:
-            p = per[r["pattern_id"]] = {"series": [0] * minutes, "count": 0, "errors": 0, "recent": 0,
-                                        "before": 0.0, "after": 0.0, "after_n": 0, "services": set()}
-        m = r["minute"]
-        dep_min = dep_mins.get(r["service"])
-        if dep_min is not None:
-            if dep_min - 60 * MINUTE <= m < dep_min:
-                p["before"] += r["n"] / 60.0
-            elif m >= dep_min:
-                p["after"] += r["n"] / max(1.0, (end + MINUTE - dep_min) / MINUTE)
-                p["after_n"] += r["n"]
-        if m < start:
-            continue
-        i = int((m - start) / MINUTE)
-        p["series"][i] += r["n"]
-        p["count"] += r["n"]
-        p["errors"] += r["e"]
-        if m >= rate_from:
-            p["recent"] += r["n"]
-        p["services"].add(r["service"])
-        services.add(r["service"])
-        series_total[i] += r["n"]
-        series_err[i] += r["e"]
-    shown = {k: v for k, v in per.items() if v["count"]}
-    meta: dict[str, dict[str, Any]] = {}
-    if shown:
-        meta = {m["pattern_id"]: m for m in store.query(
-            "SELECT pattern_id, template, severity, first_seen FROM patterns WHERE pattern_id IN "
-            "(SELECT unnest(?::VARCHAR[]))", [list(shown)])}
+    rows = store.query(
+        f"""WITH d AS (SELECT service, max(ts) ts, date_trunc('minute', max(ts)) m FROM deploys
+                       WHERE true {svc} GROUP BY service),
+                 c AS (SELECT c.pattern_id, c.service, c.minute, c.count, c.errors, d.ts dts, d.m dm
+                       FROM pattern_counts c LEFT JOIN d USING (service)
+                       WHERE c.minute >= ? AND c.minute <= ? {svc.replace('service', 'c.service')}),
+                 g AS (SELECT pattern_id,
+                              sum(count) FILTER (WHERE minute >= ?)::BIGINT n,
+                              sum(errors) FILTER (WHERE minute >= ?)::BIGINT e,
+                              coalesce(sum(count) FILTER (WHERE minute >= ?), 0)::BIGINT recent,
+                              list(DISTINCT service ORDER BY service) FILTER (WHERE minute >= ?) services,
+                              min(dts) FILTER (WHERE minute >= ?) dts,
+                              coalesce(sum(count / 60.0) FILTER (WHERE minute >= dm - INTERVAL 60 MINUTE
+                                                                 AND minute < dm), 0) before_rate,
+                              coalesce(sum(count / greatest(1.0, (epoch(?::TIMESTAMP) - epoch(dm)) / 60.0))
+                                       FILTER (WHERE minute >= dm), 0) after_rate,
+                              coalesce(sum(count) FILTER (WHERE minute >= dm), 0)::BIGINT after_n
+                       FROM c GROUP BY pattern_id HAVING n > 0)
+            SELECT g.*, p.template, p.severity, p.first_seen,
+                   (g.dts IS NOT NULL AND p.first_seen IS NOT NULL AND p.first_seen >= g.dts) is_new,
+                   row_number() OVER (ORDER BY g.n DESC, g.pattern_id) rank
+            FROM g LEFT JOIN patterns p USING (pattern_id)
+            QUALIFY rank <= ? OR is_new
+            ORDER BY rank""",
+        [*sargs, lo, end, *sargs, start, start, rate_from, start, start, end + MINUTE, limit],
+    )
+    keys = [r["pattern_id"] for r in rows]
+    series: dict[str, list[int]] = {k: [0] * minutes for k in keys}
+    if keys:
+        for r in store.query(
+            f"""SELECT pattern_id, minute, sum(count)::BIGINT n FROM pattern_counts
+                WHERE minute >= ? AND minute <= ? {svc} AND pattern_id IN (SELECT unnest(?::VARCHAR[]))
+                GROUP BY ALL""", [start, end, *sargs, keys]):
+            series[r["pattern_id"]][int((r["minute"] - start) / MINUTE)] = r["n"]
+    strip = {"total": [0] * minutes, "error": [0] * minutes, "warn": [0] * minutes}
+    for r in store.query(
+        f"""SELECT c.minute, sum(c.count)::BIGINT n, sum(c.errors)::BIGINT e,
+                   coalesce(sum(c.count) FILTER (WHERE upper(p.severity) IN ('WARN', 'WARNING')), 0)::BIGINT w
+            FROM pattern_counts c LEFT JOIN patterns p USING (pattern_id)
+            WHERE c.minute >= ? AND c.minute <= ? {svc.replace('service', 'c.service')} GROUP BY ALL""",
+            [start, end, *sargs]):
+        i = int((r["minute"] - start) / MINUTE)
+        strip["total"][i], strip["error"][i], strip["warn"][i] = r["n"], r["e"], r["w"]
     items = []
-    for key, p in shown.items():
-        m = meta.get(key, {})
-        sev = (m.get("severity") or "").upper()
-        if sev in ("WARN", "WARNING"):
-            for i, n in enumerate(p["series"]):
-                series_warn[i] += n
-        first_seen = m.get("first_seen")
-        deployed = [deploys[s] for s in p["services"] if s in deploys]
-        is_new = bool(deployed and first_seen is not None and first_seen >= min(deployed))
+    for r in rows:
+        sev = (r["severity"] or "").upper()
+        is_new = bool(r["is_new"])
         items.append({
-            "pattern_id": ids.make("pat", key),
-            "template": m.get("template") or "",
-            "severity": sev or ("ERROR" if p["errors"] else ""),
-            "count": p["count"],
-            "errors": p["errors"],
-            "rate_per_min": round(p["recent"] / RATE_MINUTES, 2),
-            "series": p["series"],
-            "services": sorted(p["services"]),
-            "first_seen": fmt_ts(first_seen),
+            "pattern_id": ids.make("pat", r["pattern_id"]),
+            "template": r["template"] or "",
+            "severity": sev or ("ERROR" if r["e"] else ""),
+            "count": r["n"],
+            "errors": r["e"],
+            "rate_per_min": round(r["recent"] / RATE_MINUTES, 2),
+            "series": series[r["pattern_id"]],
+            "services": list(r["services"] or []),
+            "first_seen": fmt_ts(r["first_seen"]),
             "new": is_new,
-            "surged": not is_new and bool(deployed) and surged(p["before"], p["after"], p["after_n"]),
+            "surged": not is_new and r["dts"] is not None
+            and surged(float(r["before_rate"]), float(r["after_rate"]), int(r["after_n"])),
         })
-    items.sort(key=lambda x: (-x["count"], x["pattern_id"]))
-    head = items[:limit]
-    head += [x for x in items[limit:] if x["new"]]
-    out["patterns"] = head
-    out["total_patterns"] = len(items)
-    out["services"] = sorted(services)
-    out["lines"] = sum(series_total)
-    out["errors"] = sum(series_err)
-    out["severity"] = {"total": series_total, "error": series_err, "warn": series_warn}
+    out["patterns"] = items
+    out["total_patterns"] = int(store.scalar(
+        f"SELECT count(DISTINCT pattern_id) FROM pattern_counts WHERE minute >= ? AND minute <= ? {svc}",
+        [start, end, *sargs]) or 0)
+    out["services"] = [r["service"] for r in store.query(
+        f"SELECT DISTINCT service FROM pattern_counts WHERE minute >= ? AND minute <= ? {svc} ORDER BY service",
+        [start, end, *sargs])]
+    out["lines"] = sum(strip["total"])
+    out["errors"] = sum(strip["error"])
+    out["severity"] = strip
     return out
 
 
