@@ -116,7 +116,7 @@ def _pattern_items(store: Store, cand: Side, cur: Side) -> list[dict[str, Any]]:
                           "current": {"count": int(o["n"]), "lines": b_lines},
                           "summary": f"{rt.ratio:.1f}x the rate per line of {cur.env}'s {cur.version}",
                           "evidence": [ids.make("pat", k), ids.make("log", r["example"])]})
-    share_item = _share("error lines", c_err, c_lines, b_err, b_lines, 2)
+    share_item = _share("lines", c_err, c_lines, b_err, b_lines, 2)
     if share_item:
         drivers = sorted(bad, key=lambda k: -(int(bad[k]["e"]) / c_lines - int(b.get(k, {}).get("e", 0)) / max(1, b_lines)))
         share_item["evidence"] = [ids.make("pat", k) for k in drivers[:3]]
@@ -136,7 +136,7 @@ def _share(what: str, x_c: int, n_c: int, x_b: int, n_b: int, n_tests: int) -> d
     return {"kind": "error_share", "of": what, "ratio": round(ratio, 2), "p_value": float(f"{p:.3g}"),
             "candidate": {"errors": x_c, "total": n_c, "share": round(sc, 5)},
             "current": {"errors": x_b, "total": n_b, "share": round(sb, 5)},
-            "summary": f"{sc:.1%} of {what} vs {sb:.1%}"}
+            "summary": f"{sc:.1%} of {what} {'failed' if what == 'requests' else 'are errors'} vs {sb:.1%}"}
 
 
 def _spans(store: Store, side: Side) -> list[dict[str, Any]]:
