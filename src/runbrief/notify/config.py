@@ -60,10 +60,11 @@ def redact_url(url: str) -> str:
     """``https://hooks.slack.com/services/***``: scheme and host, never the path's token or a password."""
     try:
         p = urlsplit(url)
-    except ValueError:
+        host = p.hostname or "?"
+        host = f"[{host}]" if ":" in host else host
+        port = f":{p.port}" if p.port else ""
+    except ValueError:  # a malformed host or port
         return "<invalid url>"
-    host = p.hostname or "?"
-    port = f":{p.port}" if p.port else ""
     first = p.path.strip("/").split("/")[0] if p.path.strip("/") else ""
     return f"{p.scheme}://{host}{port}/" + (f"{first}/***" if first else "***")
 
