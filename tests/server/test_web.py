@@ -69,6 +69,37 @@ def _big_trace(n: int = 5000) -> bytes:
     return ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString()
 
 
+def _genai_traces() -> bytes:
+    """The GenAI semantic conventions' own tool-call example (tests/data/genai), as three
+    conversations an hour apart: LLM calls whose tokens and cost the agents view charts."""
+    sample = json.loads((Path(__file__).parents[1] / "data" / "genai" / "semconv_tool_call_spans.json").read_text())
+    t0 = time.time_ns() - 3 * 3_600_000_000_000
+    spans = []
+    for k in range(3):
+        tid = bytes([0x6a, k]) + bytes(14)
+        for j, src in enumerate(sample["spans"]):
+            start = t0 + k * 3_600_000_000_000 + j * 500_000_000
+            sp = Span(trace_id=tid, span_id=bytes([k + 1, j + 1]) + bytes(6), name=src["name"],
+                      start_time_unix_nano=start, end_time_unix_nano=start + 400_000_000)
+            for key, v in src["attributes"].items():
+                a = sp.attributes.add(key=key)
+                if isinstance(v, bool):
+                    a.value.bool_value = v
+                elif isinstance(v, int):
+                    a.value.int_value = v
+                elif isinstance(v, float):
+                    a.value.double_value = v
+                elif isinstance(v, list):
+                    for x in v:
+                        a.value.array_value.values.add().string_value = str(x)
+                else:
+                    a.value.string_value = str(v)
+            spans.append(sp)
+    rs = ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])
+    rs.resource.attributes.add(key="service.name").value.string_value = "agent"
+    return ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString()
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("web")
@@ -90,6 +121,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     shots.mkdir(parents=True, exist_ok=True)
     with ServerProcess(store, jobs=False, grpc=False) as sp:
         r = httpx.post(f"{sp.url}/v1/traces", content=_big_trace(), headers={"content-type": "application/x-protobuf"})
+        assert r.status_code == 200, r.text
+        r = httpx.post(f"{sp.url}/v1/traces", content=_genai_traces(), headers={"content-type": "application/x-protobuf"})
         assert r.status_code == 200, r.text
         rs = ResourceSpans(scope_spans=[ScopeSpans(spans=[Span(
             trace_id=bytes(range(16)), span_id=bytes(range(8)), name=f"GET /cart {SCRIPT}",
@@ -237,6 +270,15 @@ def test_charts_hold_the_points_the_operation_returned(site: dict[str, Any], tab
     assert len(pts) == 4 and set(pts) == {len(svc["t"])}
     routes = page.eval_on_selector_all("figure.chart", "els => els.map(e => +e.dataset.series)")
     assert len(svc["routes"]) in routes  # one line per route on the latency chart
+
+
+def test_agents_view_charts_tokens_and_cost_per_model(site: dict[str, Any], tab: Tab) -> None:
+    series = api(site, "web_llm_series")
+    assert [m["model"] for m in series["models"]] == ["gpt-4-0613"] and sum(series["models"][0]["calls"]) == 6
+    page = tab.open("/agents")
+    figs = page.eval_on_selector_all("figure.chart", "els => els.map(e => [+e.dataset.points, +e.dataset.series])")
+    assert figs[0] == [series["points"], 2]  # gpt-4 in and out, every bucket the operation returned
+    assert "gpt-4" in tab.view_text() and "get_weather" in tab.view_text()
 
 
 def test_waterfall_shows_every_span_in_order_with_the_n_plus_one_marked(site: dict[str, Any], tab: Tab) -> None:

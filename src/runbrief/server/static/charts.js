@@ -62,15 +62,19 @@ export function timeChart(opts) {
       scale: s.scale || "y", spanGaps: false, points: { show: false } });
     if (s.scale && s.scale !== "y") second = s.scale;
   });
-  const floor = opts.yMin || 1;  // the smallest top of the y axis (a flat zero line stays readable)
-  scales.y = { auto: true, range: (u, min, max) => [Math.min(0, min ?? 0), Math.max(floor, (max ?? 0) * 1.05)] };
+  const floor = opts.yMin || 1;  // the top of the y axis when every value is 0 (a flat line stays readable)
+  scales.y = { auto: true, range: (u, min, max) => [Math.min(0, min ?? 0), (max ?? 0) > 0 ? max * 1.05 : floor] };
   if (second) {
     scales[second] = { auto: true };
     axes.push({ scale: second, side: 1, label: opts.y2Label || "", grid: { show: false }, size: 60 });
   }
   const data = [opts.t, ...opts.series.map((s) => s.values)];
   // Drawn once the figure is in the document, so it can take the figure's width.
-  requestAnimationFrame(() => {
+  const draw = (tries) => {
+    if (!box.isConnected) { // not shown yet (its view is still being built), or left already
+      if (tries > 0) requestAnimationFrame(() => draw(tries - 1));
+      return;
+    }
     const width = Math.max(300, (holder.clientWidth || box.clientWidth || 800));
     const u = new uPlot({ width, height: opts.height || 200, series, scales, axes,
       legend: { live: true }, cursor: { drag: { x: true, y: false } }, plugins: [markerPlugin(markers)] }, data, holder);
@@ -78,7 +82,8 @@ export function timeChart(opts) {
     box.dataset.points = String(u.data[0].length);
     box.dataset.series = String(u.series.length - 1);
     box.dataset.ready = "1";
-  });
+  };
+  requestAnimationFrame(() => draw(120));
   box.dataset.expected = String(opts.t.length);
   if (markers.length) {
     box.append(el("div", { class: "markers" }, "deploys: ",
