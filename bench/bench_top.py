@@ -8,7 +8,8 @@ meanwhile `runbrief top --store <the served store>` runs in a real terminal (a t
 measured window the top process's own CPU time (utime + stime from /proc/<pid>/stat,
 the whole process: UI thread, fetch thread, rendering) is divided by the wall time. The
 pane is captured every second to check the view really refreshed (its line count grows).
-The `top` operation's latency as the loaded server answers it is sampled too.
+The `top` operation's latency as the loaded server answers it is sampled too, and its
+cost in process over a full hour of count rows (10 services x 300 patterns).
 
     .venv/bin/python bench/bench_top.py [--rate 100000] [--seconds 30] [--runs 3]
 
@@ -150,6 +151,39 @@ def one_run(rate: float, seconds: float, warmup: float, conns: int) -> dict[str,
     }
 
 
+def op_cost_full_hour(services: int = 10, patterns: int = 300) -> dict[str, float]:
+    """The `top` operation in process over two full hours of count rows (what a store holds
+    after an hour at any rate: one row per service, pattern and minute), median of 5."""
+    from runbrief import ops
+    from runbrief.store.duck import Store
+
+    with tempfile.TemporaryDirectory() as d:
+        s = Store.open(Path(d) / "store")
+        try:
+            con = s._con
+            con.execute(f"""INSERT INTO patterns SELECT 'p' || i, 'template ' || i || ' <*>',
+                            CASE WHEN i % 7 = 0 THEN 'WARN' ELSE 'INFO' END, now()::TIMESTAMP - INTERVAL 3 HOUR,
+                            now()::TIMESTAMP, 0 FROM range({patterns}) t(i)""")
+            con.execute(f"""INSERT INTO pattern_counts SELECT 'svc-' || sv, 'p' || p,
+                            date_trunc('minute', now()::TIMESTAMP) - m * INTERVAL 1 MINUTE, 100 + p,
+                            CASE WHEN p % 11 = 0 THEN 5 ELSE 0 END, NULL, NULL, NULL
+                            FROM range({services}) a(sv), range({patterns}) b(p), range(120) c(m)""")
+            con.execute("INSERT INTO deploys VALUES (1, now()::TIMESTAMP - INTERVAL 20 MINUTE, 'svc-1', '2', 'c', "
+                        "'prod', 'cli', '{}')")
+            out = {}
+            for name, params in (("all_services", {}), ("one_service", {"service": "svc-1"})):
+                times = []
+                for _ in range(5):
+                    t = time.perf_counter()
+                    ops.run(s, "top", params)
+                    times.append((time.perf_counter() - t) * 1000)
+                out[f"top_op_ms_{name}"] = round(statistics.median(times), 1)
+            out["count_rows"] = int(s.scalar("SELECT count(*) FROM pattern_counts"))
+            return out
+        finally:
+            s.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rate", type=float, default=100_000)
@@ -163,7 +197,8 @@ def main() -> None:
     runs = [one_run(args.rate, args.seconds, args.warmup, args.conns) for _ in range(args.runs)]
     keys = [k for k in runs[0] if runs[0][k] is not None]
     print(json.dumps({"runs": runs, "median": {k: statistics.median(r[k] for r in runs if r[k] is not None)
-                                                for k in keys}, "rate_asked": args.rate}, indent=1))
+                                                for k in keys}, "rate_asked": args.rate,
+                      "op_in_process_full_hour": op_cost_full_hour()}, indent=1))
 
 
 if __name__ == "__main__":

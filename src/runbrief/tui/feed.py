@@ -88,28 +88,33 @@ def top(store: Store, service: str | None = None, window: str = "60m", limit: in
     rows = store.query(
         f"""WITH d AS (SELECT service, max(ts) ts, date_trunc('minute', max(ts)) m FROM deploys
                        WHERE true {svc} GROUP BY service),
-                 c AS (SELECT c.pattern_id, c.service, c.minute, c.count, c.errors, d.ts dts, d.m dm
-                       FROM pattern_counts c LEFT JOIN d USING (service)
-                       WHERE c.minute >= ? AND c.minute <= ? {svc.replace('service', 'c.service')}),
-                 g AS (SELECT pattern_id,
-                              sum(count) FILTER (WHERE minute >= ?)::BIGINT n,
-                              sum(errors) FILTER (WHERE minute >= ?)::BIGINT e,
-                              coalesce(sum(count) FILTER (WHERE minute >= ?), 0)::BIGINT recent,
-                              list(DISTINCT service ORDER BY service) FILTER (WHERE minute >= ?) services,
-                              min(dts) FILTER (WHERE minute >= ?) dts,
-                              coalesce(sum(count / 60.0) FILTER (WHERE minute >= dm - INTERVAL 60 MINUTE
-                                                                 AND minute < dm), 0) before_rate,
-                              coalesce(sum(count / greatest(1.0, (epoch(?::TIMESTAMP) - epoch(dm)) / 60.0))
-                                       FILTER (WHERE minute >= dm), 0) after_rate,
-                              coalesce(sum(count) FILTER (WHERE minute >= dm), 0)::BIGINT after_n
-                       FROM c GROUP BY pattern_id HAVING n > 0)
+                 ps AS (SELECT c.pattern_id, c.service,
+                               sum(c.count) FILTER (WHERE c.minute >= ?) n,
+                               sum(c.errors) FILTER (WHERE c.minute >= ?) e,
+                               sum(c.count) FILTER (WHERE c.minute >= ?) recent,
+                               any_value(d.ts) dts,
+                               sum(c.count) FILTER (WHERE c.minute >= d.m - INTERVAL 60 MINUTE AND c.minute < d.m)
+                                   / 60.0 before_rate,
+                               sum(c.count) FILTER (WHERE c.minute >= d.m) after_n,
+                               greatest(1.0, (epoch(?::TIMESTAMP) - epoch(any_value(d.m))) / 60.0) after_minutes
+                        FROM pattern_counts c LEFT JOIN d USING (service)
+                        WHERE c.minute >= ? AND c.minute <= ? {svc.replace('service', 'c.service')}
+                        GROUP BY c.pattern_id, c.service),
+                 g AS (SELECT pattern_id, sum(n)::BIGINT n, coalesce(sum(e), 0)::BIGINT e,
+                              coalesce(sum(recent), 0)::BIGINT recent,
+                              list(service) FILTER (WHERE n > 0) services,
+                              min(dts) FILTER (WHERE n > 0) dts,
+                              coalesce(sum(before_rate), 0) before_rate,
+                              coalesce(sum(after_n / after_minutes), 0) after_rate,
+                              coalesce(sum(after_n), 0)::BIGINT after_n
+                       FROM ps GROUP BY pattern_id HAVING sum(n) > 0)
             SELECT g.*, p.template, p.severity, p.first_seen,
                    (g.dts IS NOT NULL AND p.first_seen IS NOT NULL AND p.first_seen >= g.dts) is_new,
                    row_number() OVER (ORDER BY g.n DESC, g.pattern_id) rank
             FROM g LEFT JOIN patterns p USING (pattern_id)
             QUALIFY rank <= ? OR is_new
             ORDER BY rank""",
-        [*sargs, lo, end, *sargs, start, start, rate_from, start, start, end + MINUTE, limit],
+        [*sargs, start, start, rate_from, end + MINUTE, lo, end, *sargs, limit],
     )
     keys = [r["pattern_id"] for r in rows]
     series: dict[str, list[int]] = {k: [0] * minutes for k in keys}
@@ -121,10 +126,10 @@ def top(store: Store, service: str | None = None, window: str = "60m", limit: in
             series[r["pattern_id"]][int((r["minute"] - start) / MINUTE)] = r["n"]
     strip = {"total": [0] * minutes, "error": [0] * minutes, "warn": [0] * minutes}
     for r in store.query(
-        f"""SELECT c.minute, sum(c.count)::BIGINT n, sum(c.errors)::BIGINT e,
-                   coalesce(sum(c.count) FILTER (WHERE upper(p.severity) IN ('WARN', 'WARNING')), 0)::BIGINT w
-            FROM pattern_counts c LEFT JOIN patterns p USING (pattern_id)
-            WHERE c.minute >= ? AND c.minute <= ? {svc.replace('service', 'c.service')} GROUP BY ALL""",
+        f"""SELECT minute, sum(count)::BIGINT n, sum(errors)::BIGINT e,
+                   coalesce(sum(count) FILTER (WHERE pattern_id IN (SELECT pattern_id FROM patterns
+                                               WHERE upper(severity) IN ('WARN', 'WARNING'))), 0)::BIGINT w
+            FROM pattern_counts WHERE minute >= ? AND minute <= ? {svc} GROUP BY ALL""",
             [start, end, *sargs]):
         i = int((r["minute"] - start) / MINUTE)
         strip["total"][i], strip["error"][i], strip["warn"][i] = r["n"], r["e"], r["w"]
@@ -140,7 +145,7 @@ def top(store: Store, service: str | None = None, window: str = "60m", limit: in
             "errors": r["e"],
             "rate_per_min": round(r["recent"] / RATE_MINUTES, 2),
             "series": series[r["pattern_id"]],
-            "services": list(r["services"] or []),
+            "services": sorted(r["services"] or []),
             "first_seen": fmt_ts(r["first_seen"]),
             "new": is_new,
             "surged": not is_new and r["dts"] is not None
