@@ -126,7 +126,10 @@ def load_data(store: Store, scope: Scope, prices: PriceTable, thresholds: behavi
         calls = [c for c in calls if c["conversation"] == scope.conversation]
     for c in calls:
         c["id"] = ids.make("spn", c["span_id"])
-        c["cost"] = prices.cost(c["model"], c["input_tokens"], c["output_tokens"]) if c["kind"] == "model" else None
+        # The same cache-aware price as ``runbrief agents`` (genai.materialized): cached input
+        # tokens are billed at their own rates, so a gate's budget agrees with the report.
+        c["cost"] = (prices.cost(c["model"], c["input_tokens"], c["output_tokens"], c["cache_read_tokens"],
+                                 c["cache_write_tokens"]) if c["kind"] == "model" else None)
         c["_raw"] = raw.get(c["span_id"])
     traces = {r["trace_id"]: r for r in store.query(
         f"""SELECT trace_id, 'trc_' || trace_id AS id, min(start_ns) start_ns, max(end_ns) end_ns,
