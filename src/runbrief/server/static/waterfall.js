@@ -186,9 +186,14 @@ export class Waterfall {
   }
 }
 
-export function problemList(problems) {
-  return el("ul", { class: "problems" }, problems.map((p) => el("li", { "data-type": p.type },
+// The trace's problems, costliest first: five in view, the rest behind a disclosure.
+export function problemList(problems, shown = 5) {
+  const item = (p) => el("li", { "data-type": p.type },
     el("strong", {}, PROBLEM_LABEL[p.type] || p.type), ` ×${p.count} · ${fmtMs(p.time_ms)} · `,
     el("span", { class: "qt" }, p.what || ""), el("div", { class: "meta" }, p.cause || ""),
-    el("div", {}, (p.span_ids || []).slice(0, 8).map((s) => eidLink(s))))));
+    el("div", {}, (p.span_ids || []).slice(0, 8).map((s) => eidLink(s))));
+  const list = el("ul", { class: "problems" }, problems.slice(0, shown).map(item));
+  if (problems.length <= shown) return list;
+  return el("div", {}, list, el("details", {}, el("summary", {}, `${problems.length - shown} more`),
+    el("ul", { class: "problems" }, problems.slice(shown).map(item))));
 }
