@@ -53,6 +53,10 @@ def _render_agents(con: "Console", r: dict[str, Any]) -> None:
     con.print(f"[bold]{t['model_calls']}[/] model calls, [bold]{t['tool_calls']}[/] tool calls, "
               f"{t['agent_steps']} agent steps in {t['conversations']} conversations; "
               f"tokens {t['input_tokens']} in / {t['output_tokens']} out, cost {_money(t['cost'])}, {t['errors']} errors")
+    fm = t.get("from_metrics")
+    if fm:  # spans absent or sampled: the totals above include what only the GenAI metrics counted
+        con.print(f"  of which from GenAI metrics (no spans): {fm['model_calls']} model calls, "
+                  f"tokens {fm['input_tokens']} in / {fm['output_tokens']} out, cost {_money(fm['cost'])}")
     if t.get("unpriced_models"):
         con.print(f"[yellow]no price for[/] {esc(', '.join(t['unpriced_models']))} (add them under [prices])")
     from runbrief.cli._tables import fitted
@@ -68,6 +72,17 @@ def _render_agents(con: "Console", r: dict[str, Any]) -> None:
                            f"{m['p50_ms']:.0f}", f"{m['p95_ms']:.0f}", f"{100 * m['error_rate']:.1f}",
                            ", ".join(f"{k}:{v}" for k, v in m["finish_reasons"].items()), first(m["span_ids"]))
                           for m in r["models"]], ["finish", "p50 ms", "in", "out"]))
+    if r.get("metrics"):
+        def mean(v: Any) -> str:
+            return "" if v is None else f"{v:.0f}"
+
+        sections.append(("GenAI metrics (per model and operation)",
+                         ["model", "operation", "calls", "in", "out", "cost", "mean ms"],
+                         [(m["model"] or "-", m["operation"] or "-", m["operations"] or 0,
+                           m["input_tokens"] if m["input_tokens"] is not None else "",
+                           m["output_tokens"] if m["output_tokens"] is not None else "",
+                           _money(m.get("cost")) if m.get("cost") is not None or m["input_tokens"] else "",
+                           mean(m["mean_ms"])) for m in r["metrics"]], ["mean ms", "in", "out"]))
     if r.get("tools"):
         sections.append(("tools", ["tool", "calls", "success", "p50 ms", "p95 ms", "evidence"],
                          [(m["tool"], m["calls"], f"{100 * m['success_rate']:.1f}%", f"{m['p50_ms']:.0f}",

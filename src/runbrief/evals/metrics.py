@@ -168,6 +168,9 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
             _finish(rows)
             out["timeline"] = {"bucket_seconds": secs, "buckets": rows}
     points = _metric_points(store, scope)
+    for p in points:  # what the metrics' own token counts cost (agent runs and tool calls have none)
+        model_op = p["operation"] in _MODEL_OPS and (p["input_tokens"] or p["output_tokens"])
+        p["cost"] = _cost(prices.cost(p["model"], p["input_tokens"], p["output_tokens"])) if model_op else None
     if "model" in sections:
         out["metrics"] = points
     if not scope.conversation:  # metrics carry no conversation: they cannot fill a conversation's totals
