@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # The names `ingest.logfiles.FORMATS` accepts, repeated here so that `--help` does not import
 # the ingest stack (tests/test_cli_startup.py checks that the two agree).
-FORMATS = ("auto", "json", "logfmt", "text", "k8s-events")
+FORMATS = ("auto", "json", "logfmt", "text", "k8s-events", "sentry")
 
 deploy_app = typer.Typer(rich_markup_mode=None, help="Record and list deploys (the 'since' of `runbrief changes`).", no_args_is_help=True)
 app.add_typer(deploy_app, name="deploy")

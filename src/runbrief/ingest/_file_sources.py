@@ -143,7 +143,7 @@ def ingest_local(
 ) -> dict[str, Any]:
     """Ingest files into an open store (this process owns it). Returns the summary."""
     from runbrief.ingest.pipeline import Pipeline
-    from runbrief.ingest.platforms import open_stream  # platform shapes first, then LogStream
+    from runbrief.ingest.sentry import open_input as open_stream  # Sentry, platform shapes, then LogStream
 
     sources = expand(paths)
     pipeline = Pipeline(store)

@@ -46,7 +46,7 @@ from runbrief.records import Event, LogRecord, Resource, severity_number_for
 
 __all__ = ["LogStream", "IngestStats", "FORMATS", "BATCH_SIZE"]
 
-FORMATS = ("auto", "json", "logfmt", "text", "k8s-events")
+FORMATS = ("auto", "json", "logfmt", "text", "k8s-events", "sentry")
 BATCH_SIZE = 20_000
 SNIFF_LINES = 200
 SNIFF_BYTES = 512 * 1024

@@ -45,7 +45,7 @@ from runbrief.ingest.deploys import (
     verify_signature,
 )
 from runbrief.ingest.pipeline import Batch
-from runbrief.ingest.platforms import open_stream
+from runbrief.ingest.sentry import open_input as open_stream
 from runbrief.server.bodies import read_body
 
 __all__ = ["routes"]
