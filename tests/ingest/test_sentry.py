@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runbrief.ingest.sentry import SentryReader, parse_envelope, sniff
 from runbrief.ingest._file_sources import ingest_local
+from runbrief.ingest.sentry import SentryReader, parse_envelope, sniff
 from runbrief.store.duck import Store
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sentry"
