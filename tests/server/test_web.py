@@ -115,11 +115,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     # inside the demo's hour, so the newest data time (what `changes` compares up to) stays the demo's
     now = datetime.fromisoformat(demo["deploy"]["ts"].replace("Z", "+00:00")) - timedelta(minutes=30)
     lines += [f"{now.isoformat()} ERROR payment failed {SCRIPT}", f"{now.isoformat()} ERROR card declined {FENCE}"]
-    (root / "week.log").write_text("\n".join(lines) + "\n")
-    _cli(store, "ingest", str(root / "week.log"), "--service", "weekly")
+    week = ("\n".join(lines) + "\n").encode()
     shots = Path(os.environ.get("RUNBRIEF_WEB_SHOTS") or (root / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     with ServerProcess(store, jobs=False, grpc=False) as sp:
+        r = httpx.post(f"{sp.url}/api/ingest", params={"name": "week.log", "service": "weekly"}, content=week,
+                       headers={"content-type": "application/octet-stream"}, timeout=60)
+        assert r.status_code == 200 and r.json()["logs"] == WEEK + 2, r.text
         r = httpx.post(f"{sp.url}/v1/traces", content=_big_trace(), headers={"content-type": "application/x-protobuf"})
         assert r.status_code == 200, r.text
         r = httpx.post(f"{sp.url}/v1/traces", content=_genai_traces(), headers={"content-type": "application/x-protobuf"})
@@ -182,7 +184,7 @@ class Tab:
         self.page.wait_for_selector("#view[data-loaded]", timeout=15000)
         wait_js(self.page, "[...document.querySelectorAll('figure.chart')].every(f => f.dataset.ready)")
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", shot.strip("/")) or "brief"
-        self.page.screenshot(path=str(self.site["shots"] / f"{name[:80]}.png"), full_page=True)
+        self.page.screenshot(path=str(self.site["shots"] / f"{name[:80]}.jpeg"), full_page=True, type="jpeg", quality=70)
         return self.page
 
     def view_text(self) -> str:
@@ -390,3 +392,15 @@ def test_the_token_is_honoured(site: dict[str, Any], tmp_path: Path) -> None:
         assert "#token" not in page.url  # the fragment is dropped from the address and history
         assert seen[0] is None and f"Bearer {token}" in seen
         page.close()
+
+
+def test_incident_page_shows_the_verdict_of_a_later_deploy(site: dict[str, Any], tab: Tab) -> None:
+    """Last (it adds a deploy): a deploy of shop after the incident is judged on its page."""
+    inc = next(i for i in api(site, "incidents", all=True) if i["service"] == "shop")
+    r = httpx.post(f"{site['url']}/api/op/deploy_mark", json={"service": "shop", "version": "2.0.1"})
+    assert r.status_code == 200, r.text
+    want = api(site, "web_verdict", id=inc["id"])["verdict"]
+    assert want["deploy"] == r.json()["id"]
+    page = tab.open(f"/incidents/{inc['id']}", "incident-verdict")
+    page.wait_for_selector(f"p.verdict.{want['verdict']}")
+    assert want["deploy"] in page.locator("p.verdict").inner_text()
