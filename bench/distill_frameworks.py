@@ -35,6 +35,11 @@ FORMATS = {
     "redis": lambda t, r, m: f"{r.randint(1, 999)}:M {t:%d %b %Y %H:%M:%S}.{t.microsecond // 1000:03d} * {m}",
     "rfc822": lambda t, r, m: f"{t:%d %b %y %H:%M} UTC {r.choice(L)} {m}",
     "ctime": lambda t, r, m: f"{t:%a %b} {t.day} {t:%H:%M:%S} {t.year} {m}",
+    "elasticsearch": lambda t, r, m: f"[{t:%Y-%m-%dT%H:%M:%S},{t.microsecond // 1000:03d}][{r.choice(L):<5}]"
+                                     f"[{r.choice(['o.e.n.Node', 'o.e.c.r.a.DiskThresholdMonitor']):<25}] "
+                                     f"[node-{r.randint(1, 9)}] {m}",
+    "logstash": lambda t, r, m: f"[{t:%Y-%m-%dT%H:%M:%S},{t.microsecond // 1000:03d}][{r.choice(L):<5}]"
+                                f"[logstash.outputs.elasticsearch][{r.choice(['main', '.monitoring-logstash'])}] {m}",
 }
 
 

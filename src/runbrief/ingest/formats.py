@@ -428,7 +428,7 @@ def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
     """Where the header of a line with these tokens ends, and which tokens are its fields."""
     kinds: list[str] = []
     for t in toks:
-        if _TS_TOKEN.fullmatch(t) or (t[:1] == "[" and _TIME_IN.search(t) and len(t) < 48):
+        if _TS_TOKEN.fullmatch(t) or (t[:1] == "[" and len(t) < 48 and (_TIME_IN.search(t) or _time_field(t[1:-1]))):
             kinds.append("ts")
         elif _is_level(t):
             kinds.append("lvl")
@@ -559,6 +559,88 @@ def _pipes(line: str, want_ts: bool = True) -> Header | None:
     )
 
 
+# ------------------------------------------------------------------ bracket runs
+# ``[2018-05-02T10:15:04,123][INFO ][o.e.n.Node     ] [node-1] msg`` (Elasticsearch, Logstash,
+# Kibana 8, log4j's ``[%d][%p][%c]``, Apache's ``[time] [level]``): a run of bracketed fields
+# at the line start, one of them a time. Each field is classified on its own (time, level,
+# or a name without blanks), wherever it stands and however it is padded.
+_BR_FIELD = re.compile(r"\[([^\[\]\n]{0,120})\]")
+_BR_MAX = 6
+
+
+def _time_field(inner: str) -> bool:
+    """Is a bracket's text a time: only time tokens and numbers, with a clock or a date in it."""
+    toks = inner.split()
+    if not toks or len(toks) > 6:
+        return False
+    if not all(_TS_TOKEN.fullmatch(t) or t.isdigit() for t in toks):
+        return False
+    return any(":" in t or _DATE_FIRST.match(t) for t in toks)
+
+
+def _brackets(line: str, want_ts: bool = True) -> Header | None:
+    """Split a header made of bracketed fields (see above), or None when the line has none.
+
+    Fields written back to back (``][``) belong to the header whatever they hold, unless a
+    blank inside shows text (``[client 1.2.3.4]``); a field after a blank joins only once
+    the run has a time and a level, and holds no blank: after two such name fields (a
+    logger and a node, a thread and a pipeline) the message begins, so message brackets
+    (``[controller/24076] [Main.cc@110]``) stay text. The run must hold a time and
+    either a level or two fields back to back; anything else is left to the token walk."""
+    pos = 0
+    ts_text = ""
+    level = ""
+    names: list[str] = []
+    adjacent = 0
+    end = 0
+    while len(names) < 2:
+        m = _BR_FIELD.match(line, pos)
+        if m is None:
+            break
+        raw = m.group(1)
+        inner = raw.strip()
+        glued = pos > 0 and line[pos - 1] == "]"
+        if not ts_text and _time_field(inner):
+            ts_text = inner
+        elif not level and _is_level(f"[{inner}]"):
+            level = _is_level(f"[{inner}]")
+        elif " " in inner or "\t" in inner or not ts_text or len(inner) > 80 or (not glued and not level):
+            break  # text, not a field; or a name after a blank before any level
+        else:
+            names.append(inner)
+        adjacent += glued
+        end = m.end()
+        if end < len(line) and line[end] == " " and line[end + 1 : end + 2] == "[":
+            pos = end + 1
+        else:
+            pos = end
+            if end < len(line) and line[end] != "[":
+                break
+        if len(names) + bool(ts_text) + bool(level) >= _BR_MAX:
+            break
+    if not ts_text or not (level or adjacent >= 1) or end == 0:
+        return None
+    logger = process = host = ""
+    for name in names:
+        if not logger and _LOGGER.fullmatch(name):
+            logger = name
+        elif not process:
+            process = name
+        elif not logger:
+            logger = name
+        else:
+            host = name
+    return Header(
+        ts_ns=parse_ts(ts_text) if want_ts else None,
+        level=level,
+        host=host,
+        process=process,
+        logger=logger,
+        message=line[end:].lstrip(" "),
+        fmt="brackets",
+    )
+
+
 _MONTH_INITIALS = "JFMASOND"
 _ORDER = ("rfc5424", "syslog", "klog", "logcat", "nginx-error", "access", "python-default", "ruby", "redis")
 
@@ -575,6 +657,8 @@ def split_header(line: str, fmt: str | None = None, *, ts: bool = True) -> Heade
             h = _try_regexes(line, _ORDER, ts)
         if h is None and line[:1] in _MONTH_INITIALS:
             h = _try_regexes(line, ("syslog-bare",), ts)
+        if h is None and line[:1] == "[":
+            h = _brackets(line, ts)
         if h is None and "|" in line[:40]:
             h = _pipes(line, ts)
         if h is None:
