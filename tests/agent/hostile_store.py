@@ -154,6 +154,15 @@ def build(path: Path) -> Seeded:
         pipe.write(Batch(events=events))
         pipe.write(Batch(logs=_logs(now, h, service)))
         pipe.write(Batch(logs=_logs(now, h, deploy_service)[-10:]))
+        # the hostile service in two environments (promote_check compares them); no service.version,
+        # so no deploy is inferred and the other tools' answers stay as they were
+        for env in ("production", "staging"):
+            res_env = Resource({"service.name": service, "host.name": h.mark(), "deployment.environment.name": env})
+            pipe.write(Batch(logs=[LogRecord(ts_ns=now - (200 - i) * S, resource=res_env, observed_ns=now,
+                                             body=f"ERROR {h.mark()}" if env == "staging" and i % 2 else "INFO ok",
+                                             severity_text="ERROR" if env == "staging" and i % 2 else "INFO",
+                                             severity_number=17 if env == "staging" and i % 2 else 9, source="file")
+                                   for i in range(60)]))
         # a service with an ordinary name, whose fenced name an agent passes back
         benign = Resource({"service.name": "hdfs"})
         pipe.write(Batch(logs=[LogRecord(ts_ns=now - (300 - i) * S, body=line, resource=benign, observed_ns=now,
@@ -192,4 +201,7 @@ def every_tool_args(seeded: Seeded) -> dict[str, dict[str, Any]]:
         "list_deploys": {"budget": 8000},
         "k8s_events": {"budget": 8000},
         "mark_deploy": {"service": "shop", "version": "2.0.1", "commit": "def5678"},
+        "suspects": {"id": "inc_1"},
+        "promote_check": {"service": seeded.service},
+        "gate_suggest": {"service": seeded.service, "since": "2h"},
     }

@@ -66,7 +66,7 @@ def test_suggested_checks_parse_pass_on_the_baseline_and_fail_on_a_regression(st
     cart = next(c for c in out["checks"] if c["params"].get("route") == "/cart")
     assert cart["params"]["p95_ms"] >= 1.5 * cart["baseline"]["p95_ms"]
     assert cart["params"]["p95_ms"] <= 1.5 * cart["baseline"]["p95_ms"] * 1.1  # rounded up, not padded
-    assert "x 1.5" in cart["why"] and "x 1.5" in out["toml"]
+    assert "x 1.5" in cart["comment"] and "x 1.5" in out["toml"]
     cfg = load(out["toml"])  # the gate's own parser
     assert len(cfg.data["gate"]["check"]) == len(out["checks"])
     ok = ops.run(store, "gate", {"config": out["toml"], "service": "shop", "since": "1h"})

@@ -60,7 +60,7 @@ def _toml(service: str, margin: float, since: str, checks: list[dict[str, Any]])
     for c in checks:
         # Route and service names are telemetry: quoted (json escapes control characters), so a
         # name holding a newline or an escape sequence cannot add a line or reach the terminal raw.
-        lines += ["", "# " + c["why"].replace("\n", " ").replace("\r", " "), "[[gate.check]]",
+        lines += ["", "# " + c["comment"].replace("\n", " ").replace("\r", " "), "[[gate.check]]",
                   f"name = {_q(c['name'])}"]
         for k, v in c["params"].items():
             lines.append(f"{k} = {_q(v) if isinstance(v, str) else _num(v)}")
@@ -101,7 +101,7 @@ def gate_suggest(store: Store, service: str, since: str = "7d", margin: float = 
         checks.append({"name": f"{route} p95 within budget", "kind": "latency",  # quoted by _toml
                        "params": {"evaluator": "latency", "route": route, "p95_ms": budget},
                        "baseline": {"p95_ms": round(base, 3), "samples": len(durs)},
-                       "why": f"{_q(route)}: p95 {base:.1f} ms over {len(durs)} spans; x {margin:g}"})
+                       "comment": f"{_q(route)}: p95 {base:.1f} ms over {len(durs)} spans; x {margin:g}"})
     if len(spans) >= MIN_SAMPLES:
         errs = sum(1 for s in spans if s["error"])
         share = errs / len(spans)
@@ -109,7 +109,7 @@ def gate_suggest(store: Store, service: str, since: str = "7d", margin: float = 
         checks.append({"name": f"{service} error budget", "kind": "error_budget",
                        "params": {"assert": f"error_rate(service({_q(service)})) <= {_num(budget)}"},
                        "baseline": {"error_rate": round(share, 5), "spans": len(spans), "errors": errs},
-                       "why": f"error share {share:.2%} of {len(spans)} spans; x {margin:g}, at least "
+                       "comment": f"error share {share:.2%} of {len(spans)} spans; x {margin:g}, at least "
                               f"{ERROR_FLOOR:.0%} above it"})
     traces = {c["trace_id"] for c in data.calls if c["kind"] == "model"}
     llm = [t for t in data.traces if t["trace_id"] in traces]
@@ -118,17 +118,17 @@ def gate_suggest(store: Store, service: str, since: str = "7d", margin: float = 
         checks.append({"name": f"{service} tokens per trace", "kind": "token_budget",
                        "params": {"evaluator": "token_budget", "max_per_trace": int(_up(max(tok * margin, 1.0)))},
                        "baseline": {"p95_tokens_per_trace": tok, "traces": len(llm)},
-                       "why": f"p95 {tok:.0f} tokens per trace over {len(llm)} traces with model calls; x {margin:g}"})
+                       "comment": f"p95 {tok:.0f} tokens per trace over {len(llm)} traces with model calls; x {margin:g}"})
         costs = [float(t["cost"]) for t in llm]
         if any(costs):
             cost = p95(costs)
             checks.append({"name": f"{service} cost per trace", "kind": "cost_budget",
                            "params": {"evaluator": "cost_budget", "max_per_trace": _up(cost * margin)},
                            "baseline": {"p95_usd_per_trace": round(cost, 6), "traces": len(llm)},
-                           "why": f"p95 ${cost:.4f} per trace (price table) over {len(llm)} traces; x {margin:g}"})
+                           "comment": f"p95 ${cost:.4f} per trace (price table) over {len(llm)} traces; x {margin:g}"})
     notes = []
     if not checks:
-        notes.append(f"fewer than {MIN_SAMPLES} spans of {service} per route in the last {since}: "
+        notes.append(f"fewer than {MIN_SAMPLES} spans of the service per route in the window: "
                      "widen --since or send more traffic")
     return {"service": service, "since": since, "margin": margin, "checks": checks, "notes": notes,
             "toml": _toml(service, margin, since, checks) if checks else ""}

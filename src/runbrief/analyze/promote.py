@@ -253,7 +253,7 @@ def promote_check(store: Store, service: str, source: str = "staging", target: s
     verdict = "not_safe" if items else "safe"
     notes = []
     if cand.version == cur.version:
-        notes.append(f"{source} and {target} run the same version ({cand.version}): nothing new to promote")
+        notes.append("both environments run the same version: nothing new to promote")
     text = (f"{service} {cand.version} in {source} is {'NOT safe' if items else 'safe'} to promote over "
             f"{cur.version} in {target}" + (f": {len(items)} problem(s) {target} does not have" if items else
                                              ": nothing it does that the current version does not"))

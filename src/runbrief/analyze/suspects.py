@@ -274,7 +274,7 @@ def suspects(store: Store, id: str, repo: str | None = None, limit: int = 10) ->
                             "the code locations from the evidence are listed")
         return out
     if dep is None or not dep["commit"]:
-        out["notes"].append(f"no deploy of {inc['service']} with a commit before the incident: mark deploys with "
+        out["notes"].append("no deploy of the incident's service with a commit before it: mark deploys with "
                             "--commit to rank the commits they shipped")
         return out
     out["deploy"] = ids.make("dep", dep["id"])
@@ -282,19 +282,22 @@ def suspects(store: Store, id: str, repo: str | None = None, limit: int = 10) ->
     # option ("--output=…") or anything else git would act on.
     bad = [c for c in (dep["commit"], prev["commit"] if prev else None) if c and not _REV.fullmatch(c)]
     if bad:
-        out["notes"].append(f"the deploy's commit {bad[0][:80]!r} is not a revision name; nothing was asked of git")
+        # `notes` is runbrief's own wording (shown unfenced): the commit itself is telemetry
+        out["notes"].append("the deploy's commit is not a revision name; nothing was asked of git")
+        out["commit"] = bad[0][:80]
         return out
     rng = f"{prev['commit']}..{dep['commit']}" if prev else dep["commit"]
     out["range"] = rng
     if not prev:
-        out["notes"].append(f"no earlier deploy with a commit: the last {_MAX_COMMITS} commits up to "
-                            f"{dep['commit']} are ranked")
+        out["notes"].append(f"no earlier deploy with a commit: the last {_MAX_COMMITS} commits up to the "
+                            "deploy's are ranked")
     try:
         # One git process for the whole range: each commit's header, then its zero-context diff.
         log = _git(path, "-c", f"core.attributesFile={_attributes()}", "log", f"--max-count={_MAX_COMMITS}",
                    "--no-color", "--no-renames", "--no-merges", "-U0", "-p", "--format=%x01%H%x00%an%x00%s", rng)
     except RuntimeError as exc:
-        out["notes"].append(f"git could not read {rng} in {path}: {exc}")
+        out["notes"].append(f"git could not read the deploy's range in {path}")
+        out["git_error"] = str(exc)[:500]
         return out
     ranked = []
     for chunk in log.split("\x01")[1:]:
