@@ -3,7 +3,8 @@
 A platform cannot send runbrief's ``Authorization: Bearer`` token (Heroku puts
 credentials in the drain URL, Vercel signs the body, Firehose sends an access-key
 header), so each drain checks its own secret, from the environment
-(``RUNBRIEF_<PLATFORM>_DRAIN_SECRET``, ``runbrief.settings``), in constant time:
+(``RUNBRIEF_<PLATFORM>_DRAIN_SECRET``, ``runbrief.settings``) or the server's
+``runbrief.toml`` (``[drains.<platform>] secret = "…"``), in constant time:
 
 - heroku: HTTP Basic (``https://user:SECRET@host/api/drains/heroku?app=NAME``), the password;
 - vercel: ``x-vercel-signature``, HMAC-SHA1 of the body with the drain's secret;
@@ -48,11 +49,48 @@ from runbrief.ingest.platforms._common import Ctx, Out
 from runbrief.server.bodies import read_body
 from runbrief.server.guard import bearer_ok
 
-__all__ = ["routes", "secret_env", "authenticate"]
+__all__ = ["routes", "secret_env", "authenticate", "configured"]
 
 
 def secret_env(platform: str) -> str:
     return settings.SETTINGS[f"{platform}_drain_secret"].env
+
+
+_TOML: dict[str, Any] = {"key": None, "drains": {}}
+
+
+def _toml_drains() -> dict[str, Any]:
+    """``[drains.<platform>]`` of the server's own ./runbrief.toml (re-read when it changes;
+    never a file a request names)."""
+    import tomllib
+
+    from runbrief.evals.config import find_default
+
+    path = find_default()
+    if path is None:
+        return {}
+    try:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if _TOML["key"] != key:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            drains = data.get("drains") if isinstance(data.get("drains"), dict) else {}
+            _TOML.update(key=key, drains=drains)
+    except (OSError, ValueError):
+        return {}
+    return _TOML["drains"]
+
+
+def configured(platform: str, name: str = "secret") -> str:
+    """A drain's setting: the environment (``RUNBRIEF_<PLATFORM>_DRAIN_SECRET``,
+    ``RUNBRIEF_VERCEL_VERIFY``) first, else ``[drains.<platform>] secret``/``verify`` in
+    runbrief.toml."""
+    env = settings.get(f"{platform}_drain_secret" if name == "secret" else f"{platform}_{name}")
+    if env:
+        return str(env)
+    table = _toml_drains().get(platform)
+    value = table.get(name) if isinstance(table, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def _eq(given: str | None, secret: str) -> bool:
@@ -77,11 +115,11 @@ def authenticate(platform: str, headers: Any, body: bytes, token: str | None) ->
     auth = headers.get("authorization")
     if token and bearer_ok(auth, token):
         return None
-    secret = settings.get(f"{platform}_drain_secret")
+    secret = configured(platform)
     if not secret:
         also = " or send the server's --token as a Bearer token" if token else ""
-        return 401, (f"the {platform} drain has no secret configured: set {secret_env(platform)} on the server{also}; "
-                     f"see docs/platforms.md")
+        return 401, (f"the {platform} drain has no secret configured: set {secret_env(platform)} on the server "
+                     f"(or [drains.{platform}] secret in its runbrief.toml){also}; see docs/platforms.md")
     if platform == "vercel":
         sig = headers.get("x-vercel-signature")
         want = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
@@ -123,8 +161,8 @@ def _answer(platform: str, request: Request, body: Any, status: int, extra: dict
 async def drain(request: Request) -> Response:
     platform = request.path_params["platform"]
     extra: dict[str, str] = {}
-    verify = settings.get("vercel_verify")
-    if platform == "vercel" and verify:
+    verify = configured("vercel", "verify") if platform == "vercel" else ""
+    if verify:
         extra["x-vercel-verify"] = verify
     if platform not in PLATFORMS:
         return _json({"error": f"no drain for {platform!r}; drains: {', '.join(PLATFORMS)}"}, 404)
@@ -181,7 +219,7 @@ async def verify(request: Request) -> Response:
     (it writes nothing; other drains take POST only)."""
     if request.path_params["platform"] != "vercel":
         return _json({"error": "a drain takes POST"}, 405, {"Allow": "POST"})
-    value = settings.get("vercel_verify")
+    value = configured("vercel", "verify")
     if not value:
         return _json({"error": "set RUNBRIEF_VERCEL_VERIFY to the value Vercel shows when you add the drain"}, 404)
     return _json({"ok": True}, 200, {"x-vercel-verify": value})

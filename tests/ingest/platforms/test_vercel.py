@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -108,3 +109,17 @@ def test_verify_get(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None
     r = client.get("/api/drains/vercel")
     assert r.status_code == 200 and r.headers["x-vercel-verify"] == "abc123verify"
     assert client.get("/api/drains/heroku").status_code == 405
+
+
+def test_secret_from_runbrief_toml(client: TestClient, store: Store, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runbrief.toml").write_text(f'[drains.vercel]\nsecret = "{SECRET}"\nverify = "from-toml"\n')
+    body = (V / "docs-format.json").read_bytes()
+    r = client.post("/api/drains/vercel", content=body,
+                    headers={"Content-Type": "application/json", "x-vercel-signature": _sign(body)})
+    assert r.status_code == 200 and r.json()["logs"] == 2 and r.headers["x-vercel-verify"] == "from-toml"
+    monkeypatch.setenv("RUNBRIEF_VERCEL_DRAIN_SECRET", "the-environment-wins-0123456789")
+    r = client.post("/api/drains/vercel", content=body,
+                    headers={"Content-Type": "application/json", "x-vercel-signature": _sign(body)})
+    assert r.status_code == 401
