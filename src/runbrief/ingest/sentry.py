@@ -423,7 +423,8 @@ def _span_attrs(op: str, desc: str, data: Any) -> dict[str, Any]:
     attrs: dict[str, Any] = {"sentry.op": op} if op else {}
     attrs.update(_data(data))
     low = op.lower()
-    if desc and (low == "db" or low.startswith(("db.", "cache."))) and not low.startswith("db.connection"):
+    if desc and (low == "db" or low.startswith("db.")) and not low.startswith(("db.connection", "db.redis")):
+        # a DB span's description is its statement (a cache op's is a key: not a query)
         attrs.setdefault("db.query.text", desc)
     if low.startswith("http.client") or low in ("http", "fetch", "xhr"):
         method, _, url = desc.partition(" ") if " " in desc else ("", "", desc)
