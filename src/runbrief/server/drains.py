@@ -19,8 +19,8 @@ Every drain also takes the server's own ``--token`` as a Bearer token, and
 bearer token, is refused (401) with the setting to set: nothing unauthenticated writes.
 The guard's Host and Origin checks still apply; the content types the platforms send
 (``application/logplex-1``, JSON, NDJSON, Logpush's ``text/plain``) pass it because the
-secret, which a web page cannot know, is checked before anything in the body is parsed (the
-body is read first, within the size limit, because Vercel signs it).
+secret, which a web page cannot know, is checked before the body is read (Vercel's signature
+after it is read within the size limit, and before it is parsed).
 
 A payload that is not the platform's shape is a 400 naming what was expected; one bad
 record in a batch is counted (``rejected``) and named, the rest is stored.
@@ -168,11 +168,15 @@ async def drain(request: Request) -> Response:
         return _json({"error": f"no drain for {platform!r}; drains: {', '.join(PLATFORMS)}"}, 404)
     server = request.app.state.runbrief
     cfg = server.config
+    # Only Vercel's signature needs the body; every other drain is refused before it is read.
+    problem = None if platform == "vercel" else authenticate(platform, request.headers, b"", cfg.token)
+    if problem is not None:
+        return _answer(platform, request, {"error": problem[1], "type": "Unauthorized"}, problem[0], extra)
     try:
         raw = await read_body(request, cfg.max_body_bytes)
     except TooLarge as exc:
         return _answer(platform, request, {"error": str(exc)}, 413, extra)
-    problem = authenticate(platform, request.headers, raw, cfg.token)
+    problem = authenticate(platform, request.headers, raw, cfg.token) if platform == "vercel" else None
     if problem is not None:
         return _answer(platform, request, {"error": problem[1], "type": "Unauthorized"}, problem[0], extra)
     try:
