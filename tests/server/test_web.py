@@ -184,7 +184,7 @@ class Tab:
         self.page.wait_for_selector("#view[data-loaded]", timeout=15000)
         wait_js(self.page, "[...document.querySelectorAll('figure.chart')].every(f => f.dataset.ready)")
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", shot.strip("/")) or "brief"
-        self.page.screenshot(path=str(self.site["shots"] / f"{name[:80]}.jpeg"), full_page=True, type="jpeg", quality=70)
+        self.page.screenshot(path=str(self.site["shots"] / f"{name[:80]}.png"), full_page=True)
         return self.page
 
     def view_text(self) -> str:
