@@ -189,7 +189,7 @@ class TopApp(App[None]):
         try:
             top = await self.source.acall("top", {"service": self.service})
             if slow:
-                await self._refresh_slow()
+                await self._refresh_slow(top)
             self.error = None
         except RunbriefError as exc:
             self.error = str(exc)
@@ -203,12 +203,12 @@ class TopApp(App[None]):
         self.render_all()
         self.refreshes += 1
 
-    async def _refresh_slow(self) -> None:
+    async def _refresh_slow(self, top: dict[str, Any]) -> None:
         # Open incidents first (by impact), then the latest others, marked with their status.
         inc = await self.source.acall("incidents", {"service": self.service, "all": True, "limit": 20})
         inc = inc if isinstance(inc, list) else inc.get("incidents", [])
         self._incidents = sorted(inc, key=lambda i: i.get("status") != "open")
-        if not self.last.get("deploy") and not (self.last == {} and self.refreshes == 0):
+        if not top.get("deploy"):
             self._changes, self._change_note = [], "no deploy recorded yet"
             return
         try:
@@ -318,6 +318,10 @@ class TopApp(App[None]):
         sync_rows(self.query_one("#changes", DataTable), rows)
 
     # ------------------------------------------------------------------ actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The filter and the service picker belong to the main screen (hidden elsewhere)."""
+        return not (action in ("filter", "pick_service") and len(self.screen_stack) > 1)
+
     def action_refresh_now(self) -> None:
         self.refresh_now(slow=True)
 
