@@ -45,6 +45,9 @@ SETTINGS = {s.name: s for s in (
       for p in ("heroku", "vercel", "aws", "cloudflare", "railway", "supabase")),
     Setting("vercel_verify", "", "RUNBRIEF_VERCEL_VERIFY",
             "the value Vercel asks a new drain to answer in its x-vercel-verify header"),
+    Setting("sentry_key", "", "RUNBRIEF_SENTRY_KEY",
+            "the public key of the DSN Sentry SDKs send to /api/<project>/envelope/ "
+            "(http://<key>@host:4318/<project>); required when the server has a --token"),
 )}
 
 

@@ -12,7 +12,8 @@ the network, and local processes. The guard answers, in order:
    Bearer <token>`` (scheme case-insensitive, compared in constant time); the GitHub hook
    authenticates by its HMAC signature instead when ``RUNBRIEF_GITHUB_SECRET`` is set, and
    the platform drains (``/api/drains/``) check their own secrets or the token
-   (``runbrief.server.drains``) before reading anything.
+   (``runbrief.server.drains``) before reading anything; a Sentry SDK's envelope
+   (``/api/<project>/envelope/``) is checked against the DSN key (``RUNBRIEF_SENTRY_KEY``).
 4. **Writes.** A POST must carry a JSON, OTLP or binary content type: the three a page may
    send without a CORS preflight (text/plain, form, multipart) or none at all are refused
    with 415, so no page can write through the user's browser. A drain takes the types its
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import re
 from urllib.parse import urlsplit
 
 from starlette.responses import JSONResponse
@@ -38,6 +40,8 @@ _SIMPLE_TYPES = {"text/plain", "application/x-www-form-urlencoded", "multipart/f
 _GITHUB_HOOK = "/api/hooks/github"
 _DRAINS = "/api/drains/"
 _OPEN = {"/api/health"}
+# What Sentry SDKs POST to (``runbrief.server.sentry_http``): authenticated there by the DSN key.
+_SENTRY = re.compile(r"^/api/\d{1,20}/(?:envelope|store)/?$")
 
 
 def is_loopback(host: str) -> bool:
@@ -114,7 +118,7 @@ class Guard:
         elif origin == b"null":
             return 403, "requests from an opaque origin (Origin: null) are refused"
         drain = path.startswith(_DRAINS)
-        if self.token and path not in _OPEN and not drain:
+        if self.token and path not in _OPEN and not drain and not _SENTRY.match(path):
             signed_hook = path == _GITHUB_HOOK and os.environ.get("RUNBRIEF_GITHUB_SECRET")
             if not signed_hook and not bearer_ok(headers.get(b"authorization"), self.token):
                 return 401, "missing or wrong bearer token (send Authorization: Bearer <token>)"

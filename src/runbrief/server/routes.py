@@ -12,4 +12,5 @@ ROUTE_MODULES = [
     "runbrief.server.mcp_http",
     "runbrief.server.deploys_http",
     "runbrief.server.drains",
+    "runbrief.server.sentry_http",
 ]
