@@ -63,8 +63,8 @@ def classify(exc: BaseException, path: str | os.PathLike[str]) -> StoreError | N
     where = f"the store {path}" if str(path) else "the store"
     if any(k in low for k in _FULL):
         return StoreFull(f"the disk holding {where} is full ({_first_line(text)}): nothing more can be "
-                         "stored until space is freed (delete old data with `runbrief retention`, or free the "
-                         "disk); what was acknowledged before is safe")
+                         "stored until space is freed (lower RUNBRIEF_RETENTION_DAYS or RUNBRIEF_MAX_STORE_MB, or free "
+                         "the disk); what was acknowledged before is safe")
     if any(k in low for k in _DAMAGED):
         return StoreDamaged(f"{where} is damaged ({_first_line(text)}); runbrief leaves the file as it "
                             "is: restore it from a backup, or move its folder aside and start a new store with "
