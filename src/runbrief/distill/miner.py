@@ -203,6 +203,55 @@ def generalize_tokens(tokens: list[str]) -> str:
     return pre + WILDCARD + suf
 
 
+# A list item is a value alone in its token, maybe with the list's comma or brackets:
+# ``<*>``, ``<*>,``, ``[<*>,``, ``<*>]``. A run of them is a list.
+_ITEM = re.compile(r"[\[({]?<\*>[,;]?[\])}]?[,;]?")
+_LIST_MARK = "\x00L"
+
+
+def list_runs(tokens: list[str]) -> list[tuple[int, int]]:
+    """Maximal runs ``[a, b)`` of list-item tokens (a lone value is a run of one)."""
+    runs: list[tuple[int, int]] = []
+    a = -1
+    for i, t in enumerate(tokens):
+        item = WILDCARD in t and _ITEM.fullmatch(t) is not None
+        if item and a < 0:
+            a = i
+        elif not item and a >= 0:
+            runs.append((a, i))
+            a = -1
+    if a >= 0:
+        runs.append((a, len(tokens)))
+    return runs
+
+
+def list_signature(tokens: list[str], runs: list[tuple[int, int]]) -> str:
+    """The tokens with every run written as one mark: shapes that differ only in how many
+    values their lists hold share it."""
+    out: list[str] = []
+    k = 0
+    for a, b in runs:
+        out.extend(tokens[k:a])
+        out.append(_LIST_MARK + tokens[a][:1] + tokens[b - 1][-1:])
+        k = b
+    out.extend(tokens[k:])
+    return " ".join(out)
+
+
+def collapse_lists(tokens: list[str], runs: list[tuple[int, int]]) -> list[str]:
+    """One ``<*>`` per run, keeping the opening bracket of its first item and the closing
+    punctuation of its last (``[<*>, <*>, <*>]`` -> ``[<*>]``)."""
+    out: list[str] = []
+    k = 0
+    for a, b in runs:
+        out.extend(tokens[k:a])
+        first, last = tokens[a], tokens[b - 1]
+        out.append(first[: first.index(WILDCARD)] + WILDCARD + last[last.index(WILDCARD) + len(WILDCARD) :])
+        k = b
+    out.extend(tokens[k:])
+    return out
+
+
 @dataclass(slots=True)
 class Cluster:
     cid: int
@@ -254,6 +303,8 @@ class Miner:
         self.changed: set[int] = set()  # clusters created or changed since the last drain
         self.merged_into: dict[int, int] = {}  # cid absorbed -> cid that absorbed it
         self._alias_log: list[str] = []  # old ids aliased since the last drain_aliases()
+        # list signature -> cluster: where a shape whose lists have another length goes
+        self.lists: dict[str, int] = {}
 
     # ------------------------------------------------------------ matching
     def resolve(self, cid: int) -> int:
@@ -305,9 +356,51 @@ class Miner:
                     c.tokens[p] = generalize_tokens([c.tokens[p], toks[p]])
                 self._retemplate(c)
             return best_cid
+        listed = self._list_cluster(toks)
+        if listed is not None:
+            return listed
         c = self._new_cluster(list(toks))
         self._families_note(c)
         return self.resolve(c.cid)
+
+    # ------------------------------------------------------------ variable-length lists
+    def _list_cluster(self, toks: list[str]) -> int | None:
+        """The cluster of a shape that differs from one seen only in the length of its
+        lists of values (``Supported channels 1 2 3`` / ``... 1 2 3 4 5 6``): the stream
+        shows the length varies, so that cluster's lists become one ``<*>`` each and the
+        shape joins it. Lists that keep one length stay as they are (``Fan speeds ( <*>
+        <*> <*> <*> <*> <*> )``), and so do their pattern IDs."""
+        runs = list_runs(toks)
+        if not runs:
+            return None
+        sig = list_signature(toks, runs)
+        cid = self.lists.get(sig)
+        if cid is None:
+            return None
+        cid = self.resolve(cid)
+        c = self.clusters.get(cid)
+        if c is None:
+            self.lists.pop(sig, None)
+            return None
+        cruns = list_runs(c.tokens)
+        if len(cruns) != len(runs) or list_signature(c.tokens, cruns) != sig:
+            self.lists.pop(sig, None)  # the cluster's template moved on
+            return None
+        if [b - a for a, b in cruns] == [b - a for a, b in runs]:
+            return None  # the same lengths: no evidence that they vary
+        if all(b - a == 1 for a, b in cruns):
+            return cid  # already one value per list
+        self._unbucket(c)
+        c.tokens = collapse_lists(c.tokens, cruns)
+        self._retemplate(c)
+        return self.resolve(c.cid)
+
+    def _lists_note(self, c: Cluster) -> None:
+        runs = list_runs(c.tokens)
+        if runs:
+            sig = list_signature(c.tokens, runs)
+            if sig not in self.lists or self.lists[sig] not in self.clusters:
+                self.lists[sig] = c.cid
 
     def _new_cluster(self, toks: list[str]) -> Cluster:
         c = Cluster(self.next_cid, toks)
@@ -320,6 +413,7 @@ class Miner:
         self.buckets.setdefault((len(toks), _bucket_key(toks)), []).append(c.cid)
         self.by_id[c.pattern_id] = c.cid
         self.changed.add(c.cid)
+        self._lists_note(c)
         return c
 
     def _unbucket(self, c: Cluster) -> None:
@@ -340,6 +434,7 @@ class Miner:
             self.buckets.setdefault(key, []).append(c.cid)
         old = c.refresh_id()
         self.changed.add(c.cid)
+        self._lists_note(c)
         if old is None:
             return
         self.by_id.pop(old, None)
@@ -389,7 +484,8 @@ class Miner:
             need = self.word_merge_siblings
             if p == 0:
                 need *= 2  # the first word usually names the event (boot/halt/wait): rarely a value
-            elif "=" in t or _core(c.tokens[p - 1])[0].lower() in KEY_NOUNS:
+            elif "=" in t or _core(c.tokens[p - 1])[0].lower() in KEY_NOUNS or (
+                p == n - 1 and c.tokens[p - 1][-1:] == ":" and c.tokens[p - 1][:-1].isalpha()):
                 need = 2
             if len(live) >= need:
                 self._merge_family(live, p)
@@ -432,6 +528,7 @@ class Miner:
             k: live for k, v in self.families.items() if (live := [x for x in v if x in self.clusters])
         }
         self.merged_into = {}
+        self.lists = {k: v for k, v in self.lists.items() if v in self.clusters}
         self.changed = {x for x in self.changed if x in self.clusters}
         self.epoch += 1
         return len(gone)
@@ -481,6 +578,8 @@ class Miner:
             if live:
                 m.families[int(key)] = live
         m.aliases = dict(state.get("aliases", {}))
+        for c in sorted(m.clusters.values(), key=lambda c: c.cid):
+            m._lists_note(c)
         return m
 
     def templates(self) -> Iterable[tuple[str, str, int]]:

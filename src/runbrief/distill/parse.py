@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from runbrief.distill.mask import WILDCARD, Masker
-from runbrief.distill.miner import Cluster, Miner
+from runbrief.distill.miner import Cluster, Miner, collapse_lists, list_runs
 from runbrief.ingest.formats import split_header
 
 _T = TypeVar("_T")
@@ -151,6 +151,25 @@ class ParsedBatch:
         for line, e in zip(self.lines, self.entries, strict=True):
             pid, tpl, plan = info[e]
             yield line, pid, tpl, list(map(line.__getitem__, plan)) if params else [], e.level
+
+
+def _collapsed(tokens: list[str], tspans: list[tuple[int, int]], vspans: list[list[tuple[int, int]]]
+               ) -> tuple[list[str], list[tuple[int, int]], list[list[tuple[int, int]]]]:
+    """A line's tokens and spans with each list of values as one token (``Miner`` lists)."""
+    runs = list_runs(tokens)
+    toks = collapse_lists(tokens, runs)
+    ts: list[tuple[int, int]] = []
+    vs: list[list[tuple[int, int]]] = []
+    k = 0
+    for a, b in runs:
+        ts.extend(tspans[k:a])
+        vs.extend(vspans[k:a])
+        ts.append((tspans[a][0], tspans[b - 1][1]))
+        vs.append([sp for v in vspans[a:b] for sp in v])
+        k = b
+    ts.extend(tspans[k:])
+    vs.extend(vspans[k:])
+    return toks, ts, vs
 
 
 class Parser:
@@ -316,7 +335,10 @@ class Parser:
         if e.plan_id == c.pattern_id:
             return e.plan
         plan: list[tuple[int, int]] = []
-        for tt, mt, ts, vs in zip(c.tokens, e.tokens, e.tspans, e.vspans, strict=False):
+        tokens, tspans, vspans = e.tokens, e.tspans, e.vspans
+        if len(tokens) != len(c.tokens):  # the cluster holds this line's lists as one value each
+            tokens, tspans, vspans = _collapsed(tokens, tspans, vspans)
+        for tt, mt, ts, vs in zip(c.tokens, tokens, tspans, vspans, strict=False):
             if tt == mt:
                 plan.extend(vs)
             elif tt == WILDCARD:
