@@ -294,6 +294,18 @@ def test_agents_view_charts_tokens_and_cost_per_model(site: dict[str, Any], tab:
     assert "gpt-4" in tab.view_text() and "get_weather" in tab.view_text()
 
 
+def test_gate_view_shows_a_recorded_run_and_its_failures(site: dict[str, Any], tab: Tab) -> None:
+    r = httpx.post(f"{site['url']}/api/op/eval", json={"service": "shop", "evaluators": ["error_free"]}, timeout=60)
+    assert r.status_code == 200, r.text
+    run = r.json()
+    assert run["status"] == "fail"  # the demo's bad deploy failed requests
+    page = tab.open("/gate")
+    page.click(f"#view a[href='/gate/{run['run_id']}']")
+    page.wait_for_selector(f"#view[data-loaded='gate/{run['run_id']}']")
+    first = page.locator("table.scores tbody tr").first.inner_text()
+    assert "fail" in first and "trc_" in first and "trc_trc_" not in tab.view_text()
+
+
 def test_waterfall_shows_every_span_in_order_with_the_n_plus_one_marked(site: dict[str, Any], tab: Tab) -> None:
     tid = _demo_ids(site)["trace"]
     tree = api(site, "trace_show", id=tid, budget=1000)["tree"]

@@ -95,3 +95,15 @@ export function timeChart(opts) {
 export function deployMarkers(deploys) {
   return (deploys || []).map((d) => ({ ts: d.ts, id: d.id, label: `${d.service} ${d.version || ""}`.trim() }));
 }
+
+// Charts follow the window's width.
+let resizing = 0;
+window.addEventListener("resize", () => {
+  cancelAnimationFrame(resizing);
+  resizing = requestAnimationFrame(() => {
+    for (const { el: box, u } of charts) {
+      const w = Math.max(300, box.querySelector(".plot")?.clientWidth || 0);
+      if (w && Math.abs(w - u.width) > 2) u.setSize({ width: w, height: u.height });
+    }
+  });
+});

@@ -498,10 +498,13 @@ export async function agents(_, query) {
 
 export async function gate(key) {
   if (key) {
-    const r = await op("eval_scores", { run_id: key });
-    return el("div", {}, header(`Run ${key}`), table([["check", (s) => s.name], ["evaluator", (s) => s.evaluator], ["trace", (s) => s.trace_id ? eidLink(`trc_${s.trace_id}`) : "(run)"],
+    const r = await op("eval_scores", { run_id: key, limit: 500 });
+    const scores = (r.scores || []).slice().sort((a, b) => (a.status === "pass") - (b.status === "pass") || (a.trace_id ? 1 : 0) - (b.trace_id ? 1 : 0));
+    const failing = scores.filter((x) => x.status !== "pass").length;
+    const trc = (t) => (String(t).startsWith("trc_") ? t : `trc_${t}`);
+    return el("div", {}, header(`Run ${key}`, `${scores.length} score(s), ${failing} not passing (shown first)`), table([["check", (s) => s.name], ["evaluator", (s) => s.evaluator], ["trace", (s) => s.trace_id ? eidLink(trc(s.trace_id)) : "(whole run)"],
       ["status", (s) => el("span", { class: `status ${s.status}` }, s.status)], ["score", (s) => s.score ?? ""], ["detail", (s) => linked(s.detail || s.error || "")],
-      ["evidence", (s) => (Array.isArray(s.evidence) ? s.evidence : []).slice(0, 6).map((i) => eidLink(i))]], r.scores || r.rows || []));
+      ["evidence", (s) => (Array.isArray(s.evidence) ? s.evidence : []).slice(0, 6).map((i) => eidLink(i))]], scores, { class: "list scores" }));
   }
   const r = await op("web_eval_runs", { limit: 100 });
   const out = el("div", {}, header("Gate and evaluation runs", "run `runbrief gate` (thresholds in runbrief.toml) or `runbrief eval`; each run is recorded here"));
