@@ -10,6 +10,7 @@ sequences and Rich markup is shown as inert text.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,47 @@ def test_hostile_line_is_shown_as_inert_text(store: str, tmp_path: Path, copy_st
                 assert all(not (s.style and s.style.link) for s in segs)
 
     asyncio.run(scenario())
+
+
+def test_top_and_tail_through_a_running_server(store: str, tmp_path: Path, copy_store: Any, Tail: Any) -> None:
+    """With `runbrief serve` owning the store, both ask it over HTTP (server.json, --server): lines
+    posted as OTLP/JSON come out of `tail` at once and their new pattern shows up in `top`."""
+    import httpx
+
+    from runbrief.testing import ServerProcess
+
+    path = copy_store(Path(store), tmp_path / "s")
+    with _opened(str(path)) as s:
+        expected = [p["pattern_id"] for p in ops.run(s, "top", {})["patterns"]]
+    with ServerProcess(path, grpc=False, jobs=False) as sp:
+        tail = Tail("--server", sp.url, "--json", "-n", "0")
+
+        async def scenario() -> None:
+            app = TopApp(Source(str(path)), interval=0.3)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await until(pilot, lambda: app.refreshes >= 1 and "inc_1" in keys(table(app, "incidents")))
+                assert app.error is None and keys(table(app, "patterns")) == expected
+                now = time.time_ns()
+                body = {"resourceLogs": [{
+                    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "web"}}]},
+                    "scopeLogs": [{"logRecords": [
+                        {"timeUnixNano": str(now + i), "severityNumber": 17, "severityText": "ERROR",
+                         "body": {"stringValue": f"upstream 10.0.0.{i} timed out after 30 s"}} for i in range(3)]}]}]}
+                assert httpx.post(f"{sp.url}/v1/logs", json=body, timeout=10).status_code == 200
+                got = [json.loads(x) for x in tail.read(3)]
+                assert [g["body"] for g in got] == [f"upstream 10.0.0.{i} timed out after 30 s" for i in range(3)]
+                assert len({g["pattern_id"] for g in got}) == 1 and all(g["service"] == "web" for g in got)
+                await until(pilot, lambda: got[0]["pattern_id"] in keys(table(app, "patterns")))
+                assert table(app, "patterns").get_row(got[0]["pattern_id"])[1].plain == "3"
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            assert tail.interrupt() == 0
+
+
+def test_top_needs_a_terminal(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from runbrief.cli import main
+
+    assert main(["top", "--store", store]) == 2
+    assert "needs a terminal" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """`runbrief tail` as a user runs it: a subprocess following a real store (or server) while lines arrive.
 
-Lines are ingested through the library (the store is free between the tail's polls) or
-posted to a real `runbrief serve` as OTLP/JSON; the tail prints each new line once, with
+Lines are ingested through the library (the store is free between the tail's polls; the
+test through a running server is in test_tui_app.py); the tail prints each new line once, with
 its pattern ID, marks the pattern that is new since the deploy, escapes what a terminal
 would act on, and exits 0 on Ctrl-C (SIGINT).
 """
@@ -9,23 +9,16 @@ would act on, and exits 0 on Ctrl-C (SIGINT).
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
 from runbrief.errors import StoreError
 from runbrief.ingest.pipeline import Batch, Pipeline
 from runbrief.records import Deploy, LogRecord, Resource
 from runbrief.store.duck import Store
-from runbrief.testing import ServerProcess
 
 S = 10**9
 HOSTILE = "note [bold red]x[/] [link=file:///etc/passwd]y[/link] \x1b]0;pwned\x07 \x1b[2J\x9b31m end"
@@ -52,36 +45,6 @@ def _write(path: Path, batch: Batch) -> None:
         store.close()
 
 
-class Tail:
-    """`runbrief tail …` in a subprocess, its stdout read line by line on a thread."""
-
-    def __init__(self, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("RUNBRIEF_URL", "RUNBRIEF_STORE")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "runbrief", "tail", "--interval", "0.2", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        self.lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def read(self, n: int, timeout: float = 15.0) -> list[bytes]:
-        out, deadline = [], time.monotonic() + timeout
-        while len(out) < n:
-            try:
-                out.append(self.lines.get(timeout=max(0.01, deadline - time.monotonic())))
-            except queue.Empty:
-                err = self.proc.stderr.read().decode() if self.proc.poll() is not None and self.proc.stderr else ""
-                raise AssertionError(f"got {len(out)} of {n} lines: {out!r} {err}") from None
-        return out
-
-    def interrupt(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(10)
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     now = time.time_ns()
@@ -91,7 +54,7 @@ def store(tmp_path: Path) -> Path:
     return path
 
 
-def test_tail_prints_new_lines_as_they_are_ingested_and_marks_new_patterns(store: Path) -> None:
+def test_tail_prints_new_lines_as_they_are_ingested_and_marks_new_patterns(store: Path, Tail: Any) -> None:
     tail = Tail("--store", str(store), "--json", "-n", "2")
     try:
         backlog = [json.loads(x) for x in tail.read(2)]
@@ -114,7 +77,7 @@ def test_tail_prints_new_lines_as_they_are_ingested_and_marks_new_patterns(store
     assert code == 0
 
 
-def test_tail_text_output_is_escaped_and_names_the_pattern(store: Path) -> None:
+def test_tail_text_output_is_escaped_and_names_the_pattern(store: Path, Tail: Any) -> None:
     tail = Tail("--store", str(store), "-n", "0", "--service", "api")
     try:
         time.sleep(0.6)
@@ -128,23 +91,3 @@ def test_tail_text_output_is_escaped_and_names_the_pattern(store: Path) -> None:
         assert tail.lines.empty()  # the other service's line is not followed
     finally:
         assert tail.interrupt() == 0
-
-
-def test_tail_through_a_running_server(tmp_path: Path) -> None:
-    with ServerProcess(tmp_path / "served", grpc=False, jobs=False) as sp:
-        tail = Tail("--server", sp.url, "--json", "-n", "0")
-        try:
-            time.sleep(0.8)
-            now = time.time_ns()
-            body = {"resourceLogs": [{"resource": {"attributes": [{"key": "service.name",
-                                                                   "value": {"stringValue": "web"}}]},
-                                      "scopeLogs": [{"logRecords": [
-                                          {"timeUnixNano": str(now + i), "severityNumber": 9, "severityText": "INFO",
-                                           "body": {"stringValue": f"GET /item/{i} 200"}} for i in range(3)]}]}]}
-            r = httpx.post(f"{sp.url}/v1/logs", json=body, timeout=10)
-            assert r.status_code == 200
-            got = [json.loads(x) for x in tail.read(3)]
-            assert [g["body"] for g in got] == [f"GET /item/{i} 200" for i in range(3)]
-            assert len({g["pattern_id"] for g in got}) == 1 and all(g["service"] == "web" for g in got)
-        finally:
-            assert tail.interrupt() == 0
