@@ -312,6 +312,8 @@ _TS_TOKEN = re.compile(
 _TIME_IN = re.compile(r"(?<![\w.:/@-])\d{1,2}:(?:\d\d(?::\d{1,2})?|\d{1,2}:\d{1,2})(?![\d])")
 _ID_TOKEN = re.compile(r"[\w.:/@#$*+-]*\d[\w.:/@#$*+\-]*|[A-Z][A-Z0-9_]{1,23}|[a-z_][\w-]*(?:\.[\w-]+)+")
 _LOGGER = re.compile(r"[A-Za-z_$][\w$-]*(?:[./][\w$-]+)+(?:\[[\w ./#:-]*\])?:?")
+# a host name without digits ("host-a", "web.example.com") is a host only before a tag[pid]:
+_HOST_WORD = re.compile(r"[A-Za-z][\w-]*(?:\.[\w-]+)*")
 _TAG = re.compile(r"[\w./-]+(?:\([^()\s]*\))?\[\d+\]:")
 # after "<time> <host>", a program name ends with ":" with or without its [pid] ("dhcpd:")
 _TAG_AFTER_HOST = re.compile(r"(?!\d)[\w./-]+(?:\([^()\s]*\))?(?:\[\d+\])?:")
@@ -521,8 +523,11 @@ def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
         ):
             process = ("range", i, dash - 1)  # "[time] program *64 - message"
             i = dash + 1
-        elif i < n and kinds[i] == "id" and i + 1 < n and _TAG_AFTER_HOST.fullmatch(toks[i + 1]):
-            host_idx, process = i, ("tag", i + 1)  # "<time> host tag[pid]: message"
+        elif i + 1 < n and (
+            (kinds[i] == "id" and _TAG_AFTER_HOST.fullmatch(toks[i + 1]))
+            or (kinds[i] == "word" and _HOST_WORD.fullmatch(toks[i]) and _TAG.fullmatch(toks[i + 1]))
+        ):
+            host_idx, process = i, ("tag", i + 1)  # "<time> host tag[pid]: message" (rsyslog's RFC 3339 files)
             i += 2
         elif i < n and _TAG.fullmatch(toks[i]):
             process = ("tag", i)
