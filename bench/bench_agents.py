@@ -11,6 +11,7 @@ tool calls, in OpenTelemetry GenAI, OpenInference and OpenLLMetry flavours) mixe
 - ``gate`` with five checks over the agent service's traces (a run of ``--conversations`` traces).
 
     .venv/bin/python bench/bench_agents.py --conversations 5000 --noise 4 --runs 5
+    .venv/bin/python bench/bench_agents.py --genai-spans 1000000 --noise 1 --runs 5   # bulk-built store
 """
 
 from __future__ import annotations
@@ -97,6 +98,89 @@ def build(store: Store, conversations: int, noise: int, seed: int = 7) -> int:
     return total
 
 
+def build_bulk(store: Store, genai_spans: int, noise: int, seed: int = 7) -> int:
+    """The same workload as ``build`` (an agent step, then model and tool calls per step, a
+    third each in OpenTelemetry GenAI, OpenInference and OpenLLMetry form; a loop every 40th
+    conversation, a 3% tool error rate) written by DuckDB ``INSERT … SELECT`` over ``range``,
+    so a store of a million GenAI spans takes seconds, not the minutes of the ingest path.
+    The spans' resources come from one real span of each service written through the pipeline."""
+    t0 = time.time_ns() - 3600 * 10**9
+    res, web = Resource({"service.name": "agent-bench"}), Resource({"service.name": "web"})
+    Pipeline(store).write(Batch(spans=[Span("0" * 31 + "1", "0" * 15 + "1", "warmup", t0, t0 + 1, res),
+                                       Span("0" * 31 + "2", "0" * 15 + "2", "warmup", t0, t0 + 1, web)]))
+    rid = dict(store.cursor().execute("SELECT service, resource_id FROM spans").fetchall())
+    store.cursor().execute("DELETE FROM spans")
+    conversations = max(1, genai_spans // 12)  # steps 3..8 (mean 5.5): 1 + 2 * 5.5 = 12 spans each
+    cur = store.cursor()
+    cur.execute("SELECT setseed(?)", [seed / 100])
+    # One row per (conversation, step); the agent span is step -1.
+    cur.execute(f"""
+        CREATE TEMP TABLE _steps AS
+        SELECT c, s, 3 + (hash(c) % 6)::INT AS steps, md5(c::VARCHAR) AS tid,
+               {t0} + c::BIGINT * 500000000 AS conv_start
+        FROM range({conversations}) r(c), range(-1, 8) q(s) WHERE s < 3 + (hash(c) % 6)::INT""")
+    models = ", ".join(f"'{m}'" for m in MODELS)
+    tools = ", ".join(f"'{t}'" for t in TOOLS)
+    cur.execute(f"""
+        INSERT INTO spans
+        WITH st AS (
+            SELECT *, substr(md5(tid || 'root'), 1, 16) AS root, conv_start + s::BIGINT * 400000000 AS at_ns,
+                   ([{models}])[((c + s) % 4) + 1] AS model, ([{tools}])[(hash(c, s) % 5)::INT + 1] AS tool0,
+                   (500 + hash(c) % 2500)::BIGINT * pow(CASE WHEN c % 50 = 0 THEN 2.2 ELSE 1.1 END, s)::DOUBLE
+                       AS tokens_f,
+                   c % 3 AS flavour, random() < 0.03 AS err
+            FROM _steps),
+        rows AS (
+            SELECT tid AS trace_id, root AS span_id, NULL AS parent_span_id, 'agent-bench' AS service,
+                   'invoke_agent coder' AS name, conv_start AS s_ns, conv_start + steps::BIGINT * 400000000 AS e_ns,
+                   'UNSET' AS status,
+                   json_object('gen_ai.operation.name', 'invoke_agent', 'gen_ai.agent.name', 'coder',
+                               'gen_ai.conversation.id', 'conv-' || c) AS attrs
+            FROM st WHERE s = -1
+            UNION ALL
+            SELECT tid, substr(md5(tid || 'm' || s), 1, 16), root, 'agent-bench', 'chat ' || model, at_ns,
+                   at_ns + (100 + hash(c, s, 1) % 200)::BIGINT * 1000000, 'UNSET',
+                   CASE flavour
+                     WHEN 0 THEN json_object('gen_ai.operation.name', 'chat', 'gen_ai.provider.name', 'openai',
+                        'gen_ai.request.model', model, 'gen_ai.usage.input_tokens', tokens_f::BIGINT,
+                        'gen_ai.usage.output_tokens', (tokens_f / 8)::BIGINT,
+                        'gen_ai.response.id', 'chatcmpl-' || substr(md5(tid || s), 1, 20),
+                        'gen_ai.response.finish_reasons', [(['stop', 'tool_calls', 'length'])[(hash(c, s, 2) % 3)::INT + 1]])
+                     WHEN 1 THEN json_object('openinference.span.kind', 'LLM', 'llm.model_name', model,
+                        'llm.token_count.prompt', tokens_f::BIGINT, 'llm.token_count.completion', (tokens_f / 8)::BIGINT)
+                     ELSE json_object('llm.request.type', 'chat', 'gen_ai.system', 'openai',
+                        'gen_ai.request.model', model, 'gen_ai.usage.prompt_tokens', tokens_f::BIGINT,
+                        'gen_ai.usage.completion_tokens', (tokens_f / 8)::BIGINT,
+                        'gen_ai.completion.0.finish_reason', 'stop')
+                   END
+            FROM st WHERE s >= 0
+            UNION ALL
+            SELECT tid, substr(md5(tid || 't' || s), 1, 16), root, 'agent-bench',
+                   'execute_tool ' || CASE WHEN c % 40 = 0 THEN 'search' ELSE tool0 END,
+                   at_ns + 310000000, at_ns + 360000000, CASE WHEN err THEN 'ERROR' ELSE 'UNSET' END,
+                   json_object('gen_ai.operation.name', 'execute_tool', 'gen_ai.tool.name',
+                               CASE WHEN c % 40 = 0 THEN 'search' ELSE tool0 END,
+                               'gen_ai.tool.call.arguments',
+                               to_json({{'q': CASE WHEN c % 40 = 0 THEN 'same' ELSE tool0 || '-' || s || '-' || c END}})::VARCHAR)
+            FROM st WHERE s >= 0)
+        SELECT trace_id, span_id, parent_span_id, service, name, 'INTERNAL', make_timestamp((s_ns // 1000)::BIGINT),
+               s_ns, e_ns, (e_ns - s_ns) / 1e6, status, NULL, NULL, attrs::JSON, NULL, NULL, ?, 'bench'
+        FROM rows""", [rid["agent-bench"]])
+    if noise:
+        cur.execute(f"""
+            INSERT INTO spans
+            SELECT md5('n' || i::VARCHAR), substr(md5('s' || i::VARCHAR), 1, 16), NULL, 'web', 'GET /api/items',
+                   'SERVER', make_timestamp(({t0} + i::BIGINT * 2000000) // 1000), {t0} + i::BIGINT * 2000000,
+                   {t0} + i::BIGINT * 2000000 + 5000000, 5.0, 'UNSET', NULL, '/api/items',
+                   json_object('http.route', '/api/items', 'http.request.method', 'GET',
+                               'http.response.status_code', 200, 'url.path', '/api/items/' || (i % 1000))::JSON,
+                   NULL, NULL, ?, 'bench'
+            FROM range((SELECT count(*) FROM spans) * {noise}) r(i)""", [rid["web"]])
+    cur.execute("DROP TABLE _steps")
+    cur.execute("CHECKPOINT")
+    return int(store.scalar("SELECT count(*) FROM spans"))
+
+
 def baseline_python(store: Store) -> int:
     """The normalization step done in Python: load each span's attribute JSON and look up the
     same convention keys (genai.FIELDS) — the per-row pass the SQL view replaces."""
@@ -142,12 +226,37 @@ evaluator = "error_free"
 """
 
 
+def bulk(genai_spans: int, noise: int, runs: int) -> None:
+    """``agents`` over a bulk-built store, the whole operation as a caller sees it (each run
+    normalizes the stored attribute JSON again: there is no cache between runs)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(Path(tmp) / "s")
+        t = time.perf_counter()
+        n = build_bulk(store, genai_spans, noise)
+        genai_n = store.scalar("SELECT count(*) FROM spans WHERE service = 'agent-bench'")
+        print(f"store: {n} spans ({genai_n} GenAI) built in {time.perf_counter() - t:.1f} s")
+        cur = store.cursor().cursor()
+        ms_norm, rows = timed(lambda: cur.sql(f"SELECT * FROM ({genai.normalized_sql()})").to_arrow_table().num_rows,
+                              1)
+        ms_agents, report = timed(lambda: ops.run(store, "agents", {}), runs)
+        t_ = report["totals"]
+        assert t_["model_calls"] + t_["tool_calls"] + t_["agent_steps"] == genai_n == rows
+        print(f"normalize (SQL view, {rows} rows out, one run): {ms_norm:.0f} ms")
+        print(f"agents (all sections, median of {runs}): {ms_agents:.0f} ms")
+        store.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--conversations", type=int, default=5000)
     ap.add_argument("--noise", type=int, default=4, help="plain spans per GenAI span")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--genai-spans", type=int, default=0,
+                    help="bulk-build a store of this many GenAI spans (SQL inserts) and time `agents` only")
     args = ap.parse_args()
+    if args.genai_spans:
+        bulk(args.genai_spans, args.noise, args.runs)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "s")
         t = time.perf_counter()
