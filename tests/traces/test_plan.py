@@ -92,3 +92,33 @@ def test_plan_from_file_and_bad_plans(shop_data, shop_store, tmp_path: Path) -> 
         ops.run(shop_store, "trace_compare", {"id": shop_data.ids["cart"], "plan": "# Plan\n\nJust prose.\n"})
     with pytest.raises(UsageError, match="no plan file at"):
         ops.run(shop_store, "trace_compare", {"id": shop_data.ids["cart"], "plan": str(tmp_path / "nope.md")})
+
+
+def test_promised_counts_are_checked_against_the_spans() -> None:
+    from runbrief.traces.plan import parse_count
+
+    assert parse_count("Load the lines from the `cart_items` table in one query") == (1, "query", "one query")
+    assert parse_count("Call `pricing.quote()` once for the whole cart") == (1, "call", "once")
+    assert parse_count("fetch prices with at most 3 requests (< 200 ms)")[:2] == (3, "call")
+    assert parse_count("no more than two HTTP calls")[:2] == (2, "call")
+    assert parse_count("Never call the `payments` service")[:2] == (0, "call")
+    # budgets, articles and backticked names are not counts
+    for text in ("at most 50 ms", "Load a cart", "Save the order and a receipt", "Read `one_query_cache`"):
+        assert parse_count(text) is None, text
+
+
+def test_a_step_promising_one_query_reports_the_loop(shop_data, shop_store) -> None:
+    plan = ("1. Handle `GET /cart`\n"
+            "2. Fetch every product with one query on the `products` table\n"
+            "3. Load the cart in `load_cart()` in a single query\n"
+            "- Never call the `payments` service\n")
+    r = ops.run(shop_store, "trace_compare", {"id": shop_data.ids["cart"], "plan": plan})
+    c, inside = r["count_violations"]
+    assert c["line"] == 2 and c["limit"] == 1 and c["unit"] == "query" and c["actual"] == 12
+    assert len(c["span_ids"]) == 10 and all(ids.exists(shop_store, e) for e in c["span_ids"])
+    # load_cart() runs the cart_items query and, inside it, the 12 product queries
+    assert inside["line"] == 3 and inside["actual"] == 13
+    counts = {x["line"]: x["actual"] for x in r["counts"]}
+    assert counts == {2: 12, 3: 13, 4: 0}  # nothing called payments
+    assert [m["line"] for m in r["missing"]] == []  # a "never" step that matched nothing is kept
+    assert "2 over their promised count" in r["headline"]

@@ -186,6 +186,9 @@ def _render_compare(con: "Console", r: dict[str, Any]) -> None:
     for b in r["budget_violations"]:
         con.print(f"  [bold yellow]budget[/]   {_cite(b)} {_ms(b['actual_ms'])} > {_ms(b['budget_ms'])} "
                   f"[cyan]{' '.join(b['span_ids'][:3])}[/]")
+    for c in r.get("count_violations", []):
+        con.print(f"  [bold yellow]count[/]    {_cite(c)} {c['actual']} {esc(c['unit'])} span(s), promised "
+                  f"{esc(c['promised'])} [cyan]{' '.join(c['span_ids'][:3])}[/]")
     for u in r["unexpected"]:
         con.print(f"  [magenta]unplanned[/] {u['count']}× {u['kind']} {esc(u['what'])} {_ms(u['total_ms'])} "
                   f"[cyan]{' '.join(u['span_ids'][:3])}[/]", overflow="ellipsis", no_wrap=True)

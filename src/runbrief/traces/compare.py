@@ -12,6 +12,10 @@ Each step is matched to the spans its references name (see ``plan``); then:
   numbered step's first span;
 - **budget**: a step whose matched spans took longer (wall time, overlaps counted once)
   than its budget, or a trace longer than the plan's overall budget;
+- **count**: a step that promises a count ("in one query", "once", "at most 3 calls",
+  "never") against the spans it matched: queries count the DB spans among them (or inside
+  them, for a step that names a function or route), calls the matched spans not nested in
+  another one. A "never" step that matches nothing is kept, not missing;
 - **unverifiable**: steps with nothing to match on, said so rather than guessed.
 """
 
@@ -120,13 +124,23 @@ def compare(trace: Trace, plan: Plan, budget: int = 20) -> dict[str, Any]:
     budget = max(1, int(budget))
     spans = sorted(trace.nodes.values(), key=lambda n: n.start)
     matched: list[tuple[Step, list[Node]]] = []
-    missing, unverifiable, budget_viol, order_viol = [], [], [], []
+    missing, unverifiable, budget_viol, order_viol, count_viol = [], [], [], [], []
+    counted: list[dict[str, Any]] = []
     covered: set[int] = set()
     for step in plan.steps:
         found = _step_spans(step, spans)
         if not step.refs and not step.kinds:
             unverifiable.append({**step.cite(), "why": "no backticked reference, budget target or kind word to match"})
             continue
+        if step.max_count is not None:
+            units = _counted(step, found)
+            entry = {**step.cite(), "promised": step.count_phrase, "limit": step.max_count,
+                     "unit": step.count_unit, "actual": len(units), "span_ids": _ids(units, 10)}
+            counted.append(entry)
+            if len(units) > step.max_count:
+                count_viol.append(entry)
+            if not found:
+                continue  # a "never" step that nothing matched: kept, not missing
         if not found:
             missing.append({**step.cite(), "looked_for": [f"{r.kind} {r.method + ' ' if r.method else ''}{r.value}"
                                                           for r in step.refs] or step.kinds,
@@ -159,7 +173,9 @@ def compare(trace: Trace, plan: Plan, budget: int = 20) -> dict[str, Any]:
         "duration_ms": round(trace.duration_ns / _MS, 3),
         "headline": (f"{len(matched)} of {n_steps} steps found in the trace; {len(missing)} missing, "
                      f"{len(unexpected)} group(s) of unexpected spans, {len(order_viol)} out of order, "
-                     f"{len(budget_viol)} over budget" + (f", {len(unverifiable)} unverifiable" if unverifiable else "")),
+                     f"{len(budget_viol)} over budget"
+                     + (f", {len(count_viol)} over their promised count" if count_viol else "")
+                     + (f", {len(unverifiable)} unverifiable" if unverifiable else "")),
         "steps": [{**s.cite(), "span_ids": _ids(f, 5), "spans_matched": len(f),
                    "offset_ms": round((f[0].start - trace.start) / _MS, 3), "wall_ms": round(_wall(f) / _MS, 3)}
                   for s, f in matched][:budget],
@@ -167,12 +183,40 @@ def compare(trace: Trace, plan: Plan, budget: int = 20) -> dict[str, Any]:
         "unexpected": unexpected[:budget],
         "order_violations": order_viol[:budget],
         "budget_violations": budget_viol[:budget],
+        "count_violations": count_viol[:budget],
+        "counts": counted[:budget],
         "unverifiable": unverifiable[:budget],
         "integrity": [{"type": i["type"], "detail": i["detail"]} for i in trace.issues],
         "omitted": {k: max(0, len(v) - budget) for k, v in (("steps", matched), ("missing", missing),
                                                              ("unexpected", unexpected), ("order_violations", order_viol),
-                                                             ("budget_violations", budget_viol))},
+                                                             ("budget_violations", budget_viol),
+                                                             ("count_violations", count_viol))},
     }
+
+
+def _counted(step: Step, found: list[Node]) -> list[Node]:
+    """What a step's promised count is measured on, in start order."""
+    ids = {id(n) for n in found}
+    if step.count_unit == "query":
+        db = [n for n in found if n.desc.category == "db"]
+        if not db:  # "load the cart (`load_cart()`) in one query": the queries inside it
+            stack = [c for n in found for c in n.children]
+            while stack:
+                n = stack.pop()
+                if n.desc.category == "db":
+                    db.append(n)
+                stack.extend(n.children)
+        return sorted({id(n): n for n in db}.values(), key=lambda n: n.start)
+
+    def nested(n: Node) -> bool:
+        p = n.parent
+        while p is not None:
+            if id(p) in ids:
+                return True
+            p = p.parent
+        return False
+
+    return [n for n in found if not nested(n)]
 
 
 def _unexpected(trace: Trace, covered: set[int]) -> list[dict[str, Any]]:

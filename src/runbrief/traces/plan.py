@@ -10,6 +10,9 @@ Numbered items promise an order; bulleted ones do not. What a step can be checke
 - a budget: ``< 200 ms``, ``≤ 2 s``, ``under 150ms``, ``within 1 s``, ``at most 50 ms``,
   ``budget: 300 ms``. A budget outside any list item (a heading, a paragraph) is the
   budget of the whole trace;
+- a count: ``in one query``, ``a single call``, ``once``, ``twice``, ``at most 3
+  requests``, ``no more than 2 queries``, ``never``: checked against how many matching
+  spans the trace holds (queries count DB spans, the rest the step's own spans);
 - failing those, a kind word (database, query, cache, HTTP, queue, LLM) that makes a
   weak, category-level match.
 
@@ -28,7 +31,7 @@ from markdown_it import MarkdownIt
 from runbrief import trust
 from runbrief.errors import UsageError
 
-__all__ = ["Ref", "Step", "Plan", "parse_plan", "read_plan", "parse_budget", "STEP_EXAMPLE"]
+__all__ = ["Ref", "Step", "Plan", "parse_plan", "read_plan", "parse_budget", "parse_count", "STEP_EXAMPLE"]
 
 STEP_EXAMPLE = (
     "A step is a markdown list item, optionally with backticked references and a budget, e.g.\n"
@@ -43,6 +46,20 @@ _BUDGET = re.compile(
     r"\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?)\b",
     re.I,
 )
+# A promised count: "in one query", "a single call", "once", "twice", "at most 3 requests",
+# "no more than 2 queries", "≤ 1 call", "never". The unit says what is counted: queries count
+# DB spans, anything else the step's own matching spans.
+_NUMBERS = {"no": 0, "zero": 0, "one": 1, "a single": 1, "single": 1, "a": 1, "two": 2, "three": 3, "four": 4,
+            "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+_UNIT = r"(?P<unit>quer(?:y|ies)|statements?|selects?|round[- ]trips?|calls?|requests?|times|fetch(?:es)?|lookups?|hits?)"
+_COUNT = re.compile(
+    r"(?:(?P<bound>\bat most\b|\bno more than\b|\bup to\b|<=|≤|\bmax(?:imum)?(?: of)?\b|\bonly\b)\s*)?"
+    r"\b(?P<n>\d+|no|zero|one|a single|single|a|two|three|four|five|six|seven|eight|nine|ten)\s+"
+    r"(?:(?:db|database|sql|http|api|network|separate|batched?|bulk)\s+)?" + _UNIT + r"\b",
+    re.I,
+)
+_ADVERB = re.compile(r"\b(?P<w>once|twice|never)\b", re.I)
+_ADVERB_N = {"once": 1, "twice": 2, "never": 0}
 _KIND_WORDS = {
     "db": r"\b(?:database|db|sql|query|queries|select|insert|update|delete)\b",
     "cache": r"\b(?:cache|cached|redis|memcached)\b",
@@ -73,6 +90,9 @@ class Step:
     refs: list[Ref] = field(default_factory=list)
     budget_ms: float | None = None
     kinds: list[str] = field(default_factory=list)  # weak category matches when no refs
+    max_count: int | None = None  # "in one query", "once", "at most 3 calls"
+    count_unit: str = ""  # "query" (DB spans) or "call" (the step's matching spans)
+    count_phrase: str = ""
 
     def cite(self) -> dict[str, object]:
         return {"line": self.line, "step": self.text[:200]}
@@ -91,6 +111,26 @@ def parse_budget(text: str) -> float | None:
         return None
     value, unit = float(m.group(1)), m.group(2).lower()
     return value if unit.startswith("m") else value * 1000.0
+
+
+def parse_count(text: str) -> tuple[int, str, str] | None:
+    """(at most how many, unit, the phrase) a step promises, or None.
+
+    ``at most 50 ms`` is a budget, not a count (no count unit follows); a number of
+    milliseconds never reads as one."""
+    plain = re.sub(r"`[^`]*`", " ", text)  # what is inside backticks is a reference, not prose
+    m = _COUNT.search(plain)
+    if m:
+        word = m.group("n").lower()
+        n = int(word) if word.isdigit() else _NUMBERS.get(word)
+        if n is not None and not (word == "a" and not m.group("bound") and not re.search(
+                r"\b(?:in|with|using)\s+a\s+" + re.escape(m.group("unit")), plain, re.I)):
+            unit = "query" if re.match(r"quer|statement|select|round", m.group("unit"), re.I) else "call"
+            return n, unit, m.group(0).strip()
+    m = _ADVERB.search(plain)
+    if m:
+        return _ADVERB_N[m.group("w").lower()], "call", m.group(0)
+    return None
 
 
 def classify(code: str, hint: str = "") -> Ref:
@@ -162,6 +202,9 @@ def parse_plan(text: str) -> Plan:
                 extra = _step(tok, content, lists[-1])  # a later paragraph of the same item
                 steps[-1].refs += extra.refs
                 steps[-1].budget_ms = steps[-1].budget_ms or extra.budget_ms
+                if steps[-1].max_count is None and extra.max_count is not None:
+                    steps[-1].max_count, steps[-1].count_unit = extra.max_count, extra.count_unit
+                    steps[-1].count_phrase = extra.count_phrase
             elif plan.total_budget_ms is None and (b := parse_budget(content)) is not None:
                 plan.total_budget_ms, plan.total_budget_line = b, tok.map[0] + 1
     if not steps:
@@ -187,4 +230,6 @@ def _step(tok: object, content: str, lst: tuple[bool, int]) -> Step:
         step.refs.append(classify(ch.content, hint))
     if not step.refs:
         step.kinds = [k for k, rx in _KIND_WORDS.items() if re.search(rx, text, re.I)]
+    if (count := parse_count(text)) is not None:
+        step.max_count, step.count_unit, step.count_phrase = count
     return step
