@@ -174,19 +174,53 @@ def comparable_query(n: Node) -> bool:
     sop = str(n.attrs.get("sentry.op") or "").lower()
     if op in _CONNECT_OPS or sop.startswith("db.connection"):
         return False
+    word = raw.lower()
+    if word in _CONNECT_OPS or (" " not in word and word.endswith((".connect", "_connect"))):
+        return False  # a connection span named by its description (Django's "connect", "pg-pool.connect")
     if sql_verb(d.template) in _TX_CONTROL:
         return False
     system = str(n.attrs.get("db.system.name") or n.attrs.get("db.system") or "").lower()
     return "mongo" not in system or "{" in raw
 
 
+def _n1_runs(kids: list[Node]) -> list[tuple[list[Node], Node | None]]:
+    """Executions of one thing among consecutive siblings (by start) of one kind, each group
+    with the sibling just before its first member.
+
+    A stretch is a run of siblings of one category (DB queries, or HTTP calls); within it
+    each statement (or endpoint) is grouped, so interleaved statements (``price``, ``tax``,
+    ``price``…) are each found. A sibling of any other kind (a cache command, a resolver or
+    other internal span) ends the stretch: a query interleaved with other work is a
+    ``repeated_sequence``, as Sentry's N+1 detector stops at a non-DB span. A DB span that
+    carries no comparable query (a connection, an ORM wrapper such as Mongoose's, a
+    statement cut short) neither joins nor ends a stretch.
+    """
+    out: list[tuple[list[Node], Node | None]] = []
+    groups: dict[str, tuple[list[Node], Node | None]] = {}
+    cat_now: str | None = None
+    prev: Node | None = None
+    for c in kids:
+        cat = c.desc.category
+        if cat == "db" and not comparable_query(c):
+            continue
+        if cat != cat_now:
+            out.extend(groups.values())
+            groups, cat_now = {}, cat
+        if cat in ("db", "http_client"):
+            g = groups.get(c.desc.template)
+            if g is None:
+                groups[c.desc.template] = ([c], prev)
+            else:
+                g[0].append(c)
+        prev = c
+    out.extend(groups.values())
+    return out
+
+
 def _n_plus_one(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[str, Any]],
                 claimed: set[int]) -> None:
-    by_tmpl: dict[tuple[str, str], list[Node]] = {}
-    for c in kids:
-        if c.desc.category == "http_client" or (c.desc.category == "db" and comparable_query(c)):
-            by_tmpl.setdefault((c.desc.category, c.desc.template), []).append(c)
-    for (cat, tmpl), run in by_tmpl.items():
+    for run, before in _n1_runs([c for c in kids if id(c) not in claimed]):
+        cat, tmpl = run[0].desc.category, run[0].desc.template
         if cat == "db":
             min_n, min_ms, any_n = t.n1_db_min_count, t.n1_db_min_total_ms, t.n1_db_any_time_count
         else:
@@ -194,16 +228,16 @@ def _n_plus_one(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[st
         total = sum(s.duration_ns for s in run)
         if not (len(run) >= any_n or (len(run) >= min_n and total >= min_ms * _MS)):
             continue
-        if run[0].desc.exact_known and len({s.desc.raw for s in run}) == 1:
-            continue  # the very same call each time: a repeated_call, not a loop over items
+        source = before if before is not None and before.desc.category == "db" and before.desc.template != tmpl \
+            else None
+        if cat == "db" and before is not None and before.desc.category == "cache":
+            continue  # the list came from a cache read, not a query (Sentry: no N+1 without a DB source)
+        if run[0].desc.exact_known and len({s.desc.raw for s in run}) == 1 and source is None:
+            continue  # the very same call each time, after no list query: a repeated_call, not a loop over items
         claimed.update(id(s) for s in run)
-        first = run[0]
         concurrent = len(_sequential_runs(run)) > 1
         how = "concurrent" if concurrent else "sequential"
         if cat == "db":
-            before = [c for c in kids if c.desc.category == "db" and c.end <= first.start
-                      and c.desc.template != tmpl]
-            source = before[-1] if before else None
             out.append(_problem(
                 "n_plus_one_db", run, parent,
                 f"{len(run)} {how} executions of one statement under {parent.name!r}: a query per item; "
@@ -247,8 +281,8 @@ def _sequences(trace: Trace, t: Thresholds, out: list[dict[str, Any]], claimed: 
         if any(id(s) in claimed for s in block):
             continue
         db = [s for s in block if s.desc.category == "db" and comparable_query(s)]
-        if not db:
-            continue
+        if not db or len(db) == len(block):
+            continue  # no query, or only queries: each statement is then an n_plus_one_db of its own
         db_ns = sum(s.duration_ns for s in db)
         all_ns = sum(s.duration_ns for s in block)
         if db_ns < t.seq_min_db_ms * _MS or db_ns < t.seq_min_db_share * all_ns:
@@ -270,12 +304,13 @@ def _consecutive(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[s
     run: list[Node] = []
     runs: list[list[Node]] = []
     for c in kids:
-        if c.desc.category == "db" and id(c) not in claimed and (not run or c.start >= run[-1].end):
+        query = c.desc.category == "db" and id(c) not in claimed and comparable_query(c)
+        if query and (not run or c.start >= run[-1].end):
             run.append(c)
         else:
             if len(run) > 1:
                 runs.append(run)
-            run = [c] if c.desc.category == "db" and id(c) not in claimed else []
+            run = [c] if query else []
     if len(run) > 1:
         runs.append(run)
     for run in runs:
@@ -326,13 +361,14 @@ def detect(trace: Trace, t: Thresholds = DEFAULT) -> list[dict[str, Any]]:
     claimed: set[int] = set()
     exact: dict[str, list[Node]] = {}
     gap_floor = max(t.gap_min_ms * _MS, t.gap_min_share * trace.duration_ns)
+    _sequences(trace, t, out, claimed)  # a repeated group of spans first: its queries are not a plain N+1
     for node in trace.walk():
         kids = node.children
         if kids:
             _n_plus_one(node, kids, t, out, claimed)
             _consecutive(node, kids, t, out, claimed)
             if _does_own_work(node):
-                _gaps(node, gap_floor, out)
+                _gaps(node, gap_floor, out, tail=node is not trace.root)
         if node.virtual:
             continue
         d = node.desc
@@ -350,7 +386,6 @@ def detect(trace: Trace, t: Thresholds = DEFAULT) -> list[dict[str, Any]]:
                                 f"but {node.parent.name!r} and its callers succeeded: the error was caught and "
                                 "not reported", node.duration_ns, node.desc.template,
                                 error=(node.status_message or _exception(node))[:300]))
-    _sequences(trace, t, out, claimed)
     for raw, group in exact.items():
         total = sum(s.duration_ns for s in group)
         if len(group) >= t.repeated_min_count and total >= t.repeated_min_total_ms * _MS:
@@ -436,10 +471,18 @@ def _payload(node: Node, t: Thresholds, out: list[dict[str, Any]]) -> None:
                             "aggregate in the database", node.duration_ns, node.desc.template, rows=int(rows)))
 
 
-def _gaps(node: Node, floor: float, out: list[dict[str, Any]]) -> None:
+def _gaps(node: Node, floor: float, out: list[dict[str, Any]], tail: bool = True) -> None:
+    """Idle stretches inside ``node``; with ``tail`` false, not the one after its last child.
+
+    The root's end is when the server or the SDK closed the request, not when the handler
+    stopped working: after the response went out, a Sentry transaction's idle wait for
+    more spans (1 s by default in browser SDKs), a framework's teardown.
+    """
     cursor, prev = node.cstart, None
     spans = sorted((c for c in node.children if c.cend > c.cstart), key=lambda c: c.cstart)
     for c in [*spans, None]:
+        if c is None and not tail:
+            break
         start = c.cstart if c is not None else node.cend
         if start - cursor >= floor and start > cursor:
             between = [x for x in (prev, c) if x is not None]

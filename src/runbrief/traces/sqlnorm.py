@@ -152,6 +152,9 @@ def _mongo_shape(node: Any, depth: int = 0) -> Any:
     return "?"
 
 
+_MONGO_SCRUBBED = re.compile(r'"\?"|:\s*\?\s*[,}\]]')
+
+
 def normalize_mongo(statement: str) -> str:
     """Mongo command JSON with every value replaced by ``?`` (keys kept: they are the query's shape)."""
     try:
@@ -275,7 +278,11 @@ def describe(name: str, kind: str, attrs: dict[str, Any]) -> Describe:
         if system in ("redis", "valkey", "keydb"):
             return Describe(cat, f"{system}: {normalize_redis(text)}", f"{system}: {text}", True)
         if "mongo" in system:
-            return Describe(cat, f"{system}: {normalize_mongo(text)}", f"{system}: {text}", True)
+            # Exact only with a query document whose values were kept: a wrapper span
+            # (Mongoose's ``mongoose.cartoons.findOne``) names an operation, and an SDK that
+            # scrubs values (``{"characters":"?"}``) makes different lookups read the same.
+            exact = "{" in text and not _MONGO_SCRUBBED.search(text)
+            return Describe(cat, f"{system}: {normalize_mongo(text)}", f"{system}: {text}", exact)
         params = _db_params(attrs)
         return Describe(cat, normalize_sql(text), text + (f" [{params}]" if params else ""),
                         True if params else None, sql=text)
