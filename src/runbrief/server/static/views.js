@@ -294,10 +294,13 @@ async function pattern(id) {
   const [p, s] = await Promise.all([op("show", { id }), op("web_pattern_series", { id, points: 720 })]);
   const out = el("div", {}, header(el("span", {}, "Pattern ", eidLink(p.id)), `${p.count} line(s) · ${p.severity || ""} · first ${fmtTime(p.first_seen)} · last ${fmtTime(p.last_seen)}`),
     quote(p.template));
+  // A rate per minute (as `changes` reports it), averaged over each bucket.
+  const per = s.step_s / 60;
+  const rate = (xs) => xs.map((x) => Math.round((1000 * x) / per) / 1000);
   const series = s.series.length > 1
-    ? s.series.map((x) => ({ label: x.service, values: x.count }))
-    : [{ label: "lines", values: s.total, fill: true }, { label: "errors", values: (s.series[0] || { errors: [] }).errors, color: "#b31d28" }];
-  out.append(section(`Lines per ${s.step_s / 60} min`, timeChart({ t: s.t, series, markers: deployMarkers(s.deploys), height: 220 })));
+    ? s.series.map((x) => ({ label: x.service, values: rate(x.count) }))
+    : [{ label: "lines/min", values: rate(s.total), fill: true }, { label: "errors/min", values: rate((s.series[0] || { errors: [] }).errors), color: "#b31d28" }];
+  out.append(section(`Lines per minute${per > 1 ? ` (averaged over ${per}-minute buckets)` : ""}`, timeChart({ t: s.t, series, markers: deployMarkers(s.deploys), height: 220 })));
   out.append(section("Services", table([["service", (x) => link(`/services/${enc(x.service)}`, x.service)], ["lines", (x) => x.count], ["errors", (x) => x.errors],
     ["first", (x) => fmtTime(x.first_seen)], ["last", (x) => fmtTime(x.last_seen)]], p.services || [])));
   out.append(section("Example lines", (p.examples || []).map((e) => quote(e.body, e.log_id)),
