@@ -162,6 +162,12 @@ class SentryReader:
         res = self._resource(ev, env)
         start, end = _ns(ev.get("start_timestamp")), _ns(ev.get("timestamp"))
         if not start:
+            # A stored event cut down to its spans (Sentry's fixtures) still says when it ran:
+            # from its first span's start to its last span's end.
+            starts = [t for t in (_ns(x.get("start_timestamp")) for x in spans) if t]
+            start = min(starts, default=0)
+            end = end or max((_ns(x.get("timestamp")) for x in spans), default=0)
+        if not start:
             raise ValueError("a transaction needs start_timestamp")
         end = max(end, start)
         op = str(trace.get("op") or "")
@@ -345,12 +351,25 @@ def _trace_fallback(ev: dict[str, Any], env: dict[str, Any], spans: list[dict[st
 
 
 def _root_fallback(spans: list[dict[str, Any]]) -> str:
-    """The span ID most spans name as parent, when the event does not say which is the root."""
+    """The root's span ID when the event does not say (no ``contexts.trace``).
+
+    The transaction's own span is not in ``spans``: the parent no span carries is it (the
+    one named most, if several). Else a span with no parent of its own is the root, listed
+    among the spans; else the span ID most spans name as parent.
+    """
+    ids = {_hexid(s.get("span_id"), 16) for s in spans}
     counts: dict[str, int] = {}
     for s in spans:
         p = _hexid(s.get("parent_span_id"), 16)
         if p:
             counts[p] = counts.get(p, 0) + 1
+    missing = {p: n for p, n in counts.items() if p not in ids}
+    if missing:
+        return max(missing, key=lambda k: missing[k])
+    for s in spans:
+        sid = _hexid(s.get("span_id"), 16)
+        if sid and not _hexid(s.get("parent_span_id"), 16):
+            return sid
     return max(counts, key=lambda k: counts[k]) if counts else ""
 
 
@@ -367,7 +386,9 @@ def _kind(obj: dict[str, Any]) -> str:
     if marker:
         return str(marker)
     t = obj.get("type")
-    if t == "transaction" or (t is None and isinstance(obj.get("spans"), list) and "start_timestamp" in obj):
+    spans = obj.get("spans")
+    if t == "transaction" or (t is None and isinstance(spans, list) and (
+            "start_timestamp" in obj or (spans and isinstance(spans[0], dict) and "start_timestamp" in spans[0]))):
         return "transaction"
     if t in ("event", "error", "default") or (t is None and ("exception" in obj or "message" in obj or
                                                             "logentry" in obj) and "event_id" in obj):
