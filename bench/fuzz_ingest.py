@@ -348,9 +348,12 @@ def run_decoders(seconds: float, seed: int, out: Path) -> dict[str, Any]:
     from runbrief.distill.distiller import Distiller
     from runbrief.ingest.logfiles import LogStream
     from runbrief.ingest.pipeline import Batch, Preparer
+    from runbrief.server.ingest import STATE_EVERY_S
 
     gen = Gen(seed)
-    preparer = Preparer(make=lambda: Distiller(None, "fuzz"))
+    # As in an ingest worker: the miner's state is handed over every few seconds, not per
+    # request (dumping a fuzzed miner's state on every input was most of the run's time).
+    preparer = Preparer(make=lambda: Distiller(None, "fuzz", state_every_s=STATE_EVERY_S))
     kinds: Counter[str] = Counter()
     outcome: Counter[str] = Counter()
     crashes: list[dict[str, Any]] = []
