@@ -285,7 +285,14 @@ class Miner:
         max_value_mismatch: float = 0.5,
         max_scan: int = 2000,
         max_clusters: int = 50_000,
+        first_word_factor: int = 2,
+        value_slot_siblings: int = 2,
     ) -> None:
+        # the first word needs ``first_word_factor`` times the siblings (it usually names
+        # the event); a word in a value slot (after ``key=``, a key noun...) needs
+        # ``value_slot_siblings``. Defaults chosen on Loghub-2k: bench/distill_loo.py
+        self.first_word_factor = first_word_factor
+        self.value_slot_siblings = value_slot_siblings
         self.max_scan = max_scan  # clusters compared per new shape, newest first (bounds junk input)
         self.similarity = similarity
         self.word_merge_siblings = word_merge_siblings
@@ -483,10 +490,10 @@ class Miner:
             self.families[key] = live
             need = self.word_merge_siblings
             if p == 0:
-                need *= 2  # the first word usually names the event (boot/halt/wait): rarely a value
+                need *= self.first_word_factor  # the first word usually names the event (boot/halt/wait)
             elif "=" in t or _core(c.tokens[p - 1])[0].lower() in KEY_NOUNS or (
                 p == n - 1 and c.tokens[p - 1][-1:] == ":" and c.tokens[p - 1][:-1].isalpha()):
-                need = 2
+                need = self.value_slot_siblings
             if len(live) >= need:
                 self._merge_family(live, p)
                 return
