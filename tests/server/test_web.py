@@ -393,6 +393,18 @@ def test_untrusted_text_stays_inert(site: dict[str, Any], tab: Tab) -> None:
     assert "script-src 'self'" in csp and "unsafe" not in csp
 
 
+def test_the_server_answers_view_paths_and_only_its_own_assets(site: dict[str, Any]) -> None:
+    url = site["url"]
+    for path in ("/", "/incidents/inc_1", "/traces/trc_00", "/services/a%20b", "/logs?contains=x"):
+        r = httpx.get(url + path)
+        assert r.status_code == 200 and '<script type="module" src="/static/app.js">' in r.text, path
+    js = httpx.get(url + "/static/vendor/uplot/uPlot.iife.min.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    for path in ("/nowhere", "/incidentsx/1", "/static/vendor/uplot/LICENSE", "/static/../web.py", "/static/%2e%2e/web.py",
+                 "/static/.hidden.js", "/static/vendor//uplot.js", "/static/nope.js"):
+        assert httpx.get(url + path).status_code == 404, path
+
+
 def test_the_token_is_honoured(site: dict[str, Any]) -> None:
     token, sp = TOKEN, site["guarded"]
     page = site["browser"].new_page()
