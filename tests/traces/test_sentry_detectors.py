@@ -1,0 +1,176 @@
+"""Trace detectors on Sentry transaction events, each class of case with its negative.
+
+The events are hand-written here in the shape Sentry's SDKs send and Sentry stores them
+(``spans[]`` with ``op``, ``description``, seconds since the epoch; sometimes no
+``contexts.trace``, no ``start_timestamp``), and go the way a user's do: ``SentryReader``
+→ ``Pipeline`` into a DuckDB store → the ``trace_summary`` operation. Each case is the
+class of event where the detectors once disagreed with Sentry's documented semantics
+(bench/sentry_fixtures.py measures that on Sentry's own fixtures).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+from runbrief import ops
+from runbrief.ingest.pipeline import Pipeline
+from runbrief.ingest.sentry import SentryReader
+from runbrief.store.duck import Store
+
+T0 = 1_760_000_000.0
+_ids = itertools.count(0x100)
+_traces = itertools.count(1)
+
+
+def _sid() -> str:
+    return f"{next(_ids):016x}"
+
+
+def _span(op: str, desc: str, start_ms: float, dur_ms: float, parent: str, **data: Any) -> dict[str, Any]:
+    s: dict[str, Any] = {"op": op, "description": desc, "span_id": _sid(), "parent_span_id": parent,
+                         "start_timestamp": T0 + start_ms / 1000, "timestamp": T0 + (start_ms + dur_ms) / 1000}
+    if data:
+        s["data"] = {k.replace("__", "."): v for k, v in data.items()}
+    return s
+
+
+def _event(spans: list[dict[str, Any]], root: str, end_ms: float, *, contexts: bool = True) -> dict[str, Any]:
+    ev: dict[str, Any] = {"type": "transaction", "event_id": f"{next(_traces):032x}", "transaction": "GET /x",
+                          "platform": "python", "spans": spans, "start_timestamp": T0, "timestamp": T0 + end_ms / 1000}
+    if contexts:
+        ev["contexts"] = {"trace": {"trace_id": f"{next(_traces):032x}", "span_id": root, "op": "http.server"}}
+    return ev
+
+
+def _problems(tmp_path: Path, ev: dict[str, Any]) -> list[dict[str, Any]]:
+    reader = SentryReader(default_service="app")
+    reader.value(ev)
+    assert reader.bad == 0, reader.errors
+    store = Store.open(tmp_path / f"{ev['event_id']}.duckdb")
+    try:
+        Pipeline(store).write(reader.batch)
+        (tid,) = {s.trace_id for s in reader.batch.spans}
+        return ops.run(store, "trace_summary", {"id": tid, "budget": 50})["problems"]
+    finally:
+        store.close()
+
+
+def _types(ps: list[dict[str, Any]]) -> list[str]:
+    return sorted(p["type"] for p in ps)
+
+
+ROOT = "aaaaaaaaaaaaaaaa"
+AUTHOR = "SELECT id, name FROM author WHERE id = %s"
+BOOKS = "SELECT id, title, author_id FROM book LIMIT 10"
+
+
+def _loop(n: int, each: float, desc: str = AUTHOR, op: str = "db", at: float = 20.0) -> list[dict[str, Any]]:
+    return [_span(op, desc, at + i * (each + 1), each, ROOT) for i in range(n)]
+
+
+def test_n_plus_one_after_its_list_query(tmp_path: Path) -> None:
+    spans = [_span("db", "connect", 0, 5, ROOT), _span("db", BOOKS, 6, 10, ROOT), *_loop(8, 12)]
+    (p,) = _problems(tmp_path, _event(spans, ROOT, 130))
+    assert p["type"] == "n_plus_one_db" and p["count"] == 8 and p["source_statement"] == BOOKS.replace("10", "?")
+    # the SDK's op for an ORM's queries (db.sql.active_record) is a DB span too
+    spans = [_span("db.sql.active_record", BOOKS, 6, 10, ROOT), *_loop(8, 12, op="db.sql.active_record")]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 130))) == ["n_plus_one_db"]
+
+
+def test_a_connection_span_is_no_query(tmp_path: Path) -> None:
+    # Django's "connect" span followed by one unfiltered SELECT: nothing to run in parallel
+    spans = [_span("db", "connect", 0, 300, ROOT), _span("db", BOOKS, 301, 300, ROOT)]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 601))) == []
+    spans = [_span("db", "pg-pool.connect", i * 20, 19, ROOT) for i in range(8)]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 160))) == []
+
+
+def test_identical_lookups_after_a_list_query_are_an_n_plus_one(tmp_path: Path) -> None:
+    same = AUTHOR.replace("%s", "1")  # every book by the same author: the values inline and equal
+    spans = [_span("db", BOOKS, 6, 10, ROOT), *_loop(8, 12, desc=same)]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 130))) == ["n_plus_one_db", "repeated_call"]
+    # with no list query before them, the very same call each time is a repeated_call alone
+    assert _types(_problems(tmp_path, _event(_loop(8, 12, desc=same, at=0), ROOT, 110))) == ["repeated_call"]
+
+
+def test_no_n_plus_one_when_the_list_came_from_a_cache(tmp_path: Path) -> None:
+    spans = [_span("db.redis.command", "GET books", 6, 10, ROOT), *_loop(8, 12)]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 130))) == []
+    # the per-item reads are Redis commands: cache, not queries (the same key each time: a repeated_call)
+    spans = [_span("db", BOOKS, 6, 10, ROOT), *_loop(8, 12, desc="GET author:1", op="db.redis.command")]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 130))) == ["repeated_call"]
+
+
+def test_mongo_commands_with_scrubbed_values_and_mongoose_wrappers(tmp_path: Path) -> None:
+    root = ROOT
+    users = _span("db", "mongoose.users.findOne", 0, 5, root, db__system="mongoose", db__operation="findOne")
+    wrappers = [_span("db", "mongoose.cartoons.findOne", 40 + i * 0.2, 80, root, db__system="mongoose",
+                      db__operation="findOne", db__collection__name="cartoons") for i in range(7)]
+    finds = [_span("db", '{"characters":"?"}', 50 + i * 0.2, 10 + i * 5, root, db__system="mongodb",
+                   db__operation="find", db__statement='{"characters":"?"}') for i in range(7)]
+    ps = _problems(tmp_path, _event([users, *wrappers, *finds], root, 125, contexts=False))
+    (p,) = ps  # one N+1 over the find commands; the wrappers say nothing, the scrubbed values are not "identical"
+    assert p["type"] == "n_plus_one_db" and p["count"] == 7 and p["concurrent"] is True
+    assert p["span_ids"] == [f"spn_{s['span_id']}" for s in finds]
+    # only wrappers: no query to compare, and not a repeated_call either
+    assert _types(_problems(tmp_path, _event([users, *wrappers], root, 125, contexts=False))) == []
+
+
+def _graphql(n: int, query_ms: float, op: str = "db", desc: str = AUTHOR) -> list[dict[str, Any]]:
+    execute = _span("graphql.execute", "execute", 0, 10 + n * (query_ms + 2), ROOT)
+    out = [execute]
+    for i in range(n):
+        at = 1 + i * (query_ms + 2)
+        out.append(_span("graphql.resolve", "Book.authors", at, query_ms + 1, execute["span_id"]))
+        out.append(_span(op, desc, at + 0.5, query_ms, execute["span_id"]))
+    return out
+
+
+def test_graphql_resolvers_each_with_a_query_are_a_repeated_sequence(tmp_path: Path) -> None:
+    ps = _problems(tmp_path, _event(_graphql(12, 20), ROOT, 300))
+    assert _types(ps) == ["repeated_sequence"]  # not also an N+1: the resolvers break the run of queries
+    assert ps[0]["repeats"] == 12 and ps[0]["period"] == 2
+    # the same with Redis commands: no DB query in the sequence
+    assert _types(_problems(tmp_path, _event(_graphql(12, 20, op="db.redis", desc="GET key"), ROOT, 300))) == []
+
+
+def test_sequence_thresholds_use_span_durations(tmp_path: Path) -> None:
+    spans = _graphql(12, 20)
+    for s in spans:
+        if s["op"] == "db":
+            s["exclusive_time"] = 20.0
+            s["timestamp"] = s["start_timestamp"]  # no duration, whatever exclusive_time says
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 300))) == []
+
+
+def test_an_orm_sequence_in_an_event_without_timestamps_or_trace_context(tmp_path: Path) -> None:
+    top = _span("default", "prisma:engine:query", 0, 110, "")
+    del top["parent_span_id"]
+    spans = [top]
+    for i in range(5):
+        spans.append(_span("db", "UPDATE users SET name = $1 WHERE id = $2", 1 + i * 21, 20, top["span_id"],
+                           db__system="postgresql"))
+        spans.append(_span("default", "prisma:engine:serialize", 21.5 + i * 21, 0.2, top["span_id"]))
+    ev = _event(spans, ROOT, 110, contexts=False)
+    del ev["start_timestamp"], ev["timestamp"], ev["type"]
+    ps = _problems(tmp_path, ev)
+    assert _types(ps) == ["repeated_sequence"] and ps[0]["repeats"] == 5
+
+
+def test_interleaved_queries_alone_are_each_an_n_plus_one(tmp_path: Path) -> None:
+    spans = []
+    for i in range(6):
+        spans.append(_span("db", "SELECT price FROM prices WHERE item = %s", i * 22, 10, ROOT))
+        spans.append(_span("db", "SELECT rate FROM taxes WHERE item = %s", i * 22 + 11, 10, ROOT))
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 135))) == ["n_plus_one_db", "n_plus_one_db"]
+
+
+def test_no_gap_after_the_roots_last_child(tmp_path: Path) -> None:
+    # the transaction ends 1.2 s after its last span (the SDK's idle wait, the response going out)
+    spans = [_span("db", BOOKS, 0, 30, ROOT)]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 1230))) == []
+    # idle time between two children of the root is still unexplained work
+    spans = [_span("db", BOOKS, 0, 30, ROOT), _span("db", BOOKS.replace("10", "20"), 1200, 30, ROOT)]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 1230))) == ["gap"]
