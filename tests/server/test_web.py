@@ -257,6 +257,8 @@ def test_links_move_with_history_and_survive_reload(site: dict[str, Any], tab: T
     assert page.locator("#view").get_attribute("data-loaded") == f"incidents/{ids['inc']}"
     page.go_back()
     page.wait_for_selector("#view[data-loaded='incidents']")
+    page = tab.open("/?view=services", "legacy-view-link")  # the old links still open their tab
+    assert page.locator("#view").get_attribute("data-loaded") == "services" and page.url.endswith("/services")
     # every evidence ID on the incident page is a link to its own view
     page = tab.open(f"/incidents/{ids['inc']}")
     wait_js(page, "!document.querySelector('[data-eid-slot]')")

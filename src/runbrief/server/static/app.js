@@ -21,7 +21,10 @@ let seq = 0;
 function parse() {
   const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   const legacy = new URLSearchParams(location.search).get("view"); // the old ?view=… links
-  if (!parts.length && legacy && VIEWS[legacy]) return [legacy, null];
+  if (!parts.length && legacy && VIEWS[legacy]) {
+    history.replaceState({}, "", `/${legacy}`);
+    return [legacy, null];
+  }
   return [parts[0] && VIEWS[parts[0]] ? parts[0] : "brief", parts[1] || null];
 }
 
