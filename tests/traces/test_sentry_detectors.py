@@ -174,3 +174,21 @@ def test_no_gap_after_the_roots_last_child(tmp_path: Path) -> None:
     # idle time between two children of the root is still unexplained work
     spans = [_span("db", BOOKS, 0, 30, ROOT), _span("db", BOOKS.replace("10", "20"), 1200, 30, ROOT)]
     assert _types(_problems(tmp_path, _event(spans, ROOT, 1230))) == ["gap"]
+
+
+def test_a_slow_connection_span_is_not_a_slow_query(tmp_path: Path) -> None:
+    conn = _span("db.connection", "", 0, 1500, ROOT)  # the queries run inside the connection span
+    spans = [conn, _span("db", BOOKS, 10, 20, conn["span_id"])]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 1500))) == []
+    spans = [_span("db", BOOKS, 0, 1500, ROOT)]  # the query itself taking 1.5 s is
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 1500))) == ["slow_db"]
+
+
+def test_no_gap_before_the_roots_first_child(tmp_path: Path) -> None:
+    # Rails in development: 1.6 s between the request's arrival and the first query
+    spans = [_span("db", BOOKS, 1600, 30, ROOT), _span("view.render", "index", 1631, 5, ROOT)]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 1640))) == []
+    # inside a span below the root, the same idle start is unexplained
+    ctl = _span("process_action", "BooksController#index", 0, 1640, ROOT)
+    spans = [ctl, _span("db", BOOKS, 1600, 30, ctl["span_id"])]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 1640))) == ["gap"]

@@ -69,7 +69,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from runbrief.traces.sqlnorm import sql_verb
+from runbrief.traces.sqlnorm import db_text, sql_verb
 from runbrief.traces.tree import Node, Trace
 
 __all__ = ["Thresholds", "DEFAULT", "detect", "PROBLEM_TYPES"]
@@ -160,15 +160,23 @@ _CONNECT_OPS = {"connect", "connection", "pool.connect", "open"}
 def comparable_query(n: Node) -> bool:
     """Whether a DB span carries a whole query that can be compared with another.
 
-    A statement cut short by the SDK may differ in the part that was cut; a connection
-    set-up or transaction-control span is no query; a Mongo-family wrapper span (an
-    operation name with no query document) says nothing about what was asked.
+    A statement cut short by the SDK may differ in the part that was cut; and it must be
+    a query at all (``is_query``).
+    """
+    return is_query(n) and not n.desc.raw.rstrip().endswith(("...", "\u2026"))
+
+
+def is_query(n: Node) -> bool:
+    """Whether a DB span is a query sent to the database (whole or cut short).
+
+    A connection set-up or transaction-control span is no query; a Mongo-family wrapper
+    span (an operation name with no query document) says nothing about what was asked.
     """
     d = n.desc
     if d.category != "db":
         return False
     raw = d.raw.rstrip()
-    if raw.endswith(("...", "\u2026")):
+    if not raw or (not db_text(n.attrs) and str(n.attrs.get("sentry.op") or "").lower().startswith("db.connection")):
         return False
     op = str(n.attrs.get("db.operation.name") or n.attrs.get("db.operation") or "").lower()
     sop = str(n.attrs.get("sentry.op") or "").lower()
@@ -368,11 +376,11 @@ def detect(trace: Trace, t: Thresholds = DEFAULT) -> list[dict[str, Any]]:
             _n_plus_one(node, kids, t, out, claimed)
             _consecutive(node, kids, t, out, claimed)
             if _does_own_work(node):
-                _gaps(node, gap_floor, out, tail=node is not trace.root)
+                _gaps(node, gap_floor, out, edges=node is not trace.root)
         if node.virtual:
             continue
         d = node.desc
-        if d.category == "db" and node.duration_ns >= t.slow_db_ms * _MS:
+        if d.category == "db" and node.duration_ns >= t.slow_db_ms * _MS and is_query(node):
             out.append(_problem("slow_db", [node], node.parent,
                                 f"one query took {_ms(node.duration_ns)} ms (threshold {t.slow_db_ms:g} ms): "
                                 "check its plan and indexes", node.duration_ns, d.template))
@@ -471,20 +479,21 @@ def _payload(node: Node, t: Thresholds, out: list[dict[str, Any]]) -> None:
                             "aggregate in the database", node.duration_ns, node.desc.template, rows=int(rows)))
 
 
-def _gaps(node: Node, floor: float, out: list[dict[str, Any]], tail: bool = True) -> None:
-    """Idle stretches inside ``node``; with ``tail`` false, not the one after its last child.
+def _gaps(node: Node, floor: float, out: list[dict[str, Any]], edges: bool = True) -> None:
+    """Idle stretches inside ``node``; with ``edges`` false, only those between two children.
 
-    The root's end is when the server or the SDK closed the request, not when the handler
-    stopped working: after the response went out, a Sentry transaction's idle wait for
-    more spans (1 s by default in browser SDKs), a framework's teardown.
+    The root's start and end are the framework's and the SDK's, not the handler's: the
+    request arriving before routing and middleware (a development server reloading code),
+    the response going out, a Sentry transaction's idle wait for more spans (1 s by default
+    in browser SDKs), a framework's teardown.
     """
     cursor, prev = node.cstart, None
     spans = sorted((c for c in node.children if c.cend > c.cstart), key=lambda c: c.cstart)
     for c in [*spans, None]:
-        if c is None and not tail:
+        if c is None and not edges:
             break
         start = c.cstart if c is not None else node.cend
-        if start - cursor >= floor and start > cursor:
+        if start - cursor >= floor and start > cursor and (edges or prev is not None):
             between = [x for x in (prev, c) if x is not None]
             where = (f"between {prev.name!r} and {c.name!r}" if prev and c else
                      f"after {prev.name!r}" if prev else f"before {c.name!r}" if c else "")

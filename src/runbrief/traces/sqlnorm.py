@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import orjson
 
 __all__ = ["normalize_sql", "sql_tables", "sql_verb", "normalize_url", "normalize_redis", "normalize_mongo",
-           "Describe", "describe", "category", "CATEGORIES", "has_literals"]
+           "Describe", "describe", "category", "CATEGORIES", "has_literals", "db_text"]
 
 # What a span's self time is spent on; the order is the order reports list them in.
 CATEGORIES = ("db", "http_client", "cache", "messaging", "rpc", "genai", "file", "internal", "uninstrumented")
@@ -249,7 +249,7 @@ class Describe:
         return self._tables
 
 
-def _db_text(attrs: dict[str, Any]) -> str:
+def db_text(attrs: dict[str, Any]) -> str:
     return str(attrs.get("db.query.text") or attrs.get("db.statement") or "")
 
 
@@ -266,7 +266,7 @@ def _db_params(attrs: dict[str, Any]) -> str:
 def describe(name: str, kind: str, attrs: dict[str, Any]) -> Describe:
     cat = category(kind, attrs)
     if cat in ("db", "cache"):
-        text = _db_text(attrs)
+        text = db_text(attrs)
         system = str(attrs.get("db.system.name") or attrs.get("db.system") or "").lower()
         if not text and attrs.get("sentry.op") and name and name != attrs.get("sentry.op"):
             text = name  # a Sentry SDK's span description is the statement itself
