@@ -78,9 +78,9 @@ def test_tail_prints_new_lines_as_they_are_ingested_and_marks_new_patterns(store
 
 
 def test_tail_text_output_is_escaped_and_names_the_pattern(store: Path, Tail: Any) -> None:
-    tail = Tail("--store", str(store), "-n", "0", "--service", "api")
+    tail = Tail("--store", str(store), "-n", "1", "--service", "api")
     try:
-        time.sleep(0.6)
+        assert "user 19 logged in" in tail.read(1)[0].decode()  # it has polled once: what follows is new
         now = time.time_ns()
         _write(store, Batch(logs=[_rec(now, HOSTILE, "ERROR"), _rec(now + 1, "worker up", service="jobs")]))
         line = tail.read(1)[0].decode()
@@ -91,3 +91,20 @@ def test_tail_text_output_is_escaped_and_names_the_pattern(store: Path, Tail: An
         assert tail.lines.empty()  # the other service's line is not followed
     finally:
         assert tail.interrupt() == 0
+
+
+def test_tail_skips_and_counts_what_arrives_faster_than_one_poll(store: Path, Tail: Any) -> None:
+    """2,500 lines in one commit, 2,000 a poll: the newest 2,000 printed once, 500 counted as skipped."""
+    tail = Tail("--store", str(store), "--json", "-n", "1")
+    try:
+        tail.read(1)
+        time.sleep(0.6)  # the cursor's two polls back are then this backlog line
+        now = time.time_ns()
+        _write(store, Batch(logs=[_rec(now + i, f"item {i} synced") for i in range(2500)]))
+        out = [json.loads(x) for x in tail.read(2001)]
+        time.sleep(0.8)
+        assert tail.lines.empty()
+    finally:
+        assert tail.interrupt() == 0
+    assert out[0] == {"skipped": 500}
+    assert [o["body"] for o in out[1:]] == [f"item {i} synced" for i in range(500, 2500)]

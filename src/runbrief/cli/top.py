@@ -116,11 +116,15 @@ def tail(
     seen: dict[int, None] = {}
     floors: list[str | None] = []
     cursor: str | None = None
+    skipped_below: int | None = None
     first = True
     try:
         while not stop.is_set():
+            after = floors[0] if floors else cursor
+            if after is not None and skipped_below is not None and _num(after) < skipped_below:
+                after = f"log_{skipped_below}"  # never ask again for lines already counted as skipped
             params = {"service": service, "limit": max(0, lines)} if first else \
-                {"service": service, "after": floors[0] if floors else cursor, "limit": 2000}
+                {"service": service, "after": after, "limit": 2000}
             try:
                 res = call("tail", params, store=store)
             except RunbriefError as exc:
@@ -133,6 +137,8 @@ def tail(
             if skipped and res["lines"]:  # the re-asked lines already printed were not skipped
                 lo, low = _num(params.get("after")), _num(res["lines"][0]["id"])
                 skipped -= sum(1 for n in seen if lo < n < low)
+            if res.get("skipped") and res["lines"]:
+                skipped_below = _num(res["lines"][0]["id"]) - 1
             if skipped > 0:
                 if as_json:
                     sys.stdout.write(orjson.dumps({"skipped": skipped}).decode() + "\n")
