@@ -167,6 +167,21 @@ async function incident(id) {
         { label: "error lines", values: s.logs.errors, color: "#e36209" }] }));
     }).catch((e) => chartBox.append(errorBox(e.message)));
   }
+  // The frequency of the patterns it cites (as Sentry's event chart), an hour before it on, deploys marked.
+  const pats = [...new Set((inc.claims || []).flatMap((c) => (c.evidence || []).filter((e) => e.startsWith("pat_"))))].slice(0, 3);
+  if (pats.length) {
+    const box = section("Cited patterns: lines per minute");
+    out.append(box);
+    const since = new Date(isoToSec(inc.started_at) * 1000 - 60 * 60000).toISOString();
+    Promise.all(pats.map((id) => op("web_pattern_series", { id, since, until: end, points: 240 }).catch(() => null))).then((all) => {
+      all.forEach((p, k) => {
+        if (!p) return;
+        const per = p.step_s / 60;
+        box.append(timeChart({ title: el("span", {}, eidLink(pats[k])), t: p.t, height: 140, markers: deployMarkers(p.deploys),
+          series: [{ label: "lines/min", values: p.total.map((x) => x / per), fill: true }] }));
+      });
+    });
+  }
   const claims = section("Claims and their evidence");
   for (const c of inc.claims || []) {
     claims.append(el("div", { class: `claim ${c.kind || ""}` }, el("span", { class: "kind" }, c.kind || ""), " ", linked(c.text), resolvedEvidence(c.evidence || [])));
