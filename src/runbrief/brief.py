@@ -201,7 +201,10 @@ def brief(store: Store, service: str | None = None, budget: int = 2000) -> dict[
     for j, it in enumerate(items):
         blocks.append(_Block(2, (2, j), _change_text(it), "change", it["evidence_id"]))
     if deploy:
-        ver = identifier(deploy.get("version"), max_chars=40)
+        # A version is one token (1.2.3, a SHA, v2-rc1): one with spaces is prose someone put
+        # in service.version, left out here (the deploy's evidence ID leads to it, fenced).
+        raw_ver = str(deploy.get("version") or "")
+        ver = identifier(raw_ver, max_chars=40) if raw_ver and not any(c.isspace() for c in raw_ver) else None
         change_head = (f"## Changed since deploy {deploy['evidence_id']} of {identifier(deploy['service'])}"
                        + (f" (version {ver})" if ver else "") + f" at {deploy['ts']}")
     else:
