@@ -369,7 +369,23 @@ async function trace(id, query) {
   // The summary's headline comes after the waterfall is drawn (it walks the whole trace again).
   const headline = el("p", { class: "headline" });
   out.append(headline);
-  op("trace_summary", { id, budget: 5 }).then((s) => headline.append(linked(s.headline || ""))).catch(() => {});
+  op("trace_summary", { id, budget: 5 }).then((s) => {
+    headline.append(linked(s.headline || ""));
+    // Where the critical path's time went, by kind and by service: one stacked bar each.
+    let anchor = headline;
+    for (const [label, parts, key] of [["critical path by kind", s.time_by_kind, "kind"], ["by service", s.time_by_service, "service"]]) {
+      if (!(parts || []).length) continue;
+      const bar = el("div", { class: "stack" });
+      for (const p of parts) {
+        const seg = el("span", { class: `seg k-${p[key]}`, title: `${p[key]}: ${fmtMs(p.ms)} (${pct(p.share)})` }, `${p[key]} ${pct(p.share)}`);
+        seg.style.width = `${Math.max(0.5, 100 * p.share)}%`;
+        bar.append(seg);
+      }
+      const row = el("div", { class: "stack-row" }, el("span", { class: "meta" }, label), bar);
+      anchor.after(row);
+      anchor = row;
+    }
+  }).catch(() => {});
   if (first.problems.length) {
     out.append(section(`Problems${first.problems_total > first.problems.length ? ` (the costliest ${first.problems.length} of ${first.problems_total})` : ""}`, problemList(first.problems)));
   }
