@@ -155,9 +155,18 @@ _RICHNESS = """((input_tokens IS NOT NULL)::INT + (output_tokens IS NOT NULL)::I
     + 2 * (NOT starts_with(conversation, 'trc_'))::INT)"""
 
 
+# Instrumentation scopes of the providers' own SDKs. When two spans of one call disagree about
+# token counts, the SDK's wins: it reads its own wire protocol (traceloop's anthropic
+# instrumentation adds message_start's output count to message_delta's cumulative one on streams).
+_SDK_SCOPES = ("com.anthropic.sdk.python",)
+_TOKEN_COLS = frozenset(("input_tokens", "output_tokens", "total_tokens", "cache_read_tokens", "cache_write_tokens"))
+
+
 def _merge_agg(col: str) -> str:
     """How a merged model call takes ``col`` from the spans that recorded it."""
     order = "_rich DESC, start_ns, duration_ms DESC, span_id"
+    if col in _TOKEN_COLS:
+        order = "_sdk DESC, " + order
     if col in _KEEPER:
         return f"first({col} ORDER BY {order})"
     if col == "conversation":  # an explicit conversation ID wins over a trace's fallback
@@ -186,7 +195,8 @@ def normalized_sql(span_where: str = "TRUE") -> str:
     return f"""
 WITH _raw AS MATERIALIZED (
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.service, s.name, s.start_ts, s.start_ns, s.end_ns,
-           s.duration_ms, s.status_code, s.status_message, j, tc_attrs
+           s.duration_ms, s.status_code, s.status_message, j, tc_attrs,
+           coalesce(s.scope IN ({", ".join(f"'{x}'" for x in _SDK_SCOPES)}), FALSE) AS _sdk
     FROM (SELECT *, {_EXTRACT} AS j,
                  CASE WHEN contains(s.attributes::VARCHAR, 'tool_calls.') THEN s.attributes END AS tc_attrs
           FROM spans s WHERE ({span_where}) AND ({_PREFILTER})) s
@@ -229,6 +239,7 @@ SELECT trace_id, span_id, parent_span_id, service, name, start_ts, start_ns, end
        1::BIGINT AS merged_spans,
        CASE WHEN kind = 'model' THEN output_messages END AS output_messages,
        CASE WHEN kind = 'model' THEN tc_attrs END AS tc_attrs,
+       _sdk,
        CASE WHEN oi_kind IS NOT NULL THEN 'openinference' WHEN tl_kind IS NOT NULL OR request_type IS NOT NULL
             THEN 'openllmetry' ELSE 'otel' END AS _family
 FROM _typed
@@ -260,7 +271,7 @@ WHERE kind IS NOT NULL
     SELECT {agg_cols}
     FROM _m JOIN _groups USING (span_id) GROUP BY grp
 ), _calls AS MATERIALIZED (
-    SELECT * EXCLUDE (_rich) FROM _m WHERE span_id NOT IN (SELECT span_id FROM _groups)
+    SELECT * EXCLUDE (_rich, _sdk) FROM _m WHERE span_id NOT IN (SELECT span_id FROM _groups)
     UNION ALL BY NAME SELECT * FROM _merged
 ), _req_flat AS (
     SELECT span_id, (p.m::INT) * 1000 + p.i::INT AS ord,

@@ -1,0 +1,105 @@
+"""Drive one real instrumentation with the known workload, in a process of its own.
+
+    python drive.py <combination> <fake model server URL> <runbrief OTLP/HTTP URL>
+
+Instrumentors patch the client libraries globally and cannot all be undone, so each
+combination runs here, alone, and exports its spans over OTLP/HTTP to a real
+``runbrief serve`` under ``service.name = <combination>``. The workload, inside one root span
+``agent run``: six identical tool-call requests (``loop``: a loop), three paginated ones
+(``page 1..3``: not a loop), one plain answer and one streamed answer — eleven model calls.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+PROMPTS = ["loop"] * 6 + ["page 1", "page 2", "page 3", "thanks"]
+
+
+def _openai_workload(base: str) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="test-key", max_retries=0)
+    tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+             for n in ("get_status", "list_reports")]
+    for p in PROMPTS:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": p}], tools=tools)
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "stream"}],
+                                            stream=True, stream_options={"include_usage": True})
+    for _ in stream:
+        pass
+
+
+def _anthropic_workload(base: str) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=base, api_key="test-key", max_retries=0)
+    tools = [{"name": n, "description": n, "input_schema": {"type": "object"}} for n in ("get_status", "list_reports")]
+    for p in PROMPTS:
+        client.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=[{"role": "user", "content": p}],
+                               tools=tools)
+    stream = client.messages.create(model="claude-haiku-4-5", max_tokens=100, stream=True,
+                                    messages=[{"role": "user", "content": "stream"}])
+    for _ in stream:
+        pass
+
+
+def _instrument(combination: str, provider: Any) -> Callable[[str], None]:
+    """Instrument for ``combination``; returns its workload."""
+    if combination == "openai-v2":
+        os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "SPAN_ONLY"
+        os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "gen_ai_latest_experimental"
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as V2
+
+        V2().instrument(tracer_provider=provider)
+        return _openai_workload
+    if combination == "openinference-openai":
+        from openinference.instrumentation.openai import OpenAIInstrumentor as OIOpenAI
+
+        OIOpenAI().instrument(tracer_provider=provider)
+        return _openai_workload
+    if combination == "traceloop-openai":
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor as TLOpenAI
+
+        TLOpenAI().instrument(tracer_provider=provider)
+        return _openai_workload
+    # The anthropic SDK records its own gen_ai spans whenever a global tracer provider is set
+    # (content when asked for): alone, and beside each instrumentation of it.
+    os.environ["ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE"] = "content"
+    if combination == "anthropic-sdk":
+        return _anthropic_workload
+    if combination == "openinference-anthropic":
+        from openinference.instrumentation.anthropic import AnthropicInstrumentor as OIAnthropic
+
+        OIAnthropic().instrument(tracer_provider=provider)
+        return _anthropic_workload
+    if combination == "traceloop-anthropic":
+        from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as TLAnthropic
+
+        TLAnthropic().instrument(tracer_provider=provider)
+        return _anthropic_workload
+    raise SystemExit(f"unknown combination {combination}")
+
+
+def main() -> None:
+    combination, model_url, otlp_url = sys.argv[1:4]
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": combination}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_url}/v1/traces")))
+    trace.set_tracer_provider(provider)
+    workload = _instrument(combination, provider)
+    with provider.get_tracer("app").start_as_current_span("agent run"):
+        workload(model_url)
+    provider.shutdown()  # flushes the batch to the server
+
+
+if __name__ == "__main__":
+    main()
