@@ -19,6 +19,7 @@ They are operations like any other (CLI, MCP and HTTP could call them), register
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
@@ -191,6 +192,7 @@ def web_service_series(store: Store, name: str, since: str | None = None, until:
 
 
 _TRACES: OrderedDict[tuple[str, str, int], dict[str, Any]] = OrderedDict()
+_TRACES_LOCK = threading.Lock()  # operations run on the server's worker threads
 
 
 def _trace_rows(store: Store, key: str) -> dict[str, Any]:
@@ -201,9 +203,10 @@ def _trace_rows(store: Store, key: str) -> dict[str, Any]:
 
     count = int(store.scalar("SELECT count(*) FROM spans WHERE trace_id = ?", [key]) or 0)
     ck = (str(store.path), key, count)
-    if ck in _TRACES:
-        _TRACES.move_to_end(ck)
-        return _TRACES[ck]
+    with _TRACES_LOCK:
+        if ck in _TRACES:
+            _TRACES.move_to_end(ck)
+            return _TRACES[ck]
     trace = tree.load(store, key)
     on_path = {id(n) for n, _, _ in critical.by_span(critical.critical_path(trace))}
     problems = detectors.detect(trace)
@@ -241,9 +244,10 @@ def _trace_rows(store: Store, key: str) -> dict[str, Any]:
         {k: v for k, v in p.items() if k != "span_ids"} | {"span_ids": p.get("span_ids", [])[:MAX_PROBLEM_SPANS]}
         for p in ranked[:MAX_PROBLEMS]], "problems_total": len(problems),
         "integrity": [{"type": i["type"], "detail": i.get("detail", "")} for i in trace.issues], "_rows": rows}
-    _TRACES[ck] = out
-    while len(_TRACES) > 4:
-        _TRACES.popitem(last=False)
+    with _TRACES_LOCK:
+        _TRACES[ck] = out
+        while len(_TRACES) > 4:
+            _TRACES.popitem(last=False)
     return out
 
 
