@@ -192,3 +192,31 @@ def test_no_gap_before_the_roots_first_child(tmp_path: Path) -> None:
     ctl = _span("process_action", "BooksController#index", 0, 1640, ROOT)
     spans = [ctl, _span("db", BOOKS, 1600, 30, ctl["span_id"])]
     assert _types(_problems(tmp_path, _event(spans, ROOT, 1640))) == ["gap"]
+
+
+def _get(url: str, start: float, dur: float, method: str = "GET") -> dict[str, Any]:
+    return _span("http.client", f"{method} {url}", start, dur, ROOT, method=method, url=url)
+
+
+def test_pages_fetched_one_after_another_are_consecutive_http(tmp_path: Path) -> None:
+    # a React page load walking ?page=1..4, 600 ms each, between them the page's own spans
+    spans = []
+    for i in range(4):
+        spans.append(_get(f"https://api.example.com/users?page={i + 1}", i * 605, 600))
+        spans.append(_span("resource.img", f"/logo{i}.png", i * 605 + 1, 300, ROOT))
+    (p,) = _problems(tmp_path, _event(spans, ROOT, 2420))
+    assert p["type"] == "consecutive_http" and p["count"] == 4 and p["time_ms"] == 1800.0
+    # writes to one endpoint in order (each followed by its INSERT) are not offered as parallel
+    spans = []
+    for i in range(3):
+        spans.append(_get("https://api.example.com/three", i * 260, 200, method="POST"))
+        spans.append(_span("db", "INSERT INTO t (a) VALUES ($1)", i * 260 + 201, 1, ROOT))
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 780))) == []
+
+
+def test_a_browser_asset_is_not_a_large_payload(tmp_path: Path) -> None:
+    js = _span("resource.script", "/static/js/bundle.js", 0, 500, ROOT, http__response_content_length=527_961)
+    assert _types(_problems(tmp_path, _event([js], ROOT, 500))) == []
+    api = _span("http.client", "GET https://api.example.com/export", 0, 500, ROOT,
+                http__response_content_length=527_961, url="https://api.example.com/export")
+    assert _types(_problems(tmp_path, _event([api], ROOT, 500))) == ["large_payload"]

@@ -343,7 +343,8 @@ def _consecutive(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[s
                 and c.duration_ns >= t.consec_http_min_span_ms * _MS:
             seq.append(c)
             continue
-        if len(seq) >= t.consec_http_min_count and len({s.desc.template for s in seq}) > 1:
+        if len(seq) >= t.consec_http_min_count and (len({s.desc.template for s in seq}) > 1 or all(
+                s.desc.template.startswith(("GET ", "HEAD ")) for s in seq)):
             saving = sum(s.duration_ns for s in seq) - max(s.duration_ns for s in seq)
             if saving >= t.consec_http_min_saving_ms * _MS:
                 out.append(_problem(
@@ -464,6 +465,8 @@ def _payload(node: Node, t: Thresholds, out: list[dict[str, Any]]) -> None:
     a = node.attrs
     if _SIZE_SET.isdisjoint(a):
         return
+    if str(a.get("sentry.op") or "").startswith("resource."):
+        return  # a browser loading a script, image or stylesheet: an asset, not an API payload
     for key in _SIZE_KEYS:
         v = a.get(key)
         if isinstance(v, int | float) and v >= t.large_payload_bytes:
