@@ -8,7 +8,8 @@ the network, and local processes. The guard answers, in order:
    [::1]``: a rebound DNS name (``evil.example`` → 127.0.0.1) gets 421.
 2. **Origin.** A browser request from another origin gets 403 (no CORS is served, so a
    page of ours is the only origin that may call us).
-3. **Token.** With ``--token``, every route but ``/api/health`` needs ``Authorization:
+3. **Token.** With ``--token``, every route but ``/api/health`` and the web page's own
+   document and assets (no data in them: ``_is_page``) needs ``Authorization:
    Bearer <token>`` (scheme case-insensitive, compared in constant time); the GitHub hook
    authenticates by its HMAC signature instead when ``RUNBRIEF_GITHUB_SECRET`` is set, and
    the platform drains (``/api/drains/``) check their own secrets or the token
@@ -76,6 +77,18 @@ def bearer_ok(header: str | bytes | None, token: str) -> bool:
     return hmac.compare_digest(cred.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8"))
 
 
+def _is_page(path: str) -> bool:
+    """The web page's own document and assets: they hold no telemetry (every datum comes from
+    ``/api/*``, which needs the token), so a browser tab can load them and then send the token
+    it was given (``#token=…``) with its API calls."""
+    if path == "/" or path.startswith("/static/"):
+        return True
+    from runbrief.server.web import VIEWS
+
+    head = path.strip("/").split("/", 1)[0]
+    return head in VIEWS and path.count("/") <= 2
+
+
 def _host_name(value: str) -> str:
     """The host of a ``Host`` header (``[::1]:4318`` → ``::1``)."""
     return urlsplit("//" + value).hostname or ""
@@ -118,7 +131,8 @@ class Guard:
         elif origin == b"null":
             return 403, "requests from an opaque origin (Origin: null) are refused"
         drain = path.startswith(_DRAINS)
-        if self.token and path not in _OPEN and not drain and not _SENTRY.match(path):
+        if self.token and path not in _OPEN and not drain and not _SENTRY.match(path) \
+                and not (scope["method"] in ("GET", "HEAD") and _is_page(path)):
             signed_hook = path == _GITHUB_HOOK and os.environ.get("RUNBRIEF_GITHUB_SECRET")
             if not signed_hook and not bearer_ok(headers.get(b"authorization"), self.token):
                 return 401, "missing or wrong bearer token (send Authorization: Bearer <token>)"
