@@ -55,6 +55,20 @@ def parse(
 
     parser = Parser(headers=not messages)
     out = sys.stdout.buffer
+    if not summary:  # the fast path: whole chunks, one JSON dump per batch (distill.jsonl)
+        from runbrief.distill.jsonl import write_jsonl
+
+        if file == "-":
+            write_jsonl(parser, sys.stdin.buffer, out, max(1, batch))
+        else:
+            try:
+                src = open(file, "rb")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise UsageError(f"cannot read {file}: {exc.strerror}; pass a readable file or - for stdin") from None
+            with src:
+                write_jsonl(parser, src, out, max(1, batch))
+        out.flush()
+        return
     counts: Counter[str] = Counter()
     dumps = orjson.dumps
     for chunk in parser.iter_batches(_read_lines(file), batch=max(1, batch)):

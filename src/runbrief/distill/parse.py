@@ -32,7 +32,7 @@ from runbrief.ingest.formats import split_header
 
 _T = TypeVar("_T")
 
-__all__ = ["Parsed", "Parser", "ParsedBatch", "clean_line", "MAX_LINE", "MAX_TOKENS"]
+__all__ = ["Parsed", "Parser", "ParsedBatch", "clean_line", "line_keys", "MAX_LINE", "MAX_TOKENS"]
 
 MAX_LINE = 64 * 1024  # longer lines are mined on their first 64 KiB (the stored body is whole)
 # Tokens mined per line: past the cap, the rest of the message is one value (its text is
@@ -64,6 +64,11 @@ def _no_gc(fn: Callable[..., _T]) -> Callable[..., _T]:
     wrapper.__doc__ = fn.__doc__
     wrapper.__name__ = fn.__name__
     return wrapper
+
+
+def line_keys(raw: bytes) -> list[bytes]:
+    """The cache keys of the ``\\n``-separated lines of ``raw`` (one C-level pass)."""
+    return raw.translate(_KEY).split(b"\n")
 
 
 def clean_line(text: str) -> str:
@@ -294,18 +299,22 @@ class Parser:
 
     # ------------------------------------------------------------ batches
     @_no_gc
-    def assign(self, lines: list[str]) -> list[Entry]:
+    def assign(self, lines: list[str], keys: list[bytes] | None = None) -> list[Entry]:
         """The entry of every line (mines the unseen ones); counts each cluster's lines.
 
         The common case is three C-level passes (encode+translate, dict lookups, a
-        counter); only lines whose key is new, or carries digit checks, take the loop."""
+        counter); only lines whose key is new, or carries digit checks, take the loop.
+        ``keys`` may come with the lines (``line_keys`` of the raw bytes, one translate
+        for a whole file chunk): a key only has to be the same for lines that differ in
+        nothing but digits, which the raw bytes' key is too."""
         if self.miner.evict() or self.miner.epoch != self._epoch:
             self._epoch = self.miner.epoch  # cached entries name forgotten clusters
             self._keys.clear()
             self._hex.clear()
             self._shapes.clear()
             self._checked = False
-        keys = [s.encode("utf-8", "surrogatepass").translate(_KEY) for s in lines]
+        if keys is None:
+            keys = [s.encode("utf-8", "surrogatepass").translate(_KEY) for s in lines]
         entries: list[Entry | None] = list(map(self._keys.get, keys))
         if None in entries:
             for i, e in enumerate(entries):
@@ -327,8 +336,8 @@ class Parser:
         return entries  # type: ignore[return-value]
 
     @_no_gc
-    def parse_batch(self, lines: list[str]) -> ParsedBatch:
-        return ParsedBatch(self, lines, self.assign(lines))
+    def parse_batch(self, lines: list[str], keys: list[bytes] | None = None) -> ParsedBatch:
+        return ParsedBatch(self, lines, self.assign(lines, keys))
 
     def plan(self, e: Entry, c: Cluster) -> list[tuple[int, int]]:
         """Where, in a line of entry ``e``, the values of cluster ``c``'s ``<*>`` are."""
