@@ -22,6 +22,8 @@ problem's own ``cause`` (why it fired) or the labelled reason (why it should hav
 
     .venv/bin/python bench/sentry_fixtures.py /tmp/sentry-fixtures [--labels bench/sentry_fixture_labels.json]
     [--json out.json]
+    .venv/bin/python bench/sentry_fixtures.py tests/data/sentry/scenarios \
+        --labels tests/data/sentry/scenarios/labels.json    # the real-SDK scenarios, scored the same way
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ from runbrief.traces.detectors import PROBLEM_TYPES
 def problems_of(path: Path, tmp: Path) -> tuple[list[dict[str, Any]], str]:
     """The problems ``trace_summary`` reports for one Sentry event file (and the reader's errors)."""
     reader = SentryReader(default_service=path.stem)
-    reader.value(orjson.loads(path.read_bytes()))
+    if path.suffix == ".envelope":  # what an SDK POSTs (tests/data/sentry/scenarios)
+        reader.envelope(path.read_bytes())
+    else:
+        reader.value(orjson.loads(path.read_bytes()))
     batch = reader.batch
     if not batch.spans:
         return [], "; ".join(reader.errors) or "no spans"
@@ -68,6 +73,8 @@ def score(folder: Path, labels: dict[str, Any]) -> dict[str, Any]:
     per_file: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as td:
         for rel, lab in sorted(labels["fixtures"].items()):
+            if isinstance(lab, list):  # tests/data/sentry/scenarios/labels.json: scenario -> exact types
+                rel, lab = f"{rel}.envelope", {"expect": lab}
             path = folder / rel
             if not path.exists():
                 notes.append(f"absent  {rel}")
@@ -114,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the counts and notes here too")
     args = ap.parse_args(argv)
     labels = orjson.loads(args.labels.read_bytes())
+    if "fixtures" not in labels:
+        labels = {"fixtures": labels}
     result = score(args.folder, labels)
     print(table(result))
     print()

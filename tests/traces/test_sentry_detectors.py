@@ -220,3 +220,16 @@ def test_a_browser_asset_is_not_a_large_payload(tmp_path: Path) -> None:
     api = _span("http.client", "GET https://api.example.com/export", 0, 500, ROOT,
                 http__response_content_length=527_961, url="https://api.example.com/export")
     assert _types(_problems(tmp_path, _event([api], ROOT, 500))) == ["large_payload"]
+
+
+def test_no_gap_in_a_browser_page_load(tmp_path: Path) -> None:
+    # a React page load (a stored event: no contexts.trace, so no op on the root): the 600 ms
+    # between the document request and the first fetch is the browser parsing and running scripts
+    spans = [_span("browser", "request", 0, 140, ROOT), _get("/cities.json", 770, 125)]
+    ev = _event(spans, ROOT, 1300, contexts=False)
+    ev["sdk"] = {"name": "sentry.javascript.react", "version": "7.19.0"}
+    assert _types(_problems(tmp_path, ev)) == []
+    ev = _event([_span("browser", "request", 0, 140, ROOT), _get("/cities.json", 770, 125)], ROOT, 1300,
+                contexts=False)
+    ev["sdk"] = {"name": "sentry.python.django", "version": "2.0.0"}  # a server's idle time is unexplained
+    assert _types(_problems(tmp_path, ev)) == ["gap"]

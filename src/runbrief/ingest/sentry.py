@@ -186,6 +186,9 @@ class SentryReader:
             attrs.setdefault("http.route", name.split(" ", 1)[-1] if " " in name else name)
         if trace.get("origin"):
             attrs["sentry.origin"] = str(trace["origin"])
+        sdk = ev.get("sdk") if isinstance(ev.get("sdk"), dict) else {}
+        if sdk.get("name"):  # which SDK measured it: a browser's idle time is not a server's
+            attrs["sentry.sdk.name"] = str(sdk["name"])
         status = str(trace.get("status") or "")
         self.batch.spans.append(Span(
             trace_id, root_id, name, start, end, res, parent_span_id=_hexid(trace.get("parent_span_id"), 16),

@@ -407,6 +407,12 @@ def detect(trace: Trace, t: Thresholds = DEFAULT) -> list[dict[str, Any]]:
     return out
 
 
+# Sentry span operations of browser and mobile UI work (develop.sentry.dev's span operations).
+_DEVICE_OPS = ("pageload", "navigation", "ui.", "app.", "browser", "resource.", "mark", "paint")
+_DEVICE_SDKS = ("sentry.javascript.browser", "sentry.javascript.react", "sentry.javascript.vue",
+                "sentry.javascript.angular", "sentry.javascript.svelte", "sentry.javascript.ember",
+                "sentry.javascript.gatsby", "sentry.javascript.solid", "sentry.javascript.capacitor",
+                "sentry.cocoa", "sentry.java.android", "sentry.dart")
 _WAITING_CATEGORIES = frozenset({"db", "cache", "http_client", "rpc", "messaging", "genai", "file"})
 
 
@@ -415,6 +421,9 @@ def _does_own_work(node: Node) -> bool:
     consumer) rather than waiting on something remote (client, DB, cache, queue)."""
     if node.virtual or node.kind in ("CLIENT", "PRODUCER"):
         return False
+    if str(node.attrs.get("sentry.op") or "").startswith(_DEVICE_OPS) or \
+            str(node.attrs.get("sentry.sdk.name") or "").startswith(_DEVICE_SDKS):
+        return False  # a browser or app screen: idle time is the device rendering, parsing, waiting for the user
     if node.kind == "CONSUMER":
         return True  # processing a message it received: its own work
     return node.desc.category not in _WAITING_CATEGORIES
