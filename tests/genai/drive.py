@@ -47,6 +47,62 @@ def _anthropic_workload(base: str) -> None:
         pass
 
 
+def _langchain_workload(base: str) -> None:
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+
+    @tool
+    def get_status(job: str) -> str:
+        """Status of a job."""
+        return "running"
+
+    @tool
+    def list_reports(page: int) -> str:
+        """One page of reports."""
+        return "[]"
+
+    llm = ChatOpenAI(model="gpt-4o-mini", base_url=f"{base}/v1", api_key="test-key", max_retries=0)
+    with_tools = llm.bind_tools([get_status, list_reports])
+    for p in PROMPTS:
+        with_tools.invoke(p)
+    for _ in ChatOpenAI(model="gpt-4o-mini", base_url=f"{base}/v1", api_key="test-key", max_retries=0,
+                        stream_usage=True).stream("stream"):
+        pass
+
+
+def _pydantic_ai_workload(base: str) -> None:
+    """Agent runs that call tools themselves: the model asks for ``get_status`` six times in one
+    run (a loop), then for pages 1-3 in another (not a loop), a plain run and a streamed one."""
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    model = OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(base_url=f"{base}/v1", api_key="test-key"))
+    Agent.instrument_all(True)  # pydantic-ai's own instrumentation, on the global tracer provider
+    agent = Agent(model, name="support")
+
+    @agent.tool_plain
+    def get_status(job: str) -> str:
+        """Status of a job."""
+        return "running"
+
+    @agent.tool_plain
+    def list_reports(page: int) -> str:
+        """One page of reports."""
+        return "[]"
+
+    for p in ("loop", "page", "thanks"):
+        agent.run_sync(p)
+
+    async def streamed() -> None:
+        async with agent.run_stream("stream") as run:
+            await run.get_output()
+
+    import asyncio
+
+    asyncio.run(streamed())
+
+
 def _instrument(combination: str, provider: Any) -> Callable[[str], None]:
     """Instrument for ``combination``; returns its workload."""
     if combination == "openai-v2":
@@ -66,6 +122,15 @@ def _instrument(combination: str, provider: Any) -> Callable[[str], None]:
 
         TLOpenAI().instrument(tracer_provider=provider)
         return _openai_workload
+    if combination == "openinference-langchain":  # LangChain's spans over the OpenAI client's: each call twice
+        from openinference.instrumentation.langchain import LangChainInstrumentor
+        from openinference.instrumentation.openai import OpenAIInstrumentor as OIOpenAI
+
+        LangChainInstrumentor().instrument(tracer_provider=provider)
+        OIOpenAI().instrument(tracer_provider=provider)
+        return _langchain_workload
+    if combination == "pydantic-ai":  # its own instrumentation (instrument=True), global provider
+        return _pydantic_ai_workload
     # The anthropic SDK records its own gen_ai spans whenever a global tracer provider is set
     # (content when asked for): alone, and beside each instrumentation of it.
     os.environ["ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE"] = "content"

@@ -33,8 +33,20 @@ def _tool_for(text: str) -> tuple[str, dict[str, Any]] | None:
     text = text.strip()
     if text == "loop":
         return "get_status", {"job": "42"}
-    if text.startswith("page "):
-        return "list_reports", {"page": int(text.split()[1])}
+    if text.startswith("page"):
+        return "list_reports", {"page": int(text.split()[1]) if " " in text else 1}
+    return None
+
+
+def _next_tool(messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    """In an agent's run (OpenAI format, tool results sent back): ``loop`` asks for
+    ``get_status`` again until it has asked six times, ``page`` walks pages 1-3; then an answer."""
+    asked = sum(1 for m in messages if m.get("role") == "tool")
+    first = _text_of(next((m for m in messages if m.get("role") == "user"), {})).strip()
+    if first == "loop" and asked < 6:
+        return "get_status", {"job": "42"}
+    if first == "page" and asked < 3:
+        return "list_reports", {"page": asked + 1}
     return None
 
 
@@ -45,8 +57,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         n = self.server.next_call()
-        last = next((m for m in reversed(body.get("messages") or []) if m.get("role") == "user"), {})
-        tool = _tool_for(_text_of(last))
+        messages = body.get("messages") or []
+        tool = _tool_for(_text_of(next((m for m in reversed(messages) if m.get("role") == "user"), {})))
+        if messages and messages[-1].get("role") == "tool":  # an agent sent its tool's result back
+            tool = _next_tool(messages)
         if self.path.rstrip("/").endswith("/chat/completions"):
             self._openai(body, n, tool)
         elif self.path.rstrip("/").endswith("/messages"):

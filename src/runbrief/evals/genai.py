@@ -171,6 +171,8 @@ def _merge_agg(col: str) -> str:
         return f"first({col} ORDER BY {order})"
     if col == "conversation":  # an explicit conversation ID wins over a trace's fallback
         return f"first(conversation ORDER BY starts_with(conversation, 'trc_'), {order})"
+    if col == "model":  # the merged spans' models contain one another: the dated snapshot is the most exact
+        return "arg_max(model, (length(model), model)) FILTER (WHERE model IS NOT NULL)"
     if col == "error":
         return "bool_or(error)"
     if col == "merged_spans":
@@ -196,7 +198,7 @@ def normalized_sql(span_where: str = "TRUE") -> str:
 WITH _raw AS MATERIALIZED (
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.service, s.name, s.start_ts, s.start_ns, s.end_ns,
            s.duration_ms, s.status_code, s.status_message, j, tc_attrs,
-           coalesce(s.scope IN ({", ".join(f"'{x}'" for x in _SDK_SCOPES)}), FALSE) AS _sdk
+           coalesce(s.scope IN ({", ".join(f"'{x}'" for x in _SDK_SCOPES)}), FALSE) AS _sdk, s.scope AS _scope
     FROM (SELECT *, {_EXTRACT} AS j,
                  CASE WHEN contains(s.attributes::VARCHAR, 'tool_calls.') THEN s.attributes END AS tc_attrs
           FROM spans s WHERE ({span_where}) AND ({_PREFILTER})) s
@@ -239,7 +241,7 @@ SELECT trace_id, span_id, parent_span_id, service, name, start_ts, start_ns, end
        1::BIGINT AS merged_spans,
        CASE WHEN kind = 'model' THEN output_messages END AS output_messages,
        CASE WHEN kind = 'model' THEN tc_attrs END AS tc_attrs,
-       _sdk,
+       _sdk, _scope,
        CASE WHEN oi_kind IS NOT NULL THEN 'openinference' WHEN tl_kind IS NOT NULL OR request_type IS NOT NULL
             THEN 'openllmetry' ELSE 'otel' END AS _family
 FROM _typed
@@ -255,13 +257,15 @@ WHERE kind IS NOT NULL
       AND (a.input_tokens IS NULL OR b.input_tokens IS NULL OR a.input_tokens = b.input_tokens)
     UNION
     -- No ID to go by: the same tokens and model, overlapping, one nested in the other, or siblings
-    -- recorded by two different conventions (two parallel calls of one client are siblings too).
+    -- recorded by two different conventions or instrumentation scopes (OpenInference's LangChain
+    -- span beside its OpenAI span; two parallel calls of one client are siblings of one scope).
     SELECT a.span_id, b.span_id FROM _m a JOIN _m b
         ON a.trace_id = b.trace_id AND a.input_tokens = b.input_tokens AND a.span_id <> b.span_id
        AND a.output_tokens IS NOT DISTINCT FROM b.output_tokens
     WHERE (a.response_id IS NULL OR b.response_id IS NULL OR a.response_id = b.response_id)
       AND (b.span_id = a.parent_span_id OR a.span_id = b.parent_span_id
-           OR (a.parent_span_id IS NOT DISTINCT FROM b.parent_span_id AND a._family <> b._family))
+           OR (a.parent_span_id IS NOT DISTINCT FROM b.parent_span_id
+               AND (a._family <> b._family OR a._scope <> b._scope)))
       AND a.start_ns <= b.end_ns AND b.start_ns <= a.end_ns
       AND (a.model IS NULL OR b.model IS NULL OR contains(lower(a.model), lower(b.model))
            OR contains(lower(b.model), lower(a.model)))
@@ -271,7 +275,7 @@ WHERE kind IS NOT NULL
     SELECT {agg_cols}
     FROM _m JOIN _groups USING (span_id) GROUP BY grp
 ), _calls AS MATERIALIZED (
-    SELECT * EXCLUDE (_rich, _sdk) FROM _m WHERE span_id NOT IN (SELECT span_id FROM _groups)
+    SELECT * EXCLUDE (_rich, _sdk, _scope) FROM _m WHERE span_id NOT IN (SELECT span_id FROM _groups)
     UNION ALL BY NAME SELECT * FROM _merged
 ), _req_flat AS (
     SELECT span_id, (p.m::INT) * 1000 + p.i::INT AS ord,
