@@ -317,9 +317,11 @@ class Parser:
             keys = [s.encode("utf-8", "surrogatepass").translate(_KEY) for s in lines]
         entries: list[Entry | None] = list(map(self._keys.get, keys))
         if None in entries:
+            get = self._keys.get
             for i, e in enumerate(entries):
-                if e is None:
-                    entries[i] = self._lookup(lines[i], keys[i])
+                if e is None:  # a key first met in this batch: later lines with it are hits
+                    e = get(keys[i])
+                    entries[i] = self._lookup(lines[i], keys[i]) if e is None else self._check(lines[i], e)
         if self._checked:
             for i, e in enumerate(entries):
                 if e.checks:  # type: ignore[union-attr]
