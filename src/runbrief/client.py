@@ -138,10 +138,17 @@ def _post(url: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[in
     raise AssertionError("unreachable")
 
 
+# The server the last ``call`` asked (None: it ran on the store in this process), so an answer
+# can link the web page that shows what it cites (``runbrief.weblinks``).
+last_url: str | None = None
+
+
 def call(name: str, params: dict[str, Any] | None = None, *, store: str | os.PathLike[str] | None = None) -> Any:
     """Run operation ``name`` with ``params`` against the store, wherever it is held."""
+    global last_url
     params = {k: v for k, v in (params or {}).items() if v is not None}
     addr = server_url(store)
+    last_url = addr[0] if addr is not None else None
     if addr is not None:
         url, token = addr
         headers = {"Authorization": f"Bearer {token}"} if token else {}

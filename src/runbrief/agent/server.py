@@ -68,8 +68,12 @@ def client_runner(store: str | os.PathLike[str] | None) -> Runner:
     lock = threading.Lock()  # one local store open at a time in this process
 
     def run(name: str, params: dict[str, Any]) -> Any:
+        from runbrief import client
+
         with lock, trust.remote("MCP"):
-            return call(name, params, store=store)
+            out = call(name, params, store=store)
+            run.last_url = client.last_url  # type: ignore[attr-defined]  # the server asked, if any
+            return out
 
     return run
 
@@ -165,6 +169,11 @@ class _Invoker:
         note = shaped.note()
         if note:
             content.append(TextContent(type="text", text=note))
+        from runbrief.weblinks import links
+
+        pages = links(result, getattr(self.runner, "last_url", None))
+        if pages:  # a server runs: where the human auditing this answer sees what it cites
+            content.append(TextContent(type="text", text="web page: " + " ".join(pages)))
         return CallToolResult(content=content)
 
 

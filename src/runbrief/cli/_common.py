@@ -86,4 +86,10 @@ def emit(result: Any, as_json: bool, human: "Callable[[Console, Any], None] | No
         sys.stdout.write("\n")
         sys.stdout.flush()
         return
-    human(console.get(), result)
+    con = console.get()
+    human(con, result)
+    from runbrief import client
+    from runbrief.weblinks import links
+
+    for url in links(result, client.last_url):  # a server runs: where a human sees each cited item
+        con.print(f"web: {url}", markup=False, highlight=False, soft_wrap=True)
