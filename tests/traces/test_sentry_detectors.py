@@ -233,3 +233,22 @@ def test_no_gap_in_a_browser_page_load(tmp_path: Path) -> None:
                 contexts=False)
     ev["sdk"] = {"name": "sentry.python.django", "version": "2.0.0"}  # a server's idle time is unexplained
     assert _types(_problems(tmp_path, ev)) == ["gap"]
+
+
+def _three(descs: list[str], each: float) -> list[dict[str, Any]]:
+    return [_span("db", d, i * (each + 1), each, ROOT) for i, d in enumerate(descs)]
+
+
+def test_consecutive_independent_queries_and_the_ones_that_are_not(tmp_path: Path) -> None:
+    independent = ["SELECT `customer`.`id` FROM `customers`", "SELECT `order`.`id` FROM `orders`",
+                   "SELECT count(*), sleep_ms(120) FROM `products` LIMIT 10"]  # values before FROM are no input
+    (p,) = _problems(tmp_path, _event(_three(independent, 400), ROOT, 1203))
+    assert p["type"] == "consecutive_db" and len(p["parallelizable_span_ids"]) == 2
+    # a value in the JOIN condition came from the code: each may depend on the one before
+    joined = [f"SELECT m.* FROM authors a INNER JOIN books b ON a.book_id = b.id AND b.another_id = 'id_{i}' "
+              "ORDER BY b.created_at DESC LIMIT 3" for i in range(3)]
+    assert _types(_problems(tmp_path, _event(_three(joined, 750), ROOT, 2253))) == []
+    # in a GraphQL request each resolver's query takes its parent's result
+    ev = _event(_three(independent, 400), ROOT, 1203)
+    ev["transaction"] = "POST /graphql"
+    assert _types(_problems(tmp_path, ev)) == []

@@ -66,6 +66,7 @@ The kind of a span (DB, cache, file, HTTP client…) comes from its attributes
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -307,11 +308,11 @@ def _sequences(trace: Trace, t: Thresholds, out: list[dict[str, Any]], claimed: 
 
 
 def _consecutive(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[str, Any]],
-                 claimed: set[int]) -> None:
+                 claimed: set[int], graphql: bool = False) -> None:
     # DB: a run of sibling DB spans, broken by an overlap or by any other sibling between them.
     run: list[Node] = []
     runs: list[list[Node]] = []
-    for c in kids:
+    for c in kids if not graphql else ():
         query = c.desc.category == "db" and id(c) not in claimed and comparable_query(c)
         if query and (not run or c.start >= run[-1].end):
             run.append(c)
@@ -360,8 +361,16 @@ def _parallelizable_sql(s: Node) -> bool:
         return False
     raw = s.desc.raw
     upper = raw.upper()
-    return (sql_verb(raw) == "SELECT" and " WHERE " not in f" {' '.join(upper.split())} "
+    # A value after FROM (a JOIN's ON, a HAVING; inline or bound), other than a LIMIT or
+    # OFFSET, is one the code had before it asked: the query may depend on the one before.
+    tmpl = s.desc.template
+    at = tmpl.upper().find(" FROM ")
+    valued = "?" in _LIMITS.sub("", tmpl[at:] if at >= 0 else "")
+    return (sql_verb(raw) == "SELECT" and " WHERE " not in f" {' '.join(upper.split())} " and not valued
             and not any(p in raw for p in ("?", "$1", "%s", "%(")) and ":" not in raw.split("FROM", 1)[-1])
+
+
+_LIMITS = re.compile(r"\b(?:LIMIT|OFFSET|TOP|FETCH FIRST|FETCH NEXT)\s+\?", re.I)
 
 
 def detect(trace: Trace, t: Thresholds = DEFAULT) -> list[dict[str, Any]]:
@@ -371,11 +380,12 @@ def detect(trace: Trace, t: Thresholds = DEFAULT) -> list[dict[str, Any]]:
     exact: dict[str, list[Node]] = {}
     gap_floor = max(t.gap_min_ms * _MS, t.gap_min_share * trace.duration_ns)
     _sequences(trace, t, out, claimed)  # a repeated group of spans first: its queries are not a plain N+1
+    graphql = _is_graphql(trace.root)
     for node in trace.walk():
         kids = node.children
         if kids:
             _n_plus_one(node, kids, t, out, claimed)
-            _consecutive(node, kids, t, out, claimed)
+            _consecutive(node, kids, t, out, claimed, graphql)
             if _does_own_work(node):
                 _gaps(node, gap_floor, out, edges=node is not trace.root)
         if node.virtual:
@@ -413,6 +423,13 @@ _DEVICE_SDKS = ("sentry.javascript.browser", "sentry.javascript.react", "sentry.
                 "sentry.javascript.angular", "sentry.javascript.svelte", "sentry.javascript.ember",
                 "sentry.javascript.gatsby", "sentry.javascript.solid", "sentry.javascript.capacitor",
                 "sentry.cocoa", "sentry.java.android", "sentry.dart")
+def _is_graphql(root: Node) -> bool:
+    """A GraphQL request: each resolver's query takes its parent's result, whatever its SQL says."""
+    where = " ".join(str(x) for x in (root.name, root.route, root.attrs.get("url.full"), root.attrs.get("http.route"),
+                                      root.attrs.get("url.path")) if x)
+    return "graphql" in where.lower()
+
+
 _WAITING_CATEGORIES = frozenset({"db", "cache", "http_client", "rpc", "messaging", "genai", "file"})
 
 
