@@ -47,6 +47,34 @@ def _anthropic_workload(base: str) -> None:
         pass
 
 
+def _openai_agent_workload(base: str) -> None:
+    """The client workload inside an agent that runs the requested tools, its agent and tool
+    spans made with opentelemetry-util-genai (as a framework built on it does)."""
+    import json
+
+    import openai
+    from opentelemetry.util.genai.handler import get_telemetry_handler
+
+    handler = get_telemetry_handler()
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="test-key", max_retries=0)
+    tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+             for n in ("get_status", "list_reports")]
+    with handler.invoke_local_agent(agent_name="support", request_model="gpt-4o-mini") as agent:
+        agent.conversation_id = "conv-agent-1"
+        for p in PROMPTS:
+            reply = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": p}],
+                                                   tools=tools)
+            for call in reply.choices[0].message.tool_calls or []:
+                with handler.tool(call.function.name, tool_call_id=call.id) as tool:
+                    if tool.should_capture_content_on_span:
+                        tool.arguments = json.loads(call.function.arguments)
+                    tool.tool_result = "ok"
+        stream = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "stream"}],
+                                                stream=True, stream_options={"include_usage": True})
+        for _ in stream:
+            pass
+
+
 def _langchain_workload(base: str) -> None:
     from langchain_core.tools import tool
     from langchain_openai import ChatOpenAI
@@ -112,6 +140,14 @@ def _instrument(combination: str, provider: Any) -> Callable[[str], None]:
 
         V2().instrument(tracer_provider=provider)
         return _openai_workload
+    if combination in ("openai-v2-agent", "openai-v2-no-content"):  # with util-genai agent and tool spans
+        content = "SPAN_ONLY" if combination == "openai-v2-agent" else "NO_CONTENT"
+        os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = content
+        os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "gen_ai_latest_experimental"
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as V2
+
+        V2().instrument(tracer_provider=provider)
+        return _openai_agent_workload
     if combination == "openinference-openai":
         from openinference.instrumentation.openai import OpenAIInstrumentor as OIOpenAI
 
