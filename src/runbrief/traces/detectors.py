@@ -2,52 +2,72 @@
 
 Every detector is written from the problem, with thresholds a reader can check (the
 defaults follow Sentry's published performance-issue detectors where one exists, and say
-where and why they differ). All of them are in ``Thresholds``.
+where and why they differ). All of them are in ``Thresholds``. bench/sentry_fixtures.py
+scores them on Sentry's own labelled detector fixtures (docs/benchmarks.md).
 
 ``n_plus_one_db`` — a query per item. The same normalized statement (literals → ?)
     runs under one parent at least 5 times with at least 50 ms in total (Sentry: 5
     spans, 50 ms), or at least 25 times whatever the time: a loop that long is a loop
     even against a local SQLite file, and it will not stay fast against a networked
-    database. The executions may overlap (``Promise.all`` over the items, a thread
-    pool): N round trips either way; the problem then says ``concurrent``. Interleaved
-    statements (``price``, ``tax``, ``price``, ``tax``…) are each detected. Only
-    complete queries are compared: a statement cut short by the SDK (ending in ``...``
-    or ``…``) may differ in the part that was cut; connection set-up (``connect``) and
-    transaction control (``BEGIN``, ``COMMIT``…) are not queries; a Mongo-family span
-    (MongoDB, Mongoose) counts only with its query document (``{…}``), since the
-    driver's wrapper spans carry only an operation name; cache commands (Redis,
-    Memcached: category ``cache``) are never DB queries. The DB span just before the
-    run under the same parent is reported as the ``source`` (the query that fetched the
-    list). Cost: the time of the repeated spans.
+    database. The executions are consecutive siblings: a run of DB queries, in which
+    interleaved statements (``price``, ``tax``, ``price``, ``tax``…) are each detected;
+    any other sibling between them (a GraphQL resolver, a serializer, a cache command)
+    ends the run, as in Sentry's detector, and the loop is then a ``repeated_sequence``.
+    They may overlap (``Promise.all`` over the items, a thread pool): N round trips
+    either way; the problem then says ``concurrent``. Only complete queries are
+    compared: a statement cut short by the SDK (ending in ``...`` or ``…``) may differ
+    in the part that was cut; connection spans (``connect``, ``pg-pool.connect``, a
+    ``db.connection`` op) and transaction control (``BEGIN``, ``COMMIT``…) are not
+    queries; a Mongo-family span (MongoDB, Mongoose) counts only with its query document
+    (``{…}``), since the ORM's wrapper spans carry only an operation name; cache commands
+    (Redis, Memcached: category ``cache``) are never DB queries. Connection, transaction-
+    control, wrapper and cut-short spans neither join nor end a run. The DB query just before the run is its ``source`` (the query
+    that fetched the list); when the sibling just before it is a cache read, the list
+    came from the cache and, as Sentry, this is no N+1. The very same statement with the
+    same values each time is a ``repeated_call`` — and also an N+1 when a list query
+    came just before it (every book by the same author). Cost: the time of the
+    repeated spans.
 ``repeated_sequence`` — the N+1 of a group of spans (Sentry's "MN+1"): a sequence of
-    2 to 8 spans (a GraphQL resolver and its query, an ORM's serialize-query-parse)
-    repeated back to back at least 5 times in the trace's span order, containing at
-    least one complete DB query, the DB spans at least 100 ms in all and at least 20 %
-    of the sequence's span time (a mostly-HTTP loop is ``n_plus_one_http``'s); a
-    trailing part-sequence is not counted. Spans already in an ``n_plus_one_db`` are not
-    reused. Cost: the DB time of every repetition.
-``n_plus_one_http`` — the same for HTTP client calls (method + normalized URL), at
-    least 5 calls with 100 ms in total, or 25 calls; sequential or concurrent (Sentry's
-    N+1 API calls detector looks at concurrent ones; a backend loop is sequential).
-``slow_db`` — one database (not cache, not file) span of at least 1,000 ms (Sentry's
-    slow DB query default). Cost: its duration.
-``consecutive_db`` — sibling DB spans in sequence, of which the later ones could run
-    alongside the first: SELECTs with no WHERE clause and no bound parameters, each at
-    least 30 ms; running them in parallel would save at least 100 ms and 10 % of the
-    sequence (Sentry's criteria). Cost: the time saved.
-``consecutive_http`` — at least 3 sibling HTTP calls in sequence, not the same endpoint
-    (that is an N+1), each at least 100 ms, at most 100 ms apart, that together would
-    save at least 200 ms if made in parallel. Sentry asks 500 ms / 500 ms / 2000 ms,
+    2 to 8 spans (a GraphQL resolver and its query, Prisma's query-serialize) repeated
+    back to back at least 5 times in the trace's span order (Sentry: 3), with at least
+    one complete DB query and at least one span that is not a query (a sequence of
+    queries alone is each statement's ``n_plus_one_db``), the DB spans at least 100 ms
+    in all by their durations (Sentry's 100 ms; ``exclusive_time`` is not used) and at
+    least 20 % of the sequence's span time (a mostly-HTTP loop is not a DB problem); a
+    trailing part-sequence is not counted. Detected before ``n_plus_one_db``, whose runs
+    skip its spans. Cost: the DB time of every repetition.
+``n_plus_one_http`` — the same for HTTP client calls (method + normalized URL) among
+    consecutive HTTP siblings, at least 5 calls with 100 ms in total, or 25 calls;
+    sequential or concurrent. Sentry's N+1 API calls detector asks for 10 concurrent
+    calls (starting within 5 ms); a backend loop of 5 is already worth a batch endpoint.
+``slow_db`` — one query (a DB span that is a query: not cache, not file, not a
+    connection span) of at least 1,000 ms (Sentry's slow DB query default). Cost: its
+    duration.
+``consecutive_db`` — sibling DB queries in sequence, of which the later ones could run
+    alongside the first: SELECTs with no WHERE clause and no value after FROM (bound or
+    inline, in a JOIN's condition; a LIMIT or OFFSET is no input), each at least 30 ms;
+    running them in parallel would save at least 100 ms and 10 % of the sequence
+    (Sentry's criteria). Not in a GraphQL request (route or URL naming ``graphql``),
+    where each resolver's query takes its parent's result (Sentry skips them too).
+    Cost: the time saved.
+``consecutive_http`` — at least 3 sibling HTTP calls in sequence, each at least 100 ms,
+    at most 100 ms apart, that together would save at least 200 ms if made in
+    parallel; other siblings between them do not break the sequence (Sentry's rule).
+    Calls to one endpoint count when they are reads (``GET``/``HEAD``: fetching
+    ``?page=1``, ``?page=2``…); writes to one endpoint in order (``POST`` each followed by
+    its ``INSERT``) are not offered as parallel. Sentry asks 500 ms / 500 ms / 2000 ms,
     tuned for mobile clients; a backend fan-out is worth fixing well below that.
 ``repeated_call`` — the very same call (same SQL with the same inline values or bound
     parameters, same GET URL, same cache key) made at least 3 times in one trace, with
     at least 5 ms in total: the result could have been kept. Statements whose values
-    are not recorded (placeholders only) are never called identical. Cost: the time of
-    every call after the first.
+    are not recorded (placeholders only, or Mongo documents whose values the SDK
+    scrubbed to ``"?"``) are never called identical. Cost: the time of every call after
+    the first.
 ``large_payload`` — a request or response body of at least 300 KB
     (``http.response.body.size``, ``http.request.body.size``, the older
     ``http.response_content_length``, ``messaging.message.body.size``; Sentry: 300 KB),
-    or a query that returned at least 10,000 rows (``db.response.returned_rows``).
+    or a query that returned at least 10,000 rows (``db.response.returned_rows``). Not
+    a browser loading an asset (``resource.*`` spans: Sentry's asset detectors' domain).
 ``swallowed_error`` — a span that failed (status ERROR or an ``exception`` event) whose
     parent and every ancestor did not: the failure was caught and never surfaced.
     Grouped by parent. Cost: the failed spans' time.
@@ -56,7 +76,12 @@ where and why they differ). All of them are in ``Thresholds``.
     library without instrumentation). Only inside a span doing its own work (a server,
     internal or consumer span): a client, DB, cache, messaging or GenAI span waits on
     something remote by definition, so its idle time is an async wait, not unexplained;
-    and not between the separate roots of a trace whose root is missing. Cost: the gap.
+    nor a browser or app screen (a ``pageload``, ``navigation``, ``ui.*`` span, or a
+    transaction a browser or mobile SDK sent), where idle time is the device rendering
+    or waiting for the user. In the trace's root only between two children: its start
+    and end are the framework's and the SDK's (routing, a development server reloading,
+    the response going out, a Sentry transaction's idle wait for more spans); and not
+    between the separate roots of a trace whose root is missing. Cost: the gap.
 
 The kind of a span (DB, cache, file, HTTP client…) comes from its attributes
 (``runbrief.traces.sqlnorm.category``: OpenTelemetry semantic conventions, then the
