@@ -12,12 +12,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from runbrief.ingest import formats
 from runbrief.ingest._structured import parse_json_line
 from runbrief.ingest._times import to_ns
 from runbrief.records import Deploy, LogRecord, Resource, severity_number_for
 
-__all__ = ["Ctx", "Out", "inner_message", "set_level", "epoch_ns", "MAX_ERRORS", "clean"]
+__all__ = ["Ctx", "Out", "inner_message", "set_level", "epoch_ns", "MAX_ERRORS", "clean", "json_values"]
 
 MAX_ERRORS = 20
 _YEAR_NS = 365 * 86400 * 10**9
@@ -129,3 +131,25 @@ def inner_message(text: str) -> tuple[str, str, dict[str, Any], str, str]:
             return f.body, f.severity_text, f.attributes, f.trace_id, f.span_id
     h = formats.split_header(text, ts=False)
     return text, h.level, {}, "", ""
+
+
+def json_values(body: bytes, out: Out, take: Any) -> None:
+    """A drain body that is one JSON document, or NDJSON (one value a line): each value to
+    ``take(value, out)``; a line that is not JSON is counted and named, the rest goes on."""
+    text = body.strip()
+    if not text:
+        return
+    try:
+        take(orjson.loads(text), out)
+        return
+    except orjson.JSONDecodeError:
+        pass
+    for n, line in enumerate(text.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            out.bad_record(f"line {n}", f"not JSON ({exc})")
+            continue
+        take(value, out)

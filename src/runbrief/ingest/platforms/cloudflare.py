@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from runbrief.ingest.platforms._common import Out, epoch_ns, inner_message
+from runbrief.ingest.platforms._common import Out, epoch_ns, inner_message, json_values
 
 __all__ = ["NAME", "EXPECTED", "sniff_value", "from_value", "from_drain"]
 
@@ -64,26 +64,13 @@ def from_value(obj: Any, out: Out) -> None:
 
 
 def from_drain(body: bytes, out: Out, headers: dict[str, str]) -> None:
-    text = body.strip()
-    if not text:
-        return
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        value = None
-    if value is not None:
+    def take(value: Any, out: Out) -> None:
         if isinstance(value, dict) and set(value) <= {"content"}:
             out.state["ack"] = "a Logpush destination test"  # Logpush checks a new destination with a test object
             return
         from_value(value, out)
-        return
-    for n, line in enumerate(text.split(b"\n"), 1):  # Logpush's NDJSON batches
-        if not line.strip():
-            continue
-        try:
-            from_value(orjson.loads(line), out)
-        except orjson.JSONDecodeError as exc:
-            out.bad_record(f"line {n}", f"not JSON ({exc})")
+
+    json_values(body, out, take)  # one document, or Logpush's NDJSON batches
 
 
 def _message(parts: Any) -> str:

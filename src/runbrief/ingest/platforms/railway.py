@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from runbrief.ingest._times import to_ns
-from runbrief.ingest.platforms._common import Out, clean, inner_message
+from runbrief.ingest.platforms._common import Out, clean, inner_message, json_values
 from runbrief.records import Deploy
 
 __all__ = ["NAME", "EXPECTED", "sniff_value", "from_value", "from_drain"]
@@ -69,20 +69,7 @@ def from_value(obj: Any, out: Out) -> None:
 
 
 def from_drain(body: bytes, out: Out, headers: dict[str, str]) -> None:
-    text = body.strip()
-    if not text:
-        return
-    try:
-        from_value(orjson.loads(text), out)
-        return
-    except orjson.JSONDecodeError:
-        pass
-    for n, line in enumerate(text.split(b"\n"), 1):
-        if line.strip():
-            try:
-                from_value(orjson.loads(line), out)
-            except orjson.JSONDecodeError as exc:
-                out.bad_record(f"line {n}", f"not JSON ({exc})")
+    json_values(body, out, from_value)
 
 
 def _value(v: Any) -> Any:
