@@ -1,0 +1,241 @@
+"""A runbrief store on ClickHouse's engine, embedded (chdb): the read interface operations use.
+
+Why this shape:
+- Operations are written once, in DuckDB's SQL. ``ChStore.query`` parses a statement with
+  SQLGlot's DuckDB dialect and generates ClickHouse's; the few constructs SQLGlot does not
+  carry across are rewritten in ``OVERRIDES`` (one table, each with its reason). A parsed
+  statement is cached by its text, so an operation's SQL is parsed once per process.
+- ``?`` parameters become literals in the tree, rendered by SQLGlot's ClickHouse generator
+  (which escapes quotes and backslashes), because a chdb session binds no positional
+  parameters. Values never pass through string formatting.
+- The session sets ``join_use_nulls`` (an unmatched LEFT JOIN column is NULL, as in DuckDB,
+  not its type's default), ``final`` (Replacing/AggregatingMergeTree tables read merged, so
+  the newest row wins before ClickHouse has merged parts), ``session_timezone`` UTC and
+  ``aggregate_functions_null_for_empty`` (min/max/sum of no rows are NULL, as in DuckDB).
+- Results come back as Arrow and then Python rows; aware UTC datetimes are made naive UTC,
+  as DuckDB's TIMESTAMP returns them, so an operation's JSON is the same on both stores.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from runbrief.errors import StoreError
+from runbrief.store.clickhouse import schema
+
+__all__ = ["ChStore", "to_clickhouse", "OVERRIDES"]
+
+_SETTINGS = ("SET join_use_nulls = 1", "SET final = 1", "SET session_timezone = 'UTC'",
+             "SET aggregate_functions_null_for_empty = 1")
+
+
+def _strlen(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "strlen":
+        return exp.Anonymous(this="length", expressions=node.expressions)
+    return node
+
+
+def _distinct_sorted_list(node: Any) -> Any:
+    from sqlglot import exp
+
+    agg, cond = node, None
+    if isinstance(node, exp.Filter) and isinstance(node.this, exp.ArrayAgg):
+        agg, cond = node.this, node.expression.this
+    if not isinstance(agg, exp.ArrayAgg):
+        return node
+    inner = agg.this.this if isinstance(agg.this, exp.Order) else agg.this
+    if not isinstance(inner, exp.Distinct) or len(inner.expressions) != 1:
+        return node
+    value = inner.expressions[0]
+    uniq = (exp.Anonymous(this="groupUniqArrayIf", expressions=[value, cond]) if cond is not None
+            else exp.Anonymous(this="groupUniqArray", expressions=[value]))
+    # DISTINCT ... ORDER BY the value itself is a sorted set; other orders are not rewritten.
+    if isinstance(agg.this, exp.Order):
+        keys = agg.this.expressions
+        if len(keys) != 1 or keys[0].this != value or keys[0].args.get("desc"):
+            return node
+        return exp.Anonymous(this="arraySort", expressions=[uniq])
+    return uniq
+
+
+def _bare_names(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Select):
+        for i, e in enumerate(node.expressions):
+            if isinstance(e, exp.Column) and e.table and not isinstance(e.this, exp.Star):
+                node.expressions[i] = exp.alias_(e.copy(), e.name)
+        node.set("expressions", node.expressions)
+    return node
+
+
+# Where the dialects differ and SQLGlot's DuckDB→ClickHouse transpilation does not bridge it.
+# Each entry: (name, why, a tree transform applied to every node of the parsed DuckDB SQL).
+OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
+    ("SELECT t.col", "ClickHouse names the result column `t.col`, DuckDB `col`: alias it to its bare name",
+     _bare_names),
+    ("strlen", "ClickHouse has no strlen(); length() counts bytes as DuckDB's strlen() does", _strlen),
+    ("list(DISTINCT x ORDER BY x) FILTER (WHERE c)",
+     "ClickHouse aggregates take no ORDER BY and SQLGlot emits ARRAY_AGG(DISTINCT ... ORDER BY); "
+     "arraySort(groupUniqArrayIf(x, c)) is the same sorted set", _distinct_sorted_list),
+]
+
+
+@lru_cache(maxsize=512)
+def _parsed(sql: str) -> Any:
+    """The DuckDB statement with its ``?`` numbered ``$1..$n`` in text order, overrides applied."""
+    import sqlglot
+    from sqlglot.dialects.duckdb import DuckDB
+    from sqlglot.tokens import TokenType
+
+    # Numbered from the tokens (a '?' inside a string literal is no parameter), right to left.
+    holes = [t.start for t in DuckDB().tokenize(sql) if t.token_type == TokenType.PLACEHOLDER]
+    for n, at in reversed(list(enumerate(holes, 1))):
+        sql = f"{sql[:at]}${n}{sql[at + 1:]}"
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    for _name, _why, fn in OVERRIDES:
+        tree = tree.transform(fn)
+    return tree, len(holes)
+
+
+def _literal(value: Any) -> Any:
+    from sqlglot import exp
+
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float):
+        return exp.Literal.number(repr(value) if isinstance(value, float) else str(value))
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return exp.Anonymous(this="toDateTime64", expressions=[
+            exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")),
+            exp.Literal.number("6"), exp.Literal.string("UTC")])
+    if isinstance(value, date):
+        return exp.Anonymous(this="toDate", expressions=[exp.Literal.string(value.isoformat())])
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    raise StoreError(f"cannot pass a {type(value).__name__} to a ClickHouse query")
+
+
+def to_clickhouse(sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> str:
+    """``sql`` (DuckDB dialect, ``?`` parameters) as ClickHouse SQL with ``params`` inlined."""
+    from sqlglot import exp
+
+    parsed, n = _parsed(sql)
+    values = list(params or [])
+    if n != len(values):
+        raise StoreError(f"the query has {n} parameter(s) and was given {len(values)}")
+    tree = parsed.copy()
+    for hole in list(tree.find_all(exp.Placeholder)):
+        hole.replace(_literal(values[int(hole.name) - 1]))
+    return tree.sql(dialect="clickhouse")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+class ChStore:
+    """An open chdb store: a directory ClickHouse's engine keeps its tables in.
+
+    The read interface operations need (``query``, ``scalar``, ``meta_get``, ``path``,
+    ``read_only``, ``settle``), plus ``execute`` for ClickHouse SQL as it is (schema,
+    copies). One session per process: chdb holds one embedded engine.
+    """
+
+    def __init__(self, path: Path, session: Any, read_only: bool) -> None:
+        self.path = path
+        self._session = session
+        self.read_only = read_only
+        self.settle: Callable[[], None] | None = None
+        self.lost: str | None = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: str | Path, *, read_only: bool = False) -> ChStore:
+        try:
+            from chdb import session as chsession
+        except ImportError as exc:
+            raise StoreError("a chdb: store needs the clickhouse extra: pip install 'runbrief[clickhouse]'") from exc
+        p = Path(path).expanduser().resolve()
+        if read_only and not p.exists():
+            raise StoreError(f"no chdb store at {p}: copy one there first (runbrief store copy SRC chdb:{p})")
+        p.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = cls(p, chsession.Session(str(p)), read_only)
+        for stmt in _SETTINGS:
+            store.execute(stmt)
+        store._migrate()
+        return store
+
+    def _migrate(self) -> None:
+        current = int(self._meta_raw("schema_version") or 0) if self._has_meta() else 0
+        if current > schema.SCHEMA_VERSION:
+            raise StoreError(f"the chdb store {self.path} has schema version {current}, newer than this "
+                             f"runbrief understands ({schema.SCHEMA_VERSION}); upgrade runbrief")
+        if current == schema.SCHEMA_VERSION:
+            return
+        if self.read_only:
+            raise StoreError(f"the chdb store {self.path} needs migrating; open it once writable")
+        for stmt in schema.statements():
+            self.execute(stmt)
+        self.meta_set("schema_version", str(schema.SCHEMA_VERSION))
+
+    def _has_meta(self) -> bool:
+        rows = self.execute("SELECT count() n FROM system.tables WHERE database = currentDatabase() AND name = 'meta'")
+        return bool(rows and rows[0]["n"])
+
+    def _meta_raw(self, key: str) -> str | None:
+        rows = self.execute(f"SELECT value FROM meta WHERE key = {_literal(key).sql(dialect='clickhouse')}")
+        return rows[0]["value"] if rows else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()
+
+    def __enter__(self) -> ChStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- access
+    def execute(self, sql: str) -> list[dict[str, Any]]:
+        """Run ClickHouse SQL as it is; rows as dicts (none for statements)."""
+        with self._lock:
+            try:
+                res = self._session.query(sql, "ArrowTable")
+            except Exception as exc:  # chdb raises RuntimeError carrying ClickHouse's message
+                raise StoreError(f"ClickHouse refused a query on {self.path}: {str(exc)[:800]}") from exc
+        if res is None or not hasattr(res, "to_pylist"):
+            return []
+        return [{k: _plain(v) for k, v in row.items()} for row in res.to_pylist()]
+
+    def query(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
+        """Run a read query written in DuckDB's dialect; rows as dicts, as ``Store.query``."""
+        return self.execute(to_clickhouse(sql, params))
+
+    def scalar(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> Any:
+        rows = self.query(sql, params)
+        return next(iter(rows[0].values())) if rows else None
+
+    def meta_get(self, key: str) -> str | None:
+        return self._meta_raw(key)
+
+    def meta_set(self, key: str, value: str) -> None:
+        if self.read_only:
+            raise StoreError(f"the store {self.path} is open read-only")
+        k, v = (_literal(x).sql(dialect="clickhouse") for x in (key, value))
+        self.execute(f"INSERT INTO meta (key, value, version) VALUES ({k}, {v}, {time.time_ns()})")

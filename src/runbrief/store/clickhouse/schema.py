@@ -1,0 +1,224 @@
+"""The ClickHouse store's tables: the Collector exporter's, runbrief's own, and the views between.
+
+Why this shape:
+- Raw telemetry lives in the tables the OpenTelemetry Collector's ``clickhouseexporter``
+  creates (``otel_logs``, ``otel_traces``, ``otel_traces_trace_id_ts`` and its
+  materialized view), column for column and type for type as the exporter's DDL
+  (exporter/clickhouseexporter/internal/sqltemplates/*_table.sql) defines them, so a
+  ClickHouse a Collector already fills is readable as it is, and ClickStack/HyperDX can
+  read what runbrief writes. ``CREATE ... IF NOT EXISTS`` leaves a Collector's tables alone.
+- What runbrief derives per line (its log ID, the line's pattern, an inferred severity,
+  the receive time and source) is added to ``otel_logs`` as columns with defaults
+  (``ALTER TABLE ... ADD COLUMN IF NOT EXISTS``, a metadata-only change in ClickHouse). The
+  exporter's INSERT names its columns, so it keeps working; one row per line needs no join
+  at query time. Rows a Collector wrote carry the defaults until runbrief distills them.
+- runbrief's own tables keep their DuckDB names and columns, with engines that fit:
+  ReplacingMergeTree for latest-state rows (meta, patterns, aliases: the newest ``version``
+  wins at a merge or under ``final=1``, which the store sets), AggregatingMergeTree with
+  SimpleAggregateFunction columns for per-minute counts (two nodes' rows for one minute
+  add up), MergeTree for append-only deploys and events.
+- Views named like the DuckDB tables (``logs``, ``spans``, ``resources``) map the
+  exporter's columns to runbrief's, so an operation's SQL, written once in DuckDB's
+  dialect and transpiled, reads either store (see ``chstore``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["SCHEMA_VERSION", "statements"]
+
+# Bump with every change below; stamped in ``meta`` at open (see ChStore._migrate).
+SCHEMA_VERSION = 1
+
+# --- the Collector exporter's tables (its DDL, default engine MergeTree, no TTL) ---------
+OTEL_LOGS = """
+CREATE TABLE IF NOT EXISTS otel_logs (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TimestampTime DateTime DEFAULT toDateTime(Timestamp),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    TraceFlags UInt8,
+    SeverityText LowCardinality(String) CODEC(ZSTD(1)),
+    SeverityNumber UInt8,
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    Body String CODEC(ZSTD(1)),
+    ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    LogAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+) ENGINE = MergeTree
+PARTITION BY toDate(TimestampTime)
+PRIMARY KEY (ServiceName, TimestampTime)
+ORDER BY (ServiceName, TimestampTime, Timestamp)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+"""
+
+OTEL_TRACES = """
+CREATE TABLE IF NOT EXISTS otel_traces (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    TraceState String CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion String CODEC(ZSTD(1)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(T64, ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+    StatusMessage String CODEC(ZSTD(1)),
+    Events Nested (
+        Timestamp DateTime64(9),
+        Name LowCardinality(String),
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    Links Nested (
+        TraceId String,
+        SpanId String,
+        TraceState String,
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1,
+    INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+"""
+
+OTEL_TRACES_TRACE_ID_TS = """
+CREATE TABLE IF NOT EXISTS otel_traces_trace_id_ts (
+    TraceId String CODEC(ZSTD(1)),
+    Start SimpleAggregateFunction(min, DateTime) CODEC(ZSTD(1)),
+    End SimpleAggregateFunction(max, DateTime) CODEC(ZSTD(1))
+) ENGINE = MergeTree
+PARTITION BY toStartOfWeek(Start)
+ORDER BY (TraceId)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+"""
+
+OTEL_TRACES_TRACE_ID_TS_MV = """
+CREATE MATERIALIZED VIEW IF NOT EXISTS otel_traces_trace_id_ts_mv
+TO otel_traces_trace_id_ts
+AS SELECT TraceId, min(Timestamp) AS Start, max(Timestamp) AS End
+FROM otel_traces
+WHERE TraceId != ''
+GROUP BY TraceId
+"""
+
+# --- runbrief's per-line columns on the exporter's log table -----------------------------
+OTEL_LOGS_RUNBRIEF = [
+    "ALTER TABLE otel_logs ADD COLUMN IF NOT EXISTS RunbriefLogId UInt64 DEFAULT 0",
+    "ALTER TABLE otel_logs ADD COLUMN IF NOT EXISTS PatternId LowCardinality(String) DEFAULT ''",
+    "ALTER TABLE otel_logs ADD COLUMN IF NOT EXISTS SeverityInferred LowCardinality(String) DEFAULT ''",
+    "ALTER TABLE otel_logs ADD COLUMN IF NOT EXISTS ObservedTimestamp DateTime64(9) DEFAULT Timestamp",
+    "ALTER TABLE otel_logs ADD COLUMN IF NOT EXISTS Source LowCardinality(String) DEFAULT 'otlp'",
+    "ALTER TABLE otel_logs ADD COLUMN IF NOT EXISTS ResourceId String DEFAULT ''",
+]
+
+# --- runbrief's own tables ---------------------------------------------------------------
+RUNBRIEF_TABLES = [
+    """CREATE TABLE IF NOT EXISTS meta (key String, value Nullable(String), version UInt64 DEFAULT 0)
+       ENGINE = ReplacingMergeTree(version) ORDER BY key""",
+    """CREATE TABLE IF NOT EXISTS patterns (
+        pattern_id String, template String, severity Nullable(String),
+        first_seen Nullable(DateTime64(6, 'UTC')), last_seen Nullable(DateTime64(6, 'UTC')),
+        count Int64 DEFAULT 0, version UInt64 DEFAULT 0
+       ) ENGINE = ReplacingMergeTree(version) ORDER BY pattern_id""",
+    """CREATE TABLE IF NOT EXISTS pattern_aliases (old_id String, new_id String, version UInt64 DEFAULT 0)
+       ENGINE = ReplacingMergeTree(version) ORDER BY old_id""",
+    """CREATE TABLE IF NOT EXISTS pattern_counts (
+        service LowCardinality(String), pattern_id String, minute DateTime64(6, 'UTC'),
+        count SimpleAggregateFunction(sum, Int64), errors SimpleAggregateFunction(sum, Int64),
+        first_ts SimpleAggregateFunction(min, DateTime64(6, 'UTC')),
+        last_ts SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
+        examples SimpleAggregateFunction(any, String)
+       ) ENGINE = AggregatingMergeTree ORDER BY (service, pattern_id, minute)""",
+    """CREATE TABLE IF NOT EXISTS deploys (
+        id Int64, ts DateTime64(6, 'UTC'), service LowCardinality(String), version Nullable(String),
+        commit Nullable(String), environment Nullable(String), source Nullable(String), attributes Nullable(String)
+       ) ENGINE = MergeTree ORDER BY (service, ts, id)""",
+    """CREATE TABLE IF NOT EXISTS events (
+        id Int64, ts DateTime64(6, 'UTC'), kind Nullable(String), type Nullable(String), reason Nullable(String),
+        message Nullable(String), object_kind Nullable(String), object_name Nullable(String),
+        namespace Nullable(String), service Nullable(String), count Nullable(Int32),
+        first_ts Nullable(DateTime64(6, 'UTC')), last_ts Nullable(DateTime64(6, 'UTC')),
+        source Nullable(String), attributes Nullable(String)
+       ) ENGINE = MergeTree ORDER BY (ts, id)""",
+    # Interim: metric points keep runbrief's own layout until otel_metrics_* are mapped.
+    """CREATE TABLE IF NOT EXISTS metric_points (
+        ts DateTime64(6, 'UTC'), start_ts Nullable(DateTime64(6, 'UTC')), service LowCardinality(String),
+        name String, type String, unit Nullable(String), value Nullable(Float64), count Nullable(Int64),
+        sum Nullable(Float64), min Nullable(Float64), max Nullable(Float64), is_monotonic Nullable(Bool),
+        temporality Nullable(String), buckets Nullable(String), attributes Nullable(String),
+        resource_id Nullable(String), scope Nullable(String)
+       ) ENGINE = MergeTree ORDER BY (service, name, ts)""",
+]
+
+# --- views: the exporter's columns under runbrief's names --------------------------------
+# Empty strings (the exporter's "absent") become NULL, as DuckDB stores absent values;
+# times become microsecond UTC DateTime64, DuckDB's TIMESTAMP.
+VIEWS = [
+    """CREATE VIEW IF NOT EXISTS logs AS SELECT
+        toInt64(RunbriefLogId) AS id,
+        toDateTime64(Timestamp, 6, 'UTC') AS ts,
+        toDateTime64(ObservedTimestamp, 6, 'UTC') AS observed_ts,
+        toString(ServiceName) AS service,
+        if(SeverityNumber = 0, NULL, toInt8(SeverityNumber)) AS severity_number,
+        nullIf(toString(SeverityText), '') AS severity_text,
+        nullIf(toString(SeverityInferred), '') AS severity_inferred,
+        Body AS body,
+        nullIf(toString(PatternId), '') AS pattern_id,
+        nullIf(TraceId, '') AS trace_id,
+        nullIf(SpanId, '') AS span_id,
+        if(empty(LogAttributes), NULL, toJSONString(LogAttributes)) AS attributes,
+        nullIf(ResourceId, '') AS resource_id,
+        nullIf(ScopeName, '') AS scope,
+        toString(Source) AS source
+       FROM otel_logs""",
+    """CREATE VIEW IF NOT EXISTS spans AS SELECT
+        TraceId AS trace_id, SpanId AS span_id, nullIf(ParentSpanId, '') AS parent_span_id,
+        toString(ServiceName) AS service, toString(SpanName) AS name, upper(toString(SpanKind)) AS kind,
+        toDateTime64(Timestamp, 6, 'UTC') AS start_ts,
+        toInt64(toUnixTimestamp64Nano(Timestamp)) AS start_ns,
+        toInt64(toUnixTimestamp64Nano(Timestamp) + Duration) AS end_ns,
+        Duration / 1e6 AS duration_ms,
+        upper(toString(StatusCode)) AS status_code, nullIf(StatusMessage, '') AS status_message,
+        coalesce(nullIf(SpanAttributes['http.route'], ''), nullIf(SpanAttributes['url.path'], ''),
+                 nullIf(SpanAttributes['http.target'], '')) AS route,
+        if(empty(SpanAttributes), NULL, toJSONString(SpanAttributes)) AS attributes,
+        NULL AS events, NULL AS links, NULL AS resource_id, nullIf(ScopeName, '') AS scope
+       FROM otel_traces""",
+    # Resources as the signals carry them: one row per (service, version) seen.
+    """CREATE VIEW IF NOT EXISTS resources AS SELECT
+        toString(ServiceName) AS service, nullIf(ResourceAttributes['service.version'], '') AS version,
+        nullIf(ResourceAttributes['deployment.environment.name'], '') AS environment
+       FROM (SELECT ServiceName, ResourceAttributes FROM otel_logs
+             UNION ALL SELECT ServiceName, ResourceAttributes FROM otel_traces)
+       GROUP BY service, version, environment""",
+]
+
+
+def statements() -> list[str]:
+    """Every statement that creates the schema, in order; each is idempotent."""
+    return [OTEL_LOGS, OTEL_TRACES, OTEL_TRACES_TRACE_ID_TS, OTEL_TRACES_TRACE_ID_TS_MV,
+            *OTEL_LOGS_RUNBRIEF, *RUNBRIEF_TABLES, *VIEWS]

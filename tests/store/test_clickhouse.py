@@ -1,0 +1,103 @@
+"""The ClickHouse store (chdb, embedded): a DuckDB store copied into the Collector exporter's
+schema answers `services`, `logs` and `stats` with the same JSON; a table a Collector-shaped
+writer filled (the exporter's DDL and INSERT column layout) answers `services` as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("chdb")
+pytest.importorskip("sqlglot")
+
+from runbrief import ops  # noqa: E402
+from runbrief.ingest.pipeline import Batch, Pipeline  # noqa: E402
+from runbrief.records import Deploy, LogRecord, Resource, Span  # noqa: E402
+from runbrief.store.clickhouse.chstore import ChStore, to_clickhouse  # noqa: E402
+from runbrief.store.clickhouse.copy import copy_store  # noqa: E402
+from runbrief.store.duck import Store  # noqa: E402
+
+LOGHUB = Path(__file__).resolve().parents[1] / "data" / "loghub-2k"
+T0 = 1_700_000_000_000_000_000  # ns
+SOURCES = {"hdfs": "HDFS/HDFS_2k.log", "openstack": "OpenStack/OpenStack_2k.log", "spark": "Spark/Spark_2k.log"}
+LEVELS = ("ERROR", "WARN", "INFO")
+
+
+def _batch() -> Batch:
+    logs, spans = [], []
+    for k, (service, rel) in enumerate(SOURCES.items()):
+        res = Resource({"service.name": service, "service.version": f"1.{k}"})
+        lines = (LOGHUB / rel).read_text(errors="replace").splitlines()[:600]
+        for i, line in enumerate(lines):
+            level = next((lv for lv in LEVELS if lv in line), "")
+            logs.append(LogRecord(ts_ns=T0 + (k * 1000 + i) * 37_000_000_123, body=line, resource=res,
+                                  observed_ns=T0 + i, severity_text=level,
+                                  attributes={"file": rel, "line": str(i)} if i % 3 else {}))
+        for i in range(40):
+            spans.append(Span(trace_id=f"{k:08x}{i // 4:024x}", span_id=f"{k:04x}{i:012x}", name=f"GET /{service}",
+                              start_ns=T0 + i * 1_000_000_007, end_ns=T0 + i * 1_000_000_007 + 5_432_100 * (i + 1),
+                              resource=res, kind="SERVER", status_code="ERROR" if i % 7 == 0 else "OK",
+                              attributes={"http.route": f"/{service}/{i % 5}"}))
+    deploys = [Deploy(ts_ns=T0 + 10**12, service="hdfs", version="1.1", commit="abc123")]
+    return Batch(logs=logs, spans=spans, deploys=deploys)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, ChStore]]:
+    base = tmp_path_factory.mktemp("ch")
+    duck = Store.open(base / "duck")
+    Pipeline(duck).write(_batch())
+    ch = ChStore.open(base / "chdb")
+    copied = copy_store(duck, ch)
+    assert copied["otel_logs"] == 1800 and copied["otel_traces"] == 120
+    yield duck, ch
+    ch.close()
+    duck.close()
+
+
+def _same(duck: Store, ch: ChStore, name: str, **params: Any) -> dict[str, Any]:
+    a, b = ops.run(duck, name, params), ops.run(ch, name, params)  # type: ignore[arg-type]
+    assert a == b, name
+    return a
+
+
+def test_services_same_on_both(stores: tuple[Store, ChStore]) -> None:
+    out = _same(*stores, "services")
+    assert [s["service"] for s in out["services"]] == ["hdfs", "openstack", "spark"]
+    assert out["services"][0]["logs"] == 600 and out["services"][0]["spans"] == 40
+    assert out["services"][0]["deploys"] == 1 and out["services"][0]["versions"] == ["1.0"]
+
+
+def test_logs_same_on_both(stores: tuple[Store, ChStore]) -> None:
+    out = _same(*stores, "logs", limit=50)
+    assert len(out["logs"]) == 50 and out["truncated"]
+    assert all(r["pattern_id"] for r in out["logs"])
+    assert any(r["attributes"] for r in out["logs"])
+    for params in ({"service": "openstack", "severity": "warn", "limit": 20},
+                   {"contains": "BLOCK*", "limit": 30},
+                   {"since": "2023-11-14T22:20:00Z", "until": "2023-11-15T02:00:00Z", "limit": 40}):
+        got = _same(*stores, "logs", **params)
+        assert got["logs"], params
+    pat = out["logs"][0]["pattern_id"]
+    assert _same(*stores, "logs", pattern_id=pat, limit=5)["logs"]
+
+
+def test_stats_same_on_both(stores: tuple[Store, ChStore]) -> None:
+    import runbrief.distill.ops  # noqa: F401 - registers the compression section (patterns, counts)
+
+    duck, ch = stores
+    a, b = ops.run(duck, "stats", {}), ops.run(ch, "stats", {})  # type: ignore[arg-type]
+    for k in ("store_path", "store_bytes", "schema_version"):  # where each store is, its own schema
+        a.pop(k), b.pop(k)
+    assert a == b
+    assert a["logs"] == 1800 and a["traces"] == 30 and a["compression"]["patterns"] > 10
+
+
+def test_parameters_are_literals_not_text() -> None:
+    sql = to_clickhouse("SELECT ? a, ? b, ? c", ["it's \\ ' OR 1=1 --", 3, None])
+    assert sql == "SELECT 'it''s \\\\ '' OR 1=1 --' AS a, 3 AS b, NULL AS c"
+    with pytest.raises(Exception, match="parameter"):
+        to_clickhouse("SELECT ?", [])
