@@ -23,10 +23,10 @@ from typing import Any
 from runbrief.errors import StoreError
 from runbrief.store.clickhouse.chstore import ChStore
 
-__all__ = ["copy_store", "RUNBRIEF_TABLES"]
+__all__ = ["copy_store", "OWN_TABLES"]
 
 # runbrief's own tables copied as they are, with the columns both schemas share.
-RUNBRIEF_TABLES = ("patterns", "pattern_aliases", "pattern_counts", "deploys", "events", "metric_points")
+OWN_TABLES = ("patterns", "pattern_aliases", "pattern_counts", "deploys", "events", "metric_points")
 
 _ATTRS = "coalesce(from_json(coalesce({col}, '{{}}'), '\"MAP(VARCHAR, VARCHAR)\"'), MAP {{}})"
 
@@ -90,7 +90,7 @@ def copy_store(src: Any, dst: ChStore) -> dict[str, int]:
         if (f := export("otel_traces", _SPANS)) is not None:
             select = _SPAN_COLS.replace("Timestamp,", "fromUnixTimestamp64Nano(StartNs) AS Timestamp,", 1)
             dst.execute(f"INSERT INTO otel_traces ({_SPAN_COLS}) SELECT {select} FROM file({_quote(f)}, Parquet)")
-        for table in RUNBRIEF_TABLES:
+        for table in OWN_TABLES:
             theirs = {r["name"] for r in dst.execute(
                 f"SELECT name FROM system.columns WHERE database = currentDatabase() AND table = '{table}'")}
             cols = [c[0] for c in cur.execute(f"DESCRIBE {table}").fetchall() if c[0] in theirs]

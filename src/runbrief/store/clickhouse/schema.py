@@ -136,7 +136,7 @@ OTEL_LOGS_RUNBRIEF = [
 ]
 
 # --- runbrief's own tables ---------------------------------------------------------------
-RUNBRIEF_TABLES = [
+OWN_TABLES = [
     """CREATE TABLE IF NOT EXISTS meta (key String, value Nullable(String), version UInt64 DEFAULT 0)
        ENGINE = ReplacingMergeTree(version) ORDER BY key""",
     """CREATE TABLE IF NOT EXISTS patterns (
@@ -221,4 +221,4 @@ VIEWS = [
 def statements() -> list[str]:
     """Every statement that creates the schema, in order; each is idempotent."""
     return [OTEL_LOGS, OTEL_TRACES, OTEL_TRACES_TRACE_ID_TS, OTEL_TRACES_TRACE_ID_TS_MV,
-            *OTEL_LOGS_RUNBRIEF, *RUNBRIEF_TABLES, *VIEWS]
+            *OTEL_LOGS_RUNBRIEF, *OWN_TABLES, *VIEWS]
