@@ -35,15 +35,22 @@ def read_chunks(src: BinaryIO, size: int | None = None) -> Iterator[tuple[list[s
     size = size or CHUNK
     read = getattr(src, "read1", src.read)
     rest = b""
+    held: list[bytes] = []  # reads of one line longer than a chunk, joined once at its end
     while True:
         data = read(size)
         if not data:
             break
-        data = rest + data if rest else data
         cut = data.rfind(b"\n")
         if cut < 0:
-            rest = data
+            held.append(data)
             continue
+        if held:
+            data = rest + b"".join(held) + data
+            held = []
+            cut = data.rfind(b"\n")
+        elif rest:
+            data = rest + data
+            cut += len(rest)
         rest = data[cut + 1 :]
         raw = data[:cut]
         if b"\r" in raw:
@@ -51,6 +58,8 @@ def read_chunks(src: BinaryIO, size: int | None = None) -> Iterator[tuple[list[s
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
         yield raw.decode("utf-8", "replace").split("\n"), line_keys(raw)
+    if held:
+        rest += b"".join(held)
     if rest:
         if rest.endswith(b"\r"):
             rest = rest[:-1]
