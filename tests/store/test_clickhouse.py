@@ -45,6 +45,107 @@ def _batch() -> Batch:
     return Batch(logs=logs, spans=spans, deploys=deploys)
 
 
+# The exporter's DDL as the Collector renders it (database default, engine MergeTree(), no
+# TTL, no cluster): exporter/clickhouseexporter/internal/sqltemplates/{logs,traces}_table.sql.
+COLLECTOR_DDL = [
+    """CREATE TABLE IF NOT EXISTS "default"."otel_logs" (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TimestampTime DateTime DEFAULT toDateTime(Timestamp),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    TraceFlags UInt8,
+    SeverityText LowCardinality(String) CODEC(ZSTD(1)),
+    SeverityNumber UInt8,
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    Body String CODEC(ZSTD(1)),
+    ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    LogAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8,
+    INDEX idx_body_ngrambf Body TYPE ngrambf_v1(4, 32768, 3, 0) GRANULARITY 1
+    ) ENGINE = MergeTree()
+    PARTITION BY toDate(TimestampTime)
+    PRIMARY KEY (ServiceName, TimestampTime)
+    ORDER BY (ServiceName, TimestampTime, Timestamp)
+    SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1""",
+    """CREATE TABLE IF NOT EXISTS "default"."otel_traces" (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)), SpanId String CODEC(ZSTD(1)), ParentSpanId String CODEC(ZSTD(1)),
+    TraceState String CODEC(ZSTD(1)), SpanName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(1)), ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)), ScopeVersion String CODEC(ZSTD(1)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(T64, ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)), StatusMessage String CODEC(ZSTD(1)),
+    Events Nested (Timestamp DateTime64(9), Name LowCardinality(String),
+                   Attributes Map(LowCardinality(String), String)) CODEC(ZSTD(1)),
+    Links Nested (TraceId String, SpanId String, TraceState String,
+                  Attributes Map(LowCardinality(String), String)) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1
+    ) ENGINE = MergeTree()
+    PARTITION BY toDate(Timestamp)
+    PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
+    ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
+    SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1""",
+]
+
+# The exporter's INSERT column lists (sqltemplates/logs_insert.sql, traces_insert.sql).
+LOG_INSERT = ("INSERT INTO otel_logs (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, "
+              "ServiceName, Body, ResourceSchemaUrl, ResourceAttributes, ScopeSchemaUrl, ScopeName, ScopeVersion, "
+              "ScopeAttributes, LogAttributes) VALUES ")
+SPAN_INSERT = ("INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, "
+               "ServiceName, ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode, "
+               "StatusMessage, `Events.Timestamp`, `Events.Name`, `Events.Attributes`, `Links.TraceId`, "
+               "`Links.SpanId`, `Links.TraceState`, `Links.Attributes`) VALUES ")
+
+
+def test_a_collector_filled_store_answers_services(tmp_path: Path) -> None:
+    """Rows a Collector wrote (its DDL, its INSERT layout) read as they are: runbrief adds its
+    columns and views beside them and `services` counts them, versions from the resource."""
+    from chdb import session
+
+    folder = tmp_path / "collector"
+    collector = session.Session(str(folder))
+    for ddl in COLLECTOR_DDL:
+        collector.query(ddl)
+    rows = []
+    for i in range(30):
+        svc, ver = ("checkout", "2.1.0") if i % 3 else ("cart", "0.9.4")
+        sev, num = ("ERROR", 17) if i % 10 == 0 else ("INFO", 9)
+        rows.append(f"('2024-05-01 12:{i:02d}:00.123456789', '{i:032x}', '{i:016x}', 1, '{sev}', {num}, '{svc}', "
+                    f"'request {i} done in {i * 7} ms', '', map('service.name', '{svc}', 'service.version', '{ver}'), "
+                    f"'', 'io.opentelemetry.app', '1.0', map(), map('http.status_code', '{200 + i}'))")
+    collector.query(LOG_INSERT + ", ".join(rows))
+    collector.query(SPAN_INSERT + "('2024-05-01 12:30:00.000000001', 'aa' , 'bb', '', '', 'GET /cart', 'Server', "
+                    "'cart', map('service.name', 'cart', 'service.version', '0.9.5'), 'http', '1', "
+                    "map('http.route', '/cart'), 12000000, 'Error', 'boom', ['2024-05-01 12:30:00.000000002'], "
+                    "['exception'], [map('exception.type', 'KeyError')], [], [], [], [])")
+    collector.close()
+
+    ch = ChStore.open(folder)
+    try:
+        out = ops.run(ch, "services", {})  # type: ignore[arg-type]
+        assert out == {"services": [
+            {"service": "cart", "logs": 10, "spans": 1, "metric_points": 0, "deploys": 0,
+             "versions": ["0.9.4", "0.9.5"], "last_seen": "2024-05-01T12:30:00.000Z"},
+            {"service": "checkout", "logs": 20, "spans": 0, "metric_points": 0, "deploys": 0,
+             "versions": ["2.1.0"], "last_seen": "2024-05-01T12:29:00.123Z"},
+        ]}
+        errors = ops.run(ch, "logs", {"severity": "error", "service": "cart"})  # type: ignore[arg-type]
+        assert [r["body"] for r in errors["logs"]] == ["request 0 done in 0 ms"]  # 12:00; i=10, 20 are checkout
+        assert errors["logs"][0]["attributes"] == {"http.status_code": "200"}
+    finally:
+        ch.close()
+
+
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, ChStore]]:
     base = tmp_path_factory.mktemp("ch")

@@ -153,8 +153,11 @@ class ChStore:
 
     The read interface operations need (``query``, ``scalar``, ``meta_get``, ``path``,
     ``read_only``, ``settle``), plus ``execute`` for ClickHouse SQL as it is (schema,
-    copies). One session per process: chdb holds one embedded engine.
+    copies). One open chdb store per process: chdb embeds one engine, bound to one folder
+    until it is closed.
     """
+
+    _open_path: Path | None = None  # the folder this process's engine holds
 
     def __init__(self, path: Path, session: Any, read_only: bool) -> None:
         self.path = path
@@ -173,8 +176,12 @@ class ChStore:
         p = Path(path).expanduser().resolve()
         if read_only and not p.exists():
             raise StoreError(f"no chdb store at {p}: copy one there first (runbrief store copy SRC chdb:{p})")
+        if ChStore._open_path is not None and ChStore._open_path != p:
+            raise StoreError(f"this process already has the chdb store {ChStore._open_path} open; "
+                             "chdb embeds one engine per process: close it first")
         p.mkdir(parents=True, exist_ok=True, mode=0o700)
         store = cls(p, chsession.Session(str(p)), read_only)
+        ChStore._open_path = p
         for stmt in _SETTINGS:
             store.execute(stmt)
         store._migrate()
@@ -204,6 +211,7 @@ class ChStore:
     def close(self) -> None:
         with self._lock:
             self._session.close()
+            ChStore._open_path = None
 
     def __enter__(self) -> ChStore:
         return self
