@@ -131,6 +131,54 @@ def _pydantic_ai_workload(base: str) -> None:
     asyncio.run(streamed())
 
 
+def _traceloop_sdk(combination: str, model_url: str, otlp_url: str) -> None:
+    """traceloop-sdk: ``Traceloop.init`` makes the tracer provider; the app's own steps are its
+    decorators (an agent, a workflow per task, ``@tool`` functions that run the requested tools)."""
+    import json
+
+    import openai
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from traceloop.sdk import Traceloop
+    from traceloop.sdk.decorators import agent, tool, workflow
+    from traceloop.sdk.instruments import Instruments
+
+    Traceloop.init(app_name=combination, exporter=OTLPSpanExporter(endpoint=f"{otlp_url}/v1/traces"),
+                   disable_batch=True, instruments={Instruments.OPENAI}, telemetry_enabled=False)
+    client = openai.OpenAI(base_url=f"{model_url}/v1", api_key="test-key", max_retries=0)
+    tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+             for n in ("get_status", "list_reports")]
+
+    @tool(name="get_status")
+    def get_status(job: str) -> str:
+        return "running"
+
+    @tool(name="list_reports")
+    def list_reports(page: int) -> str:
+        return "[]"
+
+    run_tool = {"get_status": get_status, "list_reports": list_reports}
+
+    @agent(name="support")
+    def support() -> None:
+        for p in PROMPTS:
+            reply = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": p}],
+                                                   tools=tools)
+            for call in reply.choices[0].message.tool_calls or []:
+                run_tool[call.function.name](**json.loads(call.function.arguments))
+        for _ in client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "stream"}],
+                                                stream=True, stream_options={"include_usage": True}):
+            pass
+
+    @workflow(name="agent run")
+    def run() -> None:
+        support()
+
+    run()
+    from opentelemetry import trace
+
+    trace.get_tracer_provider().shutdown()  # type: ignore[attr-defined]
+
+
 def _instrument(combination: str, provider: Any) -> Callable[[str], None]:
     """Instrument for ``combination``; returns its workload."""
     if combination == "openai-v2":
@@ -187,6 +235,9 @@ def _instrument(combination: str, provider: Any) -> Callable[[str], None]:
 
 def main() -> None:
     combination, model_url, otlp_url = sys.argv[1:4]
+    if combination == "traceloop-sdk":
+        _traceloop_sdk(combination, model_url, otlp_url)
+        return
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
