@@ -54,3 +54,12 @@ def test_key_colon_value_at_the_end_is_a_value_at_its_second_sibling() -> None:
     # a word after "subject:" in the middle still names the event (Mac's "en0: BSSID changed")
     parsed = Parser().parse(["en0: BSSID changed to 0a:1b", "en0: channel changed to 11"])
     assert len({p.pattern_id for p in parsed}) == 2
+
+
+def test_a_collapsed_list_cluster_leaves_its_word_families() -> None:
+    # "batch 11 12 13 from alpha" is in the word family of position 5 of its length; once its
+    # list collapses it has four tokens, and the family's merge must not index it
+    lines = ["batch 11 12 13 from alpha", "batch 11 12 13 14 from alpha"]
+    lines += [f"batch 11 12 13 from {w}" for w in ("beta", "gamma", "delta", "eps", "zeta", "eta", "theta")]
+    parsed = Parser().parse(lines)
+    assert {x.template for x in parsed} == {"batch <*> from alpha", "batch <*> <*> <*> from <*>"}

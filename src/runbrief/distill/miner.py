@@ -486,7 +486,8 @@ class Miner:
             key = keys[p]
             fam = self.families.setdefault(key, [])
             fam.append(c.cid)
-            live = [cid for cid in dict.fromkeys(self.resolve(x) for x in fam) if cid in self.clusters]
+            live = [cid for cid in dict.fromkeys(self.resolve(x) for x in fam)
+                    if cid in self.clusters and len(self.clusters[cid].tokens) == n]  # lists collapsed: moved on
             self.families[key] = live
             need = self.word_merge_siblings
             if p == 0:
