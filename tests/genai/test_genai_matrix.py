@@ -113,11 +113,16 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 def _agents(store: Path, service: str, calls: int) -> dict[str, Any]:
     """The report once the server has committed all the combination's spans."""
     deadline = time.monotonic() + 15
+    last = None
     while True:
         report = call("agents", {"service": service}, store=store)
-        if report["totals"]["model_calls"] >= calls or time.monotonic() > deadline:
+        t = report["totals"]
+        seen = (t["model_calls"], t["tool_calls"], t["agent_steps"])
+        # all model calls in, and nothing more arriving (an acknowledged batch may still be committing)
+        if (t["model_calls"] >= calls and seen == last) or time.monotonic() > deadline:
             return report
-        time.sleep(0.2)
+        last = seen
+        time.sleep(0.3)
 
 
 @pytest.mark.parametrize("combination", list(MATRIX))
