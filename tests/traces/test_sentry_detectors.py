@@ -252,3 +252,22 @@ def test_consecutive_independent_queries_and_the_ones_that_are_not(tmp_path: Pat
     ev = _event(_three(independent, 400), ROOT, 1203)
     ev["transaction"] = "POST /graphql"
     assert _types(_problems(tmp_path, ev)) == []
+
+
+def test_concurrent_fetches_from_a_page_need_ten_calls(tmp_path: Path) -> None:
+    def page(n: int, sdk: str) -> dict[str, Any]:
+        spans = [_get(f"/{1000 + i}/weather.json", 0.2 * i, 140) for i in range(n)]
+        ev = _event(spans, ROOT, 150, contexts=False)
+        ev["sdk"] = {"name": sdk}
+        return ev
+    assert _types(_problems(tmp_path, page(9, "sentry.javascript.react"))) == []  # how a page loads
+    assert _types(_problems(tmp_path, page(10, "sentry.javascript.react"))) == ["n_plus_one_http"]
+    assert _types(_problems(tmp_path, page(6, "sentry.python"))) == ["n_plus_one_http"]  # a backend fan-out
+
+
+def test_a_cancelled_request_is_not_a_swallowed_error(tmp_path: Path) -> None:
+    tags = _get("/api/tags/?statsPeriod=14d", 0, 300)
+    tags["status"] = "cancelled"  # the page moved on and aborted the fetch
+    assert _types(_problems(tmp_path, _event([tags], ROOT, 300))) == []
+    tags["status"] = "internal_error"
+    assert _types(_problems(tmp_path, _event([tags], ROOT, 300))) == ["swallowed_error"]

@@ -416,8 +416,11 @@ def _kind_of_op(op: str, root: bool = False) -> str:
 
 
 def _status(status: str) -> str:
+    """OpenTelemetry's status for a Sentry span status. ``cancelled`` (the caller gave up:
+    a page navigated away, a fetch aborted) is no failure: Sentry's own failure rate counts
+    every status but ``ok``, ``cancelled`` and ``unknown``."""
     s = status.lower()
-    if not s or s in ("unknown", "unset"):
+    if not s or s in ("unknown", "unset", "cancelled"):
         return "UNSET"
     return "OK" if s == "ok" else "ERROR"
 
