@@ -170,6 +170,10 @@ def call(name: str, params: dict[str, Any] | None = None, *, store: str | os.Pat
             raw.decode(errors="replace")
         raise _ERRORS.get(status, RunbriefError)(message)
     op = ops.get(name)  # an unknown name fails before the store is touched
+    if isinstance(store, str) and store.startswith("chdb:"):  # an embedded ClickHouse store (docs/clickhouse.md)
+        from runbrief.store.clickhouse.address import run_op
+
+        return run_op(store, name, params)
     if op.read_only and not (db_path := resolve_store_path(store)).exists():
         # Creating an empty store here would answer "nothing found": a false all-clear.
         raise UsageError(

@@ -202,3 +202,31 @@ def test_parameters_are_literals_not_text() -> None:
     assert sql == "SELECT 'it''s \\\\ '' OR 1=1 --' AS a, 3 AS b, NULL AS c"
     with pytest.raises(Exception, match="parameter"):
         to_clickhouse("SELECT ?", [])
+
+
+def _cli(*args: str) -> Any:
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "runbrief", *args], capture_output=True, text=True, timeout=120)
+    return proc.returncode, (json.loads(proc.stdout) if proc.stdout.strip() else None), proc.stderr
+
+
+def test_cli_copies_a_store_and_answers_from_it(tmp_path: Path) -> None:
+    """`runbrief store copy` then `runbrief services --store chdb:PATH`, each its own process."""
+    src = tmp_path / "duck"
+    with Store.open(src) as duck:
+        batch = _batch()
+        Pipeline(duck).write(Batch(logs=batch.logs[::10], spans=batch.spans[:8], deploys=batch.deploys))
+        want = ops.run(duck, "services", {})
+    rc, out, err = _cli("store", "copy", str(src), f"chdb:{tmp_path / 'ch'}", "--json")
+    assert rc == 0, err
+    assert out["copied"]["otel_logs"] == 180 and out["copied"]["otel_traces"] == 8 and out["copied"]["deploys"] == 1
+    rc, got, err = _cli("services", "--store", f"chdb:{tmp_path / 'ch'}", "--json")
+    assert rc == 0, err
+    assert got == want
+    rc, _, err = _cli("store", "copy", str(src), f"chdb:{tmp_path / 'ch'}", "--json")  # not twice into one store
+    assert rc != 0 and "already holds records" in err
+    rc, _, err = _cli("changes", "--store", f"chdb:{tmp_path / 'ch'}", "--json")
+    assert rc != 0 and "does not run on a ClickHouse store yet" in err

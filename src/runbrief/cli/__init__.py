@@ -41,6 +41,7 @@ COMMAND_MODULES = [
     "runbrief.cli.promote",
     "runbrief.cli.notify",
     "runbrief.cli.top",
+    "runbrief.cli.store_cmd",
 ]
 
 
@@ -82,6 +83,7 @@ COMMANDS = {
     "promote-check": "promote",
     "notify": "notify",
     "top": "top", "tail": "top",
+    "store": "store_cmd",
 }
 
 
