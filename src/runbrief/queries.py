@@ -176,6 +176,8 @@ def stats(store: Store) -> dict[str, Any]:
     for p in (store.path, store.path.with_suffix(store.path.suffix + ".wal")):
         if p.exists():
             size += p.stat().st_size
+    if hasattr(store, "bytes_on_disk"):  # a ClickHouse store: its table parts, not one file
+        size = store.bytes_on_disk()
     out: dict[str, Any] = {
         "logs": counts["logs"],
         "spans": counts["spans"],

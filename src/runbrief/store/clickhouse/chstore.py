@@ -239,6 +239,11 @@ class ChStore:
         rows = self.query(sql, params)
         return next(iter(rows[0].values())) if rows else None
 
+    def bytes_on_disk(self) -> int:
+        """The store's size for ``stats``: every active part of its tables (compressed)."""
+        rows = self.execute("SELECT sum(bytes_on_disk) n FROM system.parts WHERE database = currentDatabase() AND active")
+        return int(rows[0]["n"] or 0) if rows else 0
+
     def meta_get(self, key: str) -> str | None:
         return self._meta_raw(key)
 
