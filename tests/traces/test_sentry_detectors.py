@@ -271,3 +271,16 @@ def test_a_cancelled_request_is_not_a_swallowed_error(tmp_path: Path) -> None:
     assert _types(_problems(tmp_path, _event([tags], ROOT, 300))) == []
     tags["status"] = "internal_error"
     assert _types(_problems(tmp_path, _event([tags], ROOT, 300))) == ["swallowed_error"]
+
+
+def test_query_cache_hits_are_no_round_trips(tmp_path: Path) -> None:
+    def loop(n: int, each_ms: float) -> dict[str, Any]:
+        spans = []
+        for i in range(n):  # two lookups per item, as Rails renders a list
+            spans.append(_span("db.sql.active_record", 'SELECT "t5".* FROM "t5" WHERE "t5"."c" = $1 LIMIT $2',
+                               i * 2 * (each_ms + 0.5), each_ms, ROOT))
+            spans.append(_span("db.sql.active_record", 'SELECT "t9".* FROM "t9" WHERE "t9"."c" = $1 LIMIT $2',
+                               i * 2 * (each_ms + 0.5) + each_ms + 0.5, each_ms, ROOT))
+        return _event(spans, ROOT, n * 2 * (each_ms + 0.5))
+    assert _types(_problems(tmp_path, loop(30, 0.03))) == []  # 30 µs each: served by the query cache
+    assert _types(_problems(tmp_path, loop(30, 0.2))) == ["n_plus_one_db", "n_plus_one_db"]  # real round trips

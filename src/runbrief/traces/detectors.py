@@ -9,7 +9,9 @@ scores them on Sentry's own labelled detector fixtures (docs/benchmarks.md).
     runs under one parent at least 5 times with at least 50 ms in total (Sentry: 5
     spans, 50 ms), or at least 25 times whatever the time: a loop that long is a loop
     even against a local SQLite file, and it will not stay fast against a networked
-    database. The executions are consecutive siblings: a run of DB queries, in which
+    database — unless the typical execution took under 0.05 ms: no round trip at all
+    (Rails' query cache answers a repeated lookup in 20-50 µs; Sentry reports none of
+    them). The executions are consecutive siblings: a run of DB queries, in which
     interleaved statements (``price``, ``tax``, ``price``, ``tax``…) are each detected;
     any other sibling between them (a GraphQL resolver, a serializer, a cache command)
     ends the run, as in Sentry's detector, and the loop is then a ``repeated_sequence``.
@@ -117,6 +119,7 @@ class Thresholds:
     n1_db_min_count: int = 5
     n1_db_min_total_ms: float = 50.0
     n1_db_any_time_count: int = 25
+    n1_db_any_time_min_each_ms: float = 0.05
     n1_http_min_count: int = 5
     n1_http_min_total_ms: float = 100.0
     n1_http_any_time_count: int = 25
@@ -265,6 +268,9 @@ def _n_plus_one(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[st
             if device and len(_sequential_runs(run)) > 1:
                 min_n = t.n1_http_device_concurrent_count  # a page fetching in parallel (Sentry: 10)
         total = sum(s.duration_ns for s in run)
+        if cat == "db" and len(run) >= any_n and total < min_ms * _MS and \
+                sorted(s.duration_ns for s in run)[len(run) // 2] < t.n1_db_any_time_min_each_ms * _MS:
+            continue  # answered without a round trip (an ORM's query cache): no cost, and none to come
         if not (len(run) >= any_n or (len(run) >= min_n and total >= min_ms * _MS)):
             continue
         source = before if before is not None and before.desc.category == "db" and before.desc.template != tmpl \
