@@ -14,7 +14,8 @@ from runbrief.distill.parse import Parser
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "logs"
 # CRLF, a blank line, invalid UTF-8, a cut multi-byte character, NUL, TAB, a lone CR at the end
-EDGE = b"a\r\n\nb\xff\xfe 12 x\r\n\xe2\x82\n  \nnul\x00 7\tz\nlast\r"
+EDGE = (b"a\r\n\nb\xff\xfe 12 x\r\n\xe2\x82\n  \nnul\x00 7\tz\n"
+        b'quotes "," \\"," and },{"line": 3 \\\\\n' b"\xc3\xa9t\xc3\xa9 \xf0\x9f\x94\xa5 4\nlast\r")
 
 
 def _reference(raw: bytes, batch: int) -> bytes:
@@ -55,5 +56,6 @@ def test_edge_bytes_alone() -> None:
     out = io.BytesIO()
     jsonl.write_jsonl(Parser(), io.BytesIO(EDGE), out)
     rows = [orjson.loads(x) for x in out.getvalue().splitlines()]
-    assert [r["line"] for r in rows][-1] == "last" and len(rows) == 7
+    assert [r["line"] for r in rows][-1] == "last" and len(rows) == 9
+    assert rows[6]["line"] == 'quotes "," \\"," and },{"line": 3 \\\\'
     assert out.getvalue() == _reference(EDGE, 100_000)

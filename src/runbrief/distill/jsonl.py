@@ -4,17 +4,17 @@ Whole-process speed is the point here (issue 17: ``runbrief parse FILE > out.jso
 10x Drain3's ``add_log_message``), and at a few microseconds a line the per-line Python
 is what costs. So the file is read in chunks of whole lines, each chunk decoded once and
 split once, and its cache keys made by one ``translate`` of the raw bytes
-(``parse.line_keys``); a batch's JSON is made by one ``orjson.dumps`` of its rows, in
-which everything that belongs to the pattern (ID, template, level) is serialized once per
-pattern and spliced in as an ``orjson.Fragment``. The bytes written are the same as
-serializing each line's full object on its own (tested).
+(``parse.line_keys``); a batch's JSON is woven from C-level passes, with everything that
+belongs to the pattern (ID, template, level) serialized once per pattern (``batch_jsonl``).
+The bytes written are the same as serializing each line's full object on its own (tested).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from operator import itemgetter
+from itertools import chain, repeat
+from operator import call, itemgetter
 from typing import BinaryIO
 
 import orjson
@@ -24,9 +24,6 @@ from runbrief.distill.parse import ParsedBatch, Parser, _no_gc, line_keys
 __all__ = ["read_chunks", "batches", "write_jsonl"]
 
 CHUNK = 1 << 22
-# an object boundary in a serialized list of rows; never inside a string, where orjson
-# escapes every '"'
-_JOINT = b'},{"line":'
 
 
 def read_chunks(src: BinaryIO, size: int | None = None) -> Iterator[tuple[list[str], list[bytes]]]:
@@ -91,21 +88,30 @@ PIECE = 1024
 def batch_jsonl(b: ParsedBatch) -> Iterator[bytes]:
     """The batch's lines as JSON lines, in pieces: ``line``, ``pattern_id``, ``template``,
     ``params``, ``content_template`` and ``level`` when known, in that order, each line
-    ending in ``\\n``."""
-    frag = orjson.Fragment
-    parts = {}
+    ending in ``\\n``.
+
+    No Python runs per line: a piece's lines are escaped by one ``orjson.dumps`` of the
+    list and split on ``","`` (inside a JSON string every ``"`` is escaped, so that
+    sequence only separates elements), each line's parameters are its pattern's C-level
+    getter applied by ``map``, and the pieces of all lines are woven by ``zip`` and joined
+    once. The pattern's part (ID, template, level) is serialized once per pattern."""
+    heads = {}
+    tails = {}
+    getters = {}
     for e, (c, plan) in b._info.items():
         tpl = orjson.dumps(c.template)
-        head = frag(b'"' + c.pattern_id.encode() + b'","template":' + tpl)
-        tail = frag(tpl + (b',"level":' + orjson.dumps(e.level) if e.level else b""))
-        parts[e] = (head, tail, _getter(plan))
+        heads[e] = b'","pattern_id":"' + c.pattern_id.encode() + b'","template":' + tpl + b',"params":'
+        tails[e] = b',"content_template":' + tpl + (b',"level":' + orjson.dumps(e.level) if e.level else b"") + b"}\n"
+        getters[e] = _getter(plan)
     lines, entries = b.lines, b.entries
-    get = parts.__getitem__
+    dumps = orjson.dumps
     piece = PIECE
     for k in range(0, len(lines), piece):
-        rows = [{"line": line, "pattern_id": head, "params": params(line), "content_template": tail}
-                for line, (head, tail, params) in zip(lines[k : k + piece], map(get, entries[k : k + piece]), strict=True)]
-        yield orjson.dumps(rows)[1:-1].replace(_JOINT, b'}\n{"line":') + b"\n"
+        ls, es = lines[k : k + piece], entries[k : k + piece]
+        escaped = dumps(ls)[2:-2].split(b'","')
+        params = map(dumps, map(call, map(getters.__getitem__, es), ls))
+        yield b"".join(chain.from_iterable(
+            zip(repeat(b'{"line":"'), escaped, map(heads.__getitem__, es), params, map(tails.__getitem__, es))))
 
 
 def _none(line: str) -> tuple[()]:
