@@ -198,6 +198,18 @@ def test_stats_same_on_both(stores: tuple[Store, ChStore]) -> None:
     assert a["logs"] == 1800 and a["traces"] == 30 and a["compression"]["patterns"] > 10
 
 
+def test_patterns_and_show_same_on_both(stores: tuple[Store, ChStore]) -> None:
+    duck, ch = stores
+    pats = _same(duck, ch, "patterns")
+    assert len(pats["patterns"]) > 10
+    first = ops.run(duck, "logs", {"limit": 1})["logs"][0]
+    some_span = duck.scalar("SELECT span_id FROM spans ORDER BY span_id LIMIT 1")
+    some_trace = duck.scalar("SELECT trace_id FROM spans ORDER BY trace_id LIMIT 1")
+    for evidence in (first["id"], first["pattern_id"], "dep_1", f"spn_{some_span}", f"trc_{some_trace}"):
+        shown = _same(duck, ch, "show", id=evidence)
+        assert shown["id"] == evidence and len(shown) > 3, evidence
+
+
 def test_parameters_are_literals_not_text() -> None:
     sql = to_clickhouse("SELECT ? a, ? b, ? c", ["it's \\ ' OR 1=1 --", 3, None])
     assert sql == "SELECT 'it''s \\\\ '' OR 1=1 --' AS a, 3 AS b, NULL AS c"
