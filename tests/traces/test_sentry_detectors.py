@@ -284,3 +284,11 @@ def test_query_cache_hits_are_no_round_trips(tmp_path: Path) -> None:
         return _event(spans, ROOT, n * 2 * (each_ms + 0.5))
     assert _types(_problems(tmp_path, loop(30, 0.03))) == []  # 30 µs each: served by the query cache
     assert _types(_problems(tmp_path, loop(30, 0.2))) == ["n_plus_one_db", "n_plus_one_db"]  # real round trips
+
+
+def test_no_n_plus_one_after_a_list_query_cut_short(tmp_path: Path) -> None:
+    cut = "SELECT b.id, b.title, b.author_id, b.isbn, b.published_at FROM book b JOIN shelf s ON s.id = b.shelf..."
+    spans = [_span("db", cut, 6, 10, ROOT), *_loop(8, 12)]
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 130))) == []
+    spans = [_span("db", BOOKS, 6, 10, ROOT), *_loop(8, 12)]  # the whole list query: an N+1
+    assert _types(_problems(tmp_path, _event(spans, ROOT, 130))) == ["n_plus_one_db"]

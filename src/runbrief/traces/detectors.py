@@ -23,12 +23,13 @@ scores them on Sentry's own labelled detector fixtures (docs/benchmarks.md).
     queries; a Mongo-family span (MongoDB, Mongoose) counts only with its query document
     (``{…}``), since the ORM's wrapper spans carry only an operation name; cache commands
     (Redis, Memcached: category ``cache``) are never DB queries. Connection, transaction-
-    control, wrapper and cut-short spans neither join nor end a run. The DB query just before the run is its ``source`` (the query
-    that fetched the list); when the sibling just before it is a cache read, the list
-    came from the cache and, as Sentry, this is no N+1. The very same statement with the
-    same values each time is a ``repeated_call`` — and also an N+1 when a list query
-    came just before it (every book by the same author). Cost: the time of the
-    repeated spans.
+    control, wrapper and cut-short spans neither join nor end a run. The DB query just
+    before the run is its ``source`` (the query that fetched the list); when the sibling
+    just before it is a cache read, the list came from the cache and, as Sentry, this is
+    no N+1; when that list query was cut short by the SDK, Sentry drops the problem as
+    too unsure, and so does this. The very same statement with the same values each
+    time is a ``repeated_call`` — and also an N+1 when a list query came just before it
+    (every book by the same author). Cost: the time of the repeated spans.
 ``repeated_sequence`` — the N+1 of a group of spans (Sentry's "MN+1"): a sequence of
     2 to 8 spans (a GraphQL resolver and its query, Prisma's query-serialize) repeated
     back to back at least 5 times in the trace's span order (Sentry: 3), with at least
@@ -239,9 +240,12 @@ def _n1_runs(kids: list[Node]) -> list[tuple[list[Node], Node | None]]:
     groups: dict[str, tuple[list[Node], Node | None]] = {}
     cat_now: str | None = None
     prev: Node | None = None
+    cut: Node | None = None  # a statement cut short since ``prev``: then it is the one just before
     for c in kids:
         cat = c.desc.category
         if cat == "db" and not comparable_query(c):
+            if is_query(c):
+                cut = c
             continue
         if cat != cat_now:
             out.extend(groups.values())
@@ -249,10 +253,10 @@ def _n1_runs(kids: list[Node]) -> list[tuple[list[Node], Node | None]]:
         if cat in ("db", "http_client"):
             g = groups.get(c.desc.template)
             if g is None:
-                groups[c.desc.template] = ([c], prev)
+                groups[c.desc.template] = ([c], cut or prev)
             else:
                 g[0].append(c)
-        prev = c
+        prev, cut = c, None
     out.extend(groups.values())
     return out
 
@@ -277,6 +281,8 @@ def _n_plus_one(parent: Node, kids: list[Node], t: Thresholds, out: list[dict[st
             else None
         if cat == "db" and before is not None and before.desc.category == "cache":
             continue  # the list came from a cache read, not a query (Sentry: no N+1 without a DB source)
+        if cat == "db" and before is not None and before.desc.category == "db" and not comparable_query(before):
+            continue  # the list query was cut short by the SDK: as Sentry, too unsure to call it an N+1
         if run[0].desc.exact_known and len({s.desc.raw for s in run}) == 1 and source is None:
             continue  # the very same call each time, after no list query: a repeated_call, not a loop over items
         claimed.update(id(s) for s in run)
