@@ -18,6 +18,7 @@ from typing import Any
 MODEL_OPENAI = "gpt-4o-mini-2024-07-18"
 MODEL_ANTHROPIC = "claude-haiku-4-5-20251001"
 OUTPUT_TOKENS = 10
+CACHE_READ, CACHE_WRITE = 2000, 500  # per call, when the server is made with cached=True
 
 
 def _text_of(message: dict[str, Any]) -> str:
@@ -70,7 +71,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ OpenAI
     def _openai(self, body: dict[str, Any], n: int, tool: tuple[str, dict[str, Any]] | None) -> None:
-        usage = {"prompt_tokens": 100 + n, "completion_tokens": OUTPUT_TOKENS, "total_tokens": 110 + n}
+        usage: dict[str, Any] = {"prompt_tokens": 100 + n, "completion_tokens": OUTPUT_TOKENS,
+                                 "total_tokens": 110 + n}
+        if self.server.cached:  # OpenAI counts cached tokens within prompt_tokens
+            usage = {"prompt_tokens": 100 + n + CACHE_READ, "completion_tokens": OUTPUT_TOKENS,
+                     "total_tokens": 110 + n + CACHE_READ, "prompt_tokens_details": {"cached_tokens": CACHE_READ}}
         rid = f"chatcmpl-{n}"
         if tool:
             message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [
@@ -102,13 +107,15 @@ class _Handler(BaseHTTPRequestHandler):
             stop = "tool_use"
         else:
             block, stop = {"type": "text", "text": "done"}, "end_turn"
-        usage = {"input_tokens": 100 + n, "output_tokens": OUTPUT_TOKENS}
+        usage: dict[str, Any] = {"input_tokens": 100 + n, "output_tokens": OUTPUT_TOKENS}
+        if self.server.cached:  # Anthropic counts cache reads and writes apart from input_tokens
+            usage.update(cache_read_input_tokens=CACHE_READ, cache_creation_input_tokens=CACHE_WRITE)
         message = {"id": rid, "type": "message", "role": "assistant", "model": MODEL_ANTHROPIC, "content": [block],
                    "stop_reason": stop, "stop_sequence": None, "usage": usage}
         if not body.get("stream"):
             self._send(200, message)
             return
-        start = {**message, "content": [], "stop_reason": None, "usage": {"input_tokens": 100 + n, "output_tokens": 1}}
+        start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
         events: list[tuple[str, dict[str, Any]]] = [("message_start", {"type": "message_start", "message": start})]
         events.append(("content_block_start", {"type": "content_block_start", "index": 0,
                                                "content_block": {"type": "text", "text": ""}}))
@@ -152,8 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeLLM(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, *, cached: bool = False) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.cached = cached
         self._lock = threading.Lock()
         self.calls = 0
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)

@@ -15,6 +15,7 @@ finish reason       gen_ai.response.finish_reasons     llm.finish_reason        
                     (anthropic.message.stop_reason)
 cache tokens        gen_ai.usage.cache_read/           llm.token_count.prompt_      gen_ai.usage.cache_read/
                     cache_creation.input_tokens        details.cache_read/write     creation_input_tokens
+                    (anthropic SDK: cache_write.…)
 embedding model     gen_ai.request.model               embedding.model_name         gen_ai.request.model
 requested tools     gen_ai.output.messages (JSON       llm.output_messages.N.       gen_ai.completion.N.
                     parts of type tool_call)           message.tool_calls.N.        tool_calls.N.{name,
@@ -67,7 +68,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "total_tokens": ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total"),
     "cache_read_tokens": ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
                           "llm.token_count.prompt_details.cache_read", "llm.usage.cache_read_input_tokens"),
-    "cache_write_tokens": ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
+    "cache_write_tokens": ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens",
+                           "gen_ai.usage.cache_creation_input_tokens",
                            "llm.token_count.prompt_details.cache_write", "llm.usage.cache_creation_input_tokens"),
     "finish_reasons": ("gen_ai.response.finish_reasons", "gen_ai.completion.0.finish_reason",
                        "llm.response.finish_reason", "llm.finish_reason", "anthropic.message.stop_reason"),
