@@ -38,7 +38,8 @@ def _batch() -> Batch:
                                   attributes={"file": rel, "line": str(i)} if i % 3 else {}))
         for i in range(40):
             spans.append(Span(trace_id=f"{k:08x}{i // 4:024x}", span_id=f"{k:04x}{i:012x}", name=f"GET /{service}",
-                              start_ns=T0 + i * 1_000_000_007, end_ns=T0 + i * 1_000_000_007 + 5_432_100 * (i + 1),
+                              start_ns=T0 + k * 1_003 + i * 1_000_000_007,
+                              end_ns=T0 + k * 1_003 + i * 1_000_000_007 + 5_432_100 * (i + 1),
                               resource=res, kind="SERVER", status_code="ERROR" if i % 7 == 0 else "OK",
                               attributes={"http.route": f"/{service}/{i % 5}"}))
     deploys = [Deploy(ts_ns=T0 + 10**12, service="hdfs", version="1.1", commit="abc123")]
@@ -159,9 +160,9 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Ch
     duck.close()
 
 
-def _same(duck: Store, ch: ChStore, name: str, **params: Any) -> dict[str, Any]:
-    a, b = ops.run(duck, name, params), ops.run(ch, name, params)  # type: ignore[arg-type]
-    assert a == b, name
+def _same(duck: Store, ch: ChStore, op: str, **params: Any) -> dict[str, Any]:
+    a, b = ops.run(duck, op, params), ops.run(ch, op, params)  # type: ignore[arg-type]
+    assert a == b, (op, params)
     return a
 
 
@@ -208,6 +209,14 @@ def test_patterns_and_show_same_on_both(stores: tuple[Store, ChStore]) -> None:
     for evidence in (first["id"], first["pattern_id"], "dep_1", f"spn_{some_span}", f"trc_{some_trace}"):
         shown = _same(duck, ch, "show", id=evidence)
         assert shown["id"] == evidence and len(shown) > 3, evidence
+
+
+def test_traces_same_on_both(stores: tuple[Store, ChStore]) -> None:
+    for params in ({}, {"service": "spark"}, {"status": "error"}, {"min_duration_ms": 100, "limit": 3},
+                   {"route": "/hdfs/2"}, {"name": "openst"}, {"attribute": "http.route=/spark/3"},
+                   {"since": "2023-11-14T22:13:40Z"}):
+        got = _same(*stores, "traces", **params)
+        assert got["traces"], params
 
 
 def test_parameters_are_literals_not_text() -> None:

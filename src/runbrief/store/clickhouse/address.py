@@ -20,7 +20,7 @@ __all__ = ["PREFIX", "SUPPORTED_OPS", "is_clickhouse", "chdb_path", "open_chstor
 
 PREFIX = "chdb:"
 # Operations tested to return the same JSON on DuckDB and chdb (tests/store/test_clickhouse.py).
-SUPPORTED_OPS = frozenset({"services", "logs", "stats", "patterns", "show"})
+SUPPORTED_OPS = frozenset({"services", "logs", "stats", "patterns", "show", "traces"})
 
 
 def is_clickhouse(address: str | os.PathLike[str] | None) -> bool:

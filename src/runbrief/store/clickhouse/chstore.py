@@ -77,11 +77,51 @@ def _bare_names(node: Any) -> Any:
     return node
 
 
+def _columns_before_aliases(node: Any) -> Any:
+    from sqlglot import exp
+
+    if not isinstance(node, exp.Select):
+        return node
+    source = node.args.get("from") or node.args.get("from_")
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table):
+        return node
+    aliases = {e.alias for e in node.expressions if isinstance(e, exp.Alias)}
+    if not aliases:
+        return node
+    qualifier = table.alias_or_name
+    scopes = [*node.expressions, node.args.get("where"), node.args.get("group")]
+    for scope in scopes:
+        if scope is None:
+            continue
+        for col in list(scope.find_all(exp.Column)):
+            if col.table or col.name not in aliases:
+                continue
+            # only this SELECT's own references, not a subquery's
+            if col.find_ancestor(exp.Select) is not node:
+                continue
+            col.set("table", exp.to_identifier(qualifier))
+    return node
+
+
+def _json_path(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.JSONExtractScalar) and isinstance(node.expression, exp.Placeholder):
+        return exp.Anonymous(this="JSON_VALUE", expressions=[node.this, node.expression])
+    return node
+
+
 # Where the dialects differ and SQLGlot's DuckDB→ClickHouse transpilation does not bridge it.
 # Each entry: (name, why, a tree transform applied to every node of the parsed DuckDB SQL).
 OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
     ("SELECT t.col", "ClickHouse names the result column `t.col`, DuckDB `col`: alias it to its bare name",
      _bare_names),
+    ("min(x) AS x", "in DuckDB a name in SELECT expressions, WHERE and GROUP BY is the column even when an "
+     "alias shares it; ClickHouse resolves the alias (min(start_ns) AS start_ns inside max(end_ns) - "
+     "min(start_ns) nests aggregates): qualify such columns with their table", _columns_before_aliases),
+    ("json_extract_string(j, ?)", "a bound path is JSONPath ('$.\"http.route\"'); SQLGlot emits "
+     "JSONExtractString, which takes keys, not a path; JSON_VALUE takes the path", _json_path),
     ("strlen", "ClickHouse has no strlen(); length() counts bytes as DuckDB's strlen() does", _strlen),
     ("list(DISTINCT x ORDER BY x) FILTER (WHERE c)",
      "ClickHouse aggregates take no ORDER BY and SQLGlot emits ARRAY_AGG(DISTINCT ... ORDER BY); "
