@@ -181,7 +181,7 @@ def _traceloop_sdk(combination: str, model_url: str, otlp_url: str) -> None:
 
 def _instrument(combination: str, provider: Any) -> Callable[[str], None]:
     """Instrument for ``combination``; returns its workload."""
-    if combination == "openai-v2":
+    if combination in ("openai-v2", "openai-v2-metrics", "openai-v2-metrics-only"):
         os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "SPAN_ONLY"
         os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "gen_ai_latest_experimental"
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as V2
@@ -244,13 +244,32 @@ def main() -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(resource=Resource.create({"service.name": combination}))
+    resource = Resource.create({"service.name": combination})
+    meters = None
+    if combination.startswith("openai-v2-metrics"):
+        # GenAI client metrics too (util-genai records them); "-only": spans sampled away, metrics kept.
+        from opentelemetry import metrics
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{otlp_url}/v1/metrics"),
+                                               export_interval_millis=60_000)
+        meters = MeterProvider(resource=resource, metric_readers=[reader])
+        metrics.set_meter_provider(meters)
+        sampler = ALWAYS_OFF if combination.endswith("-only") else ALWAYS_ON
+        provider = TracerProvider(resource=resource, sampler=sampler)
+    else:
+        provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_url}/v1/traces")))
     trace.set_tracer_provider(provider)
     workload = _instrument(combination, provider)
     with provider.get_tracer("app").start_as_current_span("agent run"):
         workload(model_url)
     provider.shutdown()  # flushes the batch to the server
+    if meters is not None:
+        meters.shutdown()
 
 
 if __name__ == "__main__":

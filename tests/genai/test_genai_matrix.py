@@ -60,6 +60,8 @@ MATRIX: dict[str, Combo] = {
     "openai-v2": Combo(V2, MODEL_OPENAI, cache_read=0),
     # An agent built on opentelemetry-util-genai runs the requested tools: tool spans with call IDs,
     # each linked to the request in the output messages (9 tool calls, not 18).
+    # GenAI client metrics exported beside the spans: they must not count the calls again.
+    "openai-v2-metrics": Combo(V2, MODEL_OPENAI, cache_read=0),
     "openai-v2-agent": Combo(V2, MODEL_OPENAI, agent_steps=1, requested_only=0, cache_read=0),
     # Content capture off: tool spans without arguments; unknown arguments are not a loop.
     "openai-v2-no-content": Combo(V2, MODEL_OPENAI, agent_steps=1, requested_only=0, loop=False, cache_read=0),
@@ -101,6 +103,8 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     server (so each one's call count, and with it its token counts, starts at 1)."""
     store = tmp_path_factory.mktemp("matrix") / "store"
     runnable = [c for c, combo in MATRIX.items() if not _missing(combo.needs)]
+    if not _missing(V2):
+        runnable.append(METRICS_ONLY)
     with ServerProcess(store, grpc=False, jobs=False) as sp:
         fakes = {c: FakeLLM(cached=True).__enter__() for c in runnable}
         try:
@@ -156,6 +160,7 @@ def test_instrumentation(matrix: dict[str, Any], combination: str) -> None:
     # cached input at the cache prices; reported to 1e-6 USD
     assert t["cost"] == round(PriceTable().cost(c.model, in_tokens, out_tokens, read, write), 6)
     assert t["traces"] == 1  # the streamed call is not a root of its own
+    assert "from_metrics" not in t  # every call has its span: metrics (where exported) add nothing
     assert (t["conversations"], t["agent_steps"]) == (c.conversations, c.agent_steps)
     assert {r["tool"]: r["calls"] for r in report["tools"]} == {"get_status": 6, "list_reports": 3}
     assert t["tool_calls_requested_only"] == c.requested_only
@@ -165,3 +170,24 @@ def test_instrumentation(matrix: dict[str, Any], combination: str) -> None:
     problems = call("agent_problems", {"service": combination}, store=matrix["store"])["problems"]
     loops = [(p["details"]["tool"], p["details"]["calls"]) for p in problems if p["type"] == "tool_loop"]
     assert loops == ([("get_status", 6)] if c.loop else [])  # and never a false loop on the three pages
+
+
+METRICS_ONLY = "openai-v2-metrics-only"
+
+
+def test_metrics_only(matrix: dict[str, Any]) -> None:
+    """openai-v2's GenAI metrics with every span sampled away: calls, tokens and cost come from
+    ``gen_ai.client.token.usage`` / ``operation.duration``; the metrics carry no cache type, so
+    the cost is at the input price, and no tool calls or loops can be seen."""
+    if _missing(V2):
+        pytest.skip(f"not installed: {', '.join(_missing(V2))} (pip install -e '.[genai-e2e]')")
+    run = matrix["results"][METRICS_ONLY]
+    assert run["rc"] == 0, run["stderr"][-3000:]
+    calls = 11
+    in_tokens = sum(100 + n + CACHE_READ for n in range(1, calls + 1))
+    report = _agents(matrix["store"], METRICS_ONLY, calls)
+    t = report["totals"]
+    assert (t["model_calls"], t["input_tokens"], t["output_tokens"]) == (calls, in_tokens, calls * OUTPUT_TOKENS), t
+    assert t["from_metrics"]["model_calls"] == calls and t["traces"] == 0 and t["tool_calls"] == 0
+    assert t["cost"] == round(PriceTable().cost(MODEL_OPENAI, in_tokens, calls * OUTPUT_TOKENS), 6)
+    assert {(m["model"], m["operation"]): m["operations"] for m in report["metrics"]} == {(MODEL_OPENAI, "chat"): calls}
