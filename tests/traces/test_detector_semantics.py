@@ -131,7 +131,7 @@ def test_repeated_sequence_graphql_resolvers() -> None:
 def test_repeated_sequence_negatives() -> None:
     t = tid(next(_n))
     root = _root(t, 2000)
-    assert _types(_detect(root, *_resolvers(t, root.span_id, 4, 40, 2))) == []  # 4 < 5 repetitions
+    assert _types(_detect(root, *_resolvers(t, root.span_id, 2, 80, 2))) == []  # 2 < 3 repetitions
     assert _types(_detect(root, *_resolvers(t, root.span_id, 12, 5, 2))) == []  # 60 ms of DB < 100 ms
     # mostly not DB: each repetition waits 150 ms on an HTTP call for 15 ms of query
     kids = []

@@ -292,3 +292,10 @@ def test_no_n_plus_one_after_a_list_query_cut_short(tmp_path: Path) -> None:
     assert _types(_problems(tmp_path, _event(spans, ROOT, 130))) == []
     spans = [_span("db", BOOKS, 6, 10, ROOT), *_loop(8, 12)]  # the whole list query: an N+1
     assert _types(_problems(tmp_path, _event(spans, ROOT, 130))) == ["n_plus_one_db"]
+
+
+def test_three_repetitions_of_a_sequence_are_enough(tmp_path: Path) -> None:
+    ps = _problems(tmp_path, _event(_graphql(3, 40), ROOT, 140))  # Sentry's MN+1 asks 3 occurrences, 100 ms
+    assert _types(ps) == ["repeated_sequence"] and ps[0]["repeats"] == 3
+    assert _types(_problems(tmp_path, _event(_graphql(2, 60), ROOT, 140))) == []
+    assert _types(_problems(tmp_path, _event(_graphql(3, 30), ROOT, 140))) == []  # 90 ms of DB < 100 ms

@@ -32,8 +32,8 @@ scores them on Sentry's own labelled detector fixtures (docs/benchmarks.md).
     (every book by the same author). Cost: the time of the repeated spans.
 ``repeated_sequence`` — the N+1 of a group of spans (Sentry's "MN+1"): a sequence of
     2 to 8 spans (a GraphQL resolver and its query, Prisma's query-serialize) repeated
-    back to back at least 5 times in the trace's span order (Sentry: 3), with at least
-    one complete DB query and at least one span that is not a query (a sequence of
+    back to back at least 3 times in the trace's span order (Sentry's minimum), with at
+    least one complete DB query and at least one span that is not a query (a sequence of
     queries alone is each statement's ``n_plus_one_db``), the DB spans at least 100 ms
     in all by their durations (Sentry's 100 ms; ``exclusive_time`` is not used) and at
     least 20 % of the sequence's span time (a mostly-HTTP loop is not a DB problem); a
@@ -125,7 +125,7 @@ class Thresholds:
     n1_http_min_total_ms: float = 100.0
     n1_http_any_time_count: int = 25
     n1_http_device_concurrent_count: int = 10
-    seq_min_repeats: int = 5
+    seq_min_repeats: int = 3
     seq_max_len: int = 8
     seq_min_db_ms: float = 100.0
     seq_min_db_share: float = 0.2
