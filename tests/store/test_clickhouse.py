@@ -217,6 +217,12 @@ def test_traces_same_on_both(stores: tuple[Store, ChStore]) -> None:
                    {"since": "2023-11-14T22:13:40Z"}):
         got = _same(*stores, "traces", **params)
         assert got["traces"], params
+    trace = _same(*stores, "traces", service="hdfs")["traces"][0]["trace_id"]
+    assert _same(*stores, "trace_show", id=trace)["spans"]
+    assert _same(*stores, "trace_summary", id=trace)
+    assert _same(*stores, "trace_summary", latest=True, service="spark")
+    assert "problems" in _same(*stores, "perf")
+    assert _same(*stores, "deploys")
 
 
 def test_parameters_are_literals_not_text() -> None:

@@ -129,6 +129,16 @@ OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
 ]
 
 
+_BEFORE_OPERAND: frozenset[Any] | None = None
+
+
+def _before_operand() -> frozenset[Any]:
+    from sqlglot.tokens import TokenType as T
+
+    return frozenset({T.L_PAREN, T.COMMA, T.EQ, T.NEQ, T.GT, T.GTE, T.LT, T.LTE, T.PLUS, T.DASH, T.STAR, T.SLASH,
+                      T.AND, T.OR, T.IN, T.SELECT, T.WHERE, T.THEN, T.ELSE, T.WHEN, T.BETWEEN, T.NOT, T.L_BRACKET})
+
+
 @lru_cache(maxsize=512)
 def _parsed(sql: str) -> Any:
     """The DuckDB statement with its ``?`` numbered ``$1..$n`` in text order, overrides applied."""
@@ -136,8 +146,18 @@ def _parsed(sql: str) -> Any:
     from sqlglot.dialects.duckdb import DuckDB
     from sqlglot.tokens import TokenType
 
+    global _BEFORE_OPERAND
+    if _BEFORE_OPERAND is None:
+        _BEFORE_OPERAND = _before_operand()
     # Numbered from the tokens (a '?' inside a string literal is no parameter), right to left.
-    holes = [t.start for t in DuckDB().tokenize(sql) if t.token_type == TokenType.PLACEHOLDER]
+    # DuckDB's tokenizer reads "?::" as its try-cast operator; after an opening bracket, a
+    # comma or an operator it is a parameter followed by a cast ("to_minutes(?::BIGINT)").
+    holes, prev = [], None
+    for t in DuckDB().tokenize(sql):
+        if t.token_type == TokenType.PLACEHOLDER or (
+                t.token_type == TokenType.QDCOLON and t.text == "?::" and (prev is None or prev in _BEFORE_OPERAND)):
+            holes.append(t.start)
+        prev = t.token_type
     for n, at in reversed(list(enumerate(holes, 1))):
         sql = f"{sql[:at]}${n}{sql[at + 1:]}"
     tree = sqlglot.parse_one(sql, read="duckdb")
@@ -165,6 +185,8 @@ def _literal(value: Any) -> Any:
         return exp.Anonymous(this="toDate", expressions=[exp.Literal.string(value.isoformat())])
     if isinstance(value, str):
         return exp.Literal.string(value)
+    if isinstance(value, list | tuple):
+        return exp.Array(expressions=[_literal(v) for v in value])
     raise StoreError(f"cannot pass a {type(value).__name__} to a ClickHouse query")
 
 
@@ -186,6 +208,29 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+class _Cursor:
+    """The slice of DuckDB's cursor that operations use to read rows as tuples
+    (``execute(sql, params).fetchall()``), over the transpiling ``query``."""
+
+    def __init__(self, store: ChStore) -> None:
+        self._store = store
+        self._rows: list[tuple[Any, ...]] = []
+        self.description: list[tuple[str, ...]] = []
+
+    def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> _Cursor:
+        rows = self._store.query(sql, params)
+        self.description = [(k,) for k in rows[0]] if rows else []
+        self._rows = [tuple(r.values()) for r in rows]
+        return self
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows.pop(0) if self._rows else None
 
 
 class ChStore:
@@ -274,6 +319,10 @@ class ChStore:
     def query(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
         """Run a read query written in DuckDB's dialect; rows as dicts, as ``Store.query``."""
         return self.execute(to_clickhouse(sql, params))
+
+    def cursor(self) -> _Cursor:
+        """A DuckDB-shaped read cursor (``execute(...).fetchall()``) over ``query``."""
+        return _Cursor(self)
 
     def scalar(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> Any:
         rows = self.query(sql, params)
