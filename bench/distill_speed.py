@@ -87,8 +87,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, default=640_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--before", help="also run `runbrief parse` from this source tree (e.g. a `git archive` of "
+                    "an older commit's src), in the same rounds")
     a = ap.parse_args()
     res: dict[str, list[tuple[float, float, float]]] = {"runbrief": [], "drain3": []}
+    if a.before:
+        res["before"] = []
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "stream.log"
         k = write_stream(f, a.lines)
@@ -98,6 +102,11 @@ def main() -> int:
         for _ in range(a.runs):
             res["runbrief"].append(child([str(EXE), "parse", str(f)], out))
             res["drain3"].append(child([str(PY), str(script), str(f)], os.devnull))
+            if a.before:
+                os.environ["PYTHONPATH"] = a.before
+                res["before"].append(child([str(PY), "-c", "import sys; from runbrief.cli import main; "
+                                            "sys.argv[0] = 'runbrief'; sys.exit(main())", "parse", str(f)], out))
+                del os.environ["PYTHONPATH"]
         with open(out, "rb") as fh:
             n_out = sum(1 for _ in fh)
         assert n_out == a.lines, (n_out, a.lines)
@@ -111,7 +120,8 @@ def main() -> int:
         print(f"{name:9} wall median {med[name]:6.2f} s ({a.lines / med[name]:>9,.0f} lines/s, runs {walls}); "
               f"CPU median {cpu[name]:6.2f} s ({a.lines / cpu[name]:>9,.0f} lines/s, runs {cpus}); "
               f"peak RSS {rss[name]:.0f} MiB")
-    print(f"ratio Drain3 / runbrief: wall {med['drain3'] / med['runbrief']:.2f}x, CPU {cpu['drain3'] / cpu['runbrief']:.2f}x")
+    for name in [k for k in res if k != "drain3"]:
+        print(f"ratio Drain3 / {name}: wall {med['drain3'] / med[name]:.2f}x, CPU {cpu['drain3'] / cpu[name]:.2f}x")
     return 0
 
 
