@@ -426,24 +426,37 @@ def _time_tokens(toks: list[str], kinds: list[str], anchor: int) -> tuple[int, .
     return tuple(out)
 
 
+def _kind(t: str) -> str:
+    """A token's class for the walk; like the walk, blind to which digit stands where."""
+    if _TS_TOKEN.fullmatch(t) or (t[:1] == "[" and len(t) < 48 and (_TIME_IN.search(t) or _time_field(t[1:-1]))):
+        return "ts"
+    if _is_level(t):
+        return "lvl"
+    if t.isdigit() or (t[:1] == "-" and t[1:].isdigit()):
+        return "int"
+    if t in ("-", "|", "--"):
+        return "sep"
+    if t[:1] == "[":
+        return "br"
+    if _ID_TOKEN.fullmatch(t):
+        return "id"
+    return "word"
+
+
+_KINDS: dict[str, str] = {}
+
+
 def _walk_plan(toks: list[str]) -> tuple[Any, ...] | None:
     """Where the header of a line with these tokens ends, and which tokens are its fields."""
     kinds: list[str] = []
+    if len(_KINDS) > 100_000:
+        _KINDS.clear()
     for t in toks:
-        if _TS_TOKEN.fullmatch(t) or (t[:1] == "[" and len(t) < 48 and (_TIME_IN.search(t) or _time_field(t[1:-1]))):
-            kinds.append("ts")
-        elif _is_level(t):
-            kinds.append("lvl")
-        elif t.isdigit() or (t[:1] == "-" and t[1:].isdigit()):
-            kinds.append("int")
-        elif t in ("-", "|", "--"):
-            kinds.append("sep")
-        elif t[:1] == "[":
-            kinds.append("br")
-        elif _ID_TOKEN.fullmatch(t):
-            kinds.append("id")
-        else:
-            kinds.append("word")
+        key = t.translate(_DIGITS)
+        k = _KINDS.get(key)
+        if k is None:
+            k = _KINDS[key] = _kind(key)
+        kinds.append(k)
     # 6-digit yymmdd followed by 6-digit hhmmss (Hadoop 0.x, HDFS)
     if len(toks) > 1 and kinds[0] == "int" and len(toks[0]) == 6 and len(toks[1]) == 6 and toks[1].isdigit():
         kinds[0] = kinds[1] = "ts"
