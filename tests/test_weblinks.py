@@ -33,8 +33,8 @@ def test_the_cli_prints_the_page_of_what_it_shows_only_with_a_server(tmp_path: P
         dep = r.json()["id"]
         text = _cli("show", dep, "--store", store)
         assert text.returncode == 0, text.stderr
-        assert f"web: {sp.url}/deploys/{dep}" in text.stdout
+        assert f"web: {sp.url}/deploys/{dep}" in text.stderr and "web:" not in text.stdout  # stdout: the answer alone
         js = _cli("show", dep, "--store", store, "--json")
-        assert "web:" not in js.stdout  # JSON keeps the HTTP API's shape
+        assert "web:" not in js.stdout + js.stderr  # JSON keeps the HTTP API's shape
     text = _cli("show", dep, "--store", store)  # no server now: no link
-    assert text.returncode == 0 and "web:" not in text.stdout
+    assert text.returncode == 0 and "web:" not in text.stdout + text.stderr

@@ -67,6 +67,40 @@ def _log_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def log_filters(*, service: str | None = None, severity: str | None = None, since: str | None = None,
+                until: str | None = None, contains: str | None = None, alias: str = "") -> tuple[list[str], list[Any]]:
+    """The WHERE terms and parameters the log searches share (``logs``, the page's facets):
+    ``severity`` is a minimum, and a record with no source level matches on its inferred one.
+    ``alias`` prefixes the columns (``"l."`` when the logs table is joined)."""
+    a = alias
+    where: list[str] = []
+    args: list[Any] = []
+    if service:
+        where.append(f"{a}service = ?")
+        args.append(service)
+    if severity:
+        from runbrief.records import SEVERITY_NAMES, severities_at_least
+
+        try:
+            names = severities_at_least(severity)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        where.append(f"({a}severity_number >= ? OR (coalesce({a}severity_number, 0) = 0 AND {a}severity_inferred IN "
+                     f"({', '.join('?' * len(names))})))")
+        args.append(SEVERITY_NAMES.index(names[0]) * 4 + 1)
+        args.extend(names)
+    if (t := parse_time(since)) is not None:
+        where.append(f"{a}ts >= ?")
+        args.append(t)
+    if (t := parse_time(until)) is not None:
+        where.append(f"{a}ts < ?")
+        args.append(t)
+    if contains:
+        where.append(f"contains(lower({a}body), lower(?))")
+        args.append(contains)
+    return where, args
+
+
 @operation("logs")
 def logs(
     store: Store,
@@ -84,32 +118,7 @@ def logs(
     ``severity`` is a minimum (``warn`` includes errors); records with no source level
     match on their inferred severity.
     """
-    where, args = [], []
-    if service:
-        where.append("service = ?")
-        args.append(service)
-    if severity:
-        from runbrief.records import SEVERITY_NAMES, severities_at_least
-
-        try:
-            names = severities_at_least(severity)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        where.append(
-            "(severity_number >= ? OR (coalesce(severity_number, 0) = 0 AND severity_inferred IN "
-            f"({', '.join('?' * len(names))})))"
-        )
-        args.append(SEVERITY_NAMES.index(names[0]) * 4 + 1)
-        args.extend(names)
-    if (t := parse_time(since)) is not None:
-        where.append("ts >= ?")
-        args.append(t)
-    if (t := parse_time(until)) is not None:
-        where.append("ts < ?")
-        args.append(t)
-    if contains:
-        where.append("contains(lower(body), lower(?))")
-        args.append(contains)
+    where, args = log_filters(service=service, severity=severity, since=since, until=until, contains=contains)
     if trace_id:
         where.append("trace_id = ?")
         args.append(trace_id.removeprefix("trc_").lower())

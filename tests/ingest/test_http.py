@@ -163,7 +163,7 @@ def test_real_server_cli_and_hooks(tmp_path: Path) -> None:
         r = runner.invoke(cli_app, ["deploy", "mark", "--service", "ledger", "--version", "3.1.0",
                                     "--store", store_arg])
         assert r.exit_code == 0, r.output
-        assert r.output.strip() == "dep_1"
+        assert r.stdout.strip() == "dep_1"  # stdout: the answer alone (the page link goes to stderr)
         events = tmp_path / "events.json"
         events.write_text(samples.kubectl_events_list(samples.CORE_EVENTS))
         result = ingest_remote(sp.url, None, [str(events)])

@@ -86,10 +86,11 @@ def emit(result: Any, as_json: bool, human: "Callable[[Console, Any], None] | No
         sys.stdout.write("\n")
         sys.stdout.flush()
         return
-    con = console.get()
-    human(con, result)
+    human(console.get(), result)
     from runbrief import client
     from runbrief.weblinks import links
 
-    for url in links(result, client.last_url):  # a server runs: where a human sees each cited item
-        con.print(f"web: {url}", markup=False, highlight=False, soft_wrap=True)
+    # A server runs: where a human sees each cited item. On stderr, so that a script reading
+    # stdout (`DEP=$(runbrief deploy mark …)`) gets the answer alone.
+    for url in links(result, client.last_url):
+        sys.stderr.write(f"web: {url}\n")

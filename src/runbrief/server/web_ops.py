@@ -313,30 +313,11 @@ def web_log_facets(store: Store, service: str | None = None, contains: str | Non
                    limit: int = 15) -> dict[str, Any]:
     """The patterns of the log lines a search matches, with how many lines each holds:
     the facets beside a log search (the lines themselves come from ``logs``)."""
-    where, args = ["TRUE"], []
-    if service:
-        where.append("l.service = ?")
-        args.append(service)
-    if severity:  # the same rule as the logs operation: a minimum, inferred levels count
-        from runbrief.records import SEVERITY_NAMES, severities_at_least
+    from runbrief.queries import log_filters
 
-        try:
-            names = severities_at_least(severity)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        where.append("(l.severity_number >= ? OR (coalesce(l.severity_number, 0) = 0 AND l.severity_inferred IN "
-                     f"({', '.join('?' * len(names))})))")
-        args.append(SEVERITY_NAMES.index(names[0]) * 4 + 1)
-        args.extend(names)
-    if (t := parse_time(since)) is not None:
-        where.append("l.ts >= ?")
-        args.append(t)
-    if (t := parse_time(until)) is not None:
-        where.append("l.ts < ?")
-        args.append(t)
-    if contains:
-        where.append("contains(lower(l.body), lower(?))")
-        args.append(contains)
+    where, args = log_filters(service=service, severity=severity, since=since, until=until, contains=contains,
+                              alias="l.")
+    where.insert(0, "TRUE")
     rows = store.query(
         f"""SELECT l.pattern_id, any_value(p.template) template, count(*) n, any_value(p.severity) severity
             FROM logs l LEFT JOIN patterns p ON p.pattern_id = l.pattern_id WHERE {' AND '.join(where)}
