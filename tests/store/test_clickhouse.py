@@ -147,6 +147,49 @@ def test_a_collector_filled_store_answers_services(tmp_path: Path) -> None:
         ch.close()
 
 
+def test_changes_same_on_both(tmp_path: Path) -> None:
+    """A deploy with injected changes (new error, rate up, rate down, stopped, an event):
+    `changes` finds the same items on the copy. Before the module's shared chdb store
+    opens: a process holds one chdb engine (one folder) at a time."""
+    import random
+    import sys
+    from datetime import timedelta
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analyze"))
+    from changes_fill import T0 as F0
+    from changes_fill import Filler
+
+    base, after = 6 * 60, 60
+    deploy_at = F0 + timedelta(minutes=base, seconds=30)
+    with Store.open(tmp_path / "duck") as duck:
+        f, rng = Filler(duck), random.Random(7)
+        steady, beat = f.pattern("aa01", "GET /cart <*> ms"), f.pattern("aa02", "heartbeat ok")
+        up = f.pattern("aa03", "retrying payment call attempt <*>", "WARN")
+        down, new = f.pattern("aa04", "cache hit for <*>"), f.pattern("aa05", "NullPointerException in total", "ERROR")
+        f.series("checkout", steady, F0, base + after, 5.0, rng=rng)
+        f.every("checkout", beat, F0, base, 2)
+        f.series("checkout", up, F0, base + after, lambda m: 1.0 if m < base else 8.0, rng=rng)
+        f.series("checkout", down, F0, base + after, lambda m: 20.0 if m < base else 2.0, rng=rng)
+        f.series("checkout", new, F0 + timedelta(minutes=base + 1), after - 1, 3.0, errors=True, rng=rng)
+        f.series("payments", steady, F0, base + after, 50.0, rng=rng)
+        f.flush()
+        dep = f.deploy("checkout", deploy_at)
+        f.event("checkout", deploy_at + timedelta(minutes=5), "BackOff", object_name="pod/checkout-7f9-x1")
+        ch = ChStore.open(tmp_path / "chdb")
+        try:
+            copy_store(duck, ch)
+            for params in ({"service": "checkout", "since_deploy": True}, {"deploy": dep}, {"service": "payments"}):
+                a, b = ops.run(duck, "changes", params), ops.run(ch, "changes", params)  # type: ignore[arg-type]
+                assert a == b, params
+            got = ops.run(ch, "changes", {"service": "checkout", "since_deploy": True})  # type: ignore[arg-type]
+            kinds = {i.get("pattern_id"): i["kind"] for i in got["items"]}
+            assert kinds[new] == "new" and kinds[up] == "rate_up", kinds
+            assert kinds[down] == "rate_down" and kinds[beat] == "stopped", kinds
+            assert "k8s_event" in kinds.values()
+        finally:
+            ch.close()
+
+
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, ChStore]]:
     base = tmp_path_factory.mktemp("ch")
@@ -256,5 +299,5 @@ def test_cli_copies_a_store_and_answers_from_it(tmp_path: Path) -> None:
     assert got == want
     rc, _, err = _cli("store", "copy", str(src), f"chdb:{tmp_path / 'ch'}", "--json")  # not twice into one store
     assert rc != 0 and "already holds records" in err
-    rc, _, err = _cli("changes", "--store", f"chdb:{tmp_path / 'ch'}", "--json")
+    rc, _, err = _cli("incidents", "--store", f"chdb:{tmp_path / 'ch'}", "--json")
     assert rc != 0 and "does not run on a ClickHouse store yet" in err

@@ -21,7 +21,7 @@ __all__ = ["PREFIX", "SUPPORTED_OPS", "is_clickhouse", "chdb_path", "open_chstor
 PREFIX = "chdb:"
 # Operations tested to return the same JSON on DuckDB and chdb (tests/store/test_clickhouse.py).
 SUPPORTED_OPS = frozenset({"services", "logs", "stats", "patterns", "show", "traces", "trace_show", "trace_summary",
-                           "perf", "deploys"})
+                           "perf", "deploys", "changes"})
 
 
 def is_clickhouse(address: str | os.PathLike[str] | None) -> bool:

@@ -112,6 +112,71 @@ def _json_path(node: Any) -> Any:
     return node
 
 
+def _time_bucket(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "to_minutes":
+        return exp.Anonymous(this="toIntervalMinute", expressions=node.expressions)
+    if isinstance(node, exp.DateBin) and not node.args.get("zone") and len(node.args) <= 3:
+        origin = node.args.get("origin") or exp.Anonymous(this="toDateTime64", expressions=[
+            exp.Literal.string("2000-01-03 00:00:00"), exp.Literal.number("6"), exp.Literal.string("UTC")])
+        return exp.Anonymous(this="toStartOfInterval", expressions=[node.expression, _time_bucket(node.this), origin])
+    if isinstance(node, exp.TimeToUnix):
+        return exp.Div(this=exp.Anonymous(this="toUnixTimestamp64Micro", expressions=[
+            exp.Anonymous(this="toDateTime64", expressions=[node.this, exp.Literal.number("6")])]),
+            expression=exp.Literal.number("1e6"))
+    return node
+
+
+def _ordered_list(node: Any) -> Any:
+    import sqlglot
+    from sqlglot import exp
+
+    agg, cond = node, None
+    if isinstance(node, exp.Filter) and isinstance(node.this, exp.ArrayAgg):
+        agg, cond = node.this, node.expression.this
+    if not isinstance(agg, exp.ArrayAgg) or not isinstance(agg.this, exp.Order):
+        return node
+    value, keys = agg.this.this, agg.this.expressions
+    if isinstance(value, exp.Distinct) or len(keys) != 1:
+        return node
+    sort = "arrayReverseSort" if keys[0].args.get("desc") else "arraySort"
+    collect = "groupArrayIf(tuple(__v, __k), __c)" if cond is not None else "groupArray(tuple(__v, __k))"
+    tree = sqlglot.parse_one(f"arrayMap(t -> tupleElement(t, 1), {sort}(t -> tupleElement(t, 2), {collect}))",
+                             read="clickhouse")
+    parts = {"__v": value, "__k": keys[0].this, "__c": cond}
+    for col in list(tree.find_all(exp.Column)):
+        if col.name in parts:
+            col.replace(parts[col.name].copy())
+    return tree
+
+
+def _list_slice(node: Any) -> Any:
+    from sqlglot import exp
+
+    if not (isinstance(node, exp.Bracket) and len(node.expressions) == 1 and isinstance(node.expressions[0], exp.Slice)):
+        return node
+    sl = node.expressions[0]
+    lo, hi = sl.this, sl.expression
+    lo_n = int(lo.this) if isinstance(lo, exp.Literal) else (1 if lo is None else None)
+    if lo_n is None or (hi is not None and not isinstance(hi, exp.Literal)):
+        return node
+    args = [node.this, exp.Literal.number(str(lo_n))]
+    if hi is not None:
+        args.append(exp.Literal.number(str(max(0, int(hi.this) - lo_n + 1))))
+    return exp.Anonymous(this="arraySlice", expressions=args)
+
+
+def _any_value_filter(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Filter):
+        agg = node.this.this if isinstance(node.this, exp.IgnoreNulls) else node.this
+        if isinstance(agg, exp.AnyValue):
+            return exp.Anonymous(this="anyIf", expressions=[agg.this, node.expression.this])
+    return node
+
+
 # Where the dialects differ and SQLGlot's DuckDB→ClickHouse transpilation does not bridge it.
 # Each entry: (name, why, a tree transform applied to every node of the parsed DuckDB SQL).
 OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
@@ -122,6 +187,14 @@ OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
      "min(start_ns) nests aggregates): qualify such columns with their table", _columns_before_aliases),
     ("json_extract_string(j, ?)", "a bound path is JSONPath ('$.\"http.route\"'); SQLGlot emits "
      "JSONExtractString, which takes keys, not a path; JSON_VALUE takes the path", _json_path),
+    ("time_bucket(to_minutes(n), ts), epoch(ts)", "SQLGlot emits DATE_BIN and TIME_TO_UNIX, which ClickHouse "
+     "lacks; toStartOfInterval with DuckDB's default origin (2000-01-03) and microseconds / 1e6 are the same",
+     _time_bucket),
+    ("list(x ORDER BY k) FILTER (WHERE c)", "ClickHouse aggregates take no ORDER BY: collect (x, k) pairs "
+     "(groupArray keeps a pair whose x is NULL, as DuckDB's list keeps NULLs), sort by k, keep x", _ordered_list),
+    ("list[:n]", "ClickHouse has no slice syntax: arraySlice(list, 1, n), both 1-based", _list_slice),
+    ("any_value(x) FILTER (WHERE c)", "SQLGlot emits any(x) IGNORE NULLS FILTER(...), which ClickHouse "
+     "cannot parse; anyIf(x, c) (ClickHouse's any skips NULLs)", _any_value_filter),
     ("strlen", "ClickHouse has no strlen(); length() counts bytes as DuckDB's strlen() does", _strlen),
     ("list(DISTINCT x ORDER BY x) FILTER (WHERE c)",
      "ClickHouse aggregates take no ORDER BY and SQLGlot emits ARRAY_AGG(DISTINCT ... ORDER BY); "
@@ -190,8 +263,10 @@ def _literal(value: Any) -> Any:
     raise StoreError(f"cannot pass a {type(value).__name__} to a ClickHouse query")
 
 
-def to_clickhouse(sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> str:
-    """``sql`` (DuckDB dialect, ``?`` parameters) as ClickHouse SQL with ``params`` inlined."""
+def to_clickhouse(sql: str, params: list[Any] | tuple[Any, ...] | None = None,
+                  tables: dict[str, Any] | None = None) -> str:
+    """``sql`` (DuckDB dialect, ``?`` parameters) as ClickHouse SQL with ``params`` inlined,
+    and each of ``tables`` (name -> a small Arrow table a caller registered) inlined as rows."""
     from sqlglot import exp
 
     parsed, n = _parsed(sql)
@@ -201,7 +276,28 @@ def to_clickhouse(sql: str, params: list[Any] | tuple[Any, ...] | None = None) -
     tree = parsed.copy()
     for hole in list(tree.find_all(exp.Placeholder)):
         hole.replace(_literal(values[int(hole.name) - 1]))
+    for table in list(tree.find_all(exp.Table)) if tables else []:
+        if table.name in tables and not table.db:
+            table.replace(exp.Subquery(this=_rows_of(tables[table.name]),
+                                       alias=exp.TableAlias(this=exp.to_identifier(table.alias_or_name))))
     return tree.sql(dialect="clickhouse")
+
+
+def _rows_of(arrow: Any) -> Any:
+    """A registered Arrow table as a literal SELECT (UNION ALL of its rows): DuckDB's
+    ``register`` has no twin in a chdb session, and the tables callers register are small
+    (keys to look up)."""
+    from sqlglot import exp
+
+    names = arrow.column_names
+    rows = arrow.to_pylist()
+    if not rows:  # no rows: the columns, typed by nothing, filtered out
+        return exp.select(*[exp.alias_(exp.Null(), c) for c in names]).where(exp.false())
+    selects = [exp.select(*[exp.alias_(_literal(r[c]), c) for c in names]) for r in rows]
+    out = selects[0]
+    for sel in selects[1:]:
+        out = exp.union(out, sel, distinct=False)
+    return out
 
 
 def _plain(value: Any) -> Any:
@@ -218,11 +314,22 @@ class _Cursor:
         self._store = store
         self._rows: list[tuple[Any, ...]] = []
         self.description: list[tuple[str, ...]] = []
+        self._tables: dict[str, Any] = {}
+
+    def register(self, name: str, table: Any) -> None:
+        """Name a small Arrow table for the next queries (inlined as rows, see ``_rows_of``)."""
+        self._tables[name] = table
+
+    def unregister(self, name: str) -> None:
+        self._tables.pop(name, None)
 
     def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> _Cursor:
-        rows = self._store.query(sql, params)
-        self.description = [(k,) for k in rows[0]] if rows else []
-        self._rows = [tuple(r.values()) for r in rows]
+        # Positional, from the Arrow columns: unnamed or repeated result columns ("NULL, NULL")
+        # would collapse in a dict.
+        table = self._store.arrow(to_clickhouse(sql, params, self._tables))
+        self.description = [(name,) for name in table.column_names] if table is not None else []
+        cols = [[_plain(v) for v in c.to_pylist()] for c in table.columns] if table is not None else []
+        self._rows = list(zip(*cols, strict=True)) if cols else []
         return self
 
     def fetchall(self) -> list[tuple[Any, ...]]:
@@ -305,14 +412,19 @@ class ChStore:
         self.close()
 
     # ---------------------------------------------------------------- access
-    def execute(self, sql: str) -> list[dict[str, Any]]:
-        """Run ClickHouse SQL as it is; rows as dicts (none for statements)."""
+    def arrow(self, sql: str) -> Any:
+        """Run ClickHouse SQL as it is; the result as an Arrow table (None for statements)."""
         with self._lock:
             try:
                 res = self._session.query(sql, "ArrowTable")
             except Exception as exc:  # chdb raises RuntimeError carrying ClickHouse's message
                 raise StoreError(f"ClickHouse refused a query on {self.path}: {str(exc)[:800]}") from exc
-        if res is None or not hasattr(res, "to_pylist"):
+        return res if res is not None and hasattr(res, "to_pylist") else None
+
+    def execute(self, sql: str) -> list[dict[str, Any]]:
+        """Run ClickHouse SQL as it is; rows as dicts (none for statements)."""
+        res = self.arrow(sql)
+        if res is None:
             return []
         return [{k: _plain(v) for k, v in row.items()} for row in res.to_pylist()]
 
