@@ -301,3 +301,7 @@ def test_cli_copies_a_store_and_answers_from_it(tmp_path: Path) -> None:
     assert rc != 0 and "already holds records" in err
     rc, _, err = _cli("incidents", "--store", f"chdb:{tmp_path / 'ch'}", "--json")
     assert rc != 0 and "does not run on a ClickHouse store yet" in err
+    log = tmp_path / "a.log"
+    log.write_text("hello\n")
+    rc, _, err = _cli("ingest", str(log), "--store", f"chdb:{tmp_path / 'other'}")  # writes DuckDB only
+    assert rc != 0 and "is a ClickHouse store" in err and not (tmp_path / "other").exists()

@@ -105,6 +105,9 @@ class Store:
     # ---------------------------------------------------------------- opening
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Store:
+        if isinstance(path, str) and path.startswith("chdb:"):  # not a folder named "chdb:" (docs/clickhouse.md)
+            raise StoreError(f"{path} is a ClickHouse store: only read operations run on it "
+                             "(runbrief store copy fills it); ingest and serve write DuckDB stores")
         db_path = resolve_store_path(path)
         if read_only and not db_path.exists():
             raise StoreError(f"no store at {db_path}: ingest something first, or pass --store PATH")
