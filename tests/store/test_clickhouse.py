@@ -15,7 +15,7 @@ pytest.importorskip("sqlglot")
 
 from runbrief import ops  # noqa: E402
 from runbrief.ingest.pipeline import Batch, Pipeline  # noqa: E402
-from runbrief.records import Deploy, LogRecord, Resource, Span  # noqa: E402
+from runbrief.records import Deploy, LogRecord, Resource, Span, SpanEvent, SpanLink  # noqa: E402
 from runbrief.store.clickhouse.chstore import ChStore, to_clickhouse  # noqa: E402
 from runbrief.store.clickhouse.copy import copy_store  # noqa: E402
 from runbrief.store.duck import Store  # noqa: E402
@@ -41,7 +41,10 @@ def _batch() -> Batch:
                               start_ns=T0 + k * 1_003 + i * 1_000_000_007,
                               end_ns=T0 + k * 1_003 + i * 1_000_000_007 + 5_432_100 * (i + 1),
                               resource=res, kind="SERVER", status_code="ERROR" if i % 7 == 0 else "OK",
-                              attributes={"http.route": f"/{service}/{i % 5}"}))
+                              attributes={"http.route": f"/{service}/{i % 5}"},
+                              events=[SpanEvent(name="exception", ts_ns=T0 + i * 1_000_000_007 + 5,
+                                                attributes={"exception.type": "KeyError"})] if i % 7 == 0 else [],
+                              links=[SpanLink(trace_id=f"{k:032x}", span_id=f"{i:016x}")] if i % 4 == 1 else []))
     deploys = [Deploy(ts_ns=T0 + 10**12, service="hdfs", version="1.1", commit="abc123")]
     return Batch(logs=logs, spans=spans, deploys=deploys)
 
@@ -262,6 +265,8 @@ def test_traces_same_on_both(stores: tuple[Store, ChStore]) -> None:
         assert got["traces"], params
     trace = _same(*stores, "traces", service="hdfs")["traces"][0]["trace_id"]
     assert _same(*stores, "trace_show", id=trace)["spans"]
+    failed = _same(*stores, "traces", service="hdfs", status="error")["traces"][0]["trace_id"]
+    assert "KeyError" in str(_same(*stores, "trace_show", id=failed))  # the exception event, read back
     assert _same(*stores, "trace_summary", id=trace)
     assert _same(*stores, "trace_summary", latest=True, service="spark")
     assert "problems" in _same(*stores, "perf")

@@ -42,6 +42,11 @@ SELECT l.ts AS Timestamp, coalesce(l.trace_id, '') AS TraceId, coalesce(l.span_i
 FROM logs l LEFT JOIN resources r USING (resource_id)
 """
 
+# A span's events and links as DuckDB stores them (JSON lists), read into the exporter's
+# Nested columns.
+_EV = '[{"name": "VARCHAR", "ts_ns": "BIGINT", "attributes": "JSON"}]'
+_LK = '[{"trace_id": "VARCHAR", "span_id": "VARCHAR", "attributes": "JSON"}]'
+
 _SPANS = f"""
 SELECT s.start_ns AS StartNs, s.trace_id AS TraceId, s.span_id AS SpanId,
        coalesce(s.parent_span_id, '') AS ParentSpanId, coalesce(s.name, '') AS SpanName,
@@ -49,7 +54,15 @@ SELECT s.start_ns AS StartNs, s.trace_id AS TraceId, s.span_id AS SpanId,
        {_ATTRS.format(col="r.attributes")} AS ResourceAttributes, coalesce(s.scope, '') AS ScopeName,
        {_ATTRS.format(col="s.attributes")} AS SpanAttributes, (s.end_ns - s.start_ns)::UBIGINT AS Duration,
        upper(left(s.status_code, 1)) || lower(substr(s.status_code, 2)) AS StatusCode,
-       coalesce(s.status_message, '') AS StatusMessage
+       coalesce(s.status_message, '') AS StatusMessage,
+       list_transform(coalesce(from_json(s.events, '{_EV}'), []), lambda e: e.name) AS EvName,
+       list_transform(coalesce(from_json(s.events, '{_EV}'), []), lambda e: e.ts_ns) AS EvTs,
+       list_transform(coalesce(from_json(s.events, '{_EV}'), []),
+                      lambda e: {_ATTRS.format(col="e.attributes")}) AS EvAttrs,
+       list_transform(coalesce(from_json(s.links, '{_LK}'), []), lambda k: k.trace_id) AS LkTrace,
+       list_transform(coalesce(from_json(s.links, '{_LK}'), []), lambda k: k.span_id) AS LkSpan,
+       list_transform(coalesce(from_json(s.links, '{_LK}'), []),
+                      lambda k: {_ATTRS.format(col="k.attributes")}) AS LkAttrs
 FROM spans s LEFT JOIN resources r USING (resource_id)
 """
 
@@ -57,7 +70,12 @@ _LOG_COLS = ("Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumb
              "ResourceAttributes, ScopeName, LogAttributes, RunbriefLogId, PatternId, SeverityInferred, "
              "ObservedTimestamp, Source, ResourceId")
 _SPAN_COLS = ("Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, ResourceAttributes, "
-              "ScopeName, SpanAttributes, Duration, StatusCode, StatusMessage")
+              "ScopeName, SpanAttributes, Duration, StatusCode, StatusMessage, `Events.Name`, `Events.Timestamp`, "
+              "`Events.Attributes`, `Links.TraceId`, `Links.SpanId`, `Links.TraceState`, `Links.Attributes`")
+_SPAN_SELECT = ("fromUnixTimestamp64Nano(StartNs) AS Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, "
+                "ServiceName, ResourceAttributes, ScopeName, SpanAttributes, Duration, StatusCode, StatusMessage, "
+                "EvName, arrayMap(x -> fromUnixTimestamp64Nano(x), EvTs), EvAttrs, LkTrace, LkSpan, "
+                "arrayMap(x -> '', LkTrace), LkAttrs")
 
 
 def _quote(path: Path) -> str:
@@ -88,8 +106,7 @@ def copy_store(src: Any, dst: ChStore) -> dict[str, int]:
         if (f := export("otel_logs", _LOGS)) is not None:
             dst.execute(f"INSERT INTO otel_logs ({_LOG_COLS}) SELECT {_LOG_COLS} FROM file({_quote(f)}, Parquet)")
         if (f := export("otel_traces", _SPANS)) is not None:
-            select = _SPAN_COLS.replace("Timestamp,", "fromUnixTimestamp64Nano(StartNs) AS Timestamp,", 1)
-            dst.execute(f"INSERT INTO otel_traces ({_SPAN_COLS}) SELECT {select} FROM file({_quote(f)}, Parquet)")
+            dst.execute(f"INSERT INTO otel_traces ({_SPAN_COLS}) SELECT {_SPAN_SELECT} FROM file({_quote(f)}, Parquet)")
         for table in OWN_TABLES:
             theirs = {r["name"] for r in dst.execute(
                 f"SELECT name FROM system.columns WHERE database = currentDatabase() AND table = '{table}'")}

@@ -27,7 +27,7 @@ from __future__ import annotations
 __all__ = ["SCHEMA_VERSION", "statements"]
 
 # Bump with every change below; stamped in ``meta`` at open (see ChStore._migrate).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: spans view reads Events / Links
 
 # --- the Collector exporter's tables (its DDL, default engine MergeTree, no TTL) ---------
 OTEL_LOGS = """
@@ -175,10 +175,11 @@ OWN_TABLES = [
 ]
 
 # --- views: the exporter's columns under runbrief's names --------------------------------
+# CREATE OR REPLACE: a schema version that changes a view replaces it at the next open.
 # Empty strings (the exporter's "absent") become NULL, as DuckDB stores absent values;
 # times become microsecond UTC DateTime64, DuckDB's TIMESTAMP.
 VIEWS = [
-    """CREATE VIEW IF NOT EXISTS logs AS SELECT
+    """CREATE OR REPLACE VIEW logs AS SELECT
         toInt64(RunbriefLogId) AS id,
         toDateTime64(Timestamp, 6, 'UTC') AS ts,
         toDateTime64(ObservedTimestamp, 6, 'UTC') AS observed_ts,
@@ -195,7 +196,7 @@ VIEWS = [
         nullIf(ScopeName, '') AS scope,
         toString(Source) AS source
        FROM otel_logs""",
-    """CREATE VIEW IF NOT EXISTS spans AS SELECT
+    """CREATE OR REPLACE VIEW spans AS SELECT
         TraceId AS trace_id, SpanId AS span_id, nullIf(ParentSpanId, '') AS parent_span_id,
         toString(ServiceName) AS service, toString(SpanName) AS name, upper(toString(SpanKind)) AS kind,
         toDateTime64(Timestamp, 6, 'UTC') AS start_ts,
@@ -206,10 +207,16 @@ VIEWS = [
         coalesce(nullIf(SpanAttributes['http.route'], ''), nullIf(SpanAttributes['url.path'], ''),
                  nullIf(SpanAttributes['http.target'], '')) AS route,
         if(empty(SpanAttributes), NULL, toJSONString(SpanAttributes)) AS attributes,
-        NULL AS events, NULL AS links, NULL AS resource_id, nullIf(ScopeName, '') AS scope
+        toJSONString(arrayMap((n, t, a) -> CAST(tuple(n, toInt64(toUnixTimestamp64Nano(t)), a),
+            'Tuple(name String, ts_ns Int64, attributes Map(String, String))'),
+            `Events.Name`, `Events.Timestamp`, `Events.Attributes`)) AS events,
+        toJSONString(arrayMap((t, s, a) -> CAST(tuple(t, s, a),
+            'Tuple(trace_id String, span_id String, attributes Map(String, String))'),
+            `Links.TraceId`, `Links.SpanId`, `Links.Attributes`)) AS links,
+        NULL AS resource_id, nullIf(ScopeName, '') AS scope
        FROM otel_traces""",
     # Resources as the signals carry them: one row per (service, version) seen.
-    """CREATE VIEW IF NOT EXISTS resources AS SELECT
+    """CREATE OR REPLACE VIEW resources AS SELECT
         toString(ServiceName) AS service, nullIf(ResourceAttributes['service.version'], '') AS version,
         nullIf(ResourceAttributes['deployment.environment.name'], '') AS environment
        FROM (SELECT ServiceName, ResourceAttributes FROM otel_logs
