@@ -299,3 +299,19 @@ def test_three_repetitions_of_a_sequence_are_enough(tmp_path: Path) -> None:
     assert _types(ps) == ["repeated_sequence"] and ps[0]["repeats"] == 3
     assert _types(_problems(tmp_path, _event(_graphql(2, 60), ROOT, 140))) == []
     assert _types(_problems(tmp_path, _event(_graphql(3, 30), ROOT, 140))) == []  # 90 ms of DB < 100 ms
+
+
+def test_a_downloaded_file_is_not_a_large_payload(tmp_path: Path) -> None:
+    def call(url: str, **data: Any) -> dict[str, Any]:
+        s = _get(url, 0, 500)
+        s["data"].update({k.replace("__", "."): v for k, v in data.items()})
+        return s
+    for url in ("https://cdn.example.com/static/app.3f2a.js", "https://example.com/_next/data/build/page",
+                "https://example.com/reports/q3.pdf?dl=1"):
+        assert _types(_problems(tmp_path, _event([call(url, http__response_content_length=900_000)], ROOT, 500))) == []
+    assert _types(_problems(tmp_path, _event([call("https://api.example.com/export.json",
+                                                    http__response_content_length=900_000)], ROOT, 500))) == \
+        ["large_payload"]
+    # an older browser SDK's "Encoded Body Size" is the same measure
+    assert _types(_problems(tmp_path, _event([call("https://api.example.com/items", **{"Encoded Body Size": 900_000})],
+                                             ROOT, 500))) == ["large_payload"]

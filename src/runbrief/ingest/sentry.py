@@ -464,6 +464,8 @@ def _span_attrs(op: str, desc: str, data: Any) -> dict[str, Any]:
         m = attrs.get("http.method") or attrs.get("http.request.method") or method
         if m:
             attrs.setdefault("http.request.method", str(m).upper())
+        if "Encoded Body Size" in attrs:  # older browser SDKs' name for the body's size on the wire
+            attrs.setdefault("http.response_content_length", attrs["Encoded Body Size"])
         code = attrs.get("http.response.status_code") or attrs.get("status_code")
         if code is not None:
             attrs["http.response.status_code"] = code

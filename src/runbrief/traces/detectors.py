@@ -72,7 +72,10 @@ scores them on Sentry's own labelled detector fixtures (docs/benchmarks.md).
     (``http.response.body.size``, ``http.request.body.size``, the older
     ``http.response_content_length``, ``messaging.message.body.size``; Sentry: 300 KB),
     or a query that returned at least 10,000 rows (``db.response.returned_rows``). Not
-    a browser loading an asset (``resource.*`` spans: Sentry's asset detectors' domain).
+    a browser loading an asset (``resource.*`` spans: Sentry's asset detectors' domain),
+    nor an HTTP call fetching a file (a path ending in an extension other than ``.json``,
+    Next.js's ``/_next/static/`` and ``/_next/data/``, a download content type), as
+    Sentry's large-payload detector.
 ``swallowed_error`` — a span that failed (status ERROR or an ``exception`` event) whose
     parent and every ancestor did not: the failure was caught and never surfaced.
     Grouped by parent. Cost: the failed spans' time.
@@ -99,6 +102,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from runbrief.traces.sqlnorm import db_text, sql_verb
 from runbrief.traces.tree import Node, Trace
@@ -536,7 +540,7 @@ def _payload(node: Node, t: Thresholds, out: list[dict[str, Any]]) -> None:
         return
     if str(a.get("sentry.op") or "").startswith("resource."):
         return  # a browser loading a script, image or stylesheet: an asset, not an API payload
-    for key in _SIZE_KEYS:
+    for key in (() if _is_download(node) else _SIZE_KEYS):
         v = a.get(key)
         if isinstance(v, int | float) and v >= t.large_payload_bytes:
             out.append(_problem("large_payload", [node], node.parent,
@@ -549,6 +553,28 @@ def _payload(node: Node, t: Thresholds, out: list[dict[str, Any]]) -> None:
         out.append(_problem("large_payload", [node], node.parent,
                             f"the query returned {int(rows):,} rows (threshold {t.large_rows:,}): paginate or "
                             "aggregate in the database", node.duration_ns, node.desc.template, rows=int(rows)))
+
+
+_FILE_EXT = re.compile(r"\.([A-Za-z0-9]{1,8})/?$")
+_DOWNLOAD_TYPES = ("application/octet-stream", "application/pdf", "application/zip", "image/", "video/", "audio/")
+
+
+def _is_download(node: Node) -> bool:
+    """An HTTP call fetching a file (``/app.js``, ``/report.pdf``, Next.js's static and data
+    chunks, a download content type), whose size is the file's, as Sentry's large-payload
+    detector excludes; ``.json`` is an API's answer."""
+    if node.desc.category != "http_client":
+        return False
+    url = str(node.attrs.get("url.full") or node.attrs.get("http.url") or node.attrs.get("url.path") or "")
+    path = urlsplit(url).path if "://" in url else url.split("?", 1)[0]
+    if "/_next/static/" in path or "/_next/data/" in path:
+        return True
+    m = _FILE_EXT.search(path)
+    if m and m.group(1).lower() != "json":
+        return True
+    ctype = node.attrs.get("http.response.header.content-type")
+    ctype = str(ctype[0] if isinstance(ctype, list) and ctype else ctype or "").lower()
+    return ctype.startswith(_DOWNLOAD_TYPES)
 
 
 def _gaps(node: Node, floor: float, out: list[dict[str, Any]], edges: bool = True) -> None:
