@@ -146,8 +146,18 @@ def test_a_collector_filled_store_answers_services(tmp_path: Path) -> None:
         errors = ops.run(ch, "logs", {"severity": "error", "service": "cart"})  # type: ignore[arg-type]
         assert [r["body"] for r in errors["logs"]] == ["request 0 done in 0 ms"]  # 12:00; i=10, 20 are checkout
         assert errors["logs"][0]["attributes"] == {"http.status_code": "200"}
+        ch.meta_set("schema_version", "1")  # as a store made by the first ClickHouse schema
     finally:
         ch.close()
+    from runbrief.errors import StoreError
+    from runbrief.store.clickhouse import schema
+
+    with ChStore.open(folder) as again:  # migrated at open: views replaced, version stamped
+        assert again.meta_get("schema_version") == str(schema.SCHEMA_VERSION)
+        assert len(ops.run(again, "services", {})["services"]) == 2  # type: ignore[arg-type]
+        again.meta_set("schema_version", "99")
+    with pytest.raises(StoreError, match="newer than this runbrief"):
+        ChStore.open(folder)
 
 
 def test_changes_same_on_both(tmp_path: Path) -> None:

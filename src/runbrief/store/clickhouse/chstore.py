@@ -374,9 +374,13 @@ class ChStore:
         p.mkdir(parents=True, exist_ok=True, mode=0o700)
         store = cls(p, chsession.Session(str(p)), read_only)
         ChStore._open_path = p
-        for stmt in _SETTINGS:
-            store.execute(stmt)
-        store._migrate()
+        try:
+            for stmt in _SETTINGS:
+                store.execute(stmt)
+            store._migrate()
+        except BaseException:
+            store.close()  # a refused store must not keep this process's one engine
+            raise
         return store
 
     def _migrate(self) -> None:
