@@ -316,6 +316,8 @@ def test_cli_copies_a_store_and_answers_from_it(tmp_path: Path) -> None:
     assert rc != 0 and "already holds records" in err
     rc, _, err = _cli("incidents", "--store", f"chdb:{tmp_path / 'ch'}", "--json")
     assert rc != 0 and "does not run on a ClickHouse store yet" in err
+    rc, _, err = _cli("services", "--store", f"chdb:{tmp_path / 'none'}", "--json")
+    assert rc != 0 and "no chdb store" in err and not (tmp_path / "none").exists()
     log = tmp_path / "a.log"
     log.write_text("hello\n")
     rc, _, err = _cli("ingest", str(log), "--store", f"chdb:{tmp_path / 'other'}")  # writes DuckDB only

@@ -54,5 +54,8 @@ def run_op(address: str, name: str, params: dict[str, Any]) -> Any:
     if name not in SUPPORTED_OPS:
         raise UsageError(f"{name} does not run on a ClickHouse store yet; these do: {', '.join(sorted(SUPPORTED_OPS))} "
                          "(docs/clickhouse.md)")
-    with open_chstore(address, read_only=True) as s:
+    if not chdb_path(address).exists():  # opening would create an empty store: a false all-clear
+        raise UsageError(f"no chdb store at {chdb_path(address)}: fill one with `runbrief store copy SRC {address}`")
+    # Writable, as the DuckDB path opens: that is what applies a pending schema migration.
+    with open_chstore(address) as s:
         return ops.run(s, name, params)
