@@ -315,3 +315,15 @@ def test_a_downloaded_file_is_not_a_large_payload(tmp_path: Path) -> None:
     # an older browser SDK's "Encoded Body Size" is the same measure
     assert _types(_problems(tmp_path, _event([call("https://api.example.com/items", **{"Encoded Body Size": 900_000})],
                                              ROOT, 500))) == ["large_payload"]
+
+
+def test_mongo_commands_keep_their_collection_wherever_the_key_is(tmp_path: Path) -> None:
+    def find(coll: str, at: float) -> dict[str, Any]:
+        q = f'{{"filter":{{"productId":{{"buffer":"?"}}}},"find":"{coll}"}}'  # as Sentry stores it
+        return _span("db", q, at, 12, ROOT, db__system="mongodb", db__statement=q)
+    # a lookup per product in two collections, interleaved: each collection's loop is its own N+1
+    spans = [s for i in range(6) for s in (find("reviews", i * 30), find("ratings", i * 30 + 14))]
+    ps = _problems(tmp_path, _event(spans, ROOT, 180))
+    assert sorted(p["what"] for p in ps) == [
+        'mongodb: {"filter":{"productId":{"buffer":"?"}},"find":"ratings"}',
+        'mongodb: {"filter":{"productId":{"buffer":"?"}},"find":"reviews"}']

@@ -162,13 +162,20 @@ def normalize_mongo(statement: str) -> str:
     except orjson.JSONDecodeError:
         return normalize_sql(statement)
     if isinstance(doc, dict):
-        # the command name's value is the collection: keep it
+        # The command name's value is the collection: keep it, wherever the driver put it
+        # (the command first, or after the filter as Sentry's scrubber stores them:
+        # ``{"filter":…,"find":"reviews"}``).
         first = next(iter(doc), None)
         shaped = _mongo_shape(doc)
-        if first is not None and isinstance(doc[first], str):
-            shaped[first] = doc[first]
+        for key in (first, *_MONGO_COMMANDS):
+            if key in doc and isinstance(doc[key], str):
+                shaped[key] = doc[key]
         return orjson.dumps(shaped).decode()
     return orjson.dumps(_mongo_shape(doc)).decode()
+
+
+_MONGO_COMMANDS = ("find", "aggregate", "count", "distinct", "insert", "update", "delete", "findAndModify",
+                   "getMore", "findOne", "updateOne", "updateMany", "deleteOne", "deleteMany", "insertOne")
 
 
 def category(kind: str, attrs: dict[str, Any]) -> str:
