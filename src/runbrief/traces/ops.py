@@ -63,9 +63,10 @@ def trace_summary(
     """Summarize a trace: time by kind on the critical path, slowest spans, errors and performance problems.
 
     Give ``id``, or ``latest=true`` with ``route`` and/or ``service`` for the most recent
-    matching trace. ``problems`` lists detected issues (n_plus_one_db, n_plus_one_http,
-    slow_db, consecutive_db, consecutive_http, repeated_call, large_payload,
-    swallowed_error, gap), each with span IDs; every list holds at most ``budget`` items.
+    matching trace. ``problems`` lists detected issues (n_plus_one_db, repeated_sequence,
+    n_plus_one_http, slow_db, consecutive_db, consecutive_http, repeated_call, large_payload,
+    swallowed_error, gap; rules in docs/detectors.md), each with span IDs; every list holds
+    at most ``budget`` items.
     """
     if id:
         key = id
