@@ -5,7 +5,10 @@ product is judged is a held-out set of real SDK transaction events labelled with
 problem each should (or should not) raise. Sentry's own detector fixtures
 (getsentry/sentry, ``fixtures/events/performance_problems/``) are such events; their
 licence (source-available, not open source) keeps them out of this repository, so this
-script reads them from a folder you give (kept in /tmp) and the labels from
+script reads them from a folder you give (kept in /tmp; the same relative paths as under
+that folder of the Sentry repository; a copy cut down to the fields the reader reads — spans
+with op, description, ids, times and data, the event's times, ``contexts.trace``, ``sdk`` —
+scores the same as the whole file) and the labels from
 ``bench/sentry_fixture_labels.json`` (ours: file → expected runbrief problem types, with
 the Sentry test each label came from).
 
