@@ -77,3 +77,19 @@ def test_envelope_items_with_and_without_length() -> None:
     r = SentryReader()
     r.envelope(body)
     assert r.skipped == 1 and [(x.body, x.severity_number) for x in r.batch.logs] == [("hi", 13)]
+
+
+def test_pretty_printed_events_back_to_back_with_a_bad_one_between(tmp_path: Path) -> None:
+    ev = {"type": "transaction", "event_id": "e1", "transaction": "GET /x", "start_timestamp": 1_700_000_000.0,
+          "timestamp": 1_700_000_001.0, "contexts": {"trace": {"trace_id": "ab" * 16, "span_id": "cd" * 8}},
+          "spans": []}
+    text = json.dumps(ev, indent=2) + "\n{not json\n" + json.dumps({**ev, "event_id": "e2",
+                                                                  "contexts": {"trace": {"trace_id": "ef" * 16,
+                                                                                         "span_id": "01" * 8}}},
+                                                                 indent=2)
+    path = tmp_path / "events.json"
+    path.write_text(text)
+    with Store.open(tmp_path / "s") as store:
+        out = ingest_local(store, [str(path)])
+        assert out["files"][0]["format"] == "sentry:events" and out["bad_lines"] == 1
+        assert store.scalar("SELECT count(DISTINCT trace_id) FROM spans") == 2

@@ -22,7 +22,8 @@ from collections.abc import Iterator
 
 from runbrief.errors import IngestError
 
-__all__ = ["LineDecoder", "MAX_LINE", "TooLarge", "decompress", "Gunzip", "json_depth"]
+__all__ = ["LineDecoder", "MAX_LINE", "TooLarge", "decompress", "Gunzip", "json_depth", "json_documents",
+           "BadJson"]
 
 MAX_LINE = 1 << 20  # 1 MiB
 _STEP = 1 << 20  # decompressed bytes per step of a stream
@@ -239,3 +240,40 @@ class LineDecoder:
         """The last line when the data did not end with a newline."""
         tail, self._tail = self._tail, b""
         return self._decode_block(tail) if tail else []
+
+
+class BadJson(ValueError):
+    """A value in a run of JSON documents that does not parse: where (1-based line) and why."""
+
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__(f"line {line}: not JSON ({why})")
+        self.line, self.why = line, why
+
+
+def json_documents(text: str, *, resync: bool = False) -> Iterator[object]:
+    """The JSON values of ``text`` one after another: NDJSON, pretty-printed documents
+    back to back, or comma-separated ones. A value that does not parse raises ``BadJson``;
+    with ``resync``, it is yielded instead and reading goes on at the next line (where the
+    next document may start)."""
+    import json
+
+    dec = json.JSONDecoder()
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text):
+            return
+        try:
+            value, pos = dec.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            bad = BadJson(text.count("\n", 0, pos) + 1, exc.msg)
+            if not resync:
+                raise bad from None
+            yield bad
+            nl = text.find("\n", pos)
+            if nl < 0:
+                return
+            pos = nl + 1
+            continue
+        yield value

@@ -631,26 +631,13 @@ class SentryStream:
         except orjson.JSONDecodeError:
             pass
         # One event per line, or pretty-printed events one after another.
-        import json
+        from runbrief.ingest._decode import BadJson, json_documents
 
-        text = data.decode("utf-8", "replace")
-        dec = json.JSONDecoder()
-        pos = 0
-        while True:
-            while pos < len(text) and text[pos] in " \t\r\n,":
-                pos += 1
-            if pos >= len(text):
-                return
-            try:
-                value, pos = dec.raw_decode(text, pos)
-            except json.JSONDecodeError as exc:
-                nl = text.find("\n", pos)
-                self.reader._bad(f"line {text.count(chr(10), 0, pos) + 1}", f"not JSON ({exc.msg})")
-                if nl < 0:
-                    return
-                pos = nl + 1  # the next line may start the next event
-                continue
-            self.reader.value(value)
+        for value in json_documents(data.decode("utf-8", "replace"), resync=True):
+            if isinstance(value, BadJson):
+                self.reader._bad(f"line {value.line}", f"not JSON ({value.why})")
+            else:
+                self.reader.value(value)
 
 
 def _envelopes(data: bytes) -> list[bytes]:

@@ -185,21 +185,15 @@ class PlatformStream:
             self._value(value)
 
     def _finish_doc(self) -> None:
+        from runbrief.ingest._decode import BadJson, json_documents
+
         text = "\n".join(self._doc)
         self._doc, self._doc_chars = [], 0
-        dec = json.JSONDecoder()
-        pos = 0
-        while True:
-            while pos < len(text) and text[pos] in " \t\r\n,":
-                pos += 1
-            if pos >= len(text):
-                return
-            try:
-                value, pos = dec.raw_decode(text, pos)
-            except json.JSONDecodeError as exc:
-                self.out.bad_record("document", f"incomplete or invalid JSON ({exc.msg}); what came before was kept")
-                return
-            self._value(value)
+        try:
+            for value in json_documents(text):
+                self._value(value)
+        except BadJson as exc:
+            self.out.bad_record("document", f"incomplete or invalid JSON ({exc.why}); what came before was kept")
 
     def _value(self, value: Any) -> None:
         try:
