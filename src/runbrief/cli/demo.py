@@ -28,4 +28,9 @@ def demo(
     from runbrief.demo.report import RichProgress, render
     from runbrief.demo.scenario import DemoConfig, run_demo
 
-    emit(run_demo(DemoConfig(store=store, keep=keep, progress=RichProgress(err_console.get()))), as_json, render)
+    result = run_demo(DemoConfig(store=store, keep=keep, progress=RichProgress(err_console.get())))
+    if not keep:
+        from runbrief import client
+
+        client.last_url = None  # the demo's server has stopped: no page link to a server gone
+    emit(result, as_json, render)
