@@ -123,3 +123,27 @@ def test_past_the_wait_limit_the_heavy_sender_is_refused_and_a_light_one_admitte
     finally:
         q.close()
         store.close()
+
+
+def test_a_metric_counts_as_its_data_points() -> None:
+    """One metric with 500 points is 500 records for admission, in protobuf and in OTLP/JSON."""
+    import orjson
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+        Gauge,
+        Metric,
+        NumberDataPoint,
+        ResourceMetrics,
+        ScopeMetrics,
+    )
+
+    from runbrief.server.ingest import _split_json, _split_protobuf
+
+    res = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="api"))])
+    pts = [NumberDataPoint(time_unix_nano=1_700_000_000_000_000_000 + i, as_double=float(i)) for i in range(500)]
+    req = ExportMetricsServiceRequest(resource_metrics=[ResourceMetrics(resource=res, scope_metrics=[ScopeMetrics(
+        metrics=[Metric(name="queue.depth", gauge=Gauge(data_points=pts)), Metric(name="empty", gauge=Gauge())])])])
+    assert _split_protobuf("metrics", req.SerializeToString())[1] == 501
+    body = orjson.dumps(json_format.MessageToDict(req))
+    assert _split_json("metrics", body)[1] == 501

@@ -204,8 +204,9 @@ def _split_protobuf(signal_name: str, body: bytes, left_out: Outcome | None = No
         groups = req.resource_spans
         sizes = [sum(len(ss.spans) for ss in g.scope_spans) for g in groups]
     else:
+        # a metric is as many records as it has data points: one metric can carry thousands
         groups = req.resource_metrics
-        sizes = [sum(len(sm.metrics) for sm in g.scope_metrics) for g in groups]
+        sizes = [sum(_pb_points(m) for sm in g.scope_metrics for m in sm.metrics) for g in groups]
     count = sum(sizes)
     if signal_name != "logs" or len(groups) < 2:
         svc = _pb_service(groups[0].resource) if len(groups) else ""
@@ -219,6 +220,25 @@ def _split_protobuf(signal_name: str, body: bytes, left_out: Outcome | None = No
         return [(next(iter(by_service)), body, count)], count
     cls = otlp.SIGNALS[signal_name]
     return [(svc, cls(resource_logs=gs).SerializeToString(), sum(ns)) for svc, (gs, ns) in by_service.items()], count
+
+
+_POINT_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+
+
+def _pb_points(metric: Any) -> int:
+    kind = metric.WhichOneof("data")
+    return max(1, len(getattr(metric, kind).data_points)) if kind in _POINT_KINDS else 1
+
+
+def _json_points(metric: Any) -> int:
+    if not isinstance(metric, dict):
+        return 1
+    for kind in ("gauge", "sum", "histogram", "exponentialHistogram", "exponential_histogram", "summary"):
+        body = metric.get(kind)
+        if isinstance(body, dict):
+            pts = body.get("dataPoints", body.get("data_points"))
+            return max(1, len(pts)) if isinstance(pts, list) else 1
+    return 1
 
 
 def _json_attrs(res: Any) -> dict[str, Any]:
@@ -253,7 +273,8 @@ def _split_json(signal_name: str, body: bytes) -> tuple[list[Part], int]:
             return [("", body, 0)], 0
         for scope in scopes or []:
             records = _get(scope, f.records) if isinstance(scope, dict) else None
-            n += len(records) if isinstance(records, list) else 0
+            if isinstance(records, list):
+                n += sum(_json_points(m) for m in records) if signal_name == "metrics" else len(records)
         count += n
         gs, ns = by_service.setdefault(_service_of(_json_attrs(g.get("resource") or {})), ([], []))
         gs.append(g)
