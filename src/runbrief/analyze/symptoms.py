@@ -294,7 +294,7 @@ def _span_symptoms(store: Store, start: datetime, end: datetime) -> list[Symptom
         f"""{_TOP},
                a AS (SELECT service, name, exc, count(DISTINCT trace_id) n, count(*) calls, min(start_ns) f,
                             max(start_ns) l,
-                            list(span_id ORDER BY start_ns)[:3] spans, list(DISTINCT trace_id)[:{MAX_TRACES}] traces,
+                            list(span_id ORDER BY start_ns)[:3] spans, list(DISTINCT trace_id ORDER BY trace_id)[:{MAX_TRACES}] traces,
                             arg_min(status_message, start_ns) msg
                      FROM e WHERE start_ts >= ? GROUP BY ALL),
                b AS (SELECT service, name, exc, count(DISTINCT trace_id) n, count(*) calls FROM e
@@ -349,7 +349,7 @@ def _span_onset(store: Store, r: dict[str, Any], start: datetime, end: datetime,
                m AS (SELECT date_trunc('minute', start_ts) AS mn FROM s GROUP BY ALL
                      HAVING {measure} > ? ORDER BY mn LIMIT 1)
            SELECT min(s.start_ns) f, list(s.span_id ORDER BY s.start_ns)[:3] spans,
-                  count(DISTINCT s.trace_id) n, count(*) calls, list(DISTINCT s.trace_id)[:{MAX_TRACES}] traces
+                  count(DISTINCT s.trace_id) n, count(*) calls, list(DISTINCT s.trace_id ORDER BY s.trace_id)[:{MAX_TRACES}] traces
            FROM s, m WHERE s.start_ts >= m.mn""",
         [start, end, r["service"], r["name"], r["exc"], start, per_minute])
     if not rows or rows[0]["f"] is None:
@@ -363,7 +363,7 @@ def _attach_traces(store: Store, syms: list[Symptom], start: datetime) -> None:
     if not pats:
         return
     rows = store.query(
-        f"""SELECT service, pattern_id, list(DISTINCT trace_id)[:{MAX_TRACES}] traces FROM logs
+        f"""SELECT service, pattern_id, list(DISTINCT trace_id ORDER BY trace_id)[:{MAX_TRACES}] traces FROM logs
            WHERE ts >= ? AND trace_id IS NOT NULL AND trace_id <> '' AND list_contains(?::VARCHAR[], pattern_id)
            GROUP BY ALL""",
         [start, sorted({s.pattern_id for s in pats if s.pattern_id})],

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -29,10 +30,10 @@ from typing import Any
 from runbrief.errors import StoreError
 from runbrief.store.clickhouse import schema
 
-__all__ = ["ChStore", "to_clickhouse", "OVERRIDES"]
+__all__ = ["ChStore", "to_clickhouse", "to_clickhouse_write", "OVERRIDES"]
 
 _SETTINGS = ("SET join_use_nulls = 1", "SET final = 1", "SET session_timezone = 'UTC'",
-             "SET aggregate_functions_null_for_empty = 1")
+             "SET aggregate_functions_null_for_empty = 1", "SET insert_allow_materialized_columns = 1")
 
 
 def _strlen(node: Any) -> Any:
@@ -167,6 +168,45 @@ def _list_slice(node: Any) -> Any:
     return exp.Anonymous(this="arraySlice", expressions=args)
 
 
+def _json_list_cast(node: Any) -> Any:
+    from sqlglot import exp
+
+    if (isinstance(node, exp.Cast) and isinstance(node.this, exp.Column) and node.to.is_type(exp.DataType.Type.ARRAY)
+            and len(node.to.expressions) == 1 and node.to.expressions[0].is_type(*exp.DataType.TEXT_TYPES)):
+        # ifNull: ClickHouse has no Nullable(Array); a NULL list matches nothing either way
+        text = exp.Anonymous(this="ifNull", expressions=[node.this, exp.Literal.string("")])
+        return exp.Anonymous(this="JSONExtract", expressions=[text, exp.Literal.string("Array(String)")])
+    return node
+
+
+def _self_correlated(node: Any) -> Any:
+    from sqlglot import exp
+
+    if not isinstance(node, exp.Select):
+        return node
+    source = node.args.get("from") or node.args.get("from_")
+    outer = source.this if source is not None else None
+    if not isinstance(outer, exp.Table) or outer.alias or node.args.get("joins"):
+        return node
+    name = outer.name
+    parts = [v for k, v in node.args.items() if k not in ("with", "from", "from_") and v is not None]
+    nested = [t for part in parts for item in (part if isinstance(part, list) else [part])
+              if isinstance(item, exp.Expression) for t in item.find_all(exp.Table) if t.name == name]
+    # only when every inner reading of the same table has its own alias (p.x is inner, e0.x outer)
+    if not nested or any(not t.alias for t in nested):
+        return node
+    alias = f"__outer_{name}"
+    outer.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    for part in parts:
+        for item in part if isinstance(part, list) else [part]:
+            if isinstance(item, exp.Expression):
+                for col in [item, *item.find_all(exp.Column)] if isinstance(item, exp.Column) else \
+                        list(item.find_all(exp.Column)):
+                    if col.table == name:
+                        col.set("table", exp.to_identifier(alias))
+    return node
+
+
 def _any_value_filter(node: Any) -> Any:
     from sqlglot import exp
 
@@ -195,6 +235,11 @@ OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
     ("list[:n]", "ClickHouse has no slice syntax: arraySlice(list, 1, n), both 1-based", _list_slice),
     ("any_value(x) FILTER (WHERE c)", "SQLGlot emits any(x) IGNORE NULLS FILTER(...), which ClickHouse "
      "cannot parse; anyIf(x, c) (ClickHouse's any skips NULLs)", _any_value_filter),
+    ("CAST(json_col AS VARCHAR[])", "a JSON list stored as text: DuckDB casts JSON to a list; ClickHouse's "
+     "CAST parses its own array syntax ('a'), not JSON's (\"a\"): JSONExtract(col, 'Array(String)')", _json_list_cast),
+    ("FROM t WHERE NOT EXISTS (SELECT 1 FROM t p WHERE p.k = t.k)", "ClickHouse resolves t.k inside the "
+     "subquery to the inner reading of t, not the outer row, and answers as if uncorrelated (every row kept): "
+     "alias the outer t (__outer_t) and qualify its columns with that alias", _self_correlated),
     ("strlen", "ClickHouse has no strlen(); length() counts bytes as DuckDB's strlen() does", _strlen),
     ("list(DISTINCT x ORDER BY x) FILTER (WHERE c)",
      "ClickHouse aggregates take no ORDER BY and SQLGlot emits ARRAY_AGG(DISTINCT ... ORDER BY); "
@@ -239,6 +284,29 @@ def _parsed(sql: str) -> Any:
     return tree, len(holes)
 
 
+@lru_cache(maxsize=512)
+def star_prefixes(sql: str) -> tuple[str, ...]:
+    """The ``t.`` prefixes ClickHouse may put on result columns of this DuckDB statement.
+
+    ``SELECT a.* ... FROM a JOIN b USING (k)`` names a column ``a.n`` in ClickHouse when b
+    has an ``n`` too; DuckDB names it ``n``. The store strips the prefix from such result
+    names (a tree rewrite cannot: expanding ``a.*`` needs the CTE's columns)."""
+    from sqlglot import exp
+
+    tree = _parsed(sql)[0]
+    if not isinstance(tree, exp.Select):
+        return ()
+    return tuple(f"{e.table}." for e in tree.expressions
+                 if isinstance(e, exp.Column) and isinstance(e.this, exp.Star) and e.table)
+
+
+def _bare(name: str, prefixes: tuple[str, ...]) -> str:
+    for p in prefixes:
+        if name.startswith(p):
+            return name[len(p):]
+    return name
+
+
 def _literal(value: Any) -> Any:
     from sqlglot import exp
 
@@ -280,6 +348,68 @@ def to_clickhouse(sql: str, params: list[Any] | tuple[Any, ...] | None = None,
         if table.name in tables and not table.db:
             table.replace(exp.Subquery(this=_rows_of(tables[table.name]),
                                        alias=exp.TableAlias(this=exp.to_identifier(table.alias_or_name))))
+    return tree.sql(dialect="clickhouse")
+
+
+def to_clickhouse_write(sql: str, params: list[Any] | tuple[Any, ...] | None,
+                        columns: Callable[[str], tuple[list[str], bool]], version: int) -> str:
+    """A DuckDB write statement (INSERT [OR REPLACE], UPDATE, DELETE; ``?`` parameters) as ClickHouse SQL.
+
+    ``columns(table)`` gives the table's insertable columns in order and whether it is a
+    latest-state table (a ReplacingMergeTree with a ``row_version`` column). On such a table
+    an INSERT gets ``row_version = version`` (the newest row wins, so INSERT OR REPLACE is a
+    plain INSERT) and an UPDATE becomes an INSERT ... SELECT of the rows it matches with the
+    SET expressions in place of their columns (read merged, ``final = 1``): no mutation,
+    which ClickHouse runs asynchronously and rewrites whole parts for.
+    """
+    from sqlglot import exp
+
+    parsed, n = _parsed(sql)
+    values = list(params or [])
+    if n != len(values):
+        raise StoreError(f"the statement has {n} parameter(s) and was given {len(values)}")
+    tree = parsed.copy()
+    for hole in list(tree.find_all(exp.Placeholder)):
+        hole.replace(_literal(values[int(hole.name) - 1]))
+    ver = exp.Literal.number(str(version))
+    rv = exp.to_identifier(schema.ROW_VERSION)
+    if isinstance(tree, exp.Insert):
+        if tree.args.get("conflict") is not None:
+            raise StoreError("INSERT ... ON CONFLICT has no ClickHouse form here; write to a latest-state table "
+                             "(ReplacingMergeTree) with INSERT OR REPLACE instead")
+        target = tree.this
+        table = target.this if isinstance(target, exp.Schema) else target
+        cols, latest = columns(table.name)
+        listed = ([e.copy() for e in target.expressions] if isinstance(target, exp.Schema)
+                  else [exp.to_identifier(c) for c in cols])
+        body = tree.expression
+        if latest:
+            listed.append(rv.copy())
+            if isinstance(body, exp.Values):
+                for row in body.expressions:
+                    row.append("expressions", ver.copy())
+            elif isinstance(body, exp.Select):
+                body.select(ver.copy(), copy=False)
+        tree.set("alternative", None)
+        tree.set("this", exp.Schema(this=table.copy(), expressions=listed))
+    elif isinstance(tree, exp.Update):
+        table = tree.this
+        cols, latest = columns(table.name)
+        if not latest:
+            raise StoreError(f"UPDATE of {table.name}: only latest-state tables (ReplacingMergeTree, with a "
+                             f"{schema.ROW_VERSION} column) are updated on a ClickHouse store")
+        sets = {e.this.name: e.expression for e in tree.expressions}
+        unknown = sorted(set(sets) - set(cols))
+        if unknown:
+            raise StoreError(f"UPDATE of {table.name}: no column(s) {', '.join(unknown)}")
+        select = exp.select(*[sets[c].copy() if c in sets else exp.column(c, quoted=True) for c in cols],
+                            ver.copy()).from_(table.copy())
+        if tree.args.get("where") is not None:
+            select.set("where", tree.args["where"].copy())
+        tree = exp.insert(select, exp.Schema(this=table.copy(),
+                                             expressions=[*[exp.to_identifier(c, quoted=True) for c in cols], rv]))
+    elif not isinstance(tree, exp.Delete):
+        raise StoreError(f"not a write statement: {sql[:80]}")
     return tree.sql(dialect="clickhouse")
 
 
@@ -327,7 +457,8 @@ class _Cursor:
         # Positional, from the Arrow columns: unnamed or repeated result columns ("NULL, NULL")
         # would collapse in a dict.
         table = self._store.arrow(to_clickhouse(sql, params, self._tables))
-        self.description = [(name,) for name in table.column_names] if table is not None else []
+        stars = star_prefixes(sql)
+        self.description = [(_bare(name, stars),) for name in table.column_names] if table is not None else []
         cols = [[_plain(v) for v in c.to_pylist()] for c in table.columns] if table is not None else []
         self._rows = list(zip(*cols, strict=True)) if cols else []
         return self
@@ -338,6 +469,21 @@ class _Cursor:
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self._rows.pop(0) if self._rows else None
+
+
+class _Writer:
+    """What ``ChStore.write()`` yields: the ``execute(sql, params)`` of a DuckDB connection in a
+    write transaction, for the INSERT / UPDATE / DELETE statements operations write with."""
+
+    def __init__(self, store: ChStore) -> None:
+        self._store = store
+
+    def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> _Writer:
+        self._store.write_sql(sql, params)
+        return self
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return []
 
 
 class ChStore:
@@ -358,6 +504,9 @@ class ChStore:
         self.settle: Callable[[], None] | None = None
         self.lost: str | None = None
         self._lock = threading.RLock()
+        self._ids: dict[str, int] = {}
+        self._version = 0
+        self._columns: dict[str, tuple[list[str], bool]] = {}
 
     @classmethod
     def open(cls, path: str | Path, *, read_only: bool = False) -> ChStore:
@@ -434,7 +583,11 @@ class ChStore:
 
     def query(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
         """Run a read query written in DuckDB's dialect; rows as dicts, as ``Store.query``."""
-        return self.execute(to_clickhouse(sql, params))
+        rows = self.execute(to_clickhouse(sql, params))
+        stars = star_prefixes(sql)
+        if stars and rows and any(k.startswith(stars) for k in rows[0]):
+            rows = [{_bare(k, stars): v for k, v in r.items()} for r in rows]
+        return rows
 
     def cursor(self) -> _Cursor:
         """A DuckDB-shaped read cursor (``execute(...).fetchall()``) over ``query``."""
@@ -443,6 +596,52 @@ class ChStore:
     def scalar(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> Any:
         rows = self.query(sql, params)
         return next(iter(rows[0].values())) if rows else None
+
+    # ---------------------------------------------------------------- writing
+    @contextmanager
+    def write(self) -> Iterator[_Writer]:
+        """The statements of one DuckDB-style write block, each applied as it runs.
+
+        ClickHouse has no multi-statement transactions: a block that fails half-way keeps
+        the statements before the failure. The writes operations make are idempotent
+        re-derivations (incidents re-detected, a fix recorded once), so a retry repairs it.
+        """
+        if self.read_only:
+            raise StoreError(f"the store {self.path} is open read-only")
+        with self._lock:
+            yield _Writer(self)
+
+    def write_sql(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> None:
+        """Run one write statement in DuckDB's dialect (see ``to_clickhouse_write``)."""
+        if self.read_only:
+            raise StoreError(f"the store {self.path} is open read-only")
+        with self._lock:
+            self.execute(to_clickhouse_write(sql, params, self._table_columns, self._next_version()))
+
+    def _next_version(self) -> int:
+        """A row version above every one this process gave: the wall clock in ns, kept
+        increasing (two writes in one nanosecond, or a clock stepped back)."""
+        self._version = max(time.time_ns(), self._version + 1)
+        return self._version
+
+    def _table_columns(self, table: str) -> tuple[list[str], bool]:
+        if table not in self._columns:
+            rows = self.execute("SELECT name, default_kind FROM system.columns WHERE database = currentDatabase() "
+                                f"AND table = {_literal(table).sql(dialect='clickhouse')} ORDER BY position")
+            if not rows:
+                raise StoreError(f"no table {table} in the ClickHouse store {self.path}")
+            cols = [r["name"] for r in rows if r["default_kind"] in ("", "DEFAULT")]
+            self._columns[table] = (cols, any(r["name"] == schema.ROW_VERSION for r in rows))
+        return self._columns[table]
+
+    def next_ids(self, table: str, n: int) -> int:
+        """Reserve ``n`` consecutive integer IDs for ``table``; returns the first (as ``Store.next_ids``)."""
+        with self._lock:
+            if table not in self._ids:
+                self._ids[table] = int(self.scalar(f"SELECT coalesce(max(id), 0) FROM {table}") or 0) + 1
+            first = self._ids[table]
+            self._ids[table] = first + n
+            return first
 
     def bytes_on_disk(self) -> int:
         """The store's size for ``stats``: every active part of its tables (compressed)."""
@@ -456,4 +655,4 @@ class ChStore:
         if self.read_only:
             raise StoreError(f"the store {self.path} is open read-only")
         k, v = (_literal(x).sql(dialect="clickhouse") for x in (key, value))
-        self.execute(f"INSERT INTO meta (key, value, version) VALUES ({k}, {v}, {time.time_ns()})")
+        self.execute(f"INSERT INTO meta (key, value, version) VALUES ({k}, {v}, {self._next_version()})")

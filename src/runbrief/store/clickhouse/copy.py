@@ -26,7 +26,8 @@ from runbrief.store.clickhouse.chstore import ChStore
 __all__ = ["copy_store", "OWN_TABLES"]
 
 # runbrief's own tables copied as they are, with the columns both schemas share.
-OWN_TABLES = ("patterns", "pattern_aliases", "pattern_counts", "deploys", "events", "metric_points")
+OWN_TABLES = ("patterns", "pattern_aliases", "pattern_counts", "deploys", "events", "metric_points", "incidents",
+              "incident_fixes", "incident_narratives", "k8s_objects", "eval_runs", "eval_scores")
 
 _ATTRS = "coalesce(from_json(coalesce({col}, '{{}}'), '\"MAP(VARCHAR, VARCHAR)\"'), MAP {{}})"
 

@@ -24,10 +24,16 @@ Why this shape:
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA_VERSION", "statements"]
+__all__ = ["SCHEMA_VERSION", "ROW_VERSION", "statements"]
 
 # Bump with every change below; stamped in ``meta`` at open (see ChStore._migrate).
-SCHEMA_VERSION = 2  # 2: spans view reads Events / Links
+SCHEMA_VERSION = 3  # 2: spans view reads Events / Links; 3: incidents, memory, Kubernetes objects, evals
+
+# The version column of a latest-state table (ReplacingMergeTree(row_version)): MATERIALIZED,
+# so ``SELECT *`` leaves it out as DuckDB's rows have no such column; the store sets it on
+# every write (``insert_allow_materialized_columns``), rising, so the newest row wins.
+ROW_VERSION = "row_version"
+_RV = f"{ROW_VERSION} UInt64 MATERIALIZED 0"
 
 # --- the Collector exporter's tables (its DDL, default engine MergeTree, no TTL) ---------
 OTEL_LOGS = """
@@ -164,6 +170,36 @@ OWN_TABLES = [
         first_ts Nullable(DateTime64(6, 'UTC')), last_ts Nullable(DateTime64(6, 'UTC')),
         source Nullable(String), attributes Nullable(String)
        ) ENGINE = MergeTree ORDER BY (ts, id)""",
+    # Incidents are latest-state rows (re-detection and `resolve` rewrite one): the newest
+    # row_version of an id wins. Fixes are an append-only log; narratives are cached per
+    # (incident, input hash), replaced when written again.
+    f"""CREATE TABLE IF NOT EXISTS incidents (
+        id Int64, title String, service Nullable(String), status LowCardinality(String),
+        started_at DateTime64(6, 'UTC'), last_seen DateTime64(6, 'UTC'), detected_at DateTime64(6, 'UTC'),
+        updated_at DateTime64(6, 'UTC'), resolved_at Nullable(DateTime64(6, 'UTC')), impact Float64,
+        cause Nullable(String), deploy_id Nullable(Int64), members String, affected_services Nullable(String),
+        fingerprint String, body String, {_RV}
+       ) ENGINE = ReplacingMergeTree({ROW_VERSION}) ORDER BY id""",
+    """CREATE TABLE IF NOT EXISTS incident_fixes (
+        incident_id Int64, ts DateTime64(6, 'UTC'), fix String, `commit` Nullable(String), outcome LowCardinality(String)
+       ) ENGINE = MergeTree ORDER BY (incident_id, ts)""",
+    f"""CREATE TABLE IF NOT EXISTS incident_narratives (
+        incident_id Int64, version String, model Nullable(String), text Nullable(String), dropped Nullable(Int32),
+        created_at DateTime64(6, 'UTC'), {_RV}
+       ) ENGINE = ReplacingMergeTree({ROW_VERSION}) ORDER BY (incident_id, version)""",
+    f"""CREATE TABLE IF NOT EXISTS k8s_objects (
+        namespace String, kind String, name String, owner_kind Nullable(String), owner_name Nullable(String),
+        updated Nullable(DateTime64(6, 'UTC')), {_RV}
+       ) ENGINE = ReplacingMergeTree({ROW_VERSION}) ORDER BY (namespace, kind, name)""",
+    f"""CREATE TABLE IF NOT EXISTS eval_runs (
+        run_id String, ts DateTime64(6, 'UTC'), kind LowCardinality(String), scope Nullable(String),
+        config Nullable(String), status LowCardinality(String), checks Nullable(Int32), failed Nullable(Int32), {_RV}
+       ) ENGINE = ReplacingMergeTree({ROW_VERSION}) ORDER BY run_id""",
+    """CREATE TABLE IF NOT EXISTS eval_scores (
+        run_id String, ts DateTime64(6, 'UTC'), check_name String, evaluator String, trace_id Nullable(String),
+        status LowCardinality(String), score Nullable(Float64), detail Nullable(String), evidence Nullable(String),
+        error Nullable(String)
+       ) ENGINE = MergeTree ORDER BY (run_id, ts)""",
     # Interim: metric points keep runbrief's own layout until otel_metrics_* are mapped.
     """CREATE TABLE IF NOT EXISTS metric_points (
         ts DateTime64(6, 'UTC'), start_ts Nullable(DateTime64(6, 'UTC')), service LowCardinality(String),
@@ -215,12 +251,16 @@ VIEWS = [
             `Links.TraceId`, `Links.SpanId`, `Links.Attributes`)) AS links,
         NULL AS resource_id, nullIf(ScopeName, '') AS scope
        FROM otel_traces""",
-    # Resources as the signals carry them: one row per (service, version) seen.
+    # Resources as the signals carry them: one row per (service, version, environment) seen,
+    # its first and last record time; runbrief's resource ID where its own ingest set one.
     """CREATE OR REPLACE VIEW resources AS SELECT
+        nullIf(max(ResourceId), '') AS resource_id,
         toString(ServiceName) AS service, nullIf(ResourceAttributes['service.version'], '') AS version,
-        nullIf(ResourceAttributes['deployment.environment.name'], '') AS environment
-       FROM (SELECT ServiceName, ResourceAttributes FROM otel_logs
-             UNION ALL SELECT ServiceName, ResourceAttributes FROM otel_traces)
+        nullIf(ResourceAttributes['deployment.environment.name'], '') AS environment,
+        if(empty(any(ResourceAttributes)), NULL, toJSONString(any(ResourceAttributes))) AS attributes,
+        toDateTime64(min(Timestamp), 6, 'UTC') AS first_seen, toDateTime64(max(Timestamp), 6, 'UTC') AS last_seen
+       FROM (SELECT ServiceName, ResourceAttributes, Timestamp, ResourceId FROM otel_logs
+             UNION ALL SELECT ServiceName, ResourceAttributes, Timestamp, '' AS ResourceId FROM otel_traces)
        GROUP BY service, version, environment""",
 ]
 
