@@ -110,8 +110,7 @@ CASES: dict[str, list[dict[str, Any]]] = {
 
 
 # Being fixed (this slice): the answer differs or ClickHouse refuses the transpiled SQL.
-KNOWN_DIFF = {"agent_problems", "agents", "gate_suggest", "web_llm_series", "top", "web_service_series",
-              "perf", "stats", "traces"}
+KNOWN_DIFF = {"agent_problems", "agents", "gate_suggest", "web_llm_series"}
 
 
 def _read_cases() -> list[Any]:
@@ -138,7 +137,11 @@ def test_read_op_same_on_both(pair: tuple[Store, ChStore], op: str, params: dict
             ops.run(ch, op, dict(filled))  # type: ignore[arg-type]
         assert str(other.value).replace(str(ch.path), "STORE") == str(exc).replace(str(duck.path), "STORE")
         return
-    assert ops.run(ch, op, dict(filled)) == want  # type: ignore[arg-type]
+    got = ops.run(ch, op, dict(filled))  # type: ignore[arg-type]
+    if op == "stats":  # where each store is, its size and its own schema's version differ by nature
+        for k in ("store_path", "store_bytes", "schema_version"):
+            assert got.pop(k) and want.pop(k)
+    assert got == want
 
 
 def test_the_suite_finds_what_was_injected(pair: tuple[Store, ChStore]) -> None:

@@ -125,7 +125,7 @@ def _aggregate(store: Any, where: list[str], args: list[Any], having: list[str],
                    min(start_ts) start_ts
             FROM spans SEMI JOIN cand USING (trace_id) GROUP BY trace_id)
         SELECT * FROM agg {"WHERE " + " AND ".join(h) if h else ""}
-        ORDER BY start_ns DESC LIMIT ?"""
+        ORDER BY start_ns DESC, trace_id DESC LIMIT ?"""
     params = [*a, *([min_duration_ms] if min_duration_ms is not None else []),
               *([floor_ns] if floor_ns is not None else []), limit + 1]
     return store.query(sql, params)
@@ -139,7 +139,7 @@ def latest_trace_id(store: Any, route: str | None = None, service: str | None = 
     """
     where, args = span_filters(service=service, route=route)
     sql = "SELECT trace_id FROM spans" + (" WHERE " + " AND ".join(where) if where else "")
-    tid = store.scalar(sql + " ORDER BY start_ts DESC LIMIT 1", args)
+    tid = store.scalar(sql + " ORDER BY start_ts DESC, trace_id DESC LIMIT 1", args)  # ties: the same on every store
     if tid is None:
         what = " and ".join(x for x in (f"route {route!r}" if route else "", f"service {service!r}" if service else "") if x)
         raise NotFound(f"no trace for {what or 'any route'} in {store.path}; "
@@ -150,5 +150,5 @@ def latest_trace_id(store: Any, route: str | None = None, service: str | None = 
 def trace_ids_for(store: Any, where: list[str], args: list[Any], limit: int, newest: bool = True) -> list[str]:
     """IDs of up to ``limit`` traces having a span that matches, newest (or oldest) first."""
     sql = ("SELECT trace_id, max(start_ts) t FROM spans" + (" WHERE " + " AND ".join(where) if where else "")
-           + f" GROUP BY trace_id ORDER BY t {'DESC' if newest else 'ASC'} LIMIT ?")
+           + f" GROUP BY trace_id ORDER BY t {'DESC' if newest else 'ASC'}, trace_id LIMIT ?")
     return [r["trace_id"] for r in store.query(sql, [*args, limit])]

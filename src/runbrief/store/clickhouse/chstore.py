@@ -88,6 +88,11 @@ def _columns_before_aliases(node: Any) -> Any:
     if not isinstance(table, exp.Table):
         return node
     aliases = {e.alias for e in node.expressions if isinstance(e, exp.Alias)}
+    # a name is a column as well as an alias only when an alias's own definition reads it
+    # (min(start_ns) AS start_ns); `floor(...) AS b ... GROUP BY b` groups by the alias
+    used = {c.name for e in node.expressions if isinstance(e, exp.Alias) for c in e.this.find_all(exp.Column)
+            if not c.table}
+    aliases &= used
     if not aliases:
         return node
     qualifier = table.alias_or_name
@@ -101,6 +106,13 @@ def _columns_before_aliases(node: Any) -> Any:
             # only this SELECT's own references, not a subquery's
             if col.find_ancestor(exp.Select) is not node:
                 continue
+            col.set("table", exp.to_identifier(qualifier))
+    # HAVING sum(n): inside an aggregate a name is a column (an aggregate of an alias of an
+    # aggregate would nest aggregates); elsewhere in HAVING it may be the alias
+    having = node.args.get("having")
+    for col in list(having.find_all(exp.Column)) if having is not None else []:
+        if not col.table and col.name in aliases and col.find_ancestor(exp.AggFunc) is not None \
+                and col.find_ancestor(exp.Select) is node:
             col.set("table", exp.to_identifier(qualifier))
     return node
 
@@ -207,6 +219,16 @@ def _self_correlated(node: Any) -> Any:
     return node
 
 
+def _quantile_cont(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.PercentileCont) and isinstance(node.expression, exp.Literal) \
+            and not isinstance(node.this, exp.WithinGroup):
+        return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[node.expression.copy()],
+                                    params=[node.this.copy()])
+    return node
+
+
 def _any_value_filter(node: Any) -> Any:
     from sqlglot import exp
 
@@ -240,6 +262,8 @@ OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
     ("FROM t WHERE NOT EXISTS (SELECT 1 FROM t p WHERE p.k = t.k)", "ClickHouse resolves t.k inside the "
      "subquery to the inner reading of t, not the outer row, and answers as if uncorrelated (every row kept): "
      "alias the outer t (__outer_t) and qualify its columns with that alias", _self_correlated),
+    ("quantile_cont(x, p)", "SQLGlot emits PERCENTILE_CONT, which ClickHouse lacks; quantileExactInclusive(p)(x) "
+     "interpolates between the two nearest values as DuckDB's quantile_cont does (R-7)", _quantile_cont),
     ("strlen", "ClickHouse has no strlen(); length() counts bytes as DuckDB's strlen() does", _strlen),
     ("list(DISTINCT x ORDER BY x) FILTER (WHERE c)",
      "ClickHouse aggregates take no ORDER BY and SQLGlot emits ARRAY_AGG(DISTINCT ... ORDER BY); "

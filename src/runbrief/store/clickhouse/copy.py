@@ -38,7 +38,7 @@ SELECT l.ts AS Timestamp, coalesce(l.trace_id, '') AS TraceId, coalesce(l.span_i
        coalesce(l.body, '') AS Body, {_ATTRS.format(col="r.attributes")} AS ResourceAttributes,
        coalesce(l.scope, '') AS ScopeName, {_ATTRS.format(col="l.attributes")} AS LogAttributes,
        l.id::UBIGINT AS RunbriefLogId, coalesce(l.pattern_id, '') AS PatternId,
-       coalesce(l.severity_inferred, '') AS SeverityInferred, coalesce(l.observed_ts, l.ts) AS ObservedTimestamp,
+       coalesce(l.severity_inferred, '') AS SeverityInferred, coalesce(l.observed_ts, TIMESTAMP '1970-01-01') AS ObservedTimestamp,
        coalesce(l.source, '') AS Source, coalesce(l.resource_id, '') AS ResourceId
 FROM logs l LEFT JOIN resources r USING (resource_id)
 """

@@ -218,7 +218,8 @@ VIEWS = [
     """CREATE OR REPLACE VIEW logs AS SELECT
         toInt64(RunbriefLogId) AS id,
         toDateTime64(Timestamp, 6, 'UTC') AS ts,
-        toDateTime64(ObservedTimestamp, 6, 'UTC') AS observed_ts,
+        -- the epoch: a copied line that had no receive time (a Collector's rows default to Timestamp)
+        if(toUnixTimestamp64Nano(ObservedTimestamp) = 0, NULL, toDateTime64(ObservedTimestamp, 6, 'UTC')) AS observed_ts,
         toString(ServiceName) AS service,
         if(SeverityNumber = 0, NULL, toInt8(SeverityNumber)) AS severity_number,
         nullIf(toString(SeverityText), '') AS severity_text,
