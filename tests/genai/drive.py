@@ -17,6 +17,40 @@ from collections.abc import Callable
 from typing import Any
 
 PROMPTS = ["loop"] * 6 + ["page 1", "page 2", "page 3", "thanks"]
+SESSION = "tl-session-1"  # traceloop-sdk's association property session_id
+
+
+def _loopback_only() -> list[str]:
+    """Fail on any connection (or name lookup) beyond loopback: an instrumentation's own
+    telemetry or a default endpoint would otherwise hang or leak. The hook raises at the call
+    and the names are kept, so ``main`` exits non-zero even if the caller swallowed the error."""
+    import ipaddress
+
+    seen: list[str] = []
+
+    def local(host: object) -> bool:
+        if isinstance(host, bytes):
+            host = host.decode(errors="replace")
+        if host is None or host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+        except ValueError:
+            return False
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "socket.connect" and isinstance(args[1], tuple):
+            host = args[1][0]
+        elif event == "socket.getaddrinfo":
+            host = args[0]
+        else:
+            return
+        if not local(host):
+            seen.append(f"{event} {host!r}")
+            raise ConnectionRefusedError(f"drive.py: no network beyond loopback ({event} {host!r})")
+
+    sys.addaudithook(hook)
+    return seen
 
 
 def _openai_workload(base: str) -> None:
@@ -139,9 +173,15 @@ def _traceloop_sdk(combination: str, model_url: str, otlp_url: str) -> None:
     import openai
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from traceloop.sdk import Traceloop
+    from traceloop.sdk.associations import AssociationProperty, Associations
     from traceloop.sdk.decorators import agent, tool, workflow
     from traceloop.sdk.instruments import Instruments
 
+    # Nothing beyond loopback: no telemetry, metrics or logs of its own, its API base (images, prompts) here,
+    # and only the openai instrumentation (by default it enables every one it brings).
+    os.environ.update({"TRACELOOP_TELEMETRY": "false", "TRACELOOP_METRICS_ENABLED": "false",
+                       "TRACELOOP_LOGGING_ENABLED": "false", "TRACELOOP_BASE_URL": otlp_url})
+    os.environ.pop("TRACELOOP_API_KEY", None)
     Traceloop.init(app_name=combination, exporter=OTLPSpanExporter(endpoint=f"{otlp_url}/v1/traces"),
                    disable_batch=True, instruments={Instruments.OPENAI}, telemetry_enabled=False)
     client = openai.OpenAI(base_url=f"{model_url}/v1", api_key="test-key", max_retries=0)
@@ -173,6 +213,7 @@ def _traceloop_sdk(combination: str, model_url: str, otlp_url: str) -> None:
     def run() -> None:
         support()
 
+    Associations.set([(AssociationProperty.SESSION_ID, SESSION)])  # on every span from here on: the conversation
     run()
     from opentelemetry import trace
 
@@ -235,6 +276,15 @@ def _instrument(combination: str, provider: Any) -> Callable[[str], None]:
 
 def main() -> None:
     combination, model_url, otlp_url = sys.argv[1:4]
+    beyond = _loopback_only()
+    try:
+        _drive(combination, model_url, otlp_url)
+    finally:
+        if beyond:
+            raise SystemExit(f"{combination}: reached beyond loopback: {beyond}")
+
+
+def _drive(combination: str, model_url: str, otlp_url: str) -> None:
     if combination == "traceloop-sdk":
         _traceloop_sdk(combination, model_url, otlp_url)
         return

@@ -51,6 +51,7 @@ class Combo:
     install: str = "pip install -e '.[genai-matrix]'"
     cache_read: int = CACHE_READ  # cached input tokens per call the instrumentation records
     cache_write: int = 0  # tokens written to the cache per call (Anthropic reports them)
+    conversation: str | None = None  # the conversation ID the app set (else the trace is the conversation)
 
 
 OPENAI, V2 = ("openai",), ("openai", "opentelemetry.instrumentation.openai_v2", "opentelemetry.util.genai")
@@ -62,7 +63,8 @@ MATRIX: dict[str, Combo] = {
     # each linked to the request in the output messages (9 tool calls, not 18).
     # GenAI client metrics exported beside the spans: they must not count the calls again.
     "openai-v2-metrics": Combo(V2, MODEL_OPENAI, cache_read=0),
-    "openai-v2-agent": Combo(V2, MODEL_OPENAI, agent_steps=1, requested_only=0, cache_read=0),
+    "openai-v2-agent": Combo(V2, MODEL_OPENAI, agent_steps=1, requested_only=0, cache_read=0,
+                             conversation="conv-agent-1"),
     # Content capture off: tool spans without arguments; unknown arguments are not a loop.
     "openai-v2-no-content": Combo(V2, MODEL_OPENAI, agent_steps=1, requested_only=0, loop=False, cache_read=0),
     "openinference-openai": Combo((*OPENAI, "openinference.instrumentation.openai"), MODEL_OPENAI),
@@ -78,11 +80,10 @@ MATRIX: dict[str, Combo] = {
     # Four agent runs (each its own conversation) that run their tools: 7 + 4 + 1 + 1 model calls.
     "pydantic-ai": Combo(("pydantic_ai",), MODEL_OPENAI, calls=13, conversations=4, agent_steps=4, requested_only=0),
     # Decorators: @workflow and @agent steps, @tool functions that run the requested tools (no call IDs:
-    # linked to the requests by name and count). Not in the extra: traceloop-sdk brings ~50 packages,
-    # among them the contrib instrumentations of requests, urllib3, threading, redis and SQLAlchemy, which
-    # runbrief.instrument() would then enable in every other test's app.
+    # linked to the requests by name and count; arguments from traceloop.entity.input, unwrapped), the
+    # session association property as the conversation. Only its openai instrumentation, no network.
     "traceloop-sdk": Combo(("traceloop.sdk",), MODEL_OPENAI, agent_steps=2, requested_only=0,
-                           install="pip install traceloop-sdk==0.62.4, kept out of the genai-matrix extra"),
+                           conversation="tl-session-1"),
 }
 
 
@@ -162,6 +163,8 @@ def test_instrumentation(matrix: dict[str, Any], combination: str) -> None:
     assert t["traces"] == 1  # the streamed call is not a root of its own
     assert "from_metrics" not in t  # every call has its span: metrics (where exported) add nothing
     assert (t["conversations"], t["agent_steps"]) == (c.conversations, c.agent_steps)
+    if c.conversation:
+        assert [r["conversation"] for r in report["conversations"]] == [c.conversation]
     assert {r["tool"]: r["calls"] for r in report["tools"]} == {"get_status": 6, "list_reports": 3}
     assert t["tool_calls_requested_only"] == c.requested_only
     finish = model["finish_reasons"]
