@@ -38,6 +38,7 @@ trace) carries one, else the trace itself (``trc_<id>``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -48,7 +49,8 @@ from runbrief.evals.prices import PriceTable
 from runbrief.evals.scope import Scope
 from runbrief.store.duck import Store
 
-__all__ = ["FIELDS", "COLUMNS", "normalized_sql", "calls", "materialized", "args_text", "KINDS"]
+__all__ = ["FIELDS", "COLUMNS", "STORED", "normalized_sql", "span_rows_sql", "fill", "ensure", "source", "calls",
+           "materialized", "args_text", "KINDS"]
 
 KINDS = ("model", "tool", "agent")
 
@@ -150,11 +152,11 @@ COLUMNS = ("trace_id", "span_id", "parent_span_id", "service", "name", "start_ts
 _FLAT_TOOL_KEY = (r"^(?:gen_ai\.completion|llm\.output_messages)\.(\d+)\.(?:message\.)?tool_calls\.(\d+)\."
                   r"(?:tool_call\.)?(?:function\.)?(name|arguments|id)$")
 
-# How much a span of a model call says: the one kept when two instrumentations recorded the same call.
+# How much a span of a model call says (per span, stored): the one kept when two instrumentations recorded the same call.
 _RICHNESS = """((input_tokens IS NOT NULL)::INT + (output_tokens IS NOT NULL)::INT + (finish_reasons IS NOT NULL)::INT
     + (response_model IS NOT NULL)::INT + (provider IS NOT NULL)::INT + (response_id IS NOT NULL)::INT
-    + (cache_read_tokens IS NOT NULL)::INT + (output_messages IS NOT NULL OR tc_attrs IS NOT NULL)::INT
-    + 2 * (NOT starts_with(conversation, 'trc_'))::INT)"""
+    + (cache_read_tokens IS NOT NULL)::INT + (output_messages IS NOT NULL OR tc_attrs IS NOT NULL)::INT)"""
+# (A conversation ID of its own or its trace's adds 2 at read: ``normalized_sql``'s ``_rich``.)
 
 
 # Instrumentation scopes of the providers' own SDKs. When two spans of one call disagree about
@@ -168,7 +170,7 @@ def _merge_agg(col: str) -> str:
     """How a merged model call takes ``col`` from the spans that recorded it."""
     order = "_rich DESC, start_ns, duration_ms DESC, span_id"
     if col in _TOKEN_COLS:
-        order = "_sdk DESC, " + order
+        order = "sdk DESC, " + order
     if col in _KEEPER:
         return f"first({col} ORDER BY {order})"
     if col == "conversation":  # an explicit conversation ID wins over a trace's fallback
@@ -182,28 +184,33 @@ def _merge_agg(col: str) -> str:
     return f"first({col} ORDER BY {order}) FILTER (WHERE {col} IS NOT NULL)"
 
 
-def normalized_sql(span_where: str = "TRUE") -> str:
-    """A SELECT yielding one normalized row per GenAI call matching ``span_where`` (over ``s``).
+# Stored per-span columns of ``genai_calls`` (schema 0010), in table order.
+STORED = ("trace_id", "span_id", "parent_span_id", "service", "name", "start_ts", "start_ns", "end_ns",
+          "duration_ms", "status_code", "status_message", "resource_id", "kind", "operation", "provider",
+          "request_model", "response_model", "model", "input_tokens", "output_tokens", "total_tokens",
+          "cache_read_tokens", "cache_write_tokens", "finish_reasons", "response_id", "tool_name", "tool_call_id",
+          "tool_args", "agent_name", "conversation", "error", "error_type", "sdk", "scope", "family", "richness",
+          "req_json", "req_flat")
 
-    Three steps past the per-span fields: (1) a model call recorded by two instrumentations
-    (the same response ID, or an SDK span nested in or beside a framework span with the same
-    token counts, overlapping in time) becomes one row, each field taken from the richest span
-    that has it; (2) tool calls the model requested in its output messages become ``tool`` rows
-    (``source = 'requested'``) unless a tool span of the same call (call ID, else name) exists,
-    so client-only instrumentation still shows tool calls and loops.
+
+def span_rows_sql(source: str = "spans", span_where: str = "TRUE") -> str:
+    """A SELECT of the per-span rows stored in ``genai_calls`` (``STORED`` columns), one per
+    GenAI span of ``source`` (the spans table, or a batch of spans being ingested, as ``s``).
+
+    Everything here depends on the span alone: the fields read through the conventions' names,
+    typed; what the span is; how much it says; the tool calls its output messages request.
+    The conversation column is the span's own ID; the trace's is filled at read (``normalized_sql``).
     """
     ex = _EX
     raw_cols = ",\n        ".join(f"{expr} AS {name}" for name, expr in ex.items())
-    agg_cols = ",\n       ".join(f"{_merge_agg(c)} AS {c}" for c in (*COLUMNS, "output_messages", "tc_attrs"))
-    out_cols = ", ".join(COLUMNS)
     return f"""
 WITH _raw AS MATERIALIZED (
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.service, s.name, s.start_ts, s.start_ns, s.end_ns,
-           s.duration_ms, s.status_code, s.status_message, j, tc_attrs,
-           coalesce(s.scope IN ({", ".join(f"'{x}'" for x in _SDK_SCOPES)}), FALSE) AS _sdk, s.scope AS _scope
+           s.duration_ms, s.status_code, s.status_message, s.resource_id, j, tc_attrs,
+           coalesce(s.scope IN ({", ".join(f"'{x}'" for x in _SDK_SCOPES)}), FALSE) AS sdk, s.scope
     FROM (SELECT *, {_EXTRACT} AS j,
-                 CASE WHEN contains(s.attributes::VARCHAR, 'tool_calls.') THEN s.attributes END AS tc_attrs
-          FROM spans s WHERE ({span_where}) AND ({_PREFILTER})) s
+                 CASE WHEN contains(s.attributes::VARCHAR, 'tool_calls.') THEN s.attributes::VARCHAR END AS tc_attrs
+          FROM {source} s WHERE ({span_where}) AND ({_PREFILTER})) s
 ), _fields AS (
     SELECT * EXCLUDE (j),
         {raw_cols}
@@ -212,7 +219,7 @@ WITH _raw AS MATERIALIZED (
     SELECT *, {_KIND} AS kind FROM _fields
 ), _rows AS MATERIALIZED (
 SELECT trace_id, span_id, parent_span_id, service, name, start_ts, start_ns, end_ns, duration_ms,
-       status_code, status_message, kind,
+       status_code, status_message, resource_id, kind,
        {_OPERATION} AS operation,
        provider,
        request_model,
@@ -236,20 +243,72 @@ SELECT trace_id, span_id, parent_span_id, service, name, start_ts, start_ns, end
        CASE WHEN kind = 'agent' THEN coalesce(agent_name, entity_name,
             nullif(regexp_extract(name, '^(?:invoke_agent|create_agent) (.+)$', 1), ''), name)
             ELSE agent_name END AS agent_name,
-       coalesce(conversation, max(conversation) OVER (PARTITION BY trace_id), 'trc_' || trace_id) AS conversation,
+       conversation,
        (status_code = 'ERROR' OR error_type IS NOT NULL) AS error,
        error_type,
-       'span' AS source,
-       1::BIGINT AS merged_spans,
-       CASE WHEN kind = 'model' THEN output_messages END AS output_messages,
-       CASE WHEN kind = 'model' THEN tc_attrs END AS tc_attrs,
-       _sdk, _scope,
+       sdk, scope,
        CASE WHEN oi_kind IS NOT NULL THEN 'openinference' WHEN tl_kind IS NOT NULL OR request_type IS NOT NULL
-            THEN 'openllmetry' ELSE 'otel' END AS _family
+            THEN 'openllmetry' ELSE 'otel' END AS family,
+       CASE WHEN kind = 'model' THEN output_messages END AS output_messages,
+       CASE WHEN kind = 'model' THEN tc_attrs END AS tc_attrs
 FROM _typed
 WHERE kind IS NOT NULL
+), _flat AS (
+    SELECT trace_id, span_id, list({{'ord': ord, 'tname': tname, 'targs': targs, 'tid': tid}} ORDER BY ord) AS req
+    FROM (SELECT trace_id, span_id, (p.m::INT) * 1000 + p.i::INT AS ord,
+                 max(v) FILTER (WHERE p.f = 'name') AS tname, max(v) FILTER (WHERE p.f = 'arguments') AS targs,
+                 max(v) FILTER (WHERE p.f = 'id') AS tid
+          FROM (SELECT trace_id, span_id, regexp_extract(k, '{_FLAT_TOOL_KEY}', ['m', 'i', 'f']) AS p,
+                       json_extract_string(tc_attrs, '$."' || k || '"') AS v
+                FROM (SELECT trace_id, span_id, tc_attrs, unnest(json_keys(tc_attrs)) AS k FROM _rows
+                      WHERE tc_attrs IS NOT NULL)
+                WHERE regexp_matches(k, '{_FLAT_TOOL_KEY}'))
+          GROUP BY trace_id, span_id, p.m, p.i)
+    GROUP BY trace_id, span_id
+)
+SELECT r.* EXCLUDE (output_messages, tc_attrs),
+       {_RICHNESS} AS richness,
+       CASE WHEN output_messages IS NOT NULL THEN coalesce(CASE WHEN json_valid(output_messages) THEN
+            [{{'ord': i, 'tname': t->>'name',
+              'targs': CASE WHEN json_type(t->'arguments') = 'VARCHAR' THEN t->>'arguments'
+                            ELSE (t->'arguments')::VARCHAR END,
+              'tid': t->>'id'}}
+             for t, i in [p for p in json_extract(output_messages, '$[*].parts[*]') if p->>'type' = 'tool_call']]
+            END, []) END AS req_json,
+       CASE WHEN tc_attrs IS NOT NULL THEN coalesce(f.req, []) END AS req_flat
+FROM _rows r LEFT JOIN _flat f ON f.trace_id = r.trace_id AND f.span_id = r.span_id
+"""
+
+
+def normalized_sql(span_where: str = "TRUE", source: str = "genai_calls") -> str:
+    """A SELECT yielding one normalized row per GenAI call matching ``span_where`` (over ``s``).
+
+    Reads the per-span rows of ``genai_calls`` (or, with ``source="spans"``, makes them from the
+    spans' attribute JSON on the fly: the reference the stored table is tested against, and the
+    path taken when the table is not current). Three steps past the per-span rows: (1) a span
+    without a conversation ID takes its trace's (else ``trc_<trace>``); (2) a model call
+    recorded by two instrumentations (the same response ID, or an SDK span nested in or beside a
+    framework span with the same token counts, overlapping in time) becomes one row, each field
+    taken from the richest span that has it; (3) tool calls the model requested in its output
+    messages become ``tool`` rows (``source = 'requested'``) unless a tool span of the same call
+    (call ID, else name) exists, so client-only instrumentation still shows tool calls and loops.
+    """
+    if source == "spans":
+        base = f"({span_rows_sql('spans', span_where)})"
+    else:
+        base = f"(SELECT * FROM {source} s WHERE {span_where})"
+    agg_cols = ",\n       ".join(f"{_merge_agg(c)} AS {c}" for c in (*COLUMNS, "req_json", "req_flat"))
+    out_cols = ", ".join(COLUMNS)
+    return f"""
+WITH _g AS MATERIALIZED (SELECT * FROM {base}
+), _tc AS (
+    SELECT trace_id, max(conversation) AS c FROM _g WHERE conversation IS NOT NULL GROUP BY trace_id
+), _rows AS MATERIALIZED (
+    SELECT _g.* REPLACE (coalesce(_g.conversation, _tc.c, 'trc_' || _g.trace_id) AS conversation),
+           'span' AS source, 1::BIGINT AS merged_spans
+    FROM _g LEFT JOIN _tc ON _tc.trace_id = _g.trace_id
 ), _m AS MATERIALIZED (
-    SELECT *, {_RICHNESS} AS _rich FROM _rows WHERE kind = 'model'
+    SELECT *, richness + 2 * (NOT starts_with(conversation, 'trc_'))::INT AS _rich FROM _rows WHERE kind = 'model'
 ), _links AS (
     -- The same response ID, overlapping in time (a server that answers every call with one
     -- constant ID must not fold sequential calls into one).
@@ -267,7 +326,7 @@ WHERE kind IS NOT NULL
     WHERE (a.response_id IS NULL OR b.response_id IS NULL OR a.response_id = b.response_id)
       AND (b.span_id = a.parent_span_id OR a.span_id = b.parent_span_id
            OR (a.parent_span_id IS NOT DISTINCT FROM b.parent_span_id
-               AND (a._family <> b._family OR a._scope <> b._scope)))
+               AND (a.family <> b.family OR a.scope <> b.scope)))
       AND a.start_ns <= b.end_ns AND b.start_ns <= a.end_ns
       AND (a.model IS NULL OR b.model IS NULL OR contains(lower(a.model), lower(b.model))
            OR contains(lower(b.model), lower(a.model)))
@@ -277,29 +336,14 @@ WHERE kind IS NOT NULL
     SELECT {agg_cols}
     FROM _m JOIN _groups USING (span_id) GROUP BY grp
 ), _calls AS MATERIALIZED (
-    SELECT * EXCLUDE (_rich, _sdk, _scope) FROM _m WHERE span_id NOT IN (SELECT span_id FROM _groups)
+    SELECT {out_cols}, req_json, req_flat FROM _m WHERE span_id NOT IN (SELECT span_id FROM _groups)
     UNION ALL BY NAME SELECT * FROM _merged
-), _req_flat AS (
-    SELECT span_id, (p.m::INT) * 1000 + p.i::INT AS ord,
-           max(v) FILTER (WHERE p.f = 'name') AS tname, max(v) FILTER (WHERE p.f = 'arguments') AS targs,
-           max(v) FILTER (WHERE p.f = 'id') AS tid
-    FROM (SELECT span_id, regexp_extract(k, '{_FLAT_TOOL_KEY}', ['m', 'i', 'f']) AS p,
-                 json_extract_string(tc_attrs, '$."' || k || '"') AS v
-          FROM (SELECT span_id, tc_attrs, unnest(json_keys(tc_attrs)) AS k FROM _calls WHERE tc_attrs IS NOT NULL)
-          WHERE regexp_matches(k, '{_FLAT_TOOL_KEY}'))
-    GROUP BY span_id, p.m, p.i
-), _req_json AS (
-    SELECT span_id, row_number() OVER (PARTITION BY span_id) AS ord, t->>'name' AS tname,
-           CASE WHEN json_type(t->'arguments') = 'VARCHAR' THEN t->>'arguments' ELSE (t->'arguments')::VARCHAR END
-               AS targs,
-           t->>'id' AS tid
-    FROM (SELECT span_id, unnest(json_extract(output_messages, '$[*].parts[*]')) AS t FROM _calls
-          WHERE output_messages IS NOT NULL AND json_valid(output_messages))
-    WHERE t->>'type' = 'tool_call'
 ), _req AS (
-    SELECT c.*, r.ord, r.tname, r.targs, r.tid FROM _calls c
-    JOIN (SELECT * FROM _req_json UNION ALL SELECT * FROM _req_flat WHERE span_id NOT IN
-          (SELECT span_id FROM _req_json)) r USING (span_id)
+    -- The output messages' tool calls when they name any, else the flattened keys'.
+    SELECT * EXCLUDE (r), r.ord AS ord, r.tname AS tname, r.targs AS targs, r.tid AS tid
+    FROM (SELECT * EXCLUDE (req_json, req_flat),
+                 unnest(CASE WHEN len(req_json) > 0 THEN req_json ELSE req_flat END) AS r
+          FROM _calls WHERE len(req_json) > 0 OR len(req_flat) > 0)
     WHERE r.tname IS NOT NULL
 ), _spans_tools AS (
     SELECT conversation, tool_name, tool_call_id FROM _rows WHERE kind = 'tool'
@@ -327,10 +371,43 @@ UNION ALL SELECT {out_cols} FROM _requested
 """
 
 
+# The per-span rules, stamped in meta beside the table they filled: a runbrief whose rules
+# differ rebuilds the table from spans at its first writable open (``ensure``).
+RULES = hashlib.sha256(span_rows_sql("_src").encode()).hexdigest()[:16]
+_RULES_KEY = "genai_calls_rules"
+
+
+def fill(con: Any, source: str) -> None:
+    """Add the per-span rows of ``source`` (a batch of spans being inserted, by name) to
+    ``genai_calls``, in the caller's transaction."""
+    con.execute(f"INSERT INTO genai_calls BY NAME {span_rows_sql(source)}")
+
+
+def ensure(store: Store) -> bool:
+    """Rebuild ``genai_calls`` from spans when it was filled by other rules (or never: a store
+    made before schema 0010). Returns whether it rebuilt. Runs at a writable open."""
+    if store.meta_get(_RULES_KEY) == RULES:
+        return False
+    with store.write() as con:
+        con.execute("DELETE FROM genai_calls")
+        fill(con, "spans")
+        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_RULES_KEY, RULES])
+    return True
+
+
+def source(store: Store) -> str:
+    """Where normalized rows come from: the stored table when it follows these rules, else the
+    spans' attribute JSON (a read-only open of a store not yet rebuilt, a ClickHouse store)."""
+    try:
+        return "genai_calls" if store.meta_get(_RULES_KEY) == RULES else "spans"
+    except Exception:  # noqa: BLE001 - a store without meta or the key reads from spans
+        return "spans"
+
+
 def calls(store: Store, scope: Scope, *, kinds: tuple[str, ...] = KINDS, limit: int = 200_000) -> list[dict[str, Any]]:
     """Normalized GenAI rows in ``scope``, in time order (for the detectors and evaluators)."""
     where, args = scope.span_where(store, "s")
-    sql = f"SELECT * FROM ({normalized_sql(where)}) WHERE kind IN ({', '.join('?' * len(kinds))})"
+    sql = f"SELECT * FROM ({normalized_sql(where, source(store))}) WHERE kind IN ({', '.join('?' * len(kinds))})"
     args = [*args, *kinds]
     if scope.conversation:
         sql += " AND conversation = ?"
@@ -370,7 +447,7 @@ def materialized(store: Store, scope: Scope, prices: PriceTable) -> Iterator[tup
     """Normalize once into an Arrow table (with ``cost``) and expose it as a view on a
     private cursor, so several aggregates read it without re-parsing attribute JSON."""
     where, args = scope.span_where(store, "s")
-    sql = f"SELECT * FROM ({normalized_sql(where)})"
+    sql = f"SELECT * FROM ({normalized_sql(where, source(store))})"
     if scope.conversation:
         sql += " WHERE conversation = ?"
         args = [*args, scope.conversation]

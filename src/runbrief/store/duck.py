@@ -129,6 +129,10 @@ class Store:
         try:
             store._migrate()
             store._check()
+            if not read_only:  # derived rows made by older rules, or before schema 0010: rebuilt from spans
+                from runbrief.evals import genai
+
+                genai.ensure(store)
         except duckdb.Error as exc:
             con.close()
             raise classify(exc, db_path) or StoreError(f"cannot open the store {db_path}: {exc}") from exc

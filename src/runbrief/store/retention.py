@@ -43,6 +43,8 @@ def _delete_before(store: Store, cutoff: datetime | dict[str, datetime]) -> dict
             if at is None:
                 continue
             n = con.execute(f"DELETE FROM {table} WHERE {col} < ?", [at]).fetchone()[0]
+            if table == "spans":  # the GenAI rows derived from them (schema 0010) go with them
+                con.execute("DELETE FROM genai_calls WHERE start_ts < ?", [at])
             if n:
                 deleted[table] = deleted.get(table, 0) + int(n)
     return deleted

@@ -190,9 +190,22 @@ def metrics_table(points: Sequence[MetricPoint]) -> pa.Table:
 
 
 def insert_table(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | None) -> None:
-    """Insert a prepared Arrow table (columns in the table's order) in one statement."""
-    if tbl is not None and tbl.num_rows:
-        _insert(con, table, tbl)
+    """Insert a prepared Arrow table (columns in the table's order) in one statement.
+
+    Spans also add their GenAI rows to ``genai_calls`` (schema 0010) in the same transaction:
+    the attribute JSON is read once here rather than at every ``runbrief agents``."""
+    if tbl is None or not tbl.num_rows:
+        return
+    _insert(con, table, tbl)
+    if table == "spans":
+        from runbrief.evals import genai  # the conventions' names live with the reader of the rows
+
+        name = "_rb_genai_batch"
+        con.register(name, tbl)
+        try:
+            genai.fill(con, name)
+        finally:
+            con.unregister(name)
 
 
 def insert_events(con: duckdb.DuckDBPyConnection, events: Sequence[Event], first_id: int) -> None:
