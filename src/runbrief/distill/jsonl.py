@@ -12,8 +12,7 @@ The bytes written are the same as serializing each line's full object on its own
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import partial
-from itertools import chain, repeat
+from itertools import chain
 from operator import call, itemgetter
 from typing import BinaryIO
 
@@ -23,7 +22,7 @@ from runbrief.distill.parse import ParsedBatch, Parser, _no_gc, line_keys
 
 __all__ = ["read_chunks", "batches", "write_jsonl"]
 
-CHUNK = 1 << 22
+CHUNK = 1 << 18
 
 
 def read_chunks(src: BinaryIO, size: int | None = None) -> Iterator[tuple[list[str], list[bytes]]]:
@@ -84,24 +83,33 @@ def batches(parser: Parser, src: BinaryIO, batch: int = 100_000) -> Iterator[Par
 PIECE = 1024
 
 
+OPEN = b'{"line":"'
+
+
 @_no_gc
 def batch_jsonl(b: ParsedBatch) -> Iterator[bytes]:
     """The batch's lines as JSON lines, in pieces: ``line``, ``pattern_id``, ``template``,
     ``params``, ``content_template`` and ``level`` when known, in that order, each line
-    ending in ``\\n``.
+    ending in ``\\n``. Every piece starts inside the first line's object, after its
+    ``{"line":"``, and ends with the next line's ``{"line":"`` (so a line is four items
+    to weave, not five): ``write_jsonl`` writes the opening once and drops the last one.
 
     No Python runs per line: a piece's lines are escaped by one ``orjson.dumps`` of the
     list and split on ``","`` (inside a JSON string every ``"`` is escaped, so that
     sequence only separates elements), each line's parameters are its pattern's C-level
-    getter applied by ``map``, and the pieces of all lines are woven by ``zip`` and joined
-    once. The pattern's part (ID, template, level) is serialized once per pattern."""
+    getter applied by ``map`` (one parameter: the bare string, its brackets in the
+    pattern's part), and the pieces of all lines are woven by ``zip`` and joined once.
+    The pattern's part (ID, template, level) is serialized once per pattern."""
     heads = {}
     tails = {}
     getters = {}
     for e, (c, plan) in b._info.items():
         tpl = orjson.dumps(c.template)
-        heads[e] = b'","pattern_id":"' + c.pattern_id.encode() + b'","template":' + tpl + b',"params":'
-        tails[e] = b',"content_template":' + tpl + (b',"level":' + orjson.dumps(e.level) if e.level else b"") + b"}\n"
+        one = len(plan) == 1
+        heads[e] = (b'","pattern_id":"' + c.pattern_id.encode() + b'","template":' + tpl + b',"params":'
+                    + (b"[" if one else b""))
+        tails[e] = ((b"]" if one else b"") + b',"content_template":' + tpl
+                    + (b',"level":' + orjson.dumps(e.level) if e.level else b"") + b"}\n" + OPEN)
         getters[e] = _getter(plan)
     lines, entries = b.lines, b.entries
     dumps = orjson.dumps
@@ -111,24 +119,19 @@ def batch_jsonl(b: ParsedBatch) -> Iterator[bytes]:
         escaped = dumps(ls)[2:-2].split(b'","')
         params = map(dumps, map(call, map(getters.__getitem__, es), ls))
         yield b"".join(chain.from_iterable(
-            zip(repeat(b'{"line":"'), escaped, map(heads.__getitem__, es), params, map(tails.__getitem__, es))))
+            zip(escaped, map(heads.__getitem__, es), params, map(tails.__getitem__, es), strict=True)))
 
 
 def _none(line: str) -> tuple[()]:
     return ()
 
 
-def _getter(plan: tuple[slice, ...]) -> Callable[[str], tuple[str, ...] | list[str]]:
-    """A C-level function from a line to its parameters (a tuple serializes as a list)."""
+def _getter(plan: tuple[slice, ...]) -> Callable[[str], str | tuple[str, ...] | tuple[()]]:
+    """A C-level function from a line to its parameters: a tuple (serializes as a list),
+    or for one parameter the string itself (``batch_jsonl`` adds its brackets)."""
     if not plan:
         return _none
-    if len(plan) == 1:
-        return partial(_one, plan[0])
     return itemgetter(*plan)
-
-
-def _one(sl: slice, line: str) -> tuple[str]:
-    return (line[sl],)
 
 
 @_no_gc
@@ -139,8 +142,12 @@ def write_jsonl(parser: Parser, src: BinaryIO, out: BinaryIO, batch: int = 100_0
     triggered by a batch's 100k dicts and lists cost more than building them (2.4x)."""
     n = 0
     write = out.write
+    last = b""
     for b in batches(parser, src, batch):
         for piece in batch_jsonl(b):
-            write(piece)
+            write(last or OPEN)
+            last = piece
         n += len(b)
+    if last:  # the last line's object is followed by an opening that belongs to no line
+        write(memoryview(last)[: -len(OPEN)])
     return n
