@@ -24,6 +24,9 @@ def ns(dt: datetime) -> int:
     return int((dt - datetime(1970, 1, 1)).total_seconds() * 1e9)
 
 
+NUMBER = {"ERROR": 17, "WARN": 13, "INFO": 9}  # OTLP SeverityNumber, as a Collector's parser sets it
+
+
 def _level(line: str) -> str:
     return "ERROR" if " ERROR " in line else ("WARN" if " WARN" in line else "INFO")
 
@@ -40,13 +43,14 @@ def batch() -> Batch:
             for j in range(6):
                 line = rng.choice(corpus[svc])
                 logs.append(LogRecord(ts_ns=ns(T0 + timedelta(minutes=minute, seconds=j * 10 + k)), body=line,
-                                      resource=res, severity_text=_level(line),
+                                      resource=res, severity_text=_level(line), severity_number=NUMBER[_level(line)],
                                       attributes={"line": str(j)} if j % 2 else {}))
             broken = svc == "nova-api" and minute >= 152
             if broken:
                 for j in range(30):
                     logs.append(LogRecord(ts_ns=ns(T0 + timedelta(minutes=minute, seconds=j * 2)),
-                                          body=POOL.format(30 + j % 3), resource=res, severity_text="ERROR"))
+                                          body=POOL.format(30 + j % 3), resource=res, severity_text="ERROR",
+                                          severity_number=17))
             for j in range(2):
                 t = T0 + timedelta(minutes=minute, seconds=j * 30 + 3)
                 err = broken and j == 0
