@@ -29,8 +29,8 @@ The cursor, and why this one:
 - Never twice: a batch's count rows are inserted with an ``insert_deduplication_token``
   derived from the batch (table, shard, ``[C, B)``, rows), so a batch replayed after a
   crash between that insert and the cursor's is dropped by ClickHouse (the same block
-  deduplication a ReplicatedMergeTree does by default); pattern rows are rewritten from
-  the stored counts (absolute, not incremented), so replaying them is harmless too.
+  deduplication a ReplicatedMergeTree does by default); the batch's pattern rows (stored
+  row + batch) carry a token of their own, so a replay does not add its lines twice.
 - Rows runbrief wrote itself (``runbrief store copy``) carry a ``PatternId`` and are
   already counted: only rows with an empty ``PatternId`` are distilled.
 
@@ -82,7 +82,8 @@ TABLES = [
 ]
 # A replayed batch's count rows are dropped by their token; the window is how many
 # recent tokens ClickHouse remembers for a non-replicated table.
-_DEDUP = "ALTER TABLE pattern_counts MODIFY SETTING non_replicated_deduplication_window = 10000"
+_DEDUP = [f"ALTER TABLE {t} MODIFY SETTING non_replicated_deduplication_window = 10000"
+          for t in ("pattern_counts", "patterns")]
 
 
 def _lit(s: str) -> str:
@@ -186,23 +187,23 @@ class _Collector:
         self._aliases(prepared.aliases)
         logs = prepared.logs
         if logs is not None and logs.num_rows:
-            self._counts(logs, lo, hi, tbl.num_rows, tmp)
-            self._patterns(pc.unique(logs["pattern_id"]).drop_null().to_pylist(), prepared.patterns)
+            logs = logs.set_column(logs.schema.get_field_index("pattern_id"), "pattern_id",
+                                   self.aliases.repoint(logs["pattern_id"]))
+            token = f"runbrief-distill:{self.name}:{lo}:{hi}:{tbl.num_rows}"
+            self._counts(logs, token, tmp)
+            self._patterns(logs, prepared.patterns, token + ":patterns")
         self._infer_deploys(where)
         for key, blob in prepared.states.items():
             store.execute(f"INSERT INTO runbrief_miner_state (key, state, version) VALUES "
                           f"({_lit(key)}, {_lit(blob.decode())}, {time.time_ns()})")
         return tbl.num_rows
 
-    def _counts(self, logs: pa.Table, lo: int, hi: int, rows: int, tmp: Path) -> None:
+    def _counts(self, logs: pa.Table, token: str, tmp: Path) -> None:
         """The batch's per-minute count rows, aggregated by ClickHouse from an Arrow file."""
-        logs = logs.set_column(logs.schema.get_field_index("pattern_id"), "pattern_id",
-                               self.aliases.repoint(logs["pattern_id"]))
         logs = logs.select(["ts", "service", "severity_number", "severity_inferred", "body", "pattern_id"])
-        path = tmp / f"batch-{lo}.arrow"
+        path = tmp / "batch.arrow"
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, logs.schema) as w:
             w.write_table(logs)
-        token = f"runbrief-distill:{self.name}:{lo}:{hi}:{rows}"
         self.store.execute(
             f"""INSERT INTO pattern_counts (service, pattern_id, minute, count, errors, first_ts, last_ts, examples)
                 SETTINGS insert_deduplication_token = {_lit(token)}
@@ -216,38 +217,43 @@ class _Collector:
                 GROUP BY service, pattern_id, minute""")
         path.unlink()
 
-    def _patterns(self, ids: list[str], fresh: dict[str, tuple[str, str | None]]) -> None:
-        """Rewrite the rows of the batch's patterns from the stored counts (absolute, so a
-        replayed batch changes nothing), with the miner's newest template and severity."""
-        ids = [i for i in ids if i not in self.aliases]
+    def _patterns(self, logs: pa.Table, fresh: dict[str, tuple[str, str | None]], token: str) -> None:
+        """The rows of the batch's patterns: the stored row merged with the batch (first and
+        last seen, line count) and the miner's newest template and severity. Inserted with
+        the batch's token, so a replayed batch does not add its lines twice."""
+        stats = logs.filter(pc.is_valid(logs["pattern_id"])).group_by("pattern_id").aggregate(
+            [("ts", "min"), ("ts", "max"), ("ts", "count")])
+        ids = [i for i in stats["pattern_id"].to_pylist() if i not in self.aliases]
         if not ids:
             return
         self.patterns_seen.update(ids)
-        listed = _in(ids)
         stored = {r["pattern_id"]: r for r in self.store.execute(
-            f"SELECT pattern_id, template, severity FROM patterns FINAL WHERE pattern_id IN {listed}")}
-        stats = self.store.execute(
-            f"""SELECT pattern_id, min(first_ts) lo, max(last_ts) hi, sum(count) n FROM pattern_counts FINAL
-                WHERE pattern_id IN {listed} GROUP BY pattern_id""")
+            f"SELECT pattern_id, template, severity, first_seen, last_seen, count FROM patterns FINAL "
+            f"WHERE pattern_id IN {_in(ids)}")}
         rows = []
         version = time.time_ns()
-        for s in stats:
-            pid = s["pattern_id"]
-            tpl, sev = fresh.get(pid) or (stored.get(pid, {}).get("template") or "", stored.get(pid, {}).get("severity"))
-            if sev is None and pid in stored:
-                sev = stored[pid]["severity"]
-            rows.append({"pattern_id": pid, "template": tpl, "severity": sev, "first_seen": s["lo"],
-                         "last_seen": s["hi"], "count": int(s["n"]), "version": version})
-        if rows:
-            self._insert("patterns", rows)
+        for pid, lo, hi, n in zip(stats["pattern_id"].to_pylist(), stats["ts_min"].to_pylist(),
+                                  stats["ts_max"].to_pylist(), stats["ts_count"].to_pylist(), strict=True):
+            if pid in self.aliases:
+                continue
+            old = stored.get(pid, {})
+            tpl, sev = fresh.get(pid) or (old.get("template") or "", old.get("severity"))
+            rows.append({"pattern_id": pid, "template": tpl, "severity": sev if sev is not None else old.get("severity"),
+                         "first_seen": min(x for x in (lo, old.get("first_seen")) if x is not None),
+                         "last_seen": max(x for x in (hi, old.get("last_seen")) if x is not None),
+                         "count": int(n) + int(old.get("count") or 0), "version": version})
+        self._insert("patterns", rows, token)
 
-    def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, table: str, rows: list[dict[str, Any]], token: str | None = None) -> None:
         from runbrief.store.clickhouse.chstore import _literal
 
+        if not rows:
+            return
         cols = list(rows[0])
         values = ", ".join("(" + ", ".join(_literal(r[c]).sql(dialect="clickhouse") for c in cols) + ")"
                            for r in rows)
-        self.store.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES {values}")
+        dedup = f" SETTINGS insert_deduplication_token = {_lit(token)}" if token else ""
+        self.store.execute(f"INSERT INTO {table} ({', '.join(cols)}){dedup} VALUES {values}")
 
     def _aliases(self, aliases: dict[str, str]) -> None:
         """Templates that evolved: record old -> new, and move what is filed under an old ID."""
@@ -271,7 +277,23 @@ class _Collector:
                     FROM pattern_counts FINAL WHERE pattern_id IN {listed}""")
             self.store.execute(f"ALTER TABLE pattern_counts DELETE WHERE pattern_id IN {listed} "
                                "SETTINGS mutations_sync = 2")
-        if self.store.execute(f"SELECT 1 x FROM patterns WHERE pattern_id IN {listed} LIMIT 1"):
+        gone = self.store.execute(f"SELECT pattern_id, template, severity, first_seen, last_seen, count "
+                                  f"FROM patterns FINAL WHERE pattern_id IN {listed}")
+        if gone:  # the new ID's row takes over the old rows' first/last seen and count
+            news = sorted({self.aliases[r["pattern_id"]] for r in gone})
+            merged = {r["pattern_id"]: dict(r) for r in self.store.execute(
+                f"SELECT pattern_id, template, severity, first_seen, last_seen, count FROM patterns FINAL "
+                f"WHERE pattern_id IN {_in(news)}")}
+            for r in gone:
+                new = self.aliases[r["pattern_id"]]
+                m = merged.setdefault(new, {**r, "pattern_id": new, "count": 0})
+                m["first_seen"] = min(x for x in (m["first_seen"], r["first_seen"]) if x is not None) \
+                    if (m["first_seen"] or r["first_seen"]) else None
+                m["last_seen"] = max(x for x in (m["last_seen"], r["last_seen"]) if x is not None) \
+                    if (m["last_seen"] or r["last_seen"]) else None
+                m["count"] = int(m["count"] or 0) + int(r["count"] or 0)
+                m["severity"] = m["severity"] or r["severity"]
+            self._insert("patterns", [{**m, "version": version} for m in merged.values()])
             self.store.execute(f"ALTER TABLE patterns DELETE WHERE pattern_id IN {listed} SETTINGS mutations_sync = 2")
 
     def _infer_deploys(self, where: str) -> None:
@@ -328,7 +350,7 @@ def distill(store: ChStore, *, lag_s: float = LAG_S, batch_rows: int = BATCH_ROW
     if store.read_only:
         raise StoreError(f"the store {store.path} is open read-only")
     t0 = time.monotonic()
-    for stmt in (*TABLES, _DEDUP):
+    for stmt in (*TABLES, *_DEDUP):
         store.execute(stmt)
     name, _key, cond = _names(shard)
     cur = cursor_of(store, name)
@@ -351,6 +373,11 @@ def distill(store: ChStore, *, lag_s: float = LAG_S, batch_rows: int = BATCH_ROW
             store.execute(f"INSERT INTO runbrief_cursors (name, ts, rows, batches, version) VALUES "
                           f"({_lit(name)}, {_ts(hi)}, {total}, {batches}, {time.time_ns()})")
         lo = max(lo, hi)
+        if plan:
+            # Each batch adds a part; reads of pattern_counts are FINAL (merged at read time),
+            # which costs about one extra pass per part: let ClickHouse merge what it picks now
+            # (not FINAL: that would rewrite the whole table on every run).
+            store.execute("OPTIMIZE TABLE pattern_counts")
     behind = int(store.execute(
         f"SELECT count() n FROM otel_logs WHERE PatternId = '' AND {cond} AND Timestamp < {_ts(lo)}")[0]["n"])
     final_state = run.preparer.final().states
