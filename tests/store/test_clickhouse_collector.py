@@ -214,3 +214,47 @@ def test_the_cli_distills_and_resumes_in_new_processes(tmp_path: Path) -> None:
     pats = cli("patterns", "--store", f"chdb:{folder}", "--service", "apache")
     assert pats["patterns"] and sum(p["count"] for p in pats["patterns"]) == sum(
         1 for r in rows if r["service"] == "apache")
+
+
+# The exporter's gauge and summary DDL as the Collector renders it (metrics_gauge_table.sql,
+# metrics_summary_table.sql; engine MergeTree(), no TTL, no cluster), under other names.
+EXPORTER_METRICS = {
+    "gauge": """
+    Value Float64 CODEC(ZSTD(1)),
+    Flags UInt32 CODEC(ZSTD(1)),
+    Exemplars Nested (FilteredAttributes Map(LowCardinality(String), String), TimeUnix DateTime64(9),
+                      Value Float64, SpanId String, TraceId String) CODEC(ZSTD(1)),""",
+    "summary": """
+    Count UInt64 CODEC(Delta, ZSTD(1)),
+    Sum Float64 CODEC(ZSTD(1)),
+    ValueAtQuantiles Nested(Quantile Float64, Value Float64) CODEC(ZSTD(1)),
+    Flags UInt32 CODEC(ZSTD(1)),""",
+}
+EXPORTER_METRIC_HEAD = """
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)), ResourceSchemaUrl String CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)), ScopeVersion String CODEC(ZSTD(1)),
+    ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)), ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
+    ScopeSchemaUrl String CODEC(ZSTD(1)), ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    MetricName String CODEC(ZSTD(1)), MetricDescription String CODEC(ZSTD(1)), MetricUnit String CODEC(ZSTD(1)),
+    Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)), TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),"""
+
+
+def test_the_exporters_metric_tables_are_created_column_for_column(tmp_path: Path) -> None:
+    with ChStore.open(tmp_path / "chdb") as ch:
+        names = {r["name"] for r in ch.execute(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'otel_metrics_%'")}
+        assert names == {f"otel_metrics_{t}" for t in ("gauge", "sum", "histogram", "exp_histogram", "summary")}
+        for kind, own in EXPORTER_METRICS.items():
+            ch.execute(f"""CREATE TABLE exporter_{kind} ({EXPORTER_METRIC_HEAD}{own}
+                INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1
+                ) ENGINE = MergeTree() PARTITION BY toDate(TimeUnix)
+                ORDER BY (ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
+                SETTINGS index_granularity=8192, ttl_only_drop_parts = 1""")
+
+            def cols(table: str) -> list[tuple[str, str]]:
+                return [(r["name"], r["type"]) for r in ch.execute(
+                    f"SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = '{table}' "
+                    "ORDER BY position")]
+
+            assert cols(f"otel_metrics_{kind}") == cols(f"exporter_{kind}"), kind

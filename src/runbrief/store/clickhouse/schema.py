@@ -27,7 +27,8 @@ from __future__ import annotations
 __all__ = ["SCHEMA_VERSION", "ROW_VERSION", "statements"]
 
 # Bump with every change below; stamped in ``meta`` at open (see ChStore._migrate).
-SCHEMA_VERSION = 3  # 2: spans view reads Events / Links; 3: incidents, memory, Kubernetes objects, evals
+SCHEMA_VERSION = 4  # 2: spans view reads Events / Links; 3: incidents, memory, Kubernetes objects, evals;
+# 4: the exporter's otel_metrics_* tables
 
 # The version column of a latest-state table (ReplacingMergeTree(row_version)): MATERIALIZED,
 # so ``SELECT *`` leaves it out as DuckDB's rows have no such column; the store sets it on
@@ -131,6 +132,89 @@ WHERE TraceId != ''
 GROUP BY TraceId
 """
 
+# The exporter's five metric tables (sqltemplates/metrics_*_table.sql): the same resource,
+# scope and metric columns, then each type's own; default names as the exporter's config has
+# them (exponential histograms in otel_metrics_exp_histogram). Created so a store runbrief
+# made is one a Collector can write metrics into; runbrief's metric operations still read
+# its own metric_points.
+_METRIC_HEAD = """
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceSchemaUrl String CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion String CODEC(ZSTD(1)),
+    ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
+    ScopeSchemaUrl String CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    MetricName String CODEC(ZSTD(1)),
+    MetricDescription String CODEC(ZSTD(1)),
+    MetricUnit String CODEC(ZSTD(1)),
+    Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+    TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),"""
+_EXEMPLARS = """
+    Exemplars Nested (
+        FilteredAttributes Map(LowCardinality(String), String),
+        TimeUnix DateTime64(9),
+        Value Float64,
+        SpanId String,
+        TraceId String
+    ) CODEC(ZSTD(1)),"""
+_METRIC_TAIL = """
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1
+) ENGINE = MergeTree
+PARTITION BY toDate(TimeUnix)
+ORDER BY (ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+"""
+_METRIC_OWN = {
+    "otel_metrics_gauge": """
+    Value Float64 CODEC(ZSTD(1)),
+    Flags UInt32 CODEC(ZSTD(1)),""" + _EXEMPLARS,
+    "otel_metrics_sum": """
+    Value Float64 CODEC(ZSTD(1)),
+    Flags UInt32 CODEC(ZSTD(1)),""" + _EXEMPLARS + """
+    AggregationTemporality Int32 CODEC(ZSTD(1)),
+    IsMonotonic Boolean CODEC(Delta, ZSTD(1)),""",
+    "otel_metrics_histogram": """
+    Count UInt64 CODEC(Delta, ZSTD(1)),
+    Sum Float64 CODEC(ZSTD(1)),
+    BucketCounts Array(UInt64) CODEC(ZSTD(1)),
+    ExplicitBounds Array(Float64) CODEC(ZSTD(1)),""" + _EXEMPLARS + """
+    Flags UInt32 CODEC(ZSTD(1)),
+    Min Float64 CODEC(ZSTD(1)),
+    Max Float64 CODEC(ZSTD(1)),
+    AggregationTemporality Int32 CODEC(ZSTD(1)),""",
+    "otel_metrics_exp_histogram": """
+    Count UInt64 CODEC(Delta, ZSTD(1)),
+    Sum Float64 CODEC(ZSTD(1)),
+    Scale Int32 CODEC(ZSTD(1)),
+    ZeroCount UInt64 CODEC(ZSTD(1)),
+    PositiveOffset Int32 CODEC(ZSTD(1)),
+    PositiveBucketCounts Array(UInt64) CODEC(ZSTD(1)),
+    NegativeOffset Int32 CODEC(ZSTD(1)),
+    NegativeBucketCounts Array(UInt64) CODEC(ZSTD(1)),""" + _EXEMPLARS + """
+    Flags UInt32 CODEC(ZSTD(1)),
+    Min Float64 CODEC(ZSTD(1)),
+    Max Float64 CODEC(ZSTD(1)),
+    AggregationTemporality Int32 CODEC(ZSTD(1)),""",
+    "otel_metrics_summary": """
+    Count UInt64 CODEC(Delta, ZSTD(1)),
+    Sum Float64 CODEC(ZSTD(1)),
+    ValueAtQuantiles Nested(
+        Quantile Float64,
+        Value Float64
+    ) CODEC(ZSTD(1)),
+    Flags UInt32 CODEC(ZSTD(1)),""",
+}
+OTEL_METRICS = [f"CREATE TABLE IF NOT EXISTS {name} ({_METRIC_HEAD}{own}{_METRIC_TAIL}"
+                for name, own in _METRIC_OWN.items()]
+
 # --- runbrief's per-line columns on the exporter's log table -----------------------------
 OTEL_LOGS_RUNBRIEF = [
     "ALTER TABLE otel_logs ADD COLUMN IF NOT EXISTS RunbriefLogId UInt64 DEFAULT 0",
@@ -200,6 +284,25 @@ OWN_TABLES = [
         status LowCardinality(String), score Nullable(Float64), detail Nullable(String), evidence Nullable(String),
         error Nullable(String)
        ) ENGINE = MergeTree ORDER BY (run_id, ts)""",
+    # One row per GenAI span (DuckDB schema 0010), derived at ingest; copied as it is. A
+    # STRUCT list is an Array(Tuple); ClickHouse has no NULL array, so "no such attribute"
+    # reads as [] here.
+    """CREATE TABLE IF NOT EXISTS genai_calls (
+        trace_id String, span_id String, parent_span_id Nullable(String), service LowCardinality(String),
+        name Nullable(String), start_ts DateTime64(6, 'UTC'), start_ns Int64, end_ns Int64,
+        duration_ms Nullable(Float64), status_code Nullable(String), status_message Nullable(String),
+        resource_id Nullable(String), kind LowCardinality(String), operation Nullable(String),
+        provider Nullable(String), request_model Nullable(String), response_model Nullable(String),
+        model Nullable(String), input_tokens Nullable(Int64), output_tokens Nullable(Int64),
+        total_tokens Nullable(Int64), cache_read_tokens Nullable(Int64), cache_write_tokens Nullable(Int64),
+        finish_reasons Array(Nullable(String)), response_id Nullable(String), tool_name Nullable(String),
+        tool_call_id Nullable(String), tool_args Nullable(String), agent_name Nullable(String),
+        conversation Nullable(String), span_conversation Nullable(String), error Nullable(Bool),
+        error_type Nullable(String), sdk Nullable(Bool), scope Nullable(String), family Nullable(String),
+        richness Nullable(Int32), dup Bool DEFAULT false,
+        req_json Array(Tuple(ord Nullable(Int64), tname Nullable(String), targs Nullable(String), tid Nullable(String))),
+        req_flat Array(Tuple(ord Nullable(Int64), tname Nullable(String), targs Nullable(String), tid Nullable(String)))
+       ) ENGINE = MergeTree ORDER BY (service, start_ns, span_id)""",
     # Interim: metric points keep runbrief's own layout until otel_metrics_* are mapped.
     """CREATE TABLE IF NOT EXISTS metric_points (
         ts DateTime64(6, 'UTC'), start_ts Nullable(DateTime64(6, 'UTC')), service LowCardinality(String),
@@ -268,5 +371,5 @@ VIEWS = [
 
 def statements() -> list[str]:
     """Every statement that creates the schema, in order; each is idempotent."""
-    return [OTEL_LOGS, OTEL_TRACES, OTEL_TRACES_TRACE_ID_TS, OTEL_TRACES_TRACE_ID_TS_MV,
+    return [OTEL_LOGS, OTEL_TRACES, OTEL_TRACES_TRACE_ID_TS, OTEL_TRACES_TRACE_ID_TS_MV, *OTEL_METRICS,
             *OTEL_LOGS_RUNBRIEF, *OWN_TABLES, *VIEWS]
