@@ -109,10 +109,6 @@ CASES: dict[str, list[dict[str, Any]]] = {
 }
 
 
-# Being fixed (this slice): the answer differs or ClickHouse refuses the transpiled SQL.
-KNOWN_DIFF = {"agent_problems", "agents", "gate_suggest", "web_llm_series"}
-
-
 def _read_cases() -> list[Any]:
     out = []
     for op in ops.all_operations():
@@ -120,8 +116,7 @@ def _read_cases() -> list[Any]:
             continue
         marks = [pytest.mark.skip(reason=address.UNSUPPORTED[op.name])] if op.name in address.UNSUPPORTED else []
         for i, params in enumerate(CASES.get(op.name, [{}])):
-            xfail = [pytest.mark.xfail(reason="being fixed")] if op.name in KNOWN_DIFF else []
-            out.append(pytest.param(op.name, params, id=f"{op.name}-{i}", marks=marks + xfail))
+            out.append(pytest.param(op.name, params, id=f"{op.name}-{i}", marks=marks))
     return out
 
 
@@ -160,3 +155,19 @@ def test_unsupported_ops_are_refused_and_every_name_is_an_op(tmp_path: Path) -> 
     for name in address.UNSUPPORTED:
         with pytest.raises(UsageError, match="does not run on a ClickHouse store yet"):
             address.run_op(f"chdb:{tmp_path}", name, {})
+
+
+def test_writing_ops_same_on_both(pair: tuple[Store, ChStore]) -> None:
+    """Writes go through ChStore.write (an UPDATE of an incident becomes a newer row version)
+    and read back merged: resolve, then the incident list, a deploy mark and a verify."""
+    _same(pair, "detect_incidents", {})
+    resolved = _same(pair, "resolve", {"id": "inc_1", "fix": "rolled back to 1.0", "commit": "9f1c2ab"})
+    assert resolved["status"] == "resolved" and resolved["fixes"][0]["fix"] == "rolled back to 1.0"
+    listed = _same(pair, "incidents", {"all": True})
+    assert [i["status"] for i in listed if i["id"] == "inc_1"] == ["resolved"]  # one row per incident, the newest
+    assert pair[1].scalar("SELECT count(*) FROM incidents WHERE id = 1") == 1
+    with pytest.raises(RunbriefError, match="no deploy of spark-exec"):  # the same refusal on both
+        ops.run(pair[1], "verify", {"incident": "inc_2"})  # type: ignore[arg-type]
+    with pytest.raises(RunbriefError, match="no deploy of spark-exec"):
+        ops.run(pair[0], "verify", {"incident": "inc_2"})
+    _same(pair, "similar_incidents", {"id": "inc_2"})

@@ -41,6 +41,9 @@ def _strlen(node: Any) -> Any:
 
     if isinstance(node, exp.Anonymous) and node.name.lower() == "strlen":
         return exp.Anonymous(this="length", expressions=node.expressions)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "epoch_ns" and len(node.expressions) == 1:
+        return exp.Anonymous(this="toUnixTimestamp64Nano", expressions=[exp.Anonymous(
+            this="toDateTime64", expressions=[node.expressions[0], exp.Literal.number("9")])])
     return node
 
 
@@ -264,7 +267,8 @@ OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
      "alias the outer t (__outer_t) and qualify its columns with that alias", _self_correlated),
     ("quantile_cont(x, p)", "SQLGlot emits PERCENTILE_CONT, which ClickHouse lacks; quantileExactInclusive(p)(x) "
      "interpolates between the two nearest values as DuckDB's quantile_cont does (R-7)", _quantile_cont),
-    ("strlen", "ClickHouse has no strlen(); length() counts bytes as DuckDB's strlen() does", _strlen),
+    ("strlen, epoch_ns", "ClickHouse has no strlen(); length() counts bytes as DuckDB's strlen() does; "
+     "epoch_ns(ts) is toUnixTimestamp64Nano(toDateTime64(ts, 9))", _strlen),
     ("list(DISTINCT x ORDER BY x) FILTER (WHERE c)",
      "ClickHouse aggregates take no ORDER BY and SQLGlot emits ARRAY_AGG(DISTINCT ... ORDER BY); "
      "arraySort(groupUniqArrayIf(x, c)) is the same sorted set", _distinct_sorted_list),
@@ -501,13 +505,28 @@ class _Writer:
 
     def __init__(self, store: ChStore) -> None:
         self._store = store
+        self._reader = _Cursor(store)
 
     def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> _Writer:
-        self._store.write_sql(sql, params)
+        from sqlglot import exp
+
+        if isinstance(_parsed(sql)[0], exp.Query):  # a read inside the write block (an alias lookup)
+            self._reader.execute(sql, params)
+        else:
+            self._store.write_sql(sql, params)
         return self
 
+    def register(self, name: str, table: Any) -> None:
+        self._reader.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self._reader.unregister(name)
+
     def fetchall(self) -> list[tuple[Any, ...]]:
-        return []
+        return self._reader.fetchall()
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._reader.fetchone()
 
 
 class ChStore:

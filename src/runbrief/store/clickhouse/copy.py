@@ -27,7 +27,7 @@ __all__ = ["copy_store", "OWN_TABLES"]
 
 # runbrief's own tables copied as they are, with the columns both schemas share.
 OWN_TABLES = ("patterns", "pattern_aliases", "pattern_counts", "deploys", "events", "metric_points", "incidents",
-              "incident_fixes", "incident_narratives", "k8s_objects", "eval_runs", "eval_scores")
+              "incident_fixes", "incident_narratives", "k8s_objects", "eval_runs", "eval_scores", "genai_calls")
 
 _ATTRS = "coalesce(from_json(coalesce({col}, '{{}}'), '\"MAP(VARCHAR, VARCHAR)\"'), MAP {{}})"
 
