@@ -258,3 +258,21 @@ def test_the_exporters_metric_tables_are_created_column_for_column(tmp_path: Pat
                     "ORDER BY position")]
 
             assert cols(f"otel_metrics_{kind}") == cols(f"exporter_{kind}"), kind
+
+
+def test_two_shards_count_every_service_once_under_the_same_pattern_ids(tmp_path: Path) -> None:
+    """`--shard 0/2` and `1/2`, each with its own cursor and miner: every service is
+    distilled by one of them, and together they file the lines as one unsharded run does."""
+    rows = scenario(minutes=30)
+    collector_write(tmp_path / "one", rows)
+    collector_write(tmp_path / "two", rows)
+    with ChStore.open(tmp_path / "one") as ch:
+        distill(ch, lag_s=0)
+        whole = _counts(ch)
+    with ChStore.open(tmp_path / "two") as ch:
+        a = distill(ch, lag_s=0, shard=(0, 2))
+        b = distill(ch, lag_s=0, shard=(1, 2))
+        assert a["cursor_name"] != b["cursor_name"] and a["rows_read"] and b["rows_read"]
+        assert a["rows_read"] + b["rows_read"] == len(rows)
+        assert _counts(ch) == whole
+        assert distill(ch, lag_s=0, shard=(0, 2))["rows_read"] == 0
