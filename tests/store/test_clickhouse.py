@@ -14,8 +14,10 @@ pytest.importorskip("chdb")
 pytest.importorskip("sqlglot")
 
 from runbrief import ops  # noqa: E402
+from runbrief.errors import StoreError  # noqa: E402
 from runbrief.ingest.pipeline import Batch, Pipeline  # noqa: E402
 from runbrief.records import Deploy, LogRecord, Resource, Span, SpanEvent, SpanLink  # noqa: E402
+from runbrief.store.clickhouse import schema  # noqa: E402
 from runbrief.store.clickhouse.chstore import ChStore, to_clickhouse  # noqa: E402
 from runbrief.store.clickhouse.copy import copy_store  # noqa: E402
 from runbrief.store.duck import Store  # noqa: E402
@@ -146,17 +148,25 @@ def test_a_collector_filled_store_answers_services(tmp_path: Path) -> None:
         errors = ops.run(ch, "logs", {"severity": "error", "service": "cart"})  # type: ignore[arg-type]
         assert [r["body"] for r in errors["logs"]] == ["request 0 done in 0 ms"]  # 12:00; i=10, 20 are checkout
         assert errors["logs"][0]["attributes"] == {"http.status_code": "200"}
-        ch.meta_set("schema_version", "1")  # as a store made by the first ClickHouse schema
+        assert [m["version"] for m in ch.migrations()] == [m.version for m in schema.MIGRATIONS]
+        # as a store made before the version table, at version 2: no incidents table yet
+        ch.execute("DROP TABLE incidents")
+        ch.execute("DROP TABLE schema_migrations")
+        ch.meta_set("schema_version", "2")
     finally:
         ch.close()
-    from runbrief.errors import StoreError
-    from runbrief.store.clickhouse import schema
 
-    with ChStore.open(folder) as again:  # migrated at open: views replaced, version stamped
+    with ChStore.open(folder) as again:  # migrations 3 and 4 applied at open, 1 and 2 recorded as had
         assert again.meta_get("schema_version") == str(schema.SCHEMA_VERSION)
+        had = again.migrations()
+        assert [m["version"] for m in had] == [m.version for m in schema.MIGRATIONS]
+        assert had[0]["name"].startswith("(before schema_migrations)") and not had[2]["name"].startswith("(")
+        assert again.scalar("SELECT count(*) FROM incidents") == 0  # made again by migration 3
         assert len(ops.run(again, "services", {})["services"]) == 2  # type: ignore[arg-type]
-        again.meta_set("schema_version", "99")
+        again.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', now64())")
     with pytest.raises(StoreError, match="newer than this runbrief"):
+        ChStore.open(folder)
+    with pytest.raises(StoreError, match="newer than this runbrief"):  # and the refusal released the engine
         ChStore.open(folder)
 
 

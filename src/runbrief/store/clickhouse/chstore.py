@@ -576,20 +576,52 @@ class ChStore:
         return store
 
     def _migrate(self) -> None:
-        current = int(self._meta_raw("schema_version") or 0) if self._has_meta() else 0
-        if current > schema.SCHEMA_VERSION:
-            raise StoreError(f"the chdb store {self.path} has schema version {current}, newer than this "
+        """Apply the numbered migrations this store has not had (schema.MIGRATIONS), each once,
+        in order, each recorded in ``schema_migrations`` after its statements ran; then the views.
+
+        A store from before the version table says its version in meta only: the migrations up
+        to it count as applied. A store from a newer runbrief is refused, as DuckDB's is.
+        """
+        stamped = int(self._meta_raw("schema_version") or 0) if self._has_table("meta") else 0
+        has_log = self._has_table("schema_migrations")
+        applied = int(self.execute("SELECT max(version) v FROM schema_migrations")[0]["v"] or 0) if has_log else stamped
+        newest = max(applied, stamped)
+        if newest > schema.SCHEMA_VERSION:
+            raise StoreError(f"the chdb store {self.path} has schema version {newest}, newer than this "
                              f"runbrief understands ({schema.SCHEMA_VERSION}); upgrade runbrief")
-        if current == schema.SCHEMA_VERSION:
+        todo = schema.pending(applied)
+        if not todo:
             return
         if self.read_only:
-            raise StoreError(f"the chdb store {self.path} needs migrating; open it once writable")
-        for stmt in schema.statements():
+            raise StoreError(f"the chdb store {self.path} has schema version {applied} and needs migrating to "
+                             f"{schema.SCHEMA_VERSION}; open it once writable")
+        self.execute(schema.VERSION_TABLE)
+        if not has_log and applied:  # the older stamp: what it had is recorded as applied
+            self._record([m for m in schema.MIGRATIONS if m.version <= applied], "(before schema_migrations) ")
+        for mig in todo:
+            for stmt in mig.statements:
+                try:
+                    self.execute(stmt)
+                except StoreError as exc:
+                    raise StoreError(f"ClickHouse migration {mig.version} ({mig.name}) failed on {self.path}: "
+                                     f"{exc}") from exc
+            self._record([mig])
+        for stmt in schema.VIEWS:
             self.execute(stmt)
         self.meta_set("schema_version", str(schema.SCHEMA_VERSION))
 
-    def _has_meta(self) -> bool:
-        rows = self.execute("SELECT count() n FROM system.tables WHERE database = currentDatabase() AND name = 'meta'")
+    def _record(self, migs: list[schema.Migration], note: str = "") -> None:
+        now = _literal(datetime.now(UTC)).sql(dialect="clickhouse")
+        self.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES " + ", ".join(
+            f"({m.version}, {_literal(note + m.name).sql(dialect='clickhouse')}, {now})" for m in migs))
+
+    def migrations(self) -> list[dict[str, Any]]:
+        """The migrations this store has had, in order (version, name, when)."""
+        return self.execute("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+
+    def _has_table(self, name: str) -> bool:
+        rows = self.execute("SELECT count() n FROM system.tables WHERE database = currentDatabase() "
+                            f"AND name = {_literal(name).sql(dialect='clickhouse')}")
         return bool(rows and rows[0]["n"])
 
     def _meta_raw(self, key: str) -> str | None:

@@ -24,11 +24,10 @@ Why this shape:
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA_VERSION", "ROW_VERSION", "statements"]
+from dataclasses import dataclass
 
-# Bump with every change below; stamped in ``meta`` at open (see ChStore._migrate).
-SCHEMA_VERSION = 4  # 2: spans view reads Events / Links; 3: incidents, memory, Kubernetes objects, evals;
-# 4: the exporter's otel_metrics_* tables
+__all__ = ["SCHEMA_VERSION", "ROW_VERSION", "MIGRATIONS", "Migration", "VERSION_TABLE", "pending", "statements"]
+
 
 # The version column of a latest-state table (ReplacingMergeTree(row_version)): MATERIALIZED,
 # so ``SELECT *`` leaves it out as DuckDB's rows have no such column; the store sets it on
@@ -254,6 +253,18 @@ OWN_TABLES = [
         first_ts Nullable(DateTime64(6, 'UTC')), last_ts Nullable(DateTime64(6, 'UTC')),
         source Nullable(String), attributes Nullable(String)
        ) ENGINE = MergeTree ORDER BY (ts, id)""",
+    # Interim: metric points keep runbrief's own layout until otel_metrics_* are mapped.
+    """CREATE TABLE IF NOT EXISTS metric_points (
+        ts DateTime64(6, 'UTC'), start_ts Nullable(DateTime64(6, 'UTC')), service LowCardinality(String),
+        name String, type String, unit Nullable(String), value Nullable(Float64), count Nullable(Int64),
+        sum Nullable(Float64), min Nullable(Float64), max Nullable(Float64), is_monotonic Nullable(Bool),
+        temporality Nullable(String), buckets Nullable(String), attributes Nullable(String),
+        resource_id Nullable(String), scope Nullable(String)
+       ) ENGINE = MergeTree ORDER BY (service, name, ts)""",
+]
+
+# --- version 3: incidents, memory, Kubernetes objects, evaluations, GenAI calls -------------
+MEMORY_TABLES = [
     # Incidents are latest-state rows (re-detection and `resolve` rewrite one): the newest
     # row_version of an id wins. Fixes are an append-only log; narratives are cached per
     # (incident, input hash), replaced when written again.
@@ -303,14 +314,6 @@ OWN_TABLES = [
         req_json Array(Tuple(ord Nullable(Int64), tname Nullable(String), targs Nullable(String), tid Nullable(String))),
         req_flat Array(Tuple(ord Nullable(Int64), tname Nullable(String), targs Nullable(String), tid Nullable(String)))
        ) ENGINE = MergeTree ORDER BY (service, start_ns, span_id)""",
-    # Interim: metric points keep runbrief's own layout until otel_metrics_* are mapped.
-    """CREATE TABLE IF NOT EXISTS metric_points (
-        ts DateTime64(6, 'UTC'), start_ts Nullable(DateTime64(6, 'UTC')), service LowCardinality(String),
-        name String, type String, unit Nullable(String), value Nullable(Float64), count Nullable(Int64),
-        sum Nullable(Float64), min Nullable(Float64), max Nullable(Float64), is_monotonic Nullable(Bool),
-        temporality Nullable(String), buckets Nullable(String), attributes Nullable(String),
-        resource_id Nullable(String), scope Nullable(String)
-       ) ENGINE = MergeTree ORDER BY (service, name, ts)""",
 ]
 
 # --- views: the exporter's columns under runbrief's names --------------------------------
@@ -369,7 +372,41 @@ VIEWS = [
 ]
 
 
+@dataclass(frozen=True)
+class Migration:
+    """One numbered schema change, applied once, in order, and recorded in ``schema_migrations``."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+# The numbered migrations, as DuckDB's store/schema/NNNN_*.sql files are. Never edit one
+# that has shipped: add the next. The views are re-created after any migration ran (their
+# latest definitions: CREATE OR REPLACE), so a migration that changes a column a view reads
+# need not repeat the view.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "the exporter's log and trace tables, runbrief's per-line columns, its own tables",
+              (OTEL_LOGS, OTEL_TRACES, OTEL_TRACES_TRACE_ID_TS, OTEL_TRACES_TRACE_ID_TS_MV, *OTEL_LOGS_RUNBRIEF,
+               *OWN_TABLES)),
+    Migration(2, "the spans view reads the Events and Links nested columns", ()),
+    Migration(3, "incidents, fixes, narratives, Kubernetes objects, evaluations, GenAI calls", tuple(MEMORY_TABLES)),
+    Migration(4, "the exporter's otel_metrics_* tables", tuple(OTEL_METRICS)),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+# Which migrations a store has had: one row each, written after its statements ran. (Stores
+# made before this table existed carry only meta 'schema_version'; ChStore reads that once.)
+VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version UInt32, name String, applied_at DateTime64(6, 'UTC')
+   ) ENGINE = ReplacingMergeTree ORDER BY version"""
+
+
+def pending(current: int) -> list[Migration]:
+    """The migrations after version ``current``, in order."""
+    return [m for m in MIGRATIONS if m.version > current]
+
+
 def statements() -> list[str]:
-    """Every statement that creates the schema, in order; each is idempotent."""
-    return [OTEL_LOGS, OTEL_TRACES, OTEL_TRACES_TRACE_ID_TS, OTEL_TRACES_TRACE_ID_TS_MV, *OTEL_METRICS,
-            *OTEL_LOGS_RUNBRIEF, *OWN_TABLES, *VIEWS]
+    """Every statement that creates the schema from nothing, in order (each is idempotent)."""
+    return [*(st for m in MIGRATIONS for st in m.statements), *VIEWS]
