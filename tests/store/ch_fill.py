@@ -31,6 +31,30 @@ def _level(line: str) -> str:
     return "ERROR" if " ERROR " in line else ("WARN" if " WARN" in line else "INFO")
 
 
+def _assistant() -> list[Span]:
+    """An agent service: every 20 minutes a request whose spans are the OpenTelemetry GenAI
+    conventions' own tool-call example (tests/data/genai), for agents and agent_problems."""
+    import json
+
+    example = json.loads((LOGHUB.parent / "genai" / "semconv_tool_call_spans.json").read_text())["spans"]
+    res = Resource({"service.name": "assistant", "service.version": "0.3.1", "deployment.environment.name": "prod"})
+    out = []
+    for n, minute in enumerate(range(5, 180, 20)):
+        t, tid = ns(T0 + timedelta(minutes=minute, seconds=7)), f"a5{n:030x}"
+        root = f"a5{n:014x}"
+        out.append(Span(trace_id=tid, span_id=root, name="POST /ask", start_ns=t, end_ns=t + 3_000_000_000,
+                        resource=res, kind="SERVER", status_code="OK", attributes={"http.route": "/ask"}))
+        for i, sp in enumerate(example):
+            attrs = dict(sp["attributes"])
+            attrs.setdefault("gen_ai.operation.name", "chat")
+            start = t + 10_000_000 + i * 1_000_000_000
+            out.append(Span(trace_id=tid, span_id=f"a6{n:010x}{i:04x}", parent_span_id=root, name=sp["name"],
+                            start_ns=start, end_ns=start + 500_000_000 + n * 1_000_000, resource=res,
+                            kind="CLIENT" if attrs["gen_ai.operation.name"] == "chat" else "INTERNAL",
+                            status_code="UNSET", attributes=attrs))
+    return out
+
+
 def batch() -> Batch:
     rng = random.Random(5)
     corpus = {svc: [ln for ln in (LOGHUB / ds / f"{ds}_2k.log").read_text(errors="replace").splitlines() if ln.strip()]
@@ -76,5 +100,6 @@ def batch() -> Batch:
         events.append(Event(ns(t + timedelta(seconds=20)), "BackOff",
                             f"Back-off restarting failed container executor in pod {pod}", type="Warning",
                             object_kind="Pod", object_name=pod, namespace="prod", service="spark-exec"))
+    spans += _assistant()
     deploys = [Deploy(ts_ns=ns(DEPLOY_AT), service="nova-api", version="2.0", commit="9f1c2ab", environment="prod")]
     return Batch(logs=logs, spans=spans, events=events, deploys=deploys)

@@ -88,7 +88,7 @@ def _columns_before_aliases(node: Any) -> Any:
         return node
     source = node.args.get("from") or node.args.get("from_")
     table = source.this if source is not None else None
-    if not isinstance(table, exp.Table):
+    if not isinstance(table, exp.Table | exp.Subquery):
         return node
     aliases = {e.alias for e in node.expressions if isinstance(e, exp.Alias)}
     # a name is a column as well as an alias only when an alias's own definition reads it
@@ -98,6 +98,8 @@ def _columns_before_aliases(node: Any) -> Any:
     aliases &= used
     if not aliases:
         return node
+    if isinstance(table, exp.Subquery) and not table.alias:  # FROM (SELECT ...): named, to qualify by
+        table.set("alias", exp.TableAlias(this=exp.to_identifier("__src")))
     qualifier = table.alias_or_name
     scopes = [*node.expressions, node.args.get("where"), node.args.get("group")]
     for scope in scopes:
@@ -167,6 +169,30 @@ def _ordered_list(node: Any) -> Any:
     return tree
 
 
+def _first_ordered(node: Any) -> Any:
+    import sqlglot
+    from sqlglot import exp
+
+    agg, cond = node, None
+    if isinstance(node, exp.Filter) and isinstance(node.this, exp.First):
+        agg, cond = node.this, node.expression.this
+    if not isinstance(agg, exp.First) or not isinstance(agg.this, exp.Order):
+        return node
+    value, keys = agg.this.this, agg.this.expressions
+    # one ascending sort key: a DESC key (a number or a boolean here) is negated
+    parts = [exp.Neg(this=exp.Anonymous(this="toFloat64", expressions=[k.this.copy()])) if k.args.get("desc")
+             else k.this.copy() for k in keys]
+    key = exp.Tuple(expressions=parts) if len(parts) > 1 else parts[0]
+    collect = "groupArrayIf(tuple(__v, __k), __c)" if cond is not None else "groupArray(tuple(__v, __k))"
+    tree = sqlglot.parse_one(f"if(length({collect}) = 0, NULL, tupleElement(arrayElement(arraySort(t -> "
+                             f"tupleElement(t, 2), {collect}), 1), 1))", read="clickhouse")
+    repl = {"__v": value, "__k": key, "__c": cond}
+    for col in list(tree.find_all(exp.Column)):
+        if col.name in repl:
+            col.replace(repl[col.name].copy())
+    return tree
+
+
 def _list_slice(node: Any) -> Any:
     from sqlglot import exp
 
@@ -232,6 +258,14 @@ def _quantile_cont(node: Any) -> Any:
     return node
 
 
+def _cte_materialized(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        node.set("materialized", None)
+    return node
+
+
 def _any_value_filter(node: Any) -> Any:
     from sqlglot import exp
 
@@ -257,6 +291,9 @@ OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
      _time_bucket),
     ("list(x ORDER BY k) FILTER (WHERE c)", "ClickHouse aggregates take no ORDER BY: collect (x, k) pairs "
      "(groupArray keeps a pair whose x is NULL, as DuckDB's list keeps NULLs), sort by k, keep x", _ordered_list),
+    ("first(x ORDER BY k1 DESC, k2) FILTER (WHERE c)", "ClickHouse aggregates take no ORDER BY: collect "
+     "(x, (-k1, k2)) pairs, sort by the key (a DESC key is a number or boolean, negated), keep the first x; "
+     "NULL when no row (DuckDB's first of nothing)", _first_ordered),
     ("list[:n]", "ClickHouse has no slice syntax: arraySlice(list, 1, n), both 1-based", _list_slice),
     ("any_value(x) FILTER (WHERE c)", "SQLGlot emits any(x) IGNORE NULLS FILTER(...), which ClickHouse "
      "cannot parse; anyIf(x, c) (ClickHouse's any skips NULLs)", _any_value_filter),
@@ -267,6 +304,8 @@ OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
      "alias the outer t (__outer_t) and qualify its columns with that alias", _self_correlated),
     ("quantile_cont(x, p)", "SQLGlot emits PERCENTILE_CONT, which ClickHouse lacks; quantileExactInclusive(p)(x) "
      "interpolates between the two nearest values as DuckDB's quantile_cont does (R-7)", _quantile_cont),
+    ("WITH x AS MATERIALIZED (...)", "ClickHouse has no MATERIALIZED hint on a CTE; the same CTE without it "
+     "(ClickHouse may compute it once per reference: slower, the same rows)", _cte_materialized),
     ("strlen, epoch_ns", "ClickHouse has no strlen(); length() counts bytes as DuckDB's strlen() does; "
      "epoch_ns(ts) is toUnixTimestamp64Nano(toDateTime64(ts, 9))", _strlen),
     ("list(DISTINCT x ORDER BY x) FILTER (WHERE c)",
@@ -372,11 +411,47 @@ def to_clickhouse(sql: str, params: list[Any] | tuple[Any, ...] | None = None,
     tree = parsed.copy()
     for hole in list(tree.find_all(exp.Placeholder)):
         hole.replace(_literal(values[int(hole.name) - 1]))
+    _inline_tables(tree, tables)
+    return tree.sql(dialect="clickhouse")
+
+
+def _inline_tables(tree: Any, tables: dict[str, Any] | None) -> None:
+    """Replace each reference to a registered name by its rows (an Arrow table) or its
+    query (a cursor's temporary view or table, a parsed SELECT)."""
+    from sqlglot import exp
+
     for table in list(tree.find_all(exp.Table)) if tables else []:
         if table.name in tables and not table.db:
-            table.replace(exp.Subquery(this=_rows_of(tables[table.name]),
-                                       alias=exp.TableAlias(this=exp.to_identifier(table.alias_or_name))))
-    return tree.sql(dialect="clickhouse")
+            held = tables[table.name]
+            body = held.copy() if isinstance(held, exp.Expression) else _rows_of(held)
+            table.replace(exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(table.alias_or_name))))
+
+
+def temp_relation(sql: str, params: list[Any] | tuple[Any, ...] | None,
+                  tables: dict[str, Any]) -> tuple[str, Any] | None:
+    """``CREATE TEMP VIEW|TABLE name AS SELECT ...`` (DuckDB) as (name, its SELECT with the
+    parameters and the names already registered inlined), or None for any other statement.
+
+    A chdb session has no temporary views and a cursor's temporary tables would outlive it:
+    the cursor keeps the query and inlines it where the name is read, which is what a view
+    is; a temporary table read so is computed again per read, the same rows for a store at rest."""
+    from sqlglot import exp
+
+    tree, n = _parsed(sql)
+    if not (isinstance(tree, exp.Create) and tree.args.get("kind") in ("VIEW", "TABLE")
+            and isinstance(tree.expression, exp.Query)):
+        return None
+    props = tree.args.get("properties")
+    if props is None or not any(isinstance(p, exp.TemporaryProperty) for p in props.expressions):
+        return None
+    values = list(params or [])
+    if n != len(values):
+        raise StoreError(f"the statement has {n} parameter(s) and was given {len(values)}")
+    body = tree.expression.copy()
+    for hole in list(body.find_all(exp.Placeholder)):
+        hole.replace(_literal(values[int(hole.name) - 1]))
+    _inline_tables(body, tables)
+    return tree.this.name, body
 
 
 def to_clickhouse_write(sql: str, params: list[Any] | tuple[Any, ...] | None,
@@ -481,7 +556,19 @@ class _Cursor:
     def unregister(self, name: str) -> None:
         self._tables.pop(name, None)
 
+    def cursor(self) -> _Cursor:
+        """A private cursor (DuckDB's ``cursor().cursor()``): its temporary views are its own."""
+        return _Cursor(self._store)
+
+    def close(self) -> None:
+        self._tables.clear()
+
     def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> _Cursor:
+        temp = temp_relation(sql, params, self._tables)
+        if temp is not None:
+            self._tables[temp[0]] = temp[1]
+            self._rows, self.description = [], []
+            return self
         # Positional, from the Arrow columns: unnamed or repeated result columns ("NULL, NULL")
         # would collapse in a dict.
         table = self._store.arrow(to_clickhouse(sql, params, self._tables))

@@ -23,11 +23,14 @@ from typing import Any
 from runbrief.errors import StoreError
 from runbrief.store.clickhouse.chstore import ChStore
 
-__all__ = ["copy_store", "OWN_TABLES"]
+__all__ = ["copy_store", "OWN_TABLES", "META_KEYS"]
 
 # runbrief's own tables copied as they are, with the columns both schemas share.
 OWN_TABLES = ("patterns", "pattern_aliases", "pattern_counts", "deploys", "events", "metric_points", "incidents",
               "incident_fixes", "incident_narratives", "k8s_objects", "eval_runs", "eval_scores", "genai_calls")
+
+# meta rows that describe copied tables (not the store itself: its schema version, commits)
+META_KEYS = ("genai_calls_rules",)
 
 _ATTRS = "coalesce(from_json(coalesce({col}, '{{}}'), '\"MAP(VARCHAR, VARCHAR)\"'), MAP {{}})"
 
@@ -116,4 +119,10 @@ def copy_store(src: Any, dst: ChStore) -> dict[str, int]:
             if (f := export(table, f"SELECT {listed} FROM {table}")) is not None:
                 ch_cols = ", ".join(f"`{c}`" for c in cols)
                 dst.execute(f"INSERT INTO {table} ({ch_cols}) SELECT {ch_cols} FROM file({_quote(f)}, Parquet)")
+        # The stamp saying which rules derived genai_calls (evals.genai reads the table only
+        # when it matches its own rules, else parses the spans again): it travels with the rows.
+        for key in META_KEYS:
+            value = cur.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+            if value and value[0][0] is not None:
+                dst.meta_set(key, value[0][0])
     return copied
