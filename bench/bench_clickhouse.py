@@ -87,7 +87,7 @@ class Lines:
         j = i // self.services
         ds = svc % len(self.per)
         idx = self.start[ds] + (j + svc * 31) % self.per[ds]
-        ts = T0 + (i * (SPAN_MIN * 60 * 10**9) // self.n)
+        ts = T0 + (i * (SPAN_MIN * 60 * 10**6) // self.n) * 1000  # in us steps: no int64 overflow at 100M
         after = ts >= T0 + DEPLOY_MIN * 60 * 10**9
         dep = after & (svc < DEPLOYED)
         idx = np.where(dep & (j % 10 == 0), self.novel_at + (j // 10) % self.novel_n, idx)
