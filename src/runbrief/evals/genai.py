@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -189,8 +190,8 @@ STORED = ("trace_id", "span_id", "parent_span_id", "service", "name", "start_ts"
           "duration_ms", "status_code", "status_message", "resource_id", "kind", "operation", "provider",
           "request_model", "response_model", "model", "input_tokens", "output_tokens", "total_tokens",
           "cache_read_tokens", "cache_write_tokens", "finish_reasons", "response_id", "tool_name", "tool_call_id",
-          "tool_args", "agent_name", "conversation", "error", "error_type", "sdk", "scope", "family", "richness",
-          "req_json", "req_flat")
+          "tool_args", "agent_name", "conversation", "span_conversation", "error", "error_type", "sdk", "scope",
+          "family", "richness", "dup", "req_json", "req_flat")
 
 
 def span_rows_sql(source: str = "spans", span_where: str = "TRUE") -> str:
@@ -199,7 +200,8 @@ def span_rows_sql(source: str = "spans", span_where: str = "TRUE") -> str:
 
     Everything here depends on the span alone: the fields read through the conventions' names,
     typed; what the span is; how much it says; the tool calls its output messages request.
-    The conversation column is the span's own ID; the trace's is filled at read (``normalized_sql``).
+    ``span_conversation`` is the span's own conversation ID; ``conversation`` (the trace's) and
+    ``dup`` need the other spans and are set by ``fill``.
     """
     ex = _EX
     raw_cols = ",\n        ".join(f"{expr} AS {name}" for name, expr in ex.items())
@@ -266,8 +268,9 @@ WHERE kind IS NOT NULL
           GROUP BY trace_id, span_id, p.m, p.i)
     GROUP BY trace_id, span_id
 )
-SELECT r.* EXCLUDE (output_messages, tc_attrs),
-       {_RICHNESS} AS richness,
+SELECT r.* EXCLUDE (output_messages, tc_attrs, conversation),
+       NULL::VARCHAR AS conversation, r.conversation AS span_conversation,
+       {_RICHNESS} AS richness, FALSE AS dup,
        CASE WHEN output_messages IS NOT NULL THEN coalesce(CASE WHEN json_valid(output_messages) THEN
             [{{'ord': i, 'tname': t->>'name',
               'targs': CASE WHEN json_type(t->'arguments') = 'VARCHAR' THEN t->>'arguments'
@@ -280,35 +283,44 @@ FROM _rows r LEFT JOIN _flat f ON f.trace_id = r.trace_id AND f.span_id = r.span
 """
 
 
-def normalized_sql(span_where: str = "TRUE", source: str = "genai_calls") -> str:
+def _g_cols(prefix: str = "") -> str:
+    """``COLUMNS`` of a stored row as it is (one span, one row)."""
+    return ", ".join({"source": "'span' AS source", "merged_spans": "1::BIGINT AS merged_spans"}.get(c, prefix + c)
+                     for c in COLUMNS)
+
+
+def normalized_sql(span_where: str = "TRUE", source: str = "genai_calls", *, part: str = "all") -> str:
     """A SELECT yielding one normalized row per GenAI call matching ``span_where`` (over ``s``).
 
     Reads the per-span rows of ``genai_calls`` (or, with ``source="spans"``, makes them from the
     spans' attribute JSON on the fly: the reference the stored table is tested against, and the
-    path taken when the table is not current). Three steps past the per-span rows: (1) a span
-    without a conversation ID takes its trace's (else ``trc_<trace>``); (2) a model call
-    recorded by two instrumentations (the same response ID, or an SDK span nested in or beside a
-    framework span with the same token counts, overlapping in time) becomes one row, each field
-    taken from the richest span that has it; (3) tool calls the model requested in its output
-    messages become ``tool`` rows (``source = 'requested'``) unless a tool span of the same call
-    (call ID, else name) exists, so client-only instrumentation still shows tool calls and loops.
+    path taken when the table is not current). Two steps past the per-span rows, over the spans
+    ``fill`` marked as candidates (``dup``) only: (1) a model call recorded by two
+    instrumentations (the same response ID, or an SDK span nested in or beside a framework span
+    with the same token counts, overlapping in time) becomes one row, each field taken from the
+    richest span that has it; (2) tool calls the model requested in its output messages become
+    ``tool`` rows (``source = 'requested'``) unless a tool span of the same call (call ID, else
+    name) exists, so client-only instrumentation still shows tool calls and loops.
+
+    ``part="extra"`` yields only the rows that are not a stored row as it is (merged calls, the
+    candidates left apart, requested tool calls): usually few, so ``materialized`` copies those
+    and reads the rest straight from the table.
     """
-    if source == "spans":
-        base = f"({span_rows_sql('spans', span_where)})"
+    if source == "spans":  # what ``fill`` stores, made here: every model span a candidate
+        g = f"""_g AS MATERIALIZED (
+    SELECT * REPLACE (coalesce(span_conversation, max(span_conversation) OVER (PARTITION BY trace_id),
+                               'trc_' || trace_id) AS conversation, kind = 'model' AS dup)
+    FROM ({span_rows_sql('spans', span_where)}))"""
     else:
-        base = f"(SELECT * FROM {source} s WHERE {span_where})"
+        # Not materialized: each use reads only its columns (and rows: kinds, ``dup``) of the table.
+        g = f"_g AS NOT MATERIALIZED (SELECT * FROM {source} s WHERE {span_where})"
     agg_cols = ",\n       ".join(f"{_merge_agg(c)} AS {c}" for c in (*COLUMNS, "req_json", "req_flat"))
     out_cols = ", ".join(COLUMNS)
     return f"""
-WITH _g AS MATERIALIZED (SELECT * FROM {base}
-), _tc AS (
-    SELECT trace_id, max(conversation) AS c FROM _g WHERE conversation IS NOT NULL GROUP BY trace_id
-), _rows AS MATERIALIZED (
-    SELECT _g.* REPLACE (coalesce(_g.conversation, _tc.c, 'trc_' || _g.trace_id) AS conversation),
-           'span' AS source, 1::BIGINT AS merged_spans
-    FROM _g LEFT JOIN _tc ON _tc.trace_id = _g.trace_id
-), _m AS MATERIALIZED (
-    SELECT *, richness + 2 * (NOT starts_with(conversation, 'trc_'))::INT AS _rich FROM _rows WHERE kind = 'model'
+WITH {g}, _m AS MATERIALIZED (
+    SELECT *, 'span' AS source, 1::BIGINT AS merged_spans,
+           richness + 2 * (NOT starts_with(conversation, 'trc_'))::INT AS _rich
+    FROM _g WHERE kind = 'model' AND dup
 ), _links AS (
     -- The same response ID, overlapping in time (a server that answers every call with one
     -- constant ID must not fold sequential calls into one).
@@ -343,10 +355,13 @@ WITH _g AS MATERIALIZED (SELECT * FROM {base}
     SELECT * EXCLUDE (r), r.ord AS ord, r.tname AS tname, r.targs AS targs, r.tid AS tid
     FROM (SELECT * EXCLUDE (req_json, req_flat),
                  unnest(CASE WHEN len(req_json) > 0 THEN req_json ELSE req_flat END) AS r
-          FROM _calls WHERE len(req_json) > 0 OR len(req_flat) > 0)
+          FROM (SELECT * FROM _calls
+                UNION ALL SELECT {_g_cols()}, req_json, req_flat FROM _g WHERE kind = 'model' AND NOT dup)
+          WHERE len(req_json) > 0 OR len(req_flat) > 0)
     WHERE r.tname IS NOT NULL
-), _spans_tools AS (
-    SELECT conversation, tool_name, tool_call_id FROM _rows WHERE kind = 'tool'
+), _spans_tools AS (  -- only the conversations with requested calls: often none
+    SELECT conversation, tool_name, tool_call_id FROM _g
+    WHERE kind = 'tool' AND conversation IN (SELECT conversation FROM _req)
 ), _req_open AS (
     SELECT *, row_number() OVER (PARTITION BY conversation, tname ORDER BY end_ns, ord) AS rn FROM _req r
     WHERE NOT (tid IS NOT NULL AND EXISTS (SELECT 1 FROM _spans_tools t
@@ -365,22 +380,57 @@ WITH _g AS MATERIALIZED (SELECT * FROM {base}
                 AND t.tool_name = r.tname AND (t.tool_call_id IS NULL OR t.tool_call_id NOT IN
                     (SELECT tid FROM _req q WHERE q.tid IS NOT NULL AND q.conversation = r.conversation)))
 )
-SELECT {out_cols} FROM _rows WHERE kind <> 'model'
-UNION ALL SELECT {out_cols} FROM _calls
+{"" if part == "extra" else f"SELECT {_g_cols()} FROM _g WHERE NOT (kind = 'model' AND dup) UNION ALL"}
+SELECT {out_cols} FROM _calls
 UNION ALL SELECT {out_cols} FROM _requested
 """
 
 
 # The per-span rules, stamped in meta beside the table they filled: a runbrief whose rules
 # differ rebuilds the table from spans at its first writable open (``ensure``).
-RULES = hashlib.sha256(span_rows_sql("_src").encode()).hexdigest()[:16]
+# ``_FILL`` counts changes to ``fill``'s cross-span updates (not in the hashed text).
+_FILL = 1
+RULES = hashlib.sha256(f"{_FILL}:{span_rows_sql('_src')}".encode()).hexdigest()[:16]
 _RULES_KEY = "genai_calls_rules"
 
 
-def fill(con: Any, source: str) -> None:
-    """Add the per-span rows of ``source`` (a batch of spans being inserted, by name) to
-    ``genai_calls``, in the caller's transaction."""
-    con.execute(f"INSERT INTO genai_calls BY NAME {span_rows_sql(source)}")
+def fill(con: Any, source: str) -> int:
+    """Add the per-span rows of ``source`` (a batch of spans being inserted, by name; or all of
+    ``spans``) to ``genai_calls``, in the caller's transaction, and bring the two cross-span
+    columns of the traces it touched up to date: ``conversation`` (a span's own ID, else the
+    greatest its trace carries, as a later span may bring one) and ``dup`` (candidates for
+    ``normalized_sql``'s merge, a superset of the spans it links). Returns the rows added.
+
+    The keys are looked up by a semi-join on the batch's few traces and response IDs: one scan
+    of two columns, not a parse; a batch without GenAI spans costs only the text prefilter."""
+    new = "_rb_genai_new"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {new} AS {span_rows_sql(source)}")
+    try:
+        n = int(con.execute(f"SELECT count(*) FROM {new}").fetchone()[0])
+        if not n:
+            return 0
+        con.execute(f"INSERT INTO genai_calls BY NAME SELECT * FROM {new}")
+        con.execute(f"""
+            UPDATE genai_calls g SET conversation = coalesce(g.span_conversation, t.c)
+            FROM (SELECT trace_id, coalesce(max(span_conversation), 'trc_' || trace_id) AS c FROM genai_calls
+                  WHERE trace_id IN (SELECT DISTINCT trace_id FROM {new}) GROUP BY trace_id) t
+            WHERE g.trace_id = t.trace_id AND g.conversation IS DISTINCT FROM coalesce(g.span_conversation, t.c)""")
+        con.execute(f"""
+            UPDATE genai_calls g SET dup = TRUE
+            FROM (SELECT response_id FROM genai_calls
+                  WHERE kind = 'model' AND response_id IN (SELECT response_id FROM {new} WHERE kind = 'model')
+                  GROUP BY response_id HAVING count(*) > 1) k
+            WHERE g.kind = 'model' AND g.response_id = k.response_id AND NOT g.dup""")
+        con.execute(f"""
+            UPDATE genai_calls g SET dup = TRUE
+            FROM (SELECT trace_id, input_tokens FROM genai_calls
+                  WHERE kind = 'model' AND input_tokens IS NOT NULL
+                    AND trace_id IN (SELECT trace_id FROM {new} WHERE kind = 'model' AND input_tokens IS NOT NULL)
+                  GROUP BY trace_id, input_tokens HAVING count(*) > 1) k
+            WHERE g.kind = 'model' AND g.trace_id = k.trace_id AND g.input_tokens = k.input_tokens AND NOT g.dup""")
+        return n
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {new}")
 
 
 def ensure(store: Store) -> bool:
@@ -442,37 +492,75 @@ def args_text(raw: str | None) -> str:
 _seq = iter(range(1, 1 << 62))
 
 
+def _cost_sql(prices: PriceTable, models: list[str]) -> str:
+    """The cost of a row in dollars, cached input tokens at their own rates; NULL for a model
+    not in the price table. Prices per model as CASE expressions over the few models in scope:
+    a join with a table of prices cost every aggregate a hash join over every row."""
+    hits = [(m, hit[1]) for m in models if (hit := prices.lookup(m)) is not None]
+    if not hits:
+        return "NULL::DOUBLE"
+
+    def price(attr: str) -> str:
+        whens = " ".join(f"WHEN {_literal(m)} THEN {_literal(float(getattr(p, attr)))}::DOUBLE" for m, p in hits)
+        return f"(CASE g.model {whens} END)"
+
+    return f"""((greatest(0, coalesce(g.input_tokens, 0) - coalesce(g.cache_read_tokens, 0)
+                    - coalesce(g.cache_write_tokens, 0)) * {price('input')}
+              + coalesce(g.cache_read_tokens, 0) * {price('read')}
+              + coalesce(g.cache_write_tokens, 0) * {price('write')}
+              + coalesce(g.output_tokens, 0) * {price('output')}) / 1e6)"""
+
+
+def _literal(v: Any) -> str:
+    """A query parameter as SQL text (scope values: times, service names, trace IDs, prices)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, datetime):
+        return f"TIMESTAMP '{v.isoformat(sep=' ')}'"
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _inline(sql: str, args: list[Any]) -> str:
+    """``sql`` with each ``?`` replaced by its argument as a literal, for a view (no parameters).
+    The statements here hold no ``?`` but their placeholders: values always come as arguments."""
+    parts = sql.split("?")
+    if len(parts) != len(args) + 1:
+        raise ValueError(f"{len(parts) - 1} placeholders for {len(args)} arguments")
+    return "".join(p + (_literal(a) if i < len(args) else "") for i, (p, a) in
+                   enumerate(zip(parts, [*args, None], strict=True)))
+
+
 @contextmanager
 def materialized(store: Store, scope: Scope, prices: PriceTable) -> Iterator[tuple[Any, str]]:
-    """Normalize once into an Arrow table (with ``cost``) and expose it as a view on a
-    private cursor, so several aggregates read it without re-parsing attribute JSON."""
+    """The normalized rows in ``scope`` (with ``cost``) as a view on a private cursor, so several
+    aggregates read them by one name. A view, not a copy: over ``genai_calls`` each aggregate
+    reads only the columns it needs (copying a million rows out to Arrow was most of the time)."""
     where, args = scope.span_where(store, "s")
-    sql = f"SELECT * FROM ({normalized_sql(where, source(store))})"
-    if scope.conversation:
-        sql += " WHERE conversation = ?"
-        args = [*args, scope.conversation]
+    src = source(store)
     # A private cursor: the thread's shared one may hold an unfinished result (DuckDB then
     # refuses new work on it), and the registered views stay out of everyone else's way.
     cur = store.cursor().cursor()
     try:
-        base = cur.sql(sql, params=args).to_arrow_table()
         name = f"_rb_genai_{next(_seq)}"
-        raw = name + "_raw"
-        cur.register(raw, base)
+        raw, extra = name + "_raw", name + "_extra"
+        conv = " AND conversation = ?" if scope.conversation else ""
+        cargs = [scope.conversation] if scope.conversation else []
+        if src == "genai_calls":
+            cur.execute(f"CREATE TEMP TABLE {extra} AS SELECT * FROM ({normalized_sql(where, src, part='extra')}) "
+                        f"WHERE TRUE{conv}", [*args, *cargs])
+            # A view takes no parameters: the scope's values go in as literals (``_inline``).
+            cur.execute(_inline(f"""CREATE TEMP VIEW {raw} AS
+                SELECT {_g_cols()} FROM genai_calls s WHERE ({where}) AND NOT (kind = 'model' AND dup){conv}
+                UNION ALL SELECT * FROM {extra}""", [*args, *cargs]))
+        else:  # parsed from the spans: copied once, not parsed again by every aggregate
+            cur.register(raw, cur.sql(f"SELECT * FROM ({normalized_sql(where, src)}) WHERE TRUE{conv}",
+                                      params=[*args, *cargs]).to_arrow_table())
         models = [r[0] for r in cur.execute(f"SELECT DISTINCT model FROM {raw} WHERE model IS NOT NULL").fetchall()]
-        values, pargs = prices.sql_values(models)
-        priced = cur.sql(
-            f"""SELECT g.*, CASE WHEN p.model IS NOT NULL THEN
-                    (greatest(0, coalesce(g.input_tokens, 0) - coalesce(g.cache_read_tokens, 0)
-                                 - coalesce(g.cache_write_tokens, 0)) * p.input_price
-                     + coalesce(g.cache_read_tokens, 0) * p.cache_read_price
-                     + coalesce(g.cache_write_tokens, 0) * p.cache_write_price
-                     + coalesce(g.output_tokens, 0) * p.output_price) / 1e6
-                END AS cost
-                FROM {raw} g LEFT JOIN {values} p ON g.model = p.model""",
-            params=pargs,
-        ).to_arrow_table()
-        cur.register(name, priced)
+        cur.execute(f"CREATE TEMP VIEW {name} AS SELECT g.*, {_cost_sql(prices, models)} AS cost FROM {raw} g")
         yield cur, name
     finally:
         cur.close()

@@ -1,9 +1,10 @@
 -- One row per GenAI span (a model call, a tool call or an agent step as one instrumentation
 -- recorded it), its attribute JSON read once at ingest through the conventions' names
 -- (runbrief.evals.genai) instead of at every read: at a million GenAI spans that parse was
--- two thirds of `runbrief agents`. What needs other spans (a trace's conversation ID, the
--- same call recorded by two instrumentations, requested tool calls matched to tool spans)
--- stays a query over this table.
+-- two thirds of `runbrief agents`. Two facts that need other spans are kept current at
+-- ingest too (the trace's conversation ID; whether a model span may be a second record of a
+-- call); merging those candidates and matching requested tool calls to tool spans stay a
+-- query over this table.
 --
 -- Derived from spans: filled in the transaction that inserts them, deleted with them by
 -- retention, and rebuilt from spans when the normalization rules change (meta key
@@ -38,13 +39,16 @@ CREATE TABLE IF NOT EXISTS genai_calls (
     tool_call_id VARCHAR,
     tool_args VARCHAR,
     agent_name VARCHAR,
-    conversation VARCHAR,                -- this span's own conversation ID (the trace's is filled at read)
+    conversation VARCHAR,                -- its own conversation ID, else its trace's, else 'trc_' || trace_id
+    span_conversation VARCHAR,           -- its own conversation ID (the trace's is re-read when it changes)
     error BOOLEAN,
     error_type VARCHAR,
     sdk BOOLEAN,                         -- recorded by a provider SDK's own instrumentation
     scope VARCHAR,                       -- instrumentation scope
     family VARCHAR,                      -- otel | openinference | openllmetry
     richness INTEGER,                    -- how much the span says (without its conversation)
+    dup BOOLEAN NOT NULL DEFAULT FALSE,  -- another model span shares its response ID or its trace and input
+                                         -- tokens: a candidate for one call recorded twice (merged at read)
     -- Tool calls the model requested: from gen_ai.output.messages, and from flattened keys
     -- (NULL when the span has no such attribute, [] when it has one without tool calls).
     req_json STRUCT(ord BIGINT, tname VARCHAR, targs VARCHAR, tid VARCHAR)[],
