@@ -104,13 +104,18 @@ def batch_jsonl(b: ParsedBatch) -> Iterator[bytes]:
     tails = {}
     getters = {}
     for e, (c, plan) in b._info.items():
-        tpl = orjson.dumps(c.template)
-        one = len(plan) == 1
-        heads[e] = (b'","pattern_id":"' + c.pattern_id.encode() + b'","template":' + tpl + b',"params":'
-                    + (b"[" if one else b""))
-        tails[e] = ((b"]" if one else b"") + b',"content_template":' + tpl
-                    + (b',"level":' + orjson.dumps(e.level) if e.level else b"") + b"}\n" + OPEN)
-        getters[e] = _getter(plan)
+        out = e.out  # (pattern ID, head, tail, getter), made again when the pattern changed
+        if not out or out[0] != c.pattern_id:
+            tpl = orjson.dumps(c.template)
+            one = len(plan) == 1
+            out = e.out = (
+                c.pattern_id,
+                b'","pattern_id":"' + c.pattern_id.encode() + b'","template":' + tpl + b',"params":'
+                + (b"[" if one else b""),
+                (b"]" if one else b"") + b',"content_template":' + tpl
+                + (b',"level":' + orjson.dumps(e.level) if e.level else b"") + b"}\n" + OPEN,
+                _getter(plan))
+        _, heads[e], tails[e], getters[e] = out
     lines, entries = b.lines, b.entries
     dumps = orjson.dumps
     piece = PIECE

@@ -24,6 +24,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import compress, count
+from operator import not_
 from typing import TypeVar
 
 from runbrief.distill.mask import WILDCARD, Masker
@@ -82,7 +84,7 @@ class Entry:
     """What one line key resolved to. Spans are offsets in the (cleaned) line."""
 
     __slots__ = ("cid", "start", "level", "tokens", "tspans", "vspans", "checks", "variants", "plan_id", "plan",
-                 "consts")
+                 "slices", "consts", "out")
 
     def __init__(self, cid: int, start: int, level: str, tokens: list[str], tspans: list[tuple[int, int]],
                  vspans: list[list[tuple[int, int]]], checks: tuple[tuple[int, int, str], ...]) -> None:
@@ -96,7 +98,9 @@ class Entry:
         self.variants: dict[tuple[str, ...], Entry] | None = None
         self.plan_id = ""
         self.plan: list[tuple[int, int]] = []
+        self.slices: tuple[slice, ...] = ()  # the plan as slices (made once per plan)
         self.consts: tuple[tuple[int, int, str], ...] = ()
+        self.out: tuple[object, ...] = ()  # the JSON writer's cache for this entry (distill.jsonl)
 
 
 @dataclass(slots=True)
@@ -113,17 +117,23 @@ class Parsed:
 class ParsedBatch:
     """The result of ``Parser.parse_batch``: per-line columns, built on demand."""
 
-    def __init__(self, parser: Parser, lines: list[str], entries: list[Entry]) -> None:
+    def __init__(self, parser: Parser, lines: list[str], entries: list[Entry],
+                 distinct: Iterable[Entry] | None = None) -> None:
         self.parser = parser
         self.lines = lines
         self.entries = entries
         miner = parser.miner
+        clusters = miner.clusters
+        plan = parser.plan
         self._info: dict[Entry, tuple[Cluster, tuple[slice, ...]]] = {}
-        for e in dict.fromkeys(entries):  # entries hash by identity
-            cid = miner.resolve(e.cid)
-            e.cid = cid
-            c = miner.clusters[cid]
-            self._info[e] = (c, tuple(slice(a, b) for a, b in parser.plan(e, c)))
+        # ``distinct``: the entries in order of first use, when the caller has them already
+        for e in dict.fromkeys(entries) if distinct is None else distinct:  # entries hash by identity
+            c = clusters.get(e.cid)
+            if c is None:
+                e.cid = miner.resolve(e.cid)
+                c = clusters[e.cid]
+            plan(e, c)
+            self._info[e] = (c, e.slices)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -307,6 +317,10 @@ class Parser:
         ``keys`` may come with the lines (``line_keys`` of the raw bytes, one translate
         for a whole file chunk): a key only has to be the same for lines that differ in
         nothing but digits, which the raw bytes' key is too."""
+        return self._assign(lines, keys)[0]
+
+    def _assign(self, lines: list[str], keys: list[bytes] | None) -> tuple[list[Entry], Iterable[Entry]]:
+        """``assign``, and the batch's distinct entries in order of first use."""
         if self.miner.evict() or self.miner.epoch != self._epoch:
             self._epoch = self.miner.epoch  # cached entries name forgotten clusters
             self._keys.clear()
@@ -315,31 +329,41 @@ class Parser:
             self._checked = False
         if keys is None:
             keys = [s.encode("utf-8", "surrogatepass").translate(_KEY) for s in lines]
-        entries: list[Entry | None] = list(map(self._keys.get, keys))
+        get = self._keys.get
+        entries: list[Entry | None] = list(map(get, keys))
         if None in entries:
-            get = self._keys.get
-            for i, e in enumerate(entries):
-                if e is None:  # a key first met in this batch: later lines with it are hits
-                    e = get(keys[i])
-                    entries[i] = self._lookup(lines[i], keys[i]) if e is None else self._check(lines[i], e)
+            lookup, check = self._lookup, self._check
+            for i in compress(count(), map(not_, entries)):  # an Entry is true, None false
+                key = keys[i]
+                e = get(key)  # a key first met in this batch: later lines with it are hits
+                if e is None:
+                    entries[i] = lookup(lines[i], key)
+                elif e.checks:
+                    entries[i] = check(lines[i], e)
+                else:
+                    entries[i] = e
         if self._checked:
-            for i, e in enumerate(entries):
-                if e.checks:  # type: ignore[union-attr]
-                    entries[i] = self._check(lines[i], e)  # type: ignore[arg-type]
+            checked = {e for e in dict.fromkeys(entries) if e.checks}  # type: ignore[union-attr]
+            if checked:
+                check = self._check
+                for i in compress(count(), map(checked.__contains__, entries)):
+                    entries[i] = check(lines[i], entries[i])  # type: ignore[arg-type]
         self.lines += len(lines)
         clusters = self.miner.clusters
         resolve = self.miner.resolve
-        for e, n in Counter(entries).items():  # entries hash by identity
+        counts = Counter(entries)  # entries hash by identity; keys in order of first use
+        for e, n in counts.items():
             c = clusters.get(e.cid)  # type: ignore[union-attr]
             if c is None:
                 e.cid = resolve(e.cid)  # type: ignore[union-attr]
                 c = clusters[e.cid]  # type: ignore[union-attr]
             c.count += n
-        return entries  # type: ignore[return-value]
+        return entries, counts.keys()  # type: ignore[return-value]
 
     @_no_gc
     def parse_batch(self, lines: list[str], keys: list[bytes] | None = None) -> ParsedBatch:
-        return ParsedBatch(self, lines, self.assign(lines, keys))
+        entries, distinct = self._assign(lines, keys)
+        return ParsedBatch(self, lines, entries, distinct)
 
     def plan(self, e: Entry, c: Cluster) -> list[tuple[int, int]]:
         """Where, in a line of entry ``e``, the values of cluster ``c``'s ``<*>`` are."""
@@ -362,6 +386,7 @@ class Parser:
                     plan.append((ts[0] + len(pre), ts[1] - len(suf)))
         e.plan_id = c.pattern_id
         e.plan = plan
+        e.slices = tuple(slice(a, b) for a, b in plan)
         return plan
 
     # ------------------------------------------------------------ conveniences
