@@ -147,7 +147,7 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
                                 coalesce(sum(input_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT input_tokens,
                                 coalesce(sum(output_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT output_tokens,
                                 sum(cost) cost, count(*) FILTER (WHERE error) errors,
-                                list(DISTINCT 'trc_' || trace_id)[1:{EXAMPLES}] trace_ids, {_EVIDENCE} span_ids
+                                list(DISTINCT 'trc_' || trace_id ORDER BY 'trc_' || trace_id)[1:{EXAMPLES}] trace_ids, {_EVIDENCE} span_ids
                          FROM {g}
                          -- the latest conversations first, then their rows: not every conversation's
                          WHERE conversation IN (SELECT conversation FROM {g} GROUP BY conversation
