@@ -48,7 +48,7 @@ class Combo:
     agent_steps: int = 0
     requested_only: int = 9  # tool calls seen only in output messages (no tool span)
     loop: bool = True  # False: arguments not captured, so a loop cannot be told from pages
-    install: str = "pip install -e '.[genai-matrix]'"
+    install: str = "pip install -e '.[genai-e2e,genai-matrix]'"
     cache_read: int = CACHE_READ  # cached input tokens per call the instrumentation records
     cache_write: int = 0  # tokens written to the cache per call (Anthropic reports them)
     conversation: str | None = None  # the conversation ID the app set (else the trace is the conversation)
