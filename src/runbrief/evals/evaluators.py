@@ -120,8 +120,8 @@ def load_data(store: Store, scope: Scope, prices: PriceTable, thresholds: behavi
                    attributes::VARCHAR AS _raw
             FROM spans s WHERE {cond} ORDER BY start_ns LIMIT ?""", [*args, MAX_SPANS])]
     raw = {s["span_id"]: dict.get(s, "_raw") for s in spans}
-    calls = [Row(r) for r in store.query(f"SELECT * FROM ({genai.normalized_sql(cond)}) ORDER BY start_ns, span_id",
-                                         args)]
+    sql = f"SELECT * FROM ({genai.normalized_sql(cond, genai.source(store))}) ORDER BY start_ns, span_id"
+    calls = [Row(r) for r in store.query(sql, args)]
     if scope.conversation:
         calls = [c for c in calls if c["conversation"] == scope.conversation]
     for c in calls:
