@@ -81,3 +81,24 @@ def test_patterns_command(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     assert data["patterns"][0]["template"] == "job <*> done" and data["patterns"][0]["count"] == 40
     code, out = run(["patterns", "--store", str(store), "--service", "api"], capsys)
     assert code == 0 and "job <*> done" in out
+
+
+_LAUNCH = "import sys; from runbrief.distill.launch import main; sys.argv[0] = 'runbrief'; sys.exit(main())"
+
+
+def test_console_script_parses_a_file_without_the_typer_app(tmp_path: Path) -> None:
+    """`runbrief parse FILE` (the console script, ``distill.launch``) writes the bytes the
+    Typer command writes, without importing typer; a missing file is exit 2, as in the CLI."""
+    f = tmp_path / "app.log"
+    f.write_bytes(("\n".join(LINES) + '\n"quoted" \\ back\x01slash\r\n').encode() + b"\xff tail")
+    probe = _LAUNCH.replace("sys.exit(main())", "rc = main(); sys.stderr.write(str('typer' in sys.modules)); sys.exit(rc)")
+    fast = subprocess.run([sys.executable, "-c", probe, "parse", str(f)], capture_output=True, timeout=60)
+    typer_path = subprocess.run([sys.executable, "-c", "import sys; from runbrief.cli import main; sys.exit(main())",
+                                 "parse", str(f)], capture_output=True, timeout=60, check=True)
+    assert fast.returncode == 0 and fast.stderr == b"False"
+    assert fast.stdout == typer_path.stdout and len(fast.stdout.splitlines()) == len(LINES) + 2
+    missing = subprocess.run([sys.executable, "-c", _LAUNCH, "parse", str(tmp_path / "nope.log")], capture_output=True,
+                             timeout=60)
+    assert missing.returncode == 2 and missing.stderr.startswith(b"error: cannot read")
+    help_ = subprocess.run([sys.executable, "-c", _LAUNCH, "parse", "--help"], capture_output=True, timeout=60)
+    assert help_.returncode == 0 and b"Usage: runbrief parse" in help_.stdout

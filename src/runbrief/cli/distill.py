@@ -5,7 +5,6 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
 
 from runbrief.cli import app
@@ -51,53 +50,31 @@ def parse(
     ``params`` (the values, in order), ``content_template`` (the message part) and the
     header fields that were recognized.
     """
+    if not summary:  # the fast path: whole chunks, one JSON dump per batch (distill.jsonl)
+        from runbrief.distill.jsonl import parse_file
+
+        parse_file(file, sys.stdout.buffer, messages=messages, batch=batch)
+        return
     from runbrief.distill.parse import Parser
 
     parser = Parser(headers=not messages)
     out = sys.stdout.buffer
-    if not summary:  # the fast path: whole chunks, one JSON dump per batch (distill.jsonl)
-        from runbrief.distill.jsonl import write_jsonl
-
-        if file == "-":
-            write_jsonl(parser, sys.stdin.buffer, out, max(1, batch))
-        else:
-            try:
-                src = open(file, "rb")  # noqa: SIM115 - closed below
-            except OSError as exc:
-                raise UsageError(f"cannot read {file}: {exc.strerror}; pass a readable file or - for stdin") from None
-            with src:
-                write_jsonl(parser, src, out, max(1, batch))
-        out.flush()
-        return
     counts: Counter[str] = Counter()
-    dumps = orjson.dumps
     for chunk in parser.iter_batches(_read_lines(file), batch=max(1, batch)):
-        if summary:
-            counts.update(chunk.pattern_ids())
-            continue
-        buf = []
-        for line, pid, tpl, prm, lvl in chunk.rows():
-            obj: dict[str, Any] = {"line": line, "pattern_id": pid, "template": tpl, "params": prm,
-                                   "content_template": tpl}
-            if lvl:
-                obj["level"] = lvl
-            buf.append(dumps(obj))
-        buf.append(b"")
-        out.write(b"\n".join(buf))
-    if summary:
-        # aliases: a pattern reported under an old ID in an earlier batch is folded in
-        final: Counter[str] = Counter()
-        for pid, n in counts.items():
-            final[parser.miner.aliases.get(pid, pid)] += n
-        tpl = {c.pattern_id: c.template for c in parser.miner.clusters.values()}
-        from rich.console import Console
+        counts.update(chunk.pattern_ids())
+    # aliases: a pattern reported under an old ID in an earlier batch is folded in
+    final: Counter[str] = Counter()
+    for pid, n in counts.items():
+        final[parser.miner.aliases.get(pid, pid)] += n
+    tpl = {c.pattern_id: c.template for c in parser.miner.clusters.values()}
+    from rich.console import Console
 
-        from runbrief.cli._tables import fitted
+    from runbrief.cli._tables import fitted
 
-        con = Console(highlight=False)
-        con.print(fitted(con, ["count", "pattern", "template"],
-                         [(n, f"pat_{pid}", tpl.get(pid, "")) for pid, n in final.most_common()]))
-        con.print(f"[dim]{sum(final.values())} lines, {len(final)} patterns[/]")
+    con = Console(highlight=False)
+    con.print(fitted(con, ["count", "pattern", "template"],
+                     [(n, f"pat_{pid}", tpl.get(pid, "")) for pid, n in final.most_common()]))
+    con.print(f"[dim]{sum(final.values())} lines, {len(final)} patterns[/]")
     out.flush()
 
 

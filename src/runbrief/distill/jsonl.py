@@ -11,6 +11,7 @@ The bytes written are the same as serializing each line's full object on its own
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from itertools import chain
 from operator import call, itemgetter
@@ -155,4 +156,23 @@ def write_jsonl(parser: Parser, src: BinaryIO, out: BinaryIO, batch: int = 100_0
         n += len(b)
     if last:  # the last line's object is followed by an opening that belongs to no line
         write(memoryview(last)[: -len(OPEN)])
+    return n
+
+
+def parse_file(file: str, out: BinaryIO, *, messages: bool = False, batch: int = 100_000) -> int:
+    """``runbrief parse FILE`` (or ``-`` for stdin) to ``out``: one JSON object per line;
+    the number of lines. Raises ``UsageError`` for a file that cannot be read."""
+    from runbrief.errors import UsageError
+
+    parser = Parser(headers=not messages)
+    if file == "-":
+        n = write_jsonl(parser, sys.stdin.buffer, out, max(1, batch))
+    else:
+        try:
+            src = open(file, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise UsageError(f"cannot read {file}: {exc.strerror}; pass a readable file or - for stdin") from None
+        with src:
+            n = write_jsonl(parser, src, out, max(1, batch))
+    out.flush()
     return n
