@@ -195,6 +195,18 @@ SQL_CASES = [
        GROUP BY service HAVING sum(n) > 10 ORDER BY service""",
     """SELECT id FROM incidents WHERE list_contains(CAST(affected_services AS VARCHAR[]), 'spark-exec') ORDER BY id""",
     "SELECT epoch_ns(max(ts)) t FROM deploys",
+    # bool_or / bool_and; a named struct read by field; len() of a list column
+    """SELECT service, bool_or(status_code = 'ERROR') e, bool_and(duration_ms > 0) p FROM spans
+       GROUP BY service ORDER BY service""",
+    """SELECT s.n, s.svc FROM (SELECT {'n': count(*), 'svc': service} s FROM spans GROUP BY service) ORDER BY s.svc""",
+    "SELECT span_id, len(finish_reasons) n FROM genai_calls WHERE kind = 'model' ORDER BY span_id",
+    # UNION ALL BY NAME over a CTE listed in another order
+    """WITH m AS (SELECT service, count(*) n FROM spans GROUP BY service)
+       SELECT * FROM (SELECT n, service FROM m UNION ALL BY NAME SELECT * FROM m) ORDER BY service, n""",
+    # a correlated NOT IN, and a join selecting two columns of one name
+    """SELECT count(*) n FROM spans s WHERE s.parent_span_id IS NOT NULL AND s.parent_span_id NOT IN
+       (SELECT p.span_id FROM spans p WHERE p.trace_id = s.trace_id AND p.status_code = 'ERROR')""",
+    """SELECT count(*) n FROM (SELECT a.span_id, b.span_id FROM spans a JOIN spans b ON a.span_id = b.parent_span_id)""",
 ]
 
 

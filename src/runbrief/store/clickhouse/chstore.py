@@ -33,7 +33,8 @@ from runbrief.store.clickhouse import schema
 __all__ = ["ChStore", "to_clickhouse", "to_clickhouse_write", "OVERRIDES"]
 
 _SETTINGS = ("SET join_use_nulls = 1", "SET final = 1", "SET session_timezone = 'UTC'",
-             "SET aggregate_functions_null_for_empty = 1", "SET insert_allow_materialized_columns = 1")
+             "SET aggregate_functions_null_for_empty = 1", "SET insert_allow_materialized_columns = 1",
+             "SET enable_named_columns_in_function_tuple = 1")
 
 
 def _strlen(node: Any) -> Any:
@@ -74,8 +75,12 @@ def _bare_names(node: Any) -> Any:
     from sqlglot import exp
 
     if isinstance(node, exp.Select):
+        taken = {e.alias_or_name for e in node.expressions if not (isinstance(e, exp.Column) and e.table)}
         for i, e in enumerate(node.expressions):
             if isinstance(e, exp.Column) and e.table and not isinstance(e.this, exp.Star):
+                if e.name in taken:  # SELECT a.id, b.id: ClickHouse refuses one alias twice; the second keeps b.id
+                    continue
+                taken.add(e.name)
                 node.expressions[i] = exp.alias_(e.copy(), e.name)
         node.set("expressions", node.expressions)
     return node
@@ -184,8 +189,10 @@ def _first_ordered(node: Any) -> Any:
              else k.this.copy() for k in keys]
     key = exp.Tuple(expressions=parts) if len(parts) > 1 else parts[0]
     collect = "groupArrayIf(tuple(__v, __k), __c)" if cond is not None else "groupArray(tuple(__v, __k))"
-    tree = sqlglot.parse_one(f"if(length({collect}) = 0, NULL, tupleElement(arrayElement(arraySort(t -> "
-                             f"tupleElement(t, 2), {collect}), 1), 1))", read="clickhouse")
+    first = f"tupleElement(arrayElement(arraySort(t -> tupleElement(t, 2), {collect}), 1), 1)"
+    # a list has no NULL in ClickHouse: no row gives the empty list (arrayElement past the end)
+    tree = sqlglot.parse_one(first if _is_list(value) else f"if(length({collect}) = 0, NULL, {first})",
+                             read="clickhouse")
     repl = {"__v": value, "__k": key, "__c": cond}
     for col in list(tree.find_all(exp.Column)):
         if col.name in repl:
@@ -266,6 +273,115 @@ def _cte_materialized(node: Any) -> Any:
     return node
 
 
+def _correlated_not_in(node: Any) -> Any:
+    from sqlglot import exp
+
+    if not (isinstance(node, exp.Not) and isinstance(node.this, exp.In) and node.this.args.get("query")):
+        return node
+    x, sub = node.this.this, node.this.args["query"]
+    select = sub.this if isinstance(sub, exp.Subquery) else sub
+    if not isinstance(select, exp.Select) or len(select.expressions) != 1 or select.args.get("group"):
+        return node
+    own = {t.alias_or_name for t in select.find_all(exp.Table)}
+    if not any(c.table and c.table not in own for c in select.find_all(exp.Column)):
+        return node  # not correlated: ClickHouse's NOT IN is the same
+    col = select.expressions[0]
+    col = col.this if isinstance(col, exp.Alias) else col
+
+    def exists(extra: Any) -> Any:
+        q = select.copy()
+        q.set("expressions", [exp.Literal.number("1")])
+        where = q.args.get("where")
+        q.set("where", exp.Where(this=exp.and_(where.this.copy(), extra) if where is not None else extra))
+        return exp.Exists(this=q)
+
+    # x NOT IN (S): no row of S equals x and none is NULL; with x NULL, true only when S is empty
+    hit = exists(exp.EQ(this=col.copy(), expression=x.copy()))
+    null = exists(exp.Is(this=col.copy(), expression=exp.Null()))
+    some = exists(exp.true())
+    return exp.Paren(this=exp.or_(
+        exp.and_(exp.Not(this=exp.Is(this=x.copy(), expression=exp.Null())), exp.Not(this=hit), exp.Not(this=null)),
+        exp.and_(exp.Is(this=x.copy(), expression=exp.Null()), exp.Not(this=some))))
+
+
+def _bool_agg(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.LogicalOr | exp.LogicalAnd):
+        return exp.Anonymous(this="max" if isinstance(node, exp.LogicalOr) else "min", expressions=[node.this.copy()])
+    return node
+
+
+def _struct(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Struct) and node.expressions and all(
+            isinstance(e, exp.PropertyEQ) for e in node.expressions):
+        return exp.Anonymous(this="tuple", expressions=[
+            exp.alias_(e.expression.copy(), e.this.name) for e in node.expressions])
+    return node
+
+
+def _null_list(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Cast) and isinstance(node.this, exp.Null) and node.to.is_type(exp.DataType.Type.ARRAY):
+        return exp.Cast(this=exp.Array(expressions=[]), to=node.to.copy())
+    return node
+
+
+def _is_list(node: Any) -> bool:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Array | exp.ArrayAgg) or (isinstance(node, exp.Cast)
+                                                      and node.to.is_type(exp.DataType.Type.ARRAY)):
+        return True
+    if isinstance(node, exp.Column):
+        return node.name in schema.LIST_COLUMNS
+    if isinstance(node, exp.Case):
+        return all(_is_list(i.args["true"]) for i in node.args.get("ifs") or []) and \
+            (node.args.get("default") is None or _is_list(node.args["default"]))
+    if isinstance(node, exp.Paren):
+        return _is_list(node.this)
+    return False
+
+
+def _list_length(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Length) and _is_list(node.this):
+        return exp.Anonymous(this="length", expressions=[node.this.copy()])
+    return node
+
+
+def _union_by_name(node: Any) -> Any:
+    from sqlglot import exp
+
+    if node.parent is not None or not isinstance(node, exp.Expression):  # the whole statement, once
+        return node
+    ctes = {c.alias: c.this for c in node.find_all(exp.CTE) if isinstance(c.this, exp.Select)}
+    for union in list(node.find_all(exp.Union)):
+        left, right = union.this, union.expression
+        if not (union.args.get("by_name") and isinstance(left, exp.Select) and isinstance(right, exp.Select)):
+            continue
+        names = [e.alias_or_name for e in left.expressions]
+        if any(isinstance(e, exp.Star) or not n for e, n in zip(left.expressions, names, strict=True)):
+            continue
+        if len(right.expressions) == 1 and isinstance(right.expressions[0], exp.Star):
+            source = right.args.get("from") or right.args.get("from_")
+            table = source.this if source is not None else None
+            if not isinstance(table, exp.Table) or table.name not in ctes:
+                continue
+            theirs = [e.alias_or_name for e in ctes[table.name].expressions]
+        else:
+            theirs = [e.alias_or_name for e in right.expressions]
+        if sorted(theirs) != sorted(names) or "" in theirs or "*" in theirs:
+            continue  # not the same names: left for ClickHouse to refuse
+        right.set("expressions", [exp.column(n, quoted=True) for n in names])
+        union.set("by_name", None)
+    return node
+
+
 def _any_value_filter(node: Any) -> Any:
     from sqlglot import exp
 
@@ -306,6 +422,20 @@ OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
      "interpolates between the two nearest values as DuckDB's quantile_cont does (R-7)", _quantile_cont),
     ("WITH x AS MATERIALIZED (...)", "ClickHouse has no MATERIALIZED hint on a CTE; the same CTE without it "
      "(ClickHouse may compute it once per reference: slower, the same rows)", _cte_materialized),
+    ("{'a': x}, struct_pack(a := x)", "SQLGlot emits tuple(a := x), which ClickHouse cannot parse; "
+     "tuple(x AS a) is a named tuple under enable_named_columns_in_function_tuple", _struct),
+    ("x NOT IN (correlated SELECT c ...)", "ClickHouse takes no correlated subquery as IN's argument: "
+     "NOT EXISTS of a row equal to x and of a NULL row (x NULL: NOT EXISTS of any row), NOT IN's meaning "
+     "(false where DuckDB says NULL: the same in a WHERE)", _correlated_not_in),
+    ("bool_or(x), bool_and(x)", "SQLGlot emits LOGICAL_OR / LOGICAL_AND, which ClickHouse lacks; max / min of "
+     "a boolean are the same (NULLs skipped, NULL for no rows)", _bool_agg),
+    ("NULL::T[]", "ClickHouse has no NULL array: the empty one (the difference is in docs/clickhouse.md)",
+     _null_list),
+    ("len(list)", "SQLGlot emits CHAR_LENGTH, which takes strings only; length() of a list expression or of "
+     "a column schema.LIST_COLUMNS names (a string keeps CHAR_LENGTH: characters, as DuckDB counts)",
+     _list_length),
+    ("A UNION ALL BY NAME SELECT * FROM cte", "ClickHouse unions by position: the right side's columns "
+     "listed in the left's order, when the names (from the CTE's own list) are the same set", _union_by_name),
     ("strlen, epoch_ns", "ClickHouse has no strlen(); length() counts bytes as DuckDB's strlen() does; "
      "epoch_ns(ts) is toUnixTimestamp64Nano(toDateTime64(ts, 9))", _strlen),
     ("list(DISTINCT x ORDER BY x) FILTER (WHERE c)",
@@ -455,7 +585,8 @@ def temp_relation(sql: str, params: list[Any] | tuple[Any, ...] | None,
 
 
 def to_clickhouse_write(sql: str, params: list[Any] | tuple[Any, ...] | None,
-                        columns: Callable[[str], tuple[list[str], bool]], version: int) -> str:
+                        columns: Callable[[str], tuple[list[str], bool]], version: int,
+                        tables: dict[str, Any] | None = None) -> str:
     """A DuckDB write statement (INSERT [OR REPLACE], UPDATE, DELETE; ``?`` parameters) as ClickHouse SQL.
 
     ``columns(table)`` gives the table's insertable columns in order and whether it is a
@@ -474,6 +605,7 @@ def to_clickhouse_write(sql: str, params: list[Any] | tuple[Any, ...] | None,
     tree = parsed.copy()
     for hole in list(tree.find_all(exp.Placeholder)):
         hole.replace(_literal(values[int(hole.name) - 1]))
+    _inline_tables(tree, tables)
     ver = exp.Literal.number(str(version))
     rv = exp.to_identifier(schema.ROW_VERSION)
     if isinstance(tree, exp.Insert):
@@ -599,8 +731,8 @@ class _Writer:
 
         if isinstance(_parsed(sql)[0], exp.Query):  # a read inside the write block (an alias lookup)
             self._reader.execute(sql, params)
-        else:
-            self._store.write_sql(sql, params)
+        else:  # INSERT ... SELECT FROM a registered Arrow table: its rows inlined
+            self._store.write_sql(sql, params, self._reader._tables)
         return self
 
     def register(self, name: str, table: Any) -> None:
@@ -773,12 +905,14 @@ class ChStore:
         with self._lock:
             yield _Writer(self)
 
-    def write_sql(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> None:
-        """Run one write statement in DuckDB's dialect (see ``to_clickhouse_write``)."""
+    def write_sql(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None,
+                  tables: dict[str, Any] | None = None) -> None:
+        """Run one write statement in DuckDB's dialect (see ``to_clickhouse_write``); ``tables``
+        are the names a cursor registered (small Arrow tables), inlined where read."""
         if self.read_only:
             raise StoreError(f"the store {self.path} is open read-only")
         with self._lock:
-            self.execute(to_clickhouse_write(sql, params, self._table_columns, self._next_version()))
+            self.execute(to_clickhouse_write(sql, params, self._table_columns, self._next_version(), tables))
 
     def _next_version(self) -> int:
         """A row version above every one this process gave: the wall clock in ns, kept

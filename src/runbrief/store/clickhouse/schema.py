@@ -33,6 +33,10 @@ __all__ = ["SCHEMA_VERSION", "ROW_VERSION", "MIGRATIONS", "Migration", "VERSION_
 # so ``SELECT *`` leaves it out as DuckDB's rows have no such column; the store sets it on
 # every write (``insert_allow_materialized_columns``), rising, so the newest row wins.
 ROW_VERSION = "row_version"
+
+# Columns that hold lists (Array): the transpiler takes len() of them as a list's length, not a
+# string's (chstore's `len(list)` override). Every Array column of runbrief's own tables.
+LIST_COLUMNS = frozenset({"finish_reasons", "req_json", "req_flat"})
 _RV = f"{ROW_VERSION} UInt64 MATERIALIZED 0"
 
 # --- the Collector exporter's tables (its DDL, default engine MergeTree, no TTL) ---------
