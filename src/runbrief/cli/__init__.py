@@ -113,13 +113,57 @@ def _error(exc: Exception, argv: list[str]) -> None:
         sys.stderr.write(f"error: {exc}\n")
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C that the code it landed in turned into another error.
+
+    DuckDB checks for signals during a query and reports the interrupt as its own error
+    (``RuntimeError: Query interrupted``, ``duckdb.InterruptException``), so the
+    ``KeyboardInterrupt`` the user meant never reaches this module.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt) or type(seen).__name__ == "InterruptException":
+            return True
+        if type(seen) is RuntimeError and str(seen) == "Query interrupted":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _on_ctrl_c() -> None:
+    """Ctrl-C interrupts a running store query at once, then raises KeyboardInterrupt as usual.
+
+    DuckDB's own SIGINT check misses presses (a Python handler also silences it), so the
+    handler asks every open store to interrupt its queries; the query then ends with
+    DuckDB's interrupt error, which ``main`` reports as the interrupt it was (exit 130).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return  # someone else (an embedding program, a test harness) owns Ctrl-C
+
+    def handler(signum: int, frame: object) -> None:
+        duck = sys.modules.get("runbrief.store.duck")
+        if duck is not None:
+            duck.interrupt_queries()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app and map errors to exit codes (2 usage, 1 failure).
+    """Entry point: run the app and map errors to exit codes (2 usage, 1 failure, 130 Ctrl-C).
 
     Typer's standalone mode renders its own usage errors (exit 2); our library errors
     propagate out of it and are mapped here, once.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    _on_ctrl_c()
     try:
         load_commands(args)(args=args, standalone_mode=True)
     except SystemExit as exc:
@@ -134,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
+        if _interrupted(exc):
+            return 130  # the interrupt, turned into another error by the code it landed in
         # A DuckDB or OS error that escaped: a damaged store or a full disk is
         # told as such (what to do), never as a traceback; anything else is a bug, shown whole.
         if not (isinstance(exc, OSError) or type(exc).__module__.lstrip("_").startswith("duckdb")):

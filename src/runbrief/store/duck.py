@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -82,6 +83,24 @@ def _holder(message: str, db_path: Path) -> str:
     return f"{what}; stop it (`kill {pid}`) or wait for it to finish, then retry"
 
 
+_CONNECT_CONFIG: dict[str, str] = {"checkpoint_threshold": "1GB"}
+# Set on every connection and cursor (a session setting: cursors do not inherit it). DuckDB
+# draws a progress bar on stdout once a query runs past 2 s: on a big store it would land in
+# the middle of `--json` output and of piped text.
+_SESSION_SQL = "SET enable_progress_bar = false"
+
+# Every store open in this process, for Ctrl-C: DuckDB's own check for SIGINT during a query
+# misses presses (one run in four went on past 60 of them), so the CLI's handler interrupts
+# the queries itself (interrupt_queries).
+_OPEN: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def interrupt_queries() -> None:
+    """Interrupt every query running on a store of this process (a signal handler calls it)."""
+    for store in list(_OPEN):
+        store.interrupt()
+
+
 class Store:
     """An open store. Thread-safe: writes serialize on one lock; reads use cursors."""
 
@@ -93,6 +112,8 @@ class Store:
         self._local = threading.local()
         self._ids: dict[str, int] = {}
         self._id_lock = threading.Lock()
+        self._cursors: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+        _OPEN.add(self)
         # Called before an operation reads (ops.run): the server's writer sets it to fold
         # the derived rows it holds back under load, so a read sees every acknowledged record.
         self.settle: Callable[[], None] | None = None
@@ -117,7 +138,8 @@ class Store:
             # (the WAL and server.json live in it too).
             db_path.parent.mkdir(parents=True, mode=0o700)
         try:
-            con = duckdb.connect(str(db_path), read_only=read_only, config={"checkpoint_threshold": "1GB"})
+            con = duckdb.connect(str(db_path), read_only=read_only, config=dict(_CONNECT_CONFIG))
+            con.execute(_SESSION_SQL)
             if created:
                 with suppress(OSError):
                     os.chmod(db_path, 0o600)
@@ -215,8 +237,16 @@ class Store:
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._con.cursor()
+            cur.execute(_SESSION_SQL)
             self._local.cursor = cur
+            self._cursors.add(cur)
         return cur
+
+    def interrupt(self) -> None:
+        """Interrupt the query running on the writer's connection and on every reader's cursor."""
+        for con in [self._con, *list(self._cursors)]:
+            with suppress(duckdb.Error, RuntimeError):
+                con.interrupt()
 
     def query(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
         """Run a read query and return rows as dicts."""
