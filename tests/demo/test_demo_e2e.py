@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,15 +32,8 @@ needs_perf = pytest.mark.skipif(not has_op("perf"), reason="`perf` is not in thi
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    store = tmp_path_factory.mktemp("demo") / "store"
-    env = {k: v for k, v in os.environ.items() if k not in ("RUNBRIEF_URL", "RUNBRIEF_STORE")}
-    proc = subprocess.run([sys.executable, "-m", "runbrief", "demo", "--store", str(store), "--json"],
-                          capture_output=True, text=True, timeout=180, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout)
-    out["_store"] = store
-    return out
+def run(demo_run: dict[str, Any]) -> dict[str, Any]:
+    return demo_run  # the suite's one demo run (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ patterns and open incidents: what `runbrief top` is for. Tests that write copy i
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import shutil
@@ -23,15 +22,8 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    store = tmp_path_factory.mktemp("tui-demo") / "store"
-    env = {k: v for k, v in os.environ.items() if k not in ("RUNBRIEF_URL", "RUNBRIEF_STORE")}
-    proc = subprocess.run([sys.executable, "-m", "runbrief", "demo", "--store", str(store), "--json"],
-                          capture_output=True, text=True, timeout=180, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout)
-    out["_store"] = store
-    return out
+def demo_store(demo_run: dict[str, Any]) -> dict[str, Any]:
+    return demo_run  # the suite's one demo run (tests/conftest.py)
 
 
 @pytest.fixture
