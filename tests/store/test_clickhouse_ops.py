@@ -174,6 +174,26 @@ def test_writing_ops_same_on_both(pair: tuple[Store, ChStore]) -> None:
     _same(pair, "similar_incidents", {"id": "inc_2"})
 
 
+def test_evaluations_same_on_both(pair: tuple[Store, ChStore], tmp_path: Path) -> None:
+    """eval and gate score the same traces the same way and store their runs and scores
+    (INSERT ... SELECT from a registered Arrow table: 360 rows, read from a spilled Parquet file)."""
+    gate = tmp_path / "runbrief.toml"
+    gate.write_text('[[gate.check]]\nevaluator = "error_free"\n')
+    runs = []
+    for op, params in (("eval", {"service": "nova-api", "evaluators": ["error_free"]}),
+                       ("gate", {"config": str(gate), "service": "nova-api"})):
+        a, b = ops.run(pair[0], op, dict(params)), ops.run(pair[1], op, dict(params))  # type: ignore[arg-type]
+        runs.append((a["run_id"], b["run_id"]))
+        for k in ("run_id", "elapsed_ms"):  # a random ID and a wall-clock time per run
+            a.pop(k), b.pop(k)
+        assert a == b and a["traces"] == 360 and a["checks"][0]["status"] == "fail", op
+    for ra, rb in runs:
+        sa = ops.run(pair[0], "eval_scores", {"run_id": ra, "limit": 1000})
+        sb = ops.run(pair[1], "eval_scores", {"run_id": rb, "limit": 1000})  # type: ignore[arg-type]
+        assert len(sa["scores"]) == len(sb["scores"]) >= 1  # eval: one per trace and its verdict; gate: its verdict
+    assert len(ops.run(pair[1], "eval_scores", {"run_id": runs[0][1], "limit": 1000})["scores"]) > 300  # type: ignore[arg-type]
+
+
 # Constructs the overrides rewrite, each read on both stores from the same tables: the
 # rows must be equal (a rewrite that changed the meaning would show here first).
 SQL_CASES = [

@@ -22,14 +22,9 @@ PREFIX = "chdb:"
 # The operations that do not run on a ClickHouse store yet, each with its reason. Every other
 # operation does, and tests/store/test_clickhouse_ops.py compares each read operation's JSON
 # on DuckDB and chdb (its cases come from the ops registry, so a new operation is covered).
-_GENAI = ("its GenAI queries use DuckDB's ordered aggregates (first(x ORDER BY ...)), struct literals and a raw "
-          "cursor, which the transpiler does not carry across yet (genai_calls is copied)")
-_FROM_ARROW = "stores its scores by INSERT ... SELECT from a registered Arrow table, not taken by the ClickHouse write path yet"
 UNSUPPORTED: dict[str, str] = {
     "retention": "deletes by DuckDB's retention plan; on ClickHouse retention is a table TTL (not built yet)",
     "deploy_mark": "writes through the DuckDB ingest writer (its fold of logs_unfolded); not built for ClickHouse",
-    "agents": _GENAI, "agent_problems": _GENAI, "gate_suggest": _GENAI, "web_llm_series": _GENAI,
-    "eval": _FROM_ARROW, "gate": _FROM_ARROW,
 }
 
 

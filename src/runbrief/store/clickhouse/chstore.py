@@ -304,6 +304,77 @@ def _correlated_not_in(node: Any) -> Any:
         exp.and_(exp.Is(this=x.copy(), expression=exp.Null()), exp.Not(this=some))))
 
 
+def _sources(select: Any) -> set[str]:
+    """The names a SELECT's own FROM and JOINs bind (not its subqueries')."""
+    from sqlglot import exp
+
+    out = set()
+    source = select.args.get("from") or select.args.get("from_")
+    for item in [source.this if source is not None else None, *[j.this for j in select.args.get("joins") or []]]:
+        if isinstance(item, exp.Table | exp.Subquery):
+            out.add(item.alias_or_name)
+    return out
+
+
+def _conjuncts(where: Any) -> list[Any]:
+    from sqlglot import exp
+
+    node = where.this if isinstance(where, exp.Where) else where
+    return list(node.flatten()) if isinstance(node, exp.And) else [node]
+
+
+def _outer_refs_one_level(node: Any) -> Any:
+    from sqlglot import exp
+
+    if node.parent is not None or not isinstance(node, exp.Expression):  # the whole statement, once
+        return node
+    for inner in list(node.find_all(exp.Select)):
+        mid = inner.parent.find_ancestor(exp.Select) if inner.parent is not None else None
+        if mid is None or mid.args.get("where") is None:
+            continue
+        own, mids = _sources(inner), _sources(mid)
+        # mid's top-level conjuncts `m.x = o.y` (m bound by mid, o further out): o.y is m.x inside
+        equal = {}
+        for c in _conjuncts(mid.args["where"]):
+            if isinstance(c, exp.EQ) and all(isinstance(e, exp.Column) and e.table for e in (c.this, c.expression)):
+                a, b = c.this, c.expression
+                if a.table in mids and b.table not in mids:
+                    equal[(b.table, b.name)] = a
+                elif b.table in mids and a.table not in mids:
+                    equal[(a.table, a.name)] = b
+        if not equal or not inner.find_ancestor(exp.Where) or inner.find_ancestor(exp.Where).parent is not mid:
+            continue
+        for col in list(inner.find_all(exp.Column)):
+            key = (col.table, col.name)
+            if col.table and col.table not in own and col.table not in mids and key in equal:
+                col.replace(equal[key].copy())
+    return node
+
+
+def _top_n(node: Any) -> Any:
+    import sqlglot
+    from sqlglot import exp
+
+    if isinstance(node, exp.ArgMax | exp.ArgMin) and node.args.get("count") is not None:
+        sort = "arrayReverseSort" if isinstance(node, exp.ArgMax) else "arraySort"
+        tree = sqlglot.parse_one(f"arrayMap(t -> tupleElement(t, 1), arraySlice({sort}(t -> tupleElement(t, 2), "
+                                 "groupArray(tuple(__v, __k))), 1, __n))", read="clickhouse")
+        repl = {"__v": node.this, "__k": node.expression, "__n": node.args["count"]}
+        for col in list(tree.find_all(exp.Column)):
+            if col.name in repl:
+                col.replace(repl[col.name].copy())
+        return tree
+    if isinstance(node, exp.Array) and len(node.expressions) == 1 and isinstance(node.expressions[0], exp.Comprehension):
+        comp = node.expressions[0]
+        if comp.args.get("condition") is not None or comp.args.get("position") is not None:
+            return node
+        var = comp.expression.name
+        return exp.Anonymous(this="arrayMap", expressions=[
+            exp.Lambda(this=comp.this.copy(), expressions=[exp.to_identifier(var)]),
+            comp.args["iterator"].copy().transform(_top_n)])  # a replaced node's children are not visited
+    return node
+
+
 def _bool_agg(node: Any) -> Any:
     from sqlglot import exp
 
@@ -319,6 +390,14 @@ def _struct(node: Any) -> Any:
             isinstance(e, exp.PropertyEQ) for e in node.expressions):
         return exp.Anonymous(this="tuple", expressions=[
             exp.alias_(e.expression.copy(), e.this.name) for e in node.expressions])
+    return node
+
+
+def _json_cast(node: Any) -> Any:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.JSON):
+        return node.this.copy()
     return node
 
 
@@ -427,8 +506,17 @@ OVERRIDES: list[tuple[str, str, Callable[[Any], Any]]] = [
     ("x NOT IN (correlated SELECT c ...)", "ClickHouse takes no correlated subquery as IN's argument: "
      "NOT EXISTS of a row equal to x and of a NULL row (x NULL: NOT EXISTS of any row), NOT IN's meaning "
      "(false where DuckDB says NULL: the same in a WHERE)", _correlated_not_in),
+    ("a subquery two levels deep reading o.y, where its parent's WHERE says m.x = o.y",
+     "ClickHouse resolves a correlated column one level out only (its error is 'Cannot find column "
+     "__tableN.y'): inside, o.y is replaced by m.x, equal wherever the parent's WHERE holds",
+     _outer_refs_one_level),
+    ("arg_max(x, k, n), [f(x) for x in list]", "SQLGlot drops arg_max's n and keeps the comprehension, "
+     "which ClickHouse cannot parse: the n largest by k (collected, sorted by k, sliced), and arrayMap(x -> f(x), "
+     "list)", _top_n),
     ("bool_or(x), bool_and(x)", "SQLGlot emits LOGICAL_OR / LOGICAL_AND, which ClickHouse lacks; max / min of "
      "a boolean are the same (NULLs skipped, NULL for no rows)", _bool_agg),
+    ("x::JSON", "runbrief's ClickHouse tables keep JSON as text (String), as the views give it; ClickHouse's "
+     "JSON type is an object store that refuses a list ('[]'): the text as it is", _json_cast),
     ("NULL::T[]", "ClickHouse has no NULL array: the empty one (the difference is in docs/clickhouse.md)",
      _null_list),
     ("len(list)", "SQLGlot emits CHAR_LENGTH, which takes strings only; length() of a list expression or of "
@@ -558,13 +646,14 @@ def _inline_tables(tree: Any, tables: dict[str, Any] | None) -> None:
 
 
 def temp_relation(sql: str, params: list[Any] | tuple[Any, ...] | None,
-                  tables: dict[str, Any]) -> tuple[str, Any] | None:
+                  tables: dict[str, Any]) -> tuple[str, Any, bool] | None:
     """``CREATE TEMP VIEW|TABLE name AS SELECT ...`` (DuckDB) as (name, its SELECT with the
-    parameters and the names already registered inlined), or None for any other statement.
+    parameters and the names already registered inlined, whether it is a table), or None for
+    any other statement.
 
-    A chdb session has no temporary views and a cursor's temporary tables would outlive it:
-    the cursor keeps the query and inlines it where the name is read, which is what a view
-    is; a temporary table read so is computed again per read, the same rows for a store at rest."""
+    A chdb session has no temporary views: the cursor keeps a view's query and inlines it
+    where the name is read, which is what a view is. A temporary table becomes a session
+    temporary table (Memory engine), computed once, dropped when the cursor closes."""
     from sqlglot import exp
 
     tree, n = _parsed(sql)
@@ -581,7 +670,7 @@ def temp_relation(sql: str, params: list[Any] | tuple[Any, ...] | None,
     for hole in list(body.find_all(exp.Placeholder)):
         hole.replace(_literal(values[int(hole.name) - 1]))
     _inline_tables(body, tables)
-    return tree.this.name, body
+    return tree.this.name, body, tree.args.get("kind") == "TABLE"
 
 
 def to_clickhouse_write(sql: str, params: list[Any] | tuple[Any, ...] | None,
@@ -665,6 +754,9 @@ def _rows_of(arrow: Any) -> Any:
     return out
 
 
+SPILL_ROWS = 64  # a registered Arrow table above this many rows is read from a Parquet file
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
@@ -680,10 +772,13 @@ class _Cursor:
         self._rows: list[tuple[Any, ...]] = []
         self.description: list[tuple[str, ...]] = []
         self._tables: dict[str, Any] = {}
+        self._temp: list[str] = []
 
     def register(self, name: str, table: Any) -> None:
-        """Name a small Arrow table for the next queries (inlined as rows, see ``_rows_of``)."""
-        self._tables[name] = table
+        """Name an Arrow table for the next queries: a few rows are inlined (``_rows_of``), more
+        go to a Parquet file in the store's private temporary folder, read with ``file()``
+        (a UNION of hundreds of literal rows costs seconds to generate and parse)."""
+        self._tables[name] = self._store.spill(table) if table.num_rows > SPILL_ROWS else table
 
     def unregister(self, name: str) -> None:
         self._tables.pop(name, None)
@@ -694,11 +789,21 @@ class _Cursor:
 
     def close(self) -> None:
         self._tables.clear()
+        for name in self._temp:
+            self._store.execute(f"DROP TEMPORARY TABLE IF EXISTS `{name}`")
+        self._temp.clear()
 
     def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> _Cursor:
         temp = temp_relation(sql, params, self._tables)
         if temp is not None:
-            self._tables[temp[0]] = temp[1]
+            name, body, is_table = temp
+            if is_table:  # computed once: a session temporary table, dropped when the cursor closes
+                self._store.execute(f"DROP TEMPORARY TABLE IF EXISTS `{name}`")
+                self._store.execute(f"CREATE TEMPORARY TABLE `{name}` ENGINE = Memory AS {body.sql(dialect='clickhouse')}")
+                self._temp.append(name)
+                self._tables.pop(name, None)
+            else:
+                self._tables[name] = body
             self._rows, self.description = [], []
             return self
         # Positional, from the Arrow columns: unnamed or repeated result columns ("NULL, NULL")
@@ -769,6 +874,8 @@ class ChStore:
         self._ids: dict[str, int] = {}
         self._version = 0
         self._columns: dict[str, tuple[list[str], bool]] = {}
+        self._spill_dir: Any = None
+        self._spilled = 0
 
     @classmethod
     def open(cls, path: str | Path, *, read_only: bool = False) -> ChStore:
@@ -851,6 +958,9 @@ class ChStore:
         with self._lock:
             self._session.close()
             ChStore._open_path = None
+            if self._spill_dir is not None:
+                self._spill_dir.cleanup()
+                self._spill_dir = None
 
     def __enter__(self) -> ChStore:
         return self
@@ -913,6 +1023,22 @@ class ChStore:
             raise StoreError(f"the store {self.path} is open read-only")
         with self._lock:
             self.execute(to_clickhouse_write(sql, params, self._table_columns, self._next_version(), tables))
+
+    def spill(self, table: Any) -> Any:
+        """``table`` as a Parquet file in this store's private temporary folder; the SELECT
+        that reads it (removed at close)."""
+        import tempfile
+
+        import pyarrow.parquet as pq
+        import sqlglot
+
+        if self._spill_dir is None:
+            self._spill_dir = tempfile.TemporaryDirectory(prefix="runbrief-chdb-")
+        self._spilled += 1
+        path = Path(self._spill_dir.name) / f"t{self._spilled}.parquet"
+        pq.write_table(table, path)
+        return sqlglot.parse_one(f"SELECT * FROM file({_literal(str(path)).sql(dialect='clickhouse')}, Parquet)",
+                                 read="clickhouse")
 
     def _next_version(self) -> int:
         """A row version above every one this process gave: the wall clock in ns, kept
