@@ -72,3 +72,32 @@ def test_digit_substitution_does_not_move_spans() -> None:
             zero = str.maketrans("123456789", "000000000")
             assert [x.translate(zero) for x in other.tokens] == [x.translate(zero) for x in base.tokens], (s, t)
             assert other.value_spans == base.value_spans, (s, t)
+
+
+@pytest.mark.parametrize(("text", "shape"), [
+    # code locations (Thunderbird's OpenSM, Android's stack frames and fields): the name is text
+    ("[ib_sm_sweep.c:520]: No topology change", "[ib_sm_sweep.c:<*>]: No topology change"),
+    ("called by com.android.server.wm.Session.onTransact:136", "called by com.android.server.wm.Session.onTransact:<*>"),
+    ("state.clipTopAmount:0, i:7", "state.clipTopAmount:<*>, i:<*>"),
+    ("at Foo.java:42) done", "at Foo.java:<*>) done"),
+    # hosts keep being one value, whatever the case of their labels
+    ("connect to node-41.example.com:9000", "connect to <*>"),
+    ("proxy MININT-FNANLI5.fareast.corp.microsoft.com:52368 open", "proxy <*> open"),
+    ("to HOST.CORP.LOCAL:445", "to <*>"),
+])
+def test_code_locations_are_not_hosts(text: str, shape: str) -> None:
+    assert Masker().mask_text(text) == shape
+
+
+@pytest.mark.parametrize(("text", "shape"), [
+    # Android's setSystemUiVisibility: a hex mask written without a digit
+    ("vis=0x8008 mask=ffffffff oldVal=0x40000", "vis=<*> mask=<*> oldVal=<*>"),
+    ("magic DEADBEEF seen", "magic <*> seen"),
+    ("a cafe facade decade", "a cafe facade decade"),  # words of hex letters stay words
+    # Hadoop's "Starting Socket Reader #1", Mac's "reason #8,": the number is the value
+    ("Starting Socket Reader #1 for port 62260", "Starting Socket Reader #<*> for port <*>"),
+    ("Roamed or switched channel, reason #8, bssid", "Roamed or switched channel, reason #<*>, bssid"),
+    ("relay=#7#@localhost", "relay=#7#@localhost"),
+])
+def test_hex_letters_and_numbered_signs(text: str, shape: str) -> None:
+    assert Masker().mask_text(text) == shape

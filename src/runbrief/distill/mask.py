@@ -50,6 +50,10 @@ _SIZE_NUM = r"\d+(?:[.,]\d+)?"
 _SIZE_UNIT = r"(?:[KMGTP]i?B|B|[Bb]ytes)"
 _MON = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _DOW = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
+# The last part of a dotted name that makes it code, not a host: a source extension, or a
+# camelCase word (a method or field: no host label is written that way)
+_NOT_CODE = (r"(?!(?:c|h|cc|cpp|cxx|hpp|hh|java|go|py|rb|js|ts|kt|scala|swift|cs|rs|php|m|mm|lua|erl|ex|exs):)"
+             r"(?![a-z][\w\-]*[A-Z])")
 
 DEFAULT_RULES: tuple[MaskRule, ...] = (
     MaskRule(
@@ -87,8 +91,11 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
     MaskRule("email", r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+", "e-mail addresses"),
     MaskRule(
         "host_port",
-        r"(?:[A-Za-z0-9](?:[\w\-]*[A-Za-z0-9])?\.)+[A-Za-z][\w\-]*:\d{1,5}|[A-Za-z][\w\-]*\d[\w\-]*:\d{2,5}",
-        "host:port (a dotted name, or a name with a digit: node-41:9000)",
+        r"(?:[A-Za-z0-9](?:[\w\-]*[A-Za-z0-9])?\.)+" + _NOT_CODE + r"[A-Za-z][\w\-]*:\d{1,5}"
+        r"|[A-Za-z][\w\-]*\d[\w\-]*:\d{2,5}",
+        "host:port (a dotted name, or a name with a digit: node-41:9000); a dotted name whose last part "
+        "is a source file's extension or a camelCase member is code and its line (ib_sm_sweep.c:520, "
+        "Session.onTransact:136, state.clipTopAmount:0): the name stays, the number is a value",
     ),
     MaskRule(
         "ipv4",
@@ -108,7 +115,8 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
         r"(?:~|\.{1,2})?(?:/[^/\s]+){2,}/?|/\w[\w.\-]*/?|[A-Za-z]:\\\S*|\\\\\S+",
         "file system paths (and a one-component absolute path: /default-rack)",
     ),
-    MaskRule("hex", rf"\d[xX]{_H}+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F]){_H}{{6,}}", "hexadecimal values"),
+    MaskRule("hex", rf"\d[xX]{_H}+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F]){_H}{{6,}}|[a-f]{{8,}}|[A-F]{{8,}}",
+             "hexadecimal values (eight hex letters without a digit too: a mask=ffffffff; no word is spelt so)"),
     MaskRule("quantity", rf"[-+<>~]?\d+(?:[.,]\d+)*(?i:{_UNITS})", "numbers glued to a unit: 12ms, 3.5GB, 80%"),
     MaskRule("number", r"[-+]?\d+(?:[.,]\d+)*", "integers and decimals"),
     MaskRule("literal", r"true|false|True|False|TRUE|FALSE|null|NULL|nil", "boolean and null literals"),
@@ -123,10 +131,10 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
 # A number hung on a word keeps the word: node-246 -> node-<*>, core.114 -> core.<*>
 _SUFFIXED = re.compile(r"([A-Za-z]+[\-.#])(\d+)")
 _SUFFIXED_LONG = re.compile(r"([A-Za-z]\w*[\-.#]+)(\d+(?:\.\d+)?)")
-_WRAP_L = "([{<\"'`"
+_WRAP_L = "([{<\"'`#"  # '#' too: the number of "Reader #1", "reason #8" is a value, the sign stays
 _WRAP_R = ")]}>\"'`,;.:!?"
 _DELIMS = re.compile(r"([=:,;()\[\]{}<>\"'|@]+)")
-_NEEDS_WORK = re.compile(r"[\d/@\\:]")
+_NEEDS_WORK = re.compile(r"[\d/@\\:]|[a-f]{8}|[A-F]{8}")
 _TOKEN = re.compile(r"\S+")
 _LITERALS = frozenset(["true", "false", "True", "False", "TRUE", "FALSE", "null", "NULL", "nil"])
 _LITERAL_IN = re.compile(r"(?<![A-Za-z0-9_])(?:true|false|null|nil|True|False|TRUE|FALSE|NULL)(?![A-Za-z0-9_])")
@@ -164,7 +172,7 @@ class Masker:
         self._whole = re.compile("|".join(f"(?:{r.pattern})" for r in token)) if token else None
         self._suffixed = "numbered_id" in {r.name for r in token} or "number" in {r.name for r in token}
         self._cache: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {}
-        # Every default rule needs a digit or one of / @ \ : in the token; added rules may not.
+        # Every default rule needs a digit, one of / @ \ : or eight hex letters in the token; added rules may not.
         self._precheck = not extra
 
     def config(self) -> list[str]:
