@@ -171,6 +171,11 @@ def test_writing_ops_same_on_both(pair: tuple[Store, ChStore]) -> None:
         ops.run(pair[1], "verify", {"incident": "inc_2"})  # type: ignore[arg-type]
     with pytest.raises(RunbriefError, match="no deploy of spark-exec"):
         ops.run(pair[0], "verify", {"incident": "inc_2"})
+    # the fix deployed (through the ingest pipeline), then verified: too early, no data after it
+    marked = _same(pair, "deploy_mark", {"service": "spark-exec", "version": "1.1", "at": "2026-03-02T02:59:00Z"})
+    assert marked["id"] == "dep_2"
+    verdict = _same(pair, "verify", {"incident": "inc_2"})
+    assert verdict["deploy"] == "dep_2" and verdict["verdict"], verdict
     _same(pair, "similar_incidents", {"id": "inc_2"})
 
 

@@ -24,7 +24,6 @@ PREFIX = "chdb:"
 # on DuckDB and chdb (its cases come from the ops registry, so a new operation is covered).
 UNSUPPORTED: dict[str, str] = {
     "retention": "deletes by DuckDB's retention plan; on ClickHouse retention is a table TTL (not built yet)",
-    "deploy_mark": "writes through the DuckDB ingest writer (its fold of logs_unfolded); not built for ClickHouse",
 }
 
 

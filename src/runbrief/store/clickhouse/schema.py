@@ -396,6 +396,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "the spans view reads the Events and Links nested columns", ()),
     Migration(3, "incidents, fixes, narratives, Kubernetes objects, evaluations, GenAI calls", tuple(MEMORY_TABLES)),
     Migration(4, "the exporter's otel_metrics_* tables", tuple(OTEL_METRICS)),
+    # The DuckDB fold's ledger of log IDs not yet counted (DuckDB schema 0009). Nothing on
+    # ClickHouse writes logs through the pipeline (ingest refuses a chdb: store), so it stays
+    # empty; it exists because the pipeline a `deploy mark` goes through reads it.
+    Migration(5, "logs_unfolded, read (empty) by the pipeline deploy_mark writes through", (
+        "CREATE TABLE IF NOT EXISTS logs_unfolded (lo Int64, hi Int64) ENGINE = MergeTree ORDER BY lo",)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
