@@ -63,6 +63,10 @@ __all__ = ["distill", "TABLES", "LAG_S", "BATCH_ROWS", "cursor_of"]
 LAG_S = 300.0           # the cursor stays this far behind now: the Collector's retry window
 BATCH_ROWS = 200_000    # a batch is cut at the first minute boundary past this many rows
 EXAMPLE_CHARS = 2000    # as distill.persist: an example line is cut here
+# The log ID an example line of a Collector's row cites: none (the row has no runbrief ID).
+# Not 0: every undistilled row has RunbriefLogId 0, so `log_0` would name all of them (a
+# diagnosis looking its example up read every body of otel_logs: 58 s of 71 at 10M lines).
+NO_LOG_ID = -1
 STATE_PREFIX = "collector"
 
 TABLES = [
@@ -210,7 +214,7 @@ class _Collector:
                 SELECT service, pattern_id, toStartOfMinute(ts) minute, toInt64(count()) count,
                        toInt64(countIf(severity_number >= 17 OR severity_inferred IN ('ERROR', 'FATAL'))) errors,
                        min(ts) first_ts, max(ts) last_ts,
-                       toJSONString(arrayMap(b -> CAST(tuple(toInt64(0), substringUTF8(b, 1, {EXAMPLE_CHARS})),
+                       toJSONString(arrayMap(b -> CAST(tuple(toInt64({NO_LOG_ID}), substringUTF8(b, 1, {EXAMPLE_CHARS})),
                                                        'Tuple(log_id Int64, body String)'),
                                              groupArray(3)(body))) examples
                 FROM file({_lit(str(path))}, Arrow) WHERE pattern_id IS NOT NULL
@@ -302,7 +306,10 @@ class _Collector:
         ingest infers them (source ``inferred``)."""
         seen = self.store.execute(
             f"""SELECT toString(ServiceName) service, ResourceAttributes['service.version'] version,
-                       toInt64(toUnixTimestamp64Nano(min(Timestamp))) first_ns
+                       toInt64(toUnixTimestamp64Nano(min(Timestamp))) first_ns,
+                       argMin(if(ResourceAttributes['deployment.environment.name'] != '',
+                                 ResourceAttributes['deployment.environment.name'],
+                                 ResourceAttributes['deployment.environment']), Timestamp) environment
                 FROM otel_logs WHERE {where} AND version != '' GROUP BY service, version ORDER BY first_ns""")
         if not seen:
             return
@@ -337,7 +344,8 @@ class _Collector:
         self.store.execute(
             "INSERT INTO deploys (id, ts, service, version, commit, environment, source, attributes) VALUES " +
             ", ".join(f"({next_id + k}, toDateTime64({_ts(r['first_ns'])}, 6, 'UTC'), {_lit(r['service'])}, "
-                      f"{_lit(r['version'])}, NULL, NULL, 'inferred', NULL)" for k, r in enumerate(todo)))
+                      f"{_lit(r['version'])}, NULL, {_lit(r['environment']) if r['environment'] else 'NULL'}, 'inferred', NULL)"
+                      for k, r in enumerate(todo)))
         self.deploys += len(todo)
 
 
