@@ -39,21 +39,24 @@ trace) carries one, else the trace itself (``trc_<id>``).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import orjson
 
 from runbrief.evals.prices import PriceTable
 from runbrief.evals.scope import Scope
 from runbrief.store.duck import Store
 
-__all__ = ["FIELDS", "COLUMNS", "STORED", "normalized_sql", "span_rows_sql", "fill", "ensure", "source", "calls",
-           "materialized", "args_text", "KINDS"]
+__all__ = ["FIELDS", "COLUMNS", "STORED", "normalized_sql", "span_rows_sql", "fill", "fill_batch", "ensure", "source",
+           "calls", "materialized", "args_text", "KINDS"]
 
 KINDS = ("model", "tool", "agent")
+log = logging.getLogger(__name__)
 
 # Normalized field -> the attribute keys that carry it, first match wins.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -405,6 +408,39 @@ def fill(con: Any, source: str) -> int:
     of two columns, not a parse; a batch without GenAI spans costs only the text prefilter."""
     new = "_rb_genai_new"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {new} AS {span_rows_sql(source)}")
+    return _settle(con, new)
+
+
+def fill_batch(con: Any, batch: Any) -> int:
+    """``fill`` for a batch of spans being inserted (an Arrow table in the ``spans`` columns).
+
+    The attribute JSON is read on a connection of its own, outside the write transaction: a
+    span the rules cannot read must not cost the spans their commit (DuckDB aborts the whole
+    transaction on an error). Then the table's rules stamp is removed in the transaction, so
+    reads take the spans (``source``) until the next writable open rebuilds the table."""
+    cur = con.cursor()
+    try:
+        cur.register("_rb_genai_batch", batch)
+        rows = cur.sql(span_rows_sql("_rb_genai_batch")).to_arrow_table()
+    except duckdb.Error:
+        log.exception("GenAI rows of a span batch could not be made; agents reads spans until a rebuild")
+        con.execute("DELETE FROM meta WHERE key = ?", [_RULES_KEY])
+        return 0
+    finally:
+        cur.close()
+    if not rows.num_rows:
+        return 0
+    new = "_rb_genai_new"
+    con.register("_rb_genai_rows", rows)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT * FROM _rb_genai_rows")
+    finally:
+        con.unregister("_rb_genai_rows")
+    return _settle(con, new)
+
+
+def _settle(con: Any, new: str) -> int:
+    """Insert the per-span rows in temp table ``new`` and update the cross-span columns."""
     try:
         n = int(con.execute(f"SELECT count(*) FROM {new}").fetchone()[0])
         if not n:
@@ -438,10 +474,14 @@ def ensure(store: Store) -> bool:
     made before schema 0010). Returns whether it rebuilt. Runs at a writable open."""
     if store.meta_get(_RULES_KEY) == RULES:
         return False
-    with store.write() as con:
-        con.execute("DELETE FROM genai_calls")
-        fill(con, "spans")
-        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_RULES_KEY, RULES])
+    try:
+        with store.write() as con:
+            con.execute("DELETE FROM genai_calls")
+            fill(con, "spans")
+            con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_RULES_KEY, RULES])
+    except duckdb.Error:  # the store still opens: reads take the spans (``source``)
+        log.exception("genai_calls could not be rebuilt from spans; agents reads spans")
+        return False
     return True
 
 

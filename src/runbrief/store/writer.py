@@ -200,12 +200,7 @@ def insert_table(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | Non
     if table == "spans":
         from runbrief.evals import genai  # the conventions' names live with the reader of the rows
 
-        name = "_rb_genai_batch"
-        con.register(name, tbl)
-        try:
-            genai.fill(con, name)
-        finally:
-            con.unregister(name)
+        genai.fill_batch(con, tbl)
 
 
 def insert_events(con: duckdb.DuckDBPyConnection, events: Sequence[Event], first_id: int) -> None:
