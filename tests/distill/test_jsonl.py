@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from runbrief.distill import jsonl
-from runbrief.distill.parse import Parser
+from runbrief.distill.parse import Parser, line_keys
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "logs"
 # CRLF, a blank line, invalid UTF-8, a cut multi-byte character, NUL, TAB, a lone CR at the end
@@ -59,3 +59,18 @@ def test_edge_bytes_alone() -> None:
     assert [r["line"] for r in rows][-1] == "last" and len(rows) == 9
     assert rows[6]["line"] == 'quotes "," \\"," and },{"line": 3 \\\\'
     assert out.getvalue() == _reference(EDGE, 100_000)
+
+
+def test_chunks_of_any_size_give_the_lines() -> None:
+    """Reads cut anywhere (inside a UTF-8 character, between CR and LF, in a long line) give
+    the lines and keys of splitting the whole input."""
+    raw = _corpus()[:3000] + EDGE + "é€😀\r\n\r\r\nx\ry\n".encode() * 3 + b"\xe2\x82" + b"end\r"
+    parts = [p[:-1] if p.endswith(b"\r") else p for p in raw.split(b"\n")]
+    want = ([p.decode("utf-8", "replace") for p in parts], [line_keys(p)[0] for p in parts])
+    for size in [*range(1, 70), 97, 255, 256, 1000, 4096]:
+        lines: list[str] = []
+        keys: list[bytes] = []
+        for ls, ks in jsonl.read_chunks(io.BytesIO(raw), size):
+            lines += ls
+            keys += ks
+        assert (lines, keys) == want, size

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import orjson
 
-from runbrief.distill.parse import ParsedBatch, Parser, _no_gc, line_keys
+from runbrief.distill.parse import _KEY, ParsedBatch, Parser, _no_gc, line_keys
 
 __all__ = ["read_chunks", "batches", "write_jsonl"]
 
@@ -42,19 +42,30 @@ def read_chunks(src: BinaryIO, size: int | None = None) -> Iterator[tuple[list[s
             held.append(data)
             continue
         if held:
-            data = rest + b"".join(held) + data
+            data = b"".join(held) + data
             held = []
             cut = data.rfind(b"\n")
-        elif rest:
+        if b"\r" in data or b"\r" in rest:
             data = rest + data
             cut += len(rest)
-        rest = data[cut + 1 :]
-        raw = data[:cut]
-        if b"\r" in raw:
-            raw = raw.replace(b"\r\n", b"\n")
+            rest = data[cut + 1 :]
+            raw = data[:cut].replace(b"\r\n", b"\n")
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
-        yield raw.decode("utf-8", "replace").split("\n"), line_keys(raw)
+            yield raw.decode("utf-8", "replace").split("\n"), line_keys(raw)
+            continue
+        # no CR: the read is decoded and keyed whole, without copying it (its partial last
+        # line is dropped and read again with the next; the line the last read ended in is
+        # made of that rest and this read's first line)
+        lines = data.decode("utf-8", "replace").split("\n")
+        keys = line_keys(data)
+        del lines[-1], keys[-1]
+        if rest:
+            first = rest + data[: data.find(b"\n")]
+            lines[0] = first.decode("utf-8", "replace")
+            keys[0] = first.translate(_KEY)
+        rest = data[cut + 1 :]
+        yield lines, keys
     if held:
         rest += b"".join(held)
     if rest:
