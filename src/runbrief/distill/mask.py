@@ -140,6 +140,31 @@ _LITERALS = frozenset(["true", "false", "True", "False", "TRUE", "FALSE", "null"
 _LITERAL_IN = re.compile(r"(?<![A-Za-z0-9_])(?:true|false|null|nil|True|False|TRUE|FALSE|NULL)(?![A-Za-z0-9_])")
 
 
+def _absorb_angles(tok: str, spans: tuple[tuple[int, int], ...]) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """A ``<`` right before a value and a ``>`` right after it belong to the value.
+
+    ``<*>`` is itself written in angle brackets, so ``vCores:<*>>`` or ``hash <<*>`` read
+    as a broken placeholder; the labelled corpora (Loghub's corrected templates) write
+    ``vCores:<*>``, ``<NSXPCConnection: <*>`` for ``vCores:-27>``, ``0x7fb9e1d0a2c0>``.
+    The bracket then travels with the value in the parameters. A quote or any other
+    character between the value and the bracket keeps the bracket (``path="<*>">``)."""
+    out: list[str] = []
+    new: list[tuple[int, int]] = []
+    last = 0
+    n = len(tok)
+    for a, b in spans:
+        while a > last and tok[a - 1] == "<":
+            a -= 1
+        while b < n and tok[b] == ">":
+            b += 1
+        out.append(tok[last:a])
+        out.append(WILDCARD)
+        new.append((a, b))
+        last = b
+    out.append(tok[last:])
+    return "".join(out), tuple(new)
+
+
 @dataclass(slots=True)
 class Masked:
     """A message after masking: its tokens, and the spans (in the message) of each
@@ -189,6 +214,8 @@ class Masker:
         if hit is not None:
             return hit
         out = self._mask_token(tok)
+        if out[1] and ("<" in tok or ">" in tok):
+            out = _absorb_angles(tok, out[1])
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[tok] = out
@@ -231,7 +258,8 @@ class Masker:
             if i % 2 == 0 and part and (_NEEDS_WORK.search(part) or part in _LITERALS):
                 j = min(n - 1, i + 6)
                 while j > i:  # longest value starting at part i
-                    if j % 2 == 0 and self._value(tok[offs[i] : offs[j + 1]]):
+                    # a value ends on a part, not on a delimiter run (path="/a/b"> keeps the ">)
+                    if j % 2 == 0 and parts[j] and self._value(tok[offs[i] : offs[j + 1]]):
                         break
                     j -= 1
                 if j > i:
