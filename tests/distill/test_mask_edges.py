@@ -53,3 +53,38 @@ def test_absorbed_bracket_is_in_the_value_span() -> None:
         rebuilt.append(tok)
     assert " ".join(rebuilt) == "headroom=<memory:<*>, vCores:<*>"
     assert [msg[s:e] for vs in m.value_spans for s, e in vs] == ["0", "-27>"]
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [
+        # real lines: loghub-more OpenSSH and Thunderbird, Loghub-2k Linux
+        ("Failed password for root from 5.36.59.76 port 42393 ssh2", "Failed password for <*> from <*> port <*> ssh2"),
+        ("session closed for user root", "session closed for user <*>"),
+        ("(root) CMD (run-parts /etc/cron.hourly)", "(<*>) CMD (run-parts <*>)"),
+        ("Invalid user admin from 5.188.10.180", "Invalid user <*> from <*>"),
+        ("jA9J1UvC004306: to=root, ctladdr=root (0/0), delay=00:00:01, mailer=relay",
+         "<*>: to=<*>, ctladdr=<*> (0/0), delay=<*>, mailer=relay"),
+        # the account of an anonymous login is the event, a key named root is a key, words stay words
+        ("ANONYMOUS FTP LOGIN FROM 84.102.20.2,  (anonymous)", "ANONYMOUS FTP LOGIN FROM <*>, (anonymous)"),
+        ("Kernel command line: ro root=LABEL=/ rhgb quiet", "Kernel command line: ro root=LABEL=/ rhgb quiet"),
+        ("mounting rootfs and chroot as roots", "mounting rootfs and chroot as roots"),
+    ],
+)
+def test_well_known_accounts_are_values(text: str, shape: str) -> None:
+    assert M.mask_text(text) == shape
+
+
+def test_brute_force_users_are_one_pattern() -> None:
+    """Real OpenSSH lines: the tried account (root, uucp, ftp) does not make a new event."""
+    from runbrief.distill.parse import Parser
+
+    lines = [
+        "Dec 10 07:13:43 LabSZ sshd[24227]: Failed password for root from 5.36.59.76 port 42393 ssh2",
+        "Dec 10 07:27:52 LabSZ sshd[24235]: Failed password for root from 112.95.230.3 port 45378 ssh2",
+        "Dec 10 07:51:20 LabSZ sshd[24326]: Failed password for uucp from 195.154.37.122 port 59266 ssh2",
+        "Dec 10 08:26:12 LabSZ sshd[24377]: Failed password for ftp from 5.188.10.180 port 54715 ssh2",
+    ]
+    parsed = Parser().parse(lines, params=False)
+    assert len({p.pattern_id for p in parsed}) == 1
+    assert parsed[0].template == "Failed password for <*> from <*> port <*> ssh2"

@@ -120,6 +120,12 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
     MaskRule("quantity", rf"[-+<>~]?\d+(?:[.,]\d+)*(?i:{_UNITS})", "numbers glued to a unit: 12ms, 3.5GB, 80%"),
     MaskRule("number", r"[-+]?\d+(?:[.,]\d+)*", "integers and decimals"),
     MaskRule("literal", r"true|false|True|False|TRUE|FALSE|null|NULL|nil", "boolean and null literals"),
+    MaskRule(
+        "account",
+        r"root|admin|administrator|guest|nobody",
+        "the well-known account names (superuser, guest, nobody): who did it, not what happened; "
+        "'Failed password for root' and '... for oracle' are one event",
+    ),
     MaskRule("indexed_id", r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*_\d+", "names with an index: broadcast_9, rdd_4"),
     MaskRule(
         "numbered_id",
@@ -136,8 +142,10 @@ _WRAP_R = ")]}>\"'`,;.:!?"
 _DELIMS = re.compile(r"([=:,;()\[\]{}<>\"'|@]+)")
 _NEEDS_WORK = re.compile(r"[\d/@\\:]|[a-f]{8}|[A-F]{8}")
 _TOKEN = re.compile(r"\S+")
-_LITERALS = frozenset(["true", "false", "True", "False", "TRUE", "FALSE", "null", "NULL", "nil"])
-_LITERAL_IN = re.compile(r"(?<![A-Za-z0-9_])(?:true|false|null|nil|True|False|TRUE|FALSE|NULL)(?![A-Za-z0-9_])")
+_ACCOUNTS = ("root", "admin", "administrator", "guest", "nobody")
+_LITERALS = frozenset(["true", "false", "True", "False", "TRUE", "FALSE", "null", "NULL", "nil", *_ACCOUNTS])
+_LITERAL_IN = re.compile(r"(?<![A-Za-z0-9_])(?:true|false|null|nil|True|False|TRUE|FALSE|NULL|"
+                         + "|".join(_ACCOUNTS) + r")(?![A-Za-z0-9_])")
 
 
 def _absorb_angles(tok: str, spans: tuple[tuple[int, int], ...]) -> tuple[str, tuple[tuple[int, int], ...]]:
@@ -255,7 +263,8 @@ class Masker:
         n = len(parts)
         while i < n:
             part = parts[i]
-            if i % 2 == 0 and part and (_NEEDS_WORK.search(part) or part in _LITERALS):
+            if i % 2 == 0 and part and (_NEEDS_WORK.search(part) or (
+                    part in _LITERALS and not (part in _ACCOUNTS and parts[i + 1 : i + 2] == ["="]))):  # root=: a key
                 j = min(n - 1, i + 6)
                 while j > i:  # longest value starting at part i
                     # a value ends on a part, not on a delimiter run (path="/a/b"> keeps the ">)
