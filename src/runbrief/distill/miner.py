@@ -171,6 +171,11 @@ def _key_of(token: str) -> str | None:
     return (m.group(1) or "") if m else None
 
 
+# Two or more dotted word labels: a namespace the values of a slot share (Java packages,
+# reverse-DNS bundle IDs); numbers (1.5/1.7) and one-label prefixes (v.) are not.
+_NAMESPACE = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+\.")
+
+
 def generalize_tokens(tokens: list[str]) -> str:
     """One template token covering ``tokens``: ``<*>`` with the prefix up to a ``=``/``:``
     and the wrapping they all share (``user=root``/``user=guest`` -> ``user=<*>``,
@@ -193,6 +198,11 @@ def generalize_tokens(tokens: list[str]) -> str:
         return WILDCARD
     # keep a shared prefix only up to its last delimiter, and only closing wrapping as suffix
     cut = max(pre.rfind(c) for c in "=:([{\"'")
+    # ... or up to the last dot of a shared package/namespace (com.apple.<*>, org.apache.hadoop.<*>);
+    # not in a path or an Android component (com.tencent.qt/.Main: the whole is one value)
+    ns = _NAMESPACE.match(pre, cut + 1) if not all("/" in t for t in tokens) else None
+    if ns:
+        cut = ns.end() - 1
     pre = pre[: cut + 1] if cut >= 0 else ""
     k = 0
     while k < len(suf) and suf[len(suf) - 1 - k] in _CLOSERS:
