@@ -88,3 +88,24 @@ def test_brute_force_users_are_one_pattern() -> None:
     parsed = Parser().parse(lines, params=False)
     assert len({p.pattern_id for p in parsed}) == 1
     assert parsed[0].template == "Failed password for <*> from <*> port <*> ssh2"
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [
+        # real messages (loghub-more HealthApp): a record of numbers joined by "##" is its
+        # fields, each a value; the same record as a key's value is that one value
+        ("getTodayTotalDetailSteps = 1514038440000##6993##548365##8661##12266##27164404",
+         "getTodayTotalDetailSteps = <*>##<*>##<*>##<*>##<*>##<*>"),
+        ("setTodayTotalDetailSteps=1514038440000##7007##548365##8661##12361##27173954", "setTodayTotalDetailSteps=<*>"),
+        ("Reader #1 and relay=#7#@localhost", "Reader #<*> and relay=#7#@localhost"),
+    ],
+)
+def test_number_records(text: str, shape: str) -> None:
+    assert M.mask_text(text) == shape
+
+
+def test_number_record_spans_are_the_numbers() -> None:
+    msg = "getTodayTotalDetailSteps = 1514038440000##6993##548365"
+    vals = [msg[s:e] for vs in M.mask(msg).value_spans for s, e in vs]
+    assert vals == ["1514038440000", "6993", "548365"]

@@ -139,6 +139,10 @@ _SUFFIXED = re.compile(r"([A-Za-z]+[\-.#])(\d+)")
 _SUFFIXED_LONG = re.compile(r"([A-Za-z]\w*[\-.#]+)(\d+(?:\.\d+)?)")
 _WRAP_L = "([{<\"'`#"  # '#' too: the number of "Reader #1", "reason #8" is a value, the sign stays
 _WRAP_R = ")]}>\"'`,;.:!?"
+# Numbers joined by a field separator that is no delimiter of ours ("##", "~", "^"): a
+# record of fields, each its own value (a key=record stays one value: the key names it)
+_FIELDS = re.compile(r"-?\d+(?:[.,]\d+)?(?:([#~^])\1*-?\d+(?:[.,]\d+)?)+")
+_NUM = re.compile(r"-?\d+(?:[.,]\d+)?")
 _DELIMS = re.compile(r"([=:,;()\[\]{}<>\"'|@]+)")
 _NEEDS_WORK = re.compile(r"[\d/@\\:]|[a-f]{8}|[A-F]{8}")
 _TOKEN = re.compile(r"\S+")
@@ -238,6 +242,17 @@ class Masker:
         while b > a and tok[b - 1] in _WRAP_R:
             b -= 1
         core = tok[a:b]
+        if ("#" in core or "~" in core or "^" in core) and _FIELDS.fullmatch(core) and self._value(core):
+            out = [tok[:a]]  # 1514038440000##7007##548365: each field a value
+            spans = []
+            last = a
+            for m in _NUM.finditer(tok, a, b):
+                out.append(tok[last : m.start()])
+                out.append(WILDCARD)
+                spans.append(m.span())
+                last = m.end()
+            out.append(tok[last:])
+            return "".join(out), tuple(spans)
         if core and self._value(core):
             m = _SUFFIXED.fullmatch(core) if self._suffixed else None
             if m:
