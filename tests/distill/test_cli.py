@@ -83,11 +83,11 @@ def test_patterns_command(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     assert code == 0 and "job <*> done" in out
 
 
-_LAUNCH = "import sys; from runbrief.distill.launch import main; sys.argv[0] = 'runbrief'; sys.exit(main())"
+_LAUNCH = "import sys; from runbrief.launch import main; sys.argv[0] = 'runbrief'; sys.exit(main())"
 
 
 def test_console_script_parses_a_file_without_the_typer_app(tmp_path: Path) -> None:
-    """`runbrief parse FILE` (the console script, ``distill.launch``) writes the bytes the
+    """`runbrief parse FILE` (the console script, ``runbrief.launch``) writes the bytes the
     Typer command writes, without importing typer; a missing file is exit 2, as in the CLI."""
     f = tmp_path / "app.log"
     f.write_bytes(("\n".join(LINES) + '\n"quoted" \\ back\x01slash\r\n').encode() + b"\xff tail")
