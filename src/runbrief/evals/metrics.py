@@ -30,6 +30,19 @@ EXAMPLES = 5
 # The ``spn_`` prefix goes on the five kept, not on every row (a quarter of the aggregate's time).
 _EVIDENCE = (f"['spn_' || x for x in arg_max(span_id, (coalesce(error, FALSE), coalesce(duration_ms, -1.0)::DOUBLE,"
              f" span_id), {EXAMPLES})]")
+# Even that top-5 over (error, duration, span ID) structs cost 30-60 ms a section at a million rows.
+# So each section's own aggregate keeps only numbers (``_CUT``: the errors and the top five
+# durations of its errored and other rows), which bound from below the key of every group's fifth
+# example; ``_evidence`` then runs the exact top-5 over the few rows at or above the bound (ties
+# included, so the lists are the same as over every row).
+_DUR = "coalesce(duration_ms, -1.0)::DOUBLE"
+# The other rows of a list rank below every duration (a CASE, not FILTER: the ClickHouse rewrite
+# of arg_max's n takes no FILTER); a bound at that floor means "every such row".
+_FLOOR = -1e300
+_TOP = "arg_max(CASE WHEN {c} THEN {d} ELSE {f} END, CASE WHEN {c} THEN {d} ELSE {f} END, {n})"
+_CUT = (f"count(*) FILTER (WHERE error) _ne,"
+        f" {_TOP.format(c='coalesce(error, FALSE)', d=_DUR, f=_FLOOR, n=EXAMPLES)} _te,"
+        f" {_TOP.format(c='NOT coalesce(error, FALSE)', d=_DUR, f=_FLOOR, n=EXAMPLES)} _tn")
 _LATENCY = """round(quantile_cont(duration_ms, 0.5), 3) AS p50_ms, round(quantile_cont(duration_ms, 0.95), 3) AS p95_ms,
               round(max(duration_ms), 3) AS max_ms"""
 _TOOL_LATENCY = """coalesce(round(quantile_cont(duration_ms, 0.5), 3), 0.0) AS p50_ms,
@@ -64,6 +77,43 @@ def _per_conversation(g: str, kind: str, key: str) -> str:
     a section's time at a million rows."""
     return f"""(SELECT k, count(*) n FROM (SELECT DISTINCT {key} k, conversation FROM {g}
                 WHERE kind = '{kind}' AND conversation IS NOT NULL) GROUP BY k)"""
+
+
+def _evidence(q: Any, g: str, rows: list[dict[str, Any]], col: str, key: str, where: str) -> None:
+    """Each row's ``span_ids`` (the exact top five by error, duration, span ID of its group
+    ``key`` over the rows ``where``), from its ``_CUT`` columns, which are dropped.
+
+    A group's fifth example is an errored row at or above its fifth errored duration when it has
+    five errors, else at or above the duration its missing examples need among the other rows;
+    the smallest of those over the groups bounds every group's examples, so the top-5 aggregate
+    reads only the rows at or above it."""
+    inf = float("inf")
+    te_min, tn_min = inf, inf
+    for r in rows:
+        ne = r.pop("_ne") or 0
+        te = sorted(r.pop("_te") or [], reverse=True)
+        tn = sorted(r.pop("_tn") or [], reverse=True)
+        if ne >= EXAMPLES:
+            te_min = min(te_min, te[EXAMPLES - 1])
+        else:
+            te_min = -inf
+            need = EXAMPLES - ne
+            tn_min = min(tn_min, tn[need - 1] if len(tn) >= need else -inf)
+    if not rows:
+        return
+    cond, args = [], []
+    for flag, bound in (("coalesce(error, FALSE)", te_min), ("NOT coalesce(error, FALSE)", tn_min)):
+        if bound == inf:  # no group needs such rows
+            continue
+        if bound <= _FLOOR or bound != bound:  # every such row (or a NaN duration: no bound)
+            cond.append(flag)
+        else:
+            cond.append(f"({flag} AND {_DUR} >= ?)")
+            args.append(bound)
+    found = {r["k"]: r["span_ids"] for r in q(f"""SELECT {key} k, {_EVIDENCE} span_ids FROM {g}
+                                                 WHERE ({where}) AND ({' OR '.join(cond)}) GROUP BY k""", args)}
+    for r in rows:
+        r["span_ids"] = found.get(r[col], [])
 
 
 def _cost(v: Any) -> float | None:
@@ -129,12 +179,13 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
                                         round(1 - count(*) FILTER (WHERE error) / count(*), 4) AS success_rate,
                                         count(duration_ms) timed_calls,
                                         count(*) FILTER (WHERE source = 'requested') requested_only,
-                                        {_TOOL_LATENCY}, 0 conversations, {_EVIDENCE} span_ids
+                                        {_TOOL_LATENCY}, 0 conversations, NULL::VARCHAR[] span_ids, {_CUT}
                                    FROM {g} WHERE kind = 'tool' GROUP BY tool_name)
                                  SELECT m.* REPLACE (coalesce(c.n, 0)::BIGINT AS conversations)
                                  FROM m LEFT JOIN {_per_conversation(g, "tool", "tool_name")} c
                                       ON c.k IS NOT DISTINCT FROM m.tool
                                  ORDER BY calls DESC, tool LIMIT ?""", [limit])
+            _evidence(q, g, out["tools"], "tool", "tool_name", "kind = 'tool'")
         if "agent" in sections:
             # Inner calls summed per agent name straight from the join (the sum over an agent's
             # steps of each step's calls is the count of (step, call) pairs): no per-step group.
@@ -148,16 +199,17 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
                         FROM a JOIN {g} c ON c.trace_id = a.trace_id AND c.kind IN ('model', 'tool')
                              AND c.start_ns >= a.start_ns AND c.end_ns <= a.end_ns
                         GROUP BY a.agent_name),
-                     m AS (SELECT agent_name AS agent, count(*) steps, {_ERRORS}, {_LATENCY}, {_EVIDENCE} span_ids
+                     m AS (SELECT agent_name AS agent, count(*) steps, {_ERRORS}, {_LATENCY}, {_CUT}
                            FROM a GROUP BY agent_name)
                 SELECT m.agent, m.steps, m.errors, m.error_rate, m.p50_ms, m.p95_ms, m.max_ms,
                        coalesce(i.model_calls, 0)::BIGINT model_calls, coalesce(i.tool_calls, 0)::BIGINT tool_calls,
                        coalesce(i.input_tokens, 0)::BIGINT input_tokens,
                        coalesce(i.output_tokens, 0)::BIGINT output_tokens, i.cost,
-                       coalesce(c.n, 0)::BIGINT conversations, m.span_ids
+                       coalesce(c.n, 0)::BIGINT conversations, NULL::VARCHAR[] span_ids, m._ne, m._te, m._tn
                 FROM m LEFT JOIN i ON i.agent_name IS NOT DISTINCT FROM m.agent
                        LEFT JOIN {_per_conversation(g, "agent", "agent_name")} c ON c.k IS NOT DISTINCT FROM m.agent
                 ORDER BY steps DESC, agent LIMIT ?""", [limit])
+            _evidence(q, g, out["agents"], "agent", "agent_name", "kind = 'agent'")
             _finish(out["agents"])
         if "conversation" in sections:
             rows = q(f"""SELECT conversation, min(start_ts) start, round((max(end_ns) - min(start_ns)) / 1e6, 3) duration_ms,
@@ -187,8 +239,9 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
                                 coalesce(sum(output_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT output_tokens,
                                 sum(cost) cost, count(*) FILTER (WHERE error) errors,
                                 round(quantile_cont(duration_ms, 0.95) FILTER (WHERE kind = 'model'), 3) model_p95_ms,
-                                {_EVIDENCE} span_ids
+                                NULL::VARCHAR[] span_ids, {_CUT}
                          FROM {g} GROUP BY bucket ORDER BY bucket""")
+            _evidence(q, g, rows, "bucket", f"time_bucket(INTERVAL '{interval}', start_ts)", "TRUE")
             for r in rows:
                 r["bucket"] = fmt_ts(r["bucket"])
             _finish(rows)
@@ -252,9 +305,10 @@ def _fill_from_metrics(totals: dict[str, Any], points: list[dict[str, Any]], by_
 
 def _models(q: Any, g: str, limit: int) -> list[dict[str, Any]]:
     rows = q(f"""SELECT model, any_value(provider) provider, list(DISTINCT operation ORDER BY operation) operations,
-                        count(*) calls, {_TOKENS}, sum(cost) cost, {_LATENCY}, {_ERRORS}, {_EVIDENCE} span_ids
+                        count(*) calls, {_TOKENS}, sum(cost) cost, {_LATENCY}, {_ERRORS}, NULL::VARCHAR[] span_ids, {_CUT}
                  FROM {g} WHERE kind = 'model' GROUP BY model
                  ORDER BY cost DESC NULLS LAST, calls DESC, model LIMIT ?""", [limit])
+    _evidence(q, g, rows, "model", "model", "kind = 'model'")
     reasons = q(f"""SELECT model, fr, count(*) n FROM (SELECT model, unnest(finish_reasons) fr FROM {g}
                     WHERE kind = 'model' AND finish_reasons IS NOT NULL) GROUP BY ALL ORDER BY n DESC""")
     by_model: dict[Any, dict[str, int]] = {}
