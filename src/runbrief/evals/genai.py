@@ -590,12 +590,18 @@ def materialized(store: Store, scope: Scope, prices: PriceTable) -> Iterator[tup
         conv = " AND conversation = ?" if scope.conversation else ""
         cargs = [scope.conversation] if scope.conversation else []
         if src == "genai_calls":
-            cur.execute(f"CREATE TEMP TABLE {extra} AS SELECT * FROM ({normalized_sql(where, src, part='extra')}) "
-                        f"WHERE TRUE{conv}", [*args, *cargs])
+            # Rows that are not a stored row as it is come only from merge candidates and model
+            # calls naming tool calls: usually none, and then the merge is not planned over the
+            # table at all (it cost a tenth of ``agents`` at a million rows even with nothing to merge).
+            any_extra = cur.execute(f"""SELECT EXISTS (SELECT 1 FROM genai_calls s WHERE ({where}) AND kind = 'model'
+                                        AND (dup OR len(req_json) > 0 OR len(req_flat) > 0))""", args).fetchone()[0]
+            if any_extra:
+                cur.execute(f"CREATE TEMP TABLE {extra} AS SELECT * FROM ({normalized_sql(where, src, part='extra')}) "
+                            f"WHERE TRUE{conv}", [*args, *cargs])
             # A view takes no parameters: the scope's values go in as literals (``_inline``).
             cur.execute(_inline(f"""CREATE TEMP VIEW {raw} AS
                 SELECT {_g_cols()} FROM genai_calls s WHERE ({where}) AND NOT (kind = 'model' AND dup){conv}
-                UNION ALL SELECT * FROM {extra}""", [*args, *cargs]))
+                {f"UNION ALL SELECT * FROM {extra}" if any_extra else ""}""", [*args, *cargs]))
         else:  # parsed from the spans: copied once, not parsed again by every aggregate
             cur.register(raw, cur.sql(f"SELECT * FROM ({normalized_sql(where, src)}) WHERE TRUE{conv}",
                                       params=[*args, *cargs]).to_arrow_table())

@@ -159,14 +159,17 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
         first, last = totals.pop("first"), totals.pop("last")
         totals["cost"] = _cost(totals["cost"])
         totals["start"], totals["end"] = fmt_ts(first), fmt_ts(last)
-        unpriced = q(f"""SELECT model, count(*) calls FROM {g}
-                         WHERE kind = 'model' AND model IS NOT NULL AND cost IS NULL GROUP BY model ORDER BY calls DESC""")
+        # One pass per model for both the unpriced models (a model's rows are all priced or all not)
+        # and the per-model counts the metrics are compared with.
+        per_model = q(f"""SELECT model, count(*) calls, coalesce(sum(input_tokens), 0) input_tokens,
+                                 coalesce(sum(output_tokens), 0) output_tokens,
+                                 count(*) FILTER (WHERE cost IS NULL) unpriced_calls
+                          FROM {g} WHERE kind = 'model' GROUP BY model""")
+        unpriced = sorted((r for r in per_model if r["model"] is not None and r["unpriced_calls"]),
+                          key=lambda r: -r["unpriced_calls"])
         totals["unpriced_models"] = [r["model"] for r in unpriced]
         out["totals"] = totals
-        q_models = {r["model"]: r for r in q(f"""SELECT model, count(*) calls,
-                                                    coalesce(sum(input_tokens), 0) input_tokens,
-                                                    coalesce(sum(output_tokens), 0) output_tokens
-                                             FROM {g} WHERE kind = 'model' GROUP BY model""")}
+        q_models = {r["model"]: r for r in per_model}
 
         if "model" in sections:
             rows = _models(q, g, limit)
