@@ -91,6 +91,10 @@ def test_examples_are_the_full_top_five(tmp_path: Path) -> None:
         ref = _reference(store, f"time_bucket({interval}, start_ts)", "TRUE")
         assert [b["span_ids"] for b in buckets] == [ref[k] for k in sorted(ref)]
         assert len(buckets) > 1
+        # the totals' conversation count comes from the conversation section when it runs
+        assert rep["totals"]["conversations"] == 6
+        assert ops.run(store, "agents", {"group_by": ["model"]})["totals"] == rep["totals"]
+        assert ops.run(store, "agents", {"limit": 2})["totals"] == rep["totals"]
         # the report's lists are not cut from a shorter list: a group with 7 errors cites errors only
         errored = {r["span_id"] for r in genai.calls(store, Scope()) if r["error"]}
         gpt = next(r for r in rep["models"] if r["model"] == "gpt-4o")

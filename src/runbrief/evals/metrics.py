@@ -139,6 +139,9 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
             cols = [d[0] for d in res.description]
             return [dict(zip(cols, row, strict=True)) for row in res.fetchall()]
 
+        # The conversation section groups every conversation anyway: it counts them for the totals.
+        conversations = ("NULL::BIGINT" if "conversation" in sections else
+                         f"(SELECT count(*) FROM (SELECT DISTINCT conversation FROM {g} WHERE conversation IS NOT NULL))")
         totals = q(f"""SELECT count(*) FILTER (WHERE kind = 'model') model_calls,
                               count(*) FILTER (WHERE kind = 'tool') tool_calls,
                               count(*) FILTER (WHERE kind = 'agent') agent_steps,
@@ -151,8 +154,7 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
                                   duplicate_spans_merged,
                               count(*) FILTER (WHERE kind = 'tool' AND source = 'requested') tool_calls_requested_only,
                               sum(cost) cost,
-                              (SELECT count(*) FROM (SELECT DISTINCT conversation FROM {g}
-                                                     WHERE conversation IS NOT NULL)) conversations,
+                              {conversations} conversations,
                               (SELECT count(*) FROM (SELECT DISTINCT trace_id FROM {g})) traces,
                               min(start_ts) first, max(start_ts) last
                        FROM {g}""")[0]
@@ -215,19 +217,25 @@ def agents_report(store: Store, scope: Scope, prices: PriceTable, group_by: str 
             _evidence(q, g, out["agents"], "agent", "agent_name", "kind = 'agent'")
             _finish(out["agents"])
         if "conversation" in sections:
-            rows = q(f"""SELECT conversation, min(start_ts) start, round((max(end_ns) - min(start_ns)) / 1e6, 3) duration_ms,
+            rows = q(f"""WITH latest AS MATERIALIZED (
+                             SELECT conversation, count(conversation) OVER () n FROM {g} GROUP BY conversation
+                             ORDER BY min(start_ts) DESC, conversation LIMIT ?)
+                         SELECT conversation, min(start_ts) start, round((max(end_ns) - min(start_ns)) / 1e6, 3) duration_ms,
                                 count(*) FILTER (WHERE kind = 'model') model_calls,
                                 count(*) FILTER (WHERE kind = 'tool') tool_calls,
                                 count(*) FILTER (WHERE kind = 'agent') agent_steps,
                                 coalesce(sum(input_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT input_tokens,
                                 coalesce(sum(output_tokens) FILTER (WHERE kind = 'model'), 0)::BIGINT output_tokens,
                                 sum(cost) cost, count(*) FILTER (WHERE error) errors,
-                                list(DISTINCT 'trc_' || trace_id ORDER BY 'trc_' || trace_id)[1:{EXAMPLES}] trace_ids, {_EVIDENCE} span_ids
+                                list(DISTINCT 'trc_' || trace_id ORDER BY 'trc_' || trace_id)[1:{EXAMPLES}] trace_ids, {_EVIDENCE} span_ids,
+                                any_value((SELECT any_value(n) FROM latest)) _n
                          FROM {g}
                          -- the latest conversations first, then their rows: not every conversation's
-                         WHERE conversation IN (SELECT conversation FROM {g} GROUP BY conversation
-                                                ORDER BY min(start_ts) DESC, conversation LIMIT ?)
+                         WHERE conversation IN (SELECT conversation FROM latest)
                          GROUP BY conversation ORDER BY start DESC, conversation""", [limit])
+            totals["conversations"] = rows[0]["_n"] if rows else 0
+            for r in rows:
+                del r["_n"]
             for r in rows:
                 r["start"] = fmt_ts(r["start"])
             _finish(rows)
